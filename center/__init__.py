@@ -1,0 +1,1 @@
+"""The reference payment center: MQTT subscriber, idempotent ingest, queries."""

@@ -1,0 +1,1 @@
+"""Transports to terminals and hosts: serial (pyserial), USB (pyusb) and TCP."""

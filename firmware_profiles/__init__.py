@@ -1,0 +1,1 @@
+"""Firmware profiles: one TOML file per terminal family and firmware (data only)."""

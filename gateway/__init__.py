@@ -1,0 +1,1 @@
+"""The posgw daemon, its configuration and the `posgw` command line."""

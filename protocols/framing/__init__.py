@@ -1,0 +1,90 @@
+"""Sans-IO framers: bytes in, events out, timers driven by the caller's `now`.
+
+Map of the parts (each module stands alone; `spec` composes them):
+
+============  ==============================================================
+checks        `lrc_xor`, `crc16_kermit` (ZVT CRC-16), `LrcCheck`, `CrcCheck`
+length        `LengthHeader` (binary2, bcd2, ascii4, hex4), `LengthPrefixedFramer`
+envelope      `Tpdu`, `Envelope`, `split_envelope`, `join_envelope`
+stx_etx       `StxEtxFramer`: STX [length] data ETX|ETB + LRC, multi-block
+dle           `DleFramer`: DLE STX data DLE ETX + CRC, DLE doubling (ZVT)
+link          `Link`: framer + envelope + ACK/NAK/ENQ/EOT + three timeouts
+spec          `FramingSpec.from_mapping` (profile `[framing]`), `build_link`
+interfaces    `Framer`, `MessageLink`: what drivers program against
+events        every event, `wire_bytes`
+============  ==============================================================
+
+Peer bytes never raise: they become events. `FramingError` means our side
+asked for something impossible; `SpecError` means a bad profile.
+"""
+
+from protocols.framing.checks import Check, CrcCheck, LrcCheck, crc16_kermit, lrc_xor
+from protocols.framing.dle import DleFramer
+from protocols.framing.envelope import Envelope, Tpdu, join_envelope, split_envelope
+from protocols.framing.errors import FramingError
+from protocols.framing.events import (
+    BlockAccepted,
+    ControlReceived,
+    Delivered,
+    DeliveryFailed,
+    Event,
+    FrameReceived,
+    FrameRejected,
+    GarbageSkipped,
+    MessageReceived,
+    PartialFrameDropped,
+    ResponseTimeout,
+    Retransmit,
+    SendAck,
+    SendNak,
+    Write,
+    wire_bytes,
+)
+from protocols.framing.interfaces import Framer, MessageLink
+from protocols.framing.length import LengthHeader, LengthPrefixedFramer
+from protocols.framing.link import Handshake, Link, LinkConfig
+from protocols.framing.spec import CheckKind, EnvelopeKind, FramingSpec, build_framer, build_link
+from protocols.framing.stx_etx import StxEtxFramer
+
+__all__ = [
+    "BlockAccepted",
+    "Check",
+    "CheckKind",
+    "ControlReceived",
+    "CrcCheck",
+    "Delivered",
+    "DeliveryFailed",
+    "DleFramer",
+    "Envelope",
+    "EnvelopeKind",
+    "Event",
+    "FrameReceived",
+    "FrameRejected",
+    "Framer",
+    "FramingError",
+    "FramingSpec",
+    "GarbageSkipped",
+    "Handshake",
+    "LengthHeader",
+    "LengthPrefixedFramer",
+    "Link",
+    "LinkConfig",
+    "LrcCheck",
+    "MessageLink",
+    "MessageReceived",
+    "PartialFrameDropped",
+    "ResponseTimeout",
+    "Retransmit",
+    "SendAck",
+    "SendNak",
+    "StxEtxFramer",
+    "Tpdu",
+    "Write",
+    "build_framer",
+    "build_link",
+    "crc16_kermit",
+    "join_envelope",
+    "lrc_xor",
+    "split_envelope",
+    "wire_bytes",
+]

@@ -1,0 +1,43 @@
+"""Normalization: decoded ISO 8583 messages to `Transaction`, and responses back."""
+
+from protocols.normalize.errors import NormalizeError
+from protocols.normalize.mapping import normalize
+from protocols.normalize.response import (
+    ECHO_FIELDS_1987,
+    ECHO_FIELDS_1993,
+    NEVER_IN_RESPONSE,
+    build_response,
+    response_mti,
+)
+from protocols.normalize.response_codes import (
+    ACTION_CODES_1993,
+    RESPONSE_CODES_1987,
+    category_for,
+    response_code_for,
+)
+from protocols.normalize.transaction import (
+    CardNumber,
+    EntryMode,
+    ResponseCategory,
+    Transaction,
+    TxKind,
+)
+
+__all__ = [
+    "ACTION_CODES_1993",
+    "ECHO_FIELDS_1987",
+    "ECHO_FIELDS_1993",
+    "NEVER_IN_RESPONSE",
+    "RESPONSE_CODES_1987",
+    "CardNumber",
+    "EntryMode",
+    "NormalizeError",
+    "ResponseCategory",
+    "Transaction",
+    "TxKind",
+    "build_response",
+    "category_for",
+    "normalize",
+    "response_code_for",
+    "response_mti",
+]

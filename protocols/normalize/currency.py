@@ -1,0 +1,69 @@
+"""ISO 4217 numeric currency codes (field 49, EMV 5F2A) to alphabetic codes.
+
+A short table of the currencies a branch network is likely to see; a code
+not in it is kept in its numeric form rather than guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from protocols.normalize.field_values import is_ascii_digits
+
+ISO4217_ALPHA_BY_NUMERIC: Mapping[str, str] = MappingProxyType(
+    {
+        "036": "AUD",
+        "124": "CAD",
+        "156": "CNY",
+        "203": "CZK",
+        "208": "DKK",
+        "344": "HKD",
+        "348": "HUF",
+        "356": "INR",
+        "360": "IDR",
+        "376": "ILS",
+        "392": "JPY",
+        "410": "KRW",
+        "458": "MYR",
+        "484": "MXN",
+        "554": "NZD",
+        "578": "NOK",
+        "608": "PHP",
+        "634": "QAR",
+        "643": "RUB",
+        "682": "SAR",
+        "702": "SGD",
+        "704": "VND",
+        "710": "ZAR",
+        "752": "SEK",
+        "756": "CHF",
+        "764": "THB",
+        "784": "AED",
+        "826": "GBP",
+        "840": "USD",
+        "901": "TWD",
+        "946": "RON",
+        "949": "TRY",
+        "978": "EUR",
+        "985": "PLN",
+        "986": "BRL",
+    }
+)
+
+
+def currency_alpha(code: str) -> str | None:
+    """Alphabetic code for a numeric or alphabetic ISO 4217 code.
+
+    "978" and "0978" (EMV's n4 form) give "EUR"; an unknown numeric code is
+    returned as three digits; "eur" gives "EUR". None when `code` is neither.
+    """
+    if is_ascii_digits(code) and len(code) in (3, 4):
+        if len(code) == 4:
+            if code[0] != "0":
+                return None
+            code = code[1:]
+        return ISO4217_ALPHA_BY_NUMERIC.get(code, code)
+    if code.isascii() and code.isalpha() and len(code) == 3:
+        return code.upper()
+    return None

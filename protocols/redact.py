@@ -1,0 +1,40 @@
+"""The one place that masks card data for display, logs and payloads.
+
+PAN: first 6 and last 4 digits kept (PCI DSS 3.4 display rule), the rest '*'.
+Track data and PIN blocks are never shown: only their shape survives.
+"""
+
+from __future__ import annotations
+
+_TRACK_SEPARATORS = "=D^"
+
+
+def mask_pan(pan: str) -> str:
+    """Mask a PAN to first 6 + last 4; PANs of 10 digits or fewer become all '*'."""
+    if len(pan) <= 10:
+        return "*" * len(pan)
+    return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
+
+
+def mask_track(track: str) -> str:
+    """Mask track 1 or 2 data: the PAN masked, everything after it starred.
+
+    Keeps the start sentinel/format code and the first separator so an
+    operator can still see the track's shape ("476173******0010=********").
+    """
+    start = 0
+    while start < len(track) and not track[start].isdigit():
+        start += 1
+    end = start
+    while end < len(track) and track[end] not in _TRACK_SEPARATORS:
+        end += 1
+    if end >= len(track):
+        return "*" * len(track)
+    masked_pan = mask_pan(track[start:end])
+    return track[:start] + masked_pan + track[end] + "*" * (len(track) - end - 1)
+
+
+def mask_secret(value: str | bytes) -> str:
+    """A PIN block, key or MAC: only its length is shown."""
+    size = len(value) * 2 if isinstance(value, bytes) else len(value)
+    return "*" * size

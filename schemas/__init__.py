@@ -1,0 +1,1 @@
+"""JSON schemas of posgw's published payloads (data only)."""

@@ -1,0 +1,1 @@
+"""Terminal and acquirer-host simulators that speak posgw's wire formats."""
