@@ -25,7 +25,7 @@ TPDU_SIZE = 5
 TPDU_ID_TRANSACTION = 0x60
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class Tpdu:
     """Transport protocol data unit: id, destination NII, source NII."""
 
@@ -50,6 +50,9 @@ class Tpdu:
             destination=int.from_bytes(data[1:3], "big"),
             source=int.from_bytes(data[3:5], "big"),
         )
+
+    def __repr__(self) -> str:
+        return f"Tpdu({self.tpdu_id:02X} {self.destination:04X} {self.source:04X})"
 
     def to_bytes(self) -> bytes:
         return (

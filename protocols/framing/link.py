@@ -63,6 +63,16 @@ class Handshake(StrEnum):
     ENQ_ACK_NAK = "enq-ack-nak"  # ENQ / ACK before the frame, EOT after it
 
 
+# At most 3 link retransmissions: common ECR practice (Nexi ECR17, ZVT).
+DEFAULT_MAX_RETRANSMITS = 3
+# Inter-byte 200 ms: upper end of the 100-200 ms ECR serial practice.
+DEFAULT_INTER_BYTE_TIMEOUT = 0.2
+# ACK 3 s: upper end of the 1.5-3 s ECR practice.
+DEFAULT_ACK_TIMEOUT = 3.0
+# Response 60 s: lower end of the 60-180 s terminals allow for authorisation.
+DEFAULT_RESPONSE_TIMEOUT = 60.0
+
+
 @dataclass(frozen=True, slots=True)
 class LinkConfig:
     """Handshake, envelope layout and timers (seconds) of one link."""
@@ -70,14 +80,10 @@ class LinkConfig:
     handshake: Handshake = Handshake.NONE
     has_tpdu: bool = False
     header_len: int = 0
-    # At most 3 link retransmissions: common ECR practice (Nexi ECR17, ZVT).
-    max_retransmits: int = 3
-    # Inter-byte 200 ms: upper end of the 100-200 ms ECR serial practice.
-    inter_byte_timeout: float = 0.2
-    # ACK 3 s: upper end of the 1.5-3 s ECR practice.
-    ack_timeout: float = 3.0
-    # Response 60 s: lower end of the 60-180 s terminals allow for authorisation.
-    response_timeout: float = 60.0
+    max_retransmits: int = DEFAULT_MAX_RETRANSMITS
+    inter_byte_timeout: float = DEFAULT_INTER_BYTE_TIMEOUT
+    ack_timeout: float = DEFAULT_ACK_TIMEOUT
+    response_timeout: float = DEFAULT_RESPONSE_TIMEOUT
 
 
 class _Phase(Enum):

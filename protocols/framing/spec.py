@@ -41,12 +41,20 @@ from protocols.framing.length import (
     LengthPrefixedFramer,
     check_max_frame,
 )
-from protocols.framing.link import Handshake, Link, LinkConfig
+from protocols.framing.link import (
+    DEFAULT_ACK_TIMEOUT,
+    DEFAULT_INTER_BYTE_TIMEOUT,
+    DEFAULT_MAX_RETRANSMITS,
+    DEFAULT_RESPONSE_TIMEOUT,
+    Handshake,
+    Link,
+    LinkConfig,
+)
 from protocols.framing.stx_etx import StxEtxFramer
 from protocols.iso8583.errors import SpecError
 
 _NONE = "none"
-_MAX_HEADER_BYTES = 64  # UnionPay uses 6; anything near this is a typo
+_MAX_HEADER = 64  # UnionPay uses 6; anything near this is a typo
 
 
 class EnvelopeKind(StrEnum):
@@ -58,6 +66,8 @@ class EnvelopeKind(StrEnum):
 
 
 class CheckKind(StrEnum):
+    """Which frame check an envelope carries."""
+
     LRC = "lrc"
     CRC16 = "crc16"
 
@@ -75,10 +85,10 @@ class FramingSpec:
     lrc_covers_stx: bool = False
     handshake: Handshake = Handshake.NONE
     max_frame: int = DEFAULT_MAX_FRAME
-    max_retransmits: int = 3
-    inter_byte_ms: int = 200
-    ack_timeout_ms: int = 3000
-    response_timeout_ms: int = 60000
+    max_retransmits: int = DEFAULT_MAX_RETRANSMITS
+    inter_byte_ms: int = round(DEFAULT_INTER_BYTE_TIMEOUT * 1000)
+    ack_timeout_ms: int = round(DEFAULT_ACK_TIMEOUT * 1000)
+    response_timeout_ms: int = round(DEFAULT_RESPONSE_TIMEOUT * 1000)
 
     def __post_init__(self) -> None:
         _check_consistency(self)
@@ -88,32 +98,34 @@ class FramingSpec:
         """Parse an already-parsed `[framing]` table; raise SpecError on any fault."""
         if not isinstance(mapping, Mapping):
             raise SpecError("framing", "must be a table", source)
-        table = _TableReader(mapping, source)
-        envelope = EnvelopeKind(table.choice("envelope", EnvelopeKind, EnvelopeKind.NONE))
+        table, default = _TableReader(mapping, source), cls()
+        envelope = EnvelopeKind(table.choice("envelope", EnvelopeKind, default.envelope))
         length_default = LengthHeader.BINARY2 if envelope is EnvelopeKind.NONE else _NONE
         length = table.choice("length_header", (_NONE, *LengthHeader), length_default)
         if envelope is EnvelopeKind.NONE:
             table.forbid(("check", "lrc_seed", "lrc_covers_stx"), "applies to envelopes only")
         if envelope is EnvelopeKind.DLE_STX:
             table.forbid(("lrc_covers_stx",), "applies to stx-etx only")
-        check = CheckKind(table.choice("check", CheckKind, CheckKind.LRC))
+        check = CheckKind(table.choice("check", CheckKind, default.check))
         if check is CheckKind.CRC16:
             table.forbid(("lrc_seed",), 'applies to check = "lrc" only')
         try:
             spec = cls(
                 length_header=None if length == _NONE else LengthHeader(length),
-                tpdu=table.flag("tpdu", False),
-                header_bytes=table.integer("header_bytes", 0, 0, _MAX_HEADER_BYTES),
+                tpdu=table.flag("tpdu", default.tpdu),
+                header_bytes=table.integer("header_bytes", default.header_bytes, 0, _MAX_HEADER),
                 envelope=envelope,
                 check=check,
-                lrc_seed=table.integer("lrc_seed", 0x00, 0x00, 0xFF),
-                lrc_covers_stx=table.flag("lrc_covers_stx", False),
-                handshake=Handshake(table.choice("handshake", Handshake, Handshake.NONE)),
-                max_frame=table.integer("max_frame", DEFAULT_MAX_FRAME, 1, 0xFFFF),
-                max_retransmits=table.integer("max_retransmits", 3, 0, None),
-                inter_byte_ms=table.integer("inter_byte_ms", 200, 1, None),
-                ack_timeout_ms=table.integer("ack_timeout_ms", 3000, 1, None),
-                response_timeout_ms=table.integer("response_timeout_ms", 60000, 1, None),
+                lrc_seed=table.integer("lrc_seed", default.lrc_seed, 0x00, 0xFF),
+                lrc_covers_stx=table.flag("lrc_covers_stx", default.lrc_covers_stx),
+                handshake=Handshake(table.choice("handshake", Handshake, default.handshake)),
+                max_frame=table.integer("max_frame", default.max_frame, 1, 0xFFFF),
+                max_retransmits=table.integer("max_retransmits", default.max_retransmits, 0),
+                inter_byte_ms=table.integer("inter_byte_ms", default.inter_byte_ms, 1),
+                ack_timeout_ms=table.integer("ack_timeout_ms", default.ack_timeout_ms, 1),
+                response_timeout_ms=table.integer(
+                    "response_timeout_ms", default.response_timeout_ms, 1
+                ),
             )
         except SpecError as error:  # raised by __post_init__: add the file name
             raise SpecError(error.key, error.reason, source) from None
@@ -192,7 +204,7 @@ class _TableReader:
             self._fail(key, f"must be true or false; got {value!r}")
         return bool(value)
 
-    def integer(self, key: str, default: int, low: int, high: int | None) -> int:
+    def integer(self, key: str, default: int, low: int, high: int | None = None) -> int:
         value = self._get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
             self._fail(key, f"must be an integer; got {value!r}")

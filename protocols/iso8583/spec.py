@@ -201,7 +201,7 @@ def _parse_layout(body: Mapping[str, Any], path: str, source: str) -> SubfieldLa
     if body.get("enc") == "ebcdic":
         codepage = body.get("codepage", "cp500")
         sub_defaults = {"enc": "ebcdic", "len_enc": "ebcdic", "codepage": codepage}
-    highest = 192 if layout == "bitmap" else 999
+    highest = 64 if layout == "bitmap" else 999  # one 8-byte sub-field bitmap
     subfields = parse_fields(raw, sub_defaults, f"{path}.subfields", source, 1, highest)
     return SubfieldLayout(
         layout=layout,

@@ -6,8 +6,8 @@ exact and the hot path never pays for sub-fields nobody reads. A
 using the same compiled field codecs as the message itself:
 
 - positional: sub-fields in number order, trailing ones optional;
-- bitmap: the value carries its own bitmap, then the sub-fields it flags
-  (Visa field 62, Postilion field 127);
+- bitmap: the value carries its own 8-byte bitmap, then the sub-fields it
+  flags (Visa field 62, Postilion field 127); bit 1 is sub-field 1;
 - tlv: a tag of `tag_chars` characters and a length of `len_chars` digits
   before each value (Mastercard DE 48 style sub-elements);
 - ber-tlv: EMV BER-TLV, tags in upper-case hex.
@@ -41,7 +41,10 @@ class SubfieldCodec:
 
     def split(self, value: FieldValue) -> Subfields:
         """Sub-elements by number (or tag); raises DecodeError naming e.g. field 62.3."""
-        raw = value if isinstance(value, bytes) else value.encode(self._charset)
+        try:
+            raw = value if isinstance(value, bytes) else value.encode(self._charset)
+        except UnicodeError:
+            raise DecodeError(self.parent.label, 0, "value is not valid text") from None
         layout = self.layout.layout
         if layout == "ber-tlv":
             nodes = parse_tlv(raw, self.parent.label)
@@ -93,21 +96,17 @@ class SubfieldCodec:
         return codec
 
     def _read_bitmap(self, raw: bytes) -> tuple[tuple[int, ...], int]:
+        """One 8-byte sub-field bitmap; its bit 1 is sub-field 1 (Visa 62.1), not a flag."""
         try:
-            if isinstance(self.parent.type, str) and self.parent.type != "b":
+            if self.parent.type != "b":
                 bitmap, pos = bytes.fromhex(raw[:16].decode("ascii")), 16
             else:
                 bitmap, pos = raw[:8], 8
-            if len(bitmap) != 8:
-                raise ValueError("sub-field bitmap truncated")
-            numbers = fields_in(bitmap, 0)
-            if bitmap[0] & 0x80:  # a second sub-field bitmap follows
-                more = raw[pos : pos + len(bitmap)]
-                numbers = numbers[1:] + fields_in(more, 8)
-                pos += 8
-            return numbers, pos
-        except (ValueError, IndexError, UnicodeError) as exc:
+        except (ValueError, UnicodeError) as exc:
             raise DecodeError(self.parent.label, 0, describe(exc)) from None
+        if len(bitmap) != 8:
+            raise DecodeError(self.parent.label, 0, "sub-field bitmap truncated")
+        return fields_in(bitmap, 0), pos
 
     def _bitmap_bytes(self, numbers: list[int]) -> bytes:
         bitmap = build_bitmaps(numbers)
