@@ -72,7 +72,7 @@ def feed_in_chunks(framer: Framer, wire: bytes, cuts: list[int]) -> list[Event]:
 
 
 @pytest.mark.parametrize("name", sorted(FRAMERS))
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(data=st.data())
 def test_round_trip_at_any_chunk_boundaries(name: str, data: st.DataObject) -> None:
     framer = FRAMERS[name](SMALL_MAX)
@@ -98,7 +98,7 @@ def test_multi_block_round_trip(name: str, data: st.DataObject) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(FRAMERS))
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(chunks=st.lists(special_bytes, max_size=8))
 def test_random_bytes_never_raise_and_stay_bounded(name: str, chunks: list[bytes]) -> None:
     framer = FRAMERS[name](SMALL_MAX)
@@ -129,7 +129,7 @@ def mutated_wire(draw: st.DrawFn, name: str) -> bytes:
 
 
 @pytest.mark.parametrize("name", sorted(FRAMERS))
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(data=st.data())
 def test_mutated_frames_never_raise_and_stay_bounded(name: str, data: st.DataObject) -> None:
     framer = FRAMERS[name](SMALL_MAX)
@@ -142,7 +142,7 @@ def test_mutated_frames_never_raise_and_stay_bounded(name: str, data: st.DataObj
 
 
 @pytest.mark.parametrize("name", sorted(FRAMERS))
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(data=st.data())
 def test_link_recovers_after_garbage_and_a_quiet_gap(name: str, data: st.DataObject) -> None:
     handshake = Handshake.ACK_NAK if name in MARKER_FRAMERS else Handshake.NONE
@@ -157,7 +157,7 @@ def test_link_recovers_after_garbage_and_a_quiet_gap(name: str, data: st.DataObj
 
 
 @pytest.mark.parametrize("name", MARKER_FRAMERS)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(data=st.data())
 def test_link_never_raises_under_random_traffic_and_time(name: str, data: st.DataObject) -> None:
     link = Link(FRAMERS[name](SMALL_MAX), LinkConfig(handshake=Handshake.ENQ_ACK_NAK))

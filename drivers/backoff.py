@@ -1,0 +1,33 @@
+"""The one reconnect-with-backoff policy: exponential, capped, jittered.
+
+Used by every reconnect loop (serial/USB replug, upstream TCP, MQTT).
+"Full jitter" (AWS architecture blog, 2015): each delay is uniform in
+[0, min(cap, base * 2**attempt)], so many terminals that lost the same
+switch do not reconnect in lockstep.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+DEFAULT_BASE_S = 0.5
+DEFAULT_CAP_S = 30.0  # issue #3: reconnects back off with jitter, cap 30 s
+
+
+@dataclass(slots=True)
+class Backoff:
+    base: float = DEFAULT_BASE_S
+    cap: float = DEFAULT_CAP_S
+    attempt: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def next_delay(self) -> float:
+        """Delay before the next attempt; grows until `reset`."""
+        ceiling = min(self.cap, self.base * (2 ** min(self.attempt, 32)))
+        self.attempt += 1
+        return self.rng.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        """Call after a successful connect."""
+        self.attempt = 0
