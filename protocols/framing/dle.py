@@ -106,13 +106,6 @@ class DleFramer(HuntingFramer):
             self._reject(events, f"invalid DLE sequence 10 {code:02X}", len(self._text))
         return index + 1
 
-    def _read_check(self, data: bytes, index: int, events: list[Event]) -> int:
-        end = index + self.check.size - len(self._check_bytes)
-        self._check_bytes += data[index:end]
-        if len(self._check_bytes) == self.check.size:
-            self._finish(events)
-        return min(end, len(data))
-
     def _finish(self, events: list[Event]) -> None:
         if self.check.digest(bytes(self._text) + _ETX_BYTE) != self._check_bytes:
             self._reject(events, "check mismatch", len(self._text))

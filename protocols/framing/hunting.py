@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from protocols.framing.checks import Check
 from protocols.framing.control import LINK_CONTROLS
 from protocols.framing.events import ControlReceived, Event, GarbageSkipped
 
@@ -20,7 +21,14 @@ Step = Callable[[bytes, int, list[Event]], int]
 
 
 class HuntingFramer:
-    """Chunk-driven state machine that hunts for a start marker between frames."""
+    """Chunk-driven state machine that hunts for a start marker between frames.
+
+    Subclasses set `check` and `_check_bytes` and implement `_finish`, which
+    runs once the check bytes after the end marker are all in.
+    """
+
+    check: Check
+    _check_bytes: bytearray
 
     def __init__(self, start_marker: int) -> None:
         codes = bytes(sorted({start_marker, *LINK_CONTROLS}))
@@ -58,6 +66,17 @@ class HuntingFramer:
 
     def _on_start_marker(self, events: list[Event]) -> None:
         """The start marker was consumed; flush garbage once a frame really begins."""
+        raise NotImplementedError
+
+    def _read_check(self, data: bytes, index: int, events: list[Event]) -> int:
+        end = index + self.check.size - len(self._check_bytes)
+        self._check_bytes += data[index:end]
+        if len(self._check_bytes) == self.check.size:
+            self._finish(events)
+        return min(end, len(data))
+
+    def _finish(self, events: list[Event]) -> None:
+        """The whole frame and its check are in: verify and emit."""
         raise NotImplementedError
 
     def _flush_garbage(self, events: list[Event]) -> None:

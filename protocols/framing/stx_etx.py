@@ -169,13 +169,6 @@ class StxEtxFramer(HuntingFramer):
             self._step = self._read_check
         return stop + 1
 
-    def _read_check(self, data: bytes, index: int, events: list[Event]) -> int:
-        end = index + self.check.size - len(self._check_bytes)
-        self._check_bytes += data[index:end]
-        if len(self._check_bytes) == self.check.size:
-            self._finish(events)
-        return min(end, len(data))
-
     def _finish(self, events: list[Event]) -> None:
         covered = self._covered(bytes(self._length_bytes), bytes(self._text), self._terminator)
         if self.check.digest(covered) != self._check_bytes:
