@@ -14,15 +14,10 @@ from typing import Any
 
 from .framing import FramingSpec
 from .iso8583.errors import SpecError
-from .iso8583.spec import MessageSpec, parse_fields, reject_unknown
+from .iso8583.spec import MessageSpec, parse_fields
+from .tables import TableReader
 
-_TOP_KEYS = frozenset({"profile", "transport", "framing", "iso8583"})
-_TRANSPORT_KEYS = frozenset(
-    {"kind", "baud", "bytesize", "parity", "stopbits", "flow", "usb"}
-)
-_USB_KEYS = frozenset(
-    {"vid", "pid", "description", "mode", "interface", "ep_in", "ep_out", "serial_number"}
-)
+BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,22 +57,23 @@ class Profile:
 
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any], source: str = "") -> Profile:
-        for key in table:
-            if key not in _TOP_KEYS:
-                raise SpecError(key, f"unknown section (known: {', '.join(sorted(_TOP_KEYS))})",
-                                source)
-        meta = _section(table, "profile", source)
-        name = meta.get("name")
-        if not isinstance(name, str) or not name:
-            raise SpecError("profile.name", "required, a non-empty string", source)
-        return cls(
+        reader = TableReader(table, "", source)
+        meta = reader.sub("profile")
+        name = meta.text("name")
+        if not name:
+            meta.fail("name", "required, a non-empty string")
+        description = meta.text("description", "") or ""
+        meta.reject_unknown(also_known=("extends",))
+        profile = cls(
             name=name,
-            description=str(meta.get("description", "")),
-            transport=parse_transport(_section(table, "transport", source), source),
-            framing=FramingSpec.from_mapping(_section(table, "framing", source), source),
-            iso8583=MessageSpec.from_mapping(_section(table, "iso8583", source), source),
+            description=description,
+            transport=parse_transport(reader.sub("transport")),
+            framing=FramingSpec.from_mapping(reader.raw("framing", {}), source),
+            iso8583=MessageSpec.from_mapping(reader.sub("iso8583").raw_table, source),
             source=source,
         )
+        reader.reject_unknown()
+        return profile
 
 
 def merge_profiles(base: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
@@ -92,62 +88,43 @@ def merge_profiles(base: Mapping[str, Any], child: Mapping[str, Any]) -> dict[st
     return merged
 
 
-def parse_transport(table: Mapping[str, Any], source: str) -> TransportSpec:
-    reject_unknown(table, _TRANSPORT_KEYS, "transport", source)
-    kind = _pick(table, "kind", ("tcp", "serial", "usb"), "tcp", source)
+def parse_transport(reader: TableReader) -> TransportSpec:
+    """The `[transport]` table (read through `reader`)."""
     spec = TransportSpec(
-        kind=kind,
-        baud=_pick(table, "baud", (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200),
-                   9600, source),
-        bytesize=_pick(table, "bytesize", (7, 8), 8, source),
-        parity=_pick(table, "parity", ("N", "E", "O"), "N", source),
-        stopbits=_pick(table, "stopbits", (1, 1.5, 2), 1, source),
-        flow=_pick(table, "flow", ("none", "rtscts", "xonxoff"), "none", source),
-        usb=tuple(_parse_usb(entry, i, source) for i, entry in enumerate(table.get("usb", []))),
+        kind=reader.choice("kind", ("tcp", "serial", "usb"), "tcp"),
+        baud=reader.choice("baud", BAUD_RATES, 9600),
+        bytesize=reader.choice("bytesize", (7, 8), 8),
+        parity=reader.choice("parity", ("N", "E", "O"), "N"),
+        stopbits=reader.choice("stopbits", (1, 1.5, 2), 1),
+        flow=reader.choice("flow", ("none", "rtscts", "xonxoff"), "none"),
+        usb=tuple(
+            _parse_usb(TableReader(entry, f"{reader.path}.usb[{i}]", reader.source))
+            for i, entry in enumerate(reader.array("usb"))
+        ),
     )
+    reader.reject_unknown()
     return spec
 
 
-def _parse_usb(entry: Any, index: int, source: str) -> UsbMatch:
-    path = f"transport.usb[{index}]"
-    if not isinstance(entry, Mapping):
-        raise SpecError(path, "must be a table", source)
-    reject_unknown(entry, _USB_KEYS, path, source)
-    return UsbMatch(
-        vid=_usb_id(entry, "vid", path, source),
-        pid=_usb_id(entry, "pid", path, source),
-        description=str(entry.get("description", "")),
-        mode=_pick(entry, "mode", ("cdc-acm", "bulk"), "cdc-acm", source, path),
-        interface=int(entry.get("interface", 0)),
-        ep_in=int(entry.get("ep_in", 0x81)),
-        ep_out=int(entry.get("ep_out", 0x01)),
+def _parse_usb(reader: TableReader) -> UsbMatch:
+    match = UsbMatch(
+        vid=_usb_id(reader, "vid"),
+        pid=_usb_id(reader, "pid"),
+        description=reader.text("description", "") or "",
+        mode=reader.choice("mode", ("cdc-acm", "bulk"), "cdc-acm"),
+        interface=reader.integer("interface", 0, 0, 255),
+        ep_in=reader.integer("ep_in", 0x81, 0x81, 0x8F),
+        ep_out=reader.integer("ep_out", 0x01, 0x01, 0x0F),
     )
+    reader.reject_unknown()
+    return match
 
 
-def _usb_id(entry: Mapping[str, Any], key: str, path: str, source: str) -> int:
-    value = entry.get(key)
-    if isinstance(value, str) and len(value) == 4:
-        try:
-            return int(value, 16)
-        except ValueError:
-            pass
-    raise SpecError(f"{path}.{key}", "required, 4 hex digits such as \"0B00\"", source)
-
-
-def _section(table: Mapping[str, Any], key: str, source: str) -> Mapping[str, Any]:
-    value = table.get(key, {})
-    if not isinstance(value, Mapping):
-        raise SpecError(key, "must be a table", source)
-    return value
-
-
-def _pick(table: Mapping[str, Any], key: str, choices: tuple[Any, ...], default: Any,
-          source: str, path: str = "transport") -> Any:
-    value = table.get(key, default)
-    if value not in choices or isinstance(value, bool):
-        allowed = ", ".join(str(c) for c in choices)
-        raise SpecError(f"{path}.{key}", f"{value!r} is not one of {allowed}", source)
-    return value
+def _usb_id(reader: TableReader, key: str) -> int:
+    value = reader.text(key)
+    if value is None or len(value) != 4 or any(c not in "0123456789abcdefABCDEF" for c in value):
+        reader.fail(key, 'required, 4 hex digits such as "0B00"')
+    return int(value, 16)
 
 
 def find_problems(table: Mapping[str, Any], source: str = "") -> list[SpecError]:

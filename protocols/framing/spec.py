@@ -27,10 +27,9 @@ Every error is a `SpecError` naming `framing.<key>` and the profile file.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NoReturn
 
 from protocols.framing.checks import Check, CrcCheck, LrcCheck
 from protocols.framing.dle import DleFramer
@@ -52,6 +51,7 @@ from protocols.framing.link import (
 )
 from protocols.framing.stx_etx import StxEtxFramer
 from protocols.iso8583.errors import SpecError
+from protocols.tables import TableReader
 
 _NONE = "none"
 _MAX_HEADER = 64  # UnionPay uses 6; anything near this is a typo
@@ -98,7 +98,7 @@ class FramingSpec:
         """Parse an already-parsed `[framing]` table; raise SpecError on any fault."""
         if not isinstance(mapping, Mapping):
             raise SpecError("framing", "must be a table", source)
-        table, default = _TableReader(mapping, source), cls()
+        table, default = TableReader(mapping, "framing", source), cls()
         envelope = EnvelopeKind(table.choice("envelope", EnvelopeKind, default.envelope))
         length_default = LengthHeader.BINARY2 if envelope is EnvelopeKind.NONE else _NONE
         length = table.choice("length_header", (_NONE, *LengthHeader), length_default)
@@ -181,51 +181,3 @@ def _check_consistency(spec: FramingSpec) -> None:
     if not 0 <= spec.lrc_seed <= 0xFF:
         raise SpecError("framing.lrc_seed", f"must be 0..255, got {spec.lrc_seed}")
     check_max_frame(spec.max_frame, spec.length_header)
-
-
-class _TableReader:
-    """Reads typed values from a TOML table, naming `framing.<key>` in errors."""
-
-    def __init__(self, table: Mapping[object, object], source: str) -> None:
-        self._table = table
-        self._source = source
-        self._known: set[str] = set()
-
-    def choice(self, key: str, allowed: Iterable[str], default: str) -> str:
-        choices = [str(option) for option in allowed]
-        value = self._get(key, default)
-        if not isinstance(value, str) or value not in choices:
-            self._fail(key, f"must be one of {', '.join(choices)}; got {value!r}")
-        return str(value)
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self._get(key, default)
-        if not isinstance(value, bool):
-            self._fail(key, f"must be true or false; got {value!r}")
-        return bool(value)
-
-    def integer(self, key: str, default: int, low: int, high: int | None = None) -> int:
-        value = self._get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            self._fail(key, f"must be an integer; got {value!r}")
-        if value < low or (high is not None and value > high):
-            bounds = f"{low}..{high}" if high is not None else f"at least {low}"
-            self._fail(key, f"must be {bounds}; got {value}")
-        return value
-
-    def forbid(self, keys: tuple[str, ...], reason: str) -> None:
-        for key in keys:
-            if key in self._table:
-                self._fail(key, reason)
-
-    def reject_unknown(self) -> None:
-        for key in self._table:
-            if key not in self._known:
-                self._fail(str(key), f"unknown key; known keys: {', '.join(sorted(self._known))}")
-
-    def _get(self, key: str, default: object) -> object:
-        self._known.add(key)
-        return self._table.get(key, default)
-
-    def _fail(self, key: str, reason: str) -> NoReturn:
-        raise SpecError(f"framing.{key}", reason, self._source)

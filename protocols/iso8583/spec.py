@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..tables import REQUIRED, TableReader
 from .errors import SpecError
 
 #: Data types of ISO 8583:1987 clause 4.3: n digits, a letters, an/ans text,
@@ -25,13 +26,6 @@ EBCDIC_CODEPAGES = frozenset({"cp500", "cp037"})
 SENSITIVITY = frozenset({"pan", "track", "pin", "secret"})
 LAYOUTS = frozenset({"positional", "bitmap", "tlv", "ber-tlv"})
 
-_FIELD_KEYS = frozenset(
-    {"name", "type", "enc", "len", "max", "len_enc", "unit", "pad", "pad_nibble",
-     "codepage", "tlv", "sensitive", "layout", "subfields", "tag_chars", "len_chars"}
-)
-_MESSAGE_KEYS = frozenset(
-    {"version", "mti", "bitmap", "tertiary_bitmap", "defaults", "fields", "codepage"}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,16 +96,17 @@ class MessageSpec:
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any], source: str = "") -> MessageSpec:
         """Validate an `[iso8583]` table; raise SpecError naming the first bad key."""
-        reject_unknown(table, _MESSAGE_KEYS, "iso8583", source)
-        version = choice(table, "version", (1987, 1993, 2003), 1987, "iso8583", source)
-        mti_enc = choice(table, "mti", ("ascii", "bcd", "ebcdic"), "ascii", "iso8583", source)
-        bitmap_enc = choice(table, "bitmap", ("hex", "binary"), "binary", "iso8583", source)
-        tertiary = typed(table, "tertiary_bitmap", bool, False, "iso8583", source)
-        defaults = typed(table, "defaults", dict, {}, "iso8583", source)
-        if "codepage" in table:
-            defaults = {"codepage": table["codepage"], **defaults}
-        raw_fields = typed(table, "fields", dict, {}, "iso8583", source)
-        fields = parse_fields(raw_fields, defaults, "iso8583.fields", source, 2, 192)
+        reader = TableReader(table, "iso8583", source)
+        version = reader.choice("version", (1987, 1993, 2003), 1987)
+        mti_enc = reader.choice("mti", ("ascii", "bcd", "ebcdic"), "ascii")
+        bitmap_enc = reader.choice("bitmap", ("hex", "binary"), "binary")
+        tertiary = reader.flag("tertiary_bitmap", False)
+        defaults = dict(reader.sub("defaults").raw_table)
+        codepage = reader.choice("codepage", sorted(EBCDIC_CODEPAGES), "cp500")
+        defaults.setdefault("codepage", codepage)
+        raw_fields = reader.sub("fields")
+        reader.reject_unknown()
+        fields = parse_fields(raw_fields.raw_table, defaults, "iso8583.fields", source, 2, 192)
         if tertiary and 65 in fields:
             raise SpecError("iso8583.fields.65", "field 65 is the tertiary bitmap here", source)
         return cls(version, mti_enc, bitmap_enc, tertiary, fields, source)
@@ -139,35 +134,34 @@ def parse_fields(
 
 def parse_field(number: int, body: Mapping[str, Any], path: str, source: str) -> FieldSpec:
     """Validate one field table (defaults already merged in)."""
-    reject_unknown(body, _FIELD_KEYS, path, source)
-    type_ = choice(body, "type", tuple(sorted(TYPES)), None, path, source)
-    enc = choice(body, "enc", tuple(sorted(ENCODINGS)), "ascii", path, source)
-    length = choice(body, "len", tuple(PREFIX_DIGITS), "fixed", path, source)
-    len_enc = choice(body, "len_enc", tuple(sorted(LENGTH_ENCODINGS)), "ascii", path, source)
-    unit = choice(body, "unit", tuple(sorted(UNITS)), _default_unit(enc), path, source)
-    maximum = typed(body, "max", int, None, path, source)
-    if maximum is None or maximum < 1:
-        raise SpecError(f"{path}.max", "required, a positive integer", source)
+    reader = TableReader(body, path, source)
+    type_ = reader.choice("type", sorted(TYPES))
+    enc = reader.choice("enc", sorted(ENCODINGS), "ascii")
+    length = reader.choice("len", tuple(PREFIX_DIGITS), "fixed")
+    len_enc = reader.choice("len_enc", sorted(LENGTH_ENCODINGS), "ascii")
+    unit = reader.choice("unit", sorted(UNITS), _default_unit(enc))
+    maximum = reader.integer("max", REQUIRED, 1)
     prefix_digits = PREFIX_DIGITS[length]
     if prefix_digits and maximum >= 10**prefix_digits and len_enc != "binary":
-        raise SpecError(f"{path}.max", f"{maximum} does not fit a {length} prefix", source)
-    _check_encoding_fits_type(type_, enc, unit, path, source)
+        reader.fail("max", f"{maximum} does not fit a {length} prefix")
+    _check_encoding_fits_type(reader, type_, enc, unit)
     spec = FieldSpec(
         number=number,
-        name=typed(body, "name", str, f"Field {number}", path, source),
+        name=reader.text("name", f"Field {number}") or f"Field {number}",
         type=type_,
         enc=enc,
         prefix_digits=prefix_digits,
         max=maximum,
         len_enc=len_enc,
         unit=unit,
-        pad_left=choice(body, "pad", ("left", "right"), "left", path, source) == "left",
-        pad_nibble=choice(body, "pad_nibble", ("0", "F"), "0", path, source),
-        codepage=choice(body, "codepage", tuple(sorted(EBCDIC_CODEPAGES)), "cp500", path, source),
-        tlv=typed(body, "tlv", bool, False, path, source),
-        sensitive=choice(body, "sensitive", ("", *sorted(SENSITIVITY)), "", path, source),
-        subfields=_parse_layout(body, path, source),
+        pad_left=reader.choice("pad", ("left", "right"), "left") == "left",
+        pad_nibble=reader.choice("pad_nibble", ("0", "F"), "0"),
+        codepage=reader.choice("codepage", sorted(EBCDIC_CODEPAGES), "cp500"),
+        tlv=reader.flag("tlv", False),
+        sensitive=reader.choice("sensitive", ("", *sorted(SENSITIVITY)), ""),
+        subfields=_parse_layout(reader, body),
     )
+    reader.reject_unknown()
     return spec
 
 
@@ -175,26 +169,24 @@ def _default_unit(enc: str) -> str:
     return {"bcd": "digits", "binary": "bytes"}.get(enc, "chars")
 
 
-def _check_encoding_fits_type(type_: str, enc: str, unit: str, path: str, source: str) -> None:
+def _check_encoding_fits_type(reader: TableReader, type_: str, enc: str, unit: str) -> None:
     if type_ == "b" and enc not in ("binary", "hex"):
-        raise SpecError(f"{path}.enc", "type b is carried as binary or hex", source)
+        reader.fail("enc", "type b is carried as binary or hex")
     if type_ != "b" and enc in ("binary", "hex"):
-        raise SpecError(f"{path}.enc", f"type {type_} cannot use enc {enc}", source)
+        reader.fail("enc", f"type {type_} cannot use enc {enc}")
     if enc == "bcd" and type_ not in ("n", "z", "xn"):
-        raise SpecError(f"{path}.enc", f"type {type_} cannot be packed as BCD", source)
+        reader.fail("enc", f"type {type_} cannot be packed as BCD")
     if enc == "binary" and unit != "bytes":
-        raise SpecError(f"{path}.unit", "binary fields count bytes", source)
+        reader.fail("unit", "binary fields count bytes")
     if enc in ("ascii", "ebcdic") and unit == "digits" and type_ not in ("n", "z"):
-        raise SpecError(f"{path}.unit", f"type {type_} has characters, not digits", source)
+        reader.fail("unit", f"type {type_} has characters, not digits")
 
 
-def _parse_layout(body: Mapping[str, Any], path: str, source: str) -> SubfieldLayout | None:
-    if "layout" not in body:
-        if "subfields" in body:
-            raise SpecError(f"{path}.layout", "subfields need a layout", source)
+def _parse_layout(reader: TableReader, body: Mapping[str, Any]) -> SubfieldLayout | None:
+    if "layout" not in reader:
+        reader.forbid(("subfields", "tag_chars", "len_chars"), "needs a layout")
         return None
-    layout = choice(body, "layout", tuple(sorted(LAYOUTS)), None, path, source)
-    raw = typed(body, "subfields", dict, {}, path, source)
+    layout = reader.choice("layout", sorted(LAYOUTS))
     # Sub-elements are read from the parent's value: the digit string of a
     # BCD field, the text of an ASCII/EBCDIC one, the bytes of a binary one.
     sub_defaults: dict[str, Any] = {"enc": "ascii", "len_enc": "ascii"}
@@ -202,37 +194,14 @@ def _parse_layout(body: Mapping[str, Any], path: str, source: str) -> SubfieldLa
         codepage = body.get("codepage", "cp500")
         sub_defaults = {"enc": "ebcdic", "len_enc": "ebcdic", "codepage": codepage}
     highest = 64 if layout == "bitmap" else 999  # one 8-byte sub-field bitmap
-    subfields = parse_fields(raw, sub_defaults, f"{path}.subfields", source, 1, highest)
+    raw = reader.sub("subfields").raw_table
+    subfields = parse_fields(raw, sub_defaults, f"{reader.path}.subfields", reader.source, 1,
+                             highest)
     return SubfieldLayout(
         layout=layout,
         fields=subfields,
-        tag_chars=typed(body, "tag_chars", int, 2, path, source),
-        len_chars=typed(body, "len_chars", int, 3, path, source),
+        tag_chars=reader.integer("tag_chars", 2, 1, 8),
+        len_chars=reader.integer("len_chars", 3, 1, 4),
     )
 
 
-def reject_unknown(table: Mapping[str, Any], known: frozenset[str], path: str, src: str) -> None:
-    for key in table:
-        if key not in known:
-            known_keys = ", ".join(sorted(known))
-            raise SpecError(f"{path}.{key}", f"unknown key (known: {known_keys})", src)
-
-
-def typed(table: Mapping[str, Any], key: str, kind: type, default: Any, path: str, src: str) -> Any:
-    value = table.get(key, default)
-    if value is not None and not isinstance(value, kind):
-        raise SpecError(f"{path}.{key}", f"must be {kind.__name__}", src)
-    if kind is int and isinstance(value, bool):
-        raise SpecError(f"{path}.{key}", "must be int", src)
-    return value
-
-
-def choice(
-    table: Mapping[str, Any], key: str, choices: tuple[Any, ...], default: Any, path: str, src: str
-) -> Any:
-    value = table.get(key, default)
-    if value not in choices:
-        allowed = ", ".join(str(c) for c in choices if c != "")
-        what = "required" if value is None else f"{value!r} is not one of"
-        raise SpecError(f"{path}.{key}", f"{what} {allowed}", src)
-    return value
