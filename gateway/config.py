@@ -1,0 +1,250 @@
+"""The gateway configuration: read once, validated once, then passed down.
+
+`load_config(path)` reads the TOML file (see `deploy/gateway.example.toml`),
+applies secrets from the environment, and returns one frozen
+`GatewayConfig`; any problem is a SpecError naming file, key and reason.
+
+Environment variables (they win over the file, so secrets stay out of it):
+POSGW_DATABASE_URL, POSGW_MQTT_USERNAME, POSGW_MQTT_PASSWORD,
+POSGW_KEYS_DIR.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.profiles import load_profile
+from protocols.iso8583.errors import SpecError
+from protocols.tables import TableReader
+
+DEFAULT_DATABASE = "sqlite:///var/lib/posgw/gateway.db"
+DEFAULT_KEYS_DIR = "/var/lib/posgw/keys"
+#: Stand-in approvals up to 5,000.00 in minor units (DESIGN.md example).
+DEFAULT_FLOOR_LIMIT = 500_000
+#: Upstream answer wait; acquirers commonly allow 30 s before reversal.
+DEFAULT_UPSTREAM_TIMEOUT_S = 30
+DEFAULT_OUTBOX_CAP = 100_000
+ENV_OVERRIDES = {
+    "POSGW_DATABASE_URL": ("gateway", "database"),
+    "POSGW_MQTT_USERNAME": ("mqtt", "username"),
+    "POSGW_MQTT_PASSWORD": ("mqtt", "password"),
+    "POSGW_KEYS_DIR": ("keys", "dir"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    topic_prefix: str = "pos/v1"
+    client_id: str = ""
+    keepalive: int = 30
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamConfig:
+    mode: str = "standin"  # "standin" or "iso8583"
+    floor_limit: int = DEFAULT_FLOOR_LIMIT
+    host: str | None = None  # "10.0.0.5:5000" when mode = "iso8583"
+    profile: str = "iso87-binary"
+    timeout_s: int = DEFAULT_UPSTREAM_TIMEOUT_S
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerConfig:
+    """IP terminals dial in here; each is identified by field 41."""
+
+    bind: str
+    profile: str
+    allow: tuple[str, ...] = ()  # empty: register new terminal ids on first contact
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalConfig:
+    id: str
+    driver: str  # "serial", "usb" or "tcp"
+    profile: str
+    merchant_id: str = ""
+    port: str | None = None  # serial: /dev/... path
+    usb: str | None = None  # "0b00:0054"
+    serial_number: str | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)  # baud, parity, ...
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    branch_id: str
+    gateway_id: str
+    database: str
+    mqtt: MqttConfig
+    upstream: UpstreamConfig
+    listeners: tuple[ListenerConfig, ...]
+    terminals: tuple[TerminalConfig, ...]
+    keys_dir: str
+    outbox_cap: int = DEFAULT_OUTBOX_CAP
+    #: Test-only: reach emulated USB devices through a relay ("relay:HOST:PORT").
+    usb_backend: str | None = None
+    source: str = ""
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    """Read, merge environment secrets, validate."""
+    source = str(path)
+    try:
+        table = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError("(file)", exc.strerror or "cannot read", source) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError("(toml)", str(exc), source) from None
+    return parse_config(apply_environment(table, os.environ if environ is None else environ),
+                        source)
+
+
+def apply_environment(table: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    merged = {key: dict(value) if isinstance(value, dict) else value
+              for key, value in table.items()}
+    for variable, (section, key) in ENV_OVERRIDES.items():
+        if variable in environ:
+            merged.setdefault(section, {})[key] = environ[variable]
+    return merged
+
+
+def parse_config(table: Mapping[str, Any], source: str = "") -> GatewayConfig:
+    root = TableReader(table, "", source)
+    gateway = root.sub("gateway")
+    store = root.sub("store")
+    testing = root.sub("testing")
+    keys = root.sub("keys")
+    config = GatewayConfig(
+        branch_id=_identifier(gateway, "branch_id"),
+        gateway_id=_identifier(gateway, "gateway_id"),
+        database=gateway.text("database", DEFAULT_DATABASE) or DEFAULT_DATABASE,
+        mqtt=_mqtt(root.sub("mqtt")),
+        upstream=_upstream(root.sub("upstream")),
+        listeners=tuple(_listener(TableReader(t, f"listeners[{i}]", source))
+                        for i, t in enumerate(root.array("listeners"))),
+        terminals=tuple(_terminal(TableReader(t, f"terminals[{i}]", source))
+                        for i, t in enumerate(root.array("terminals"))),
+        keys_dir=keys.text("dir", DEFAULT_KEYS_DIR) or DEFAULT_KEYS_DIR,
+        outbox_cap=store.integer("outbox_cap", DEFAULT_OUTBOX_CAP, 1),
+        usb_backend=testing.text("usb_backend", None),
+        source=source,
+    )
+    for reader in (gateway, store, testing, keys):
+        reader.reject_unknown()
+    root.reject_unknown(also_known=("risk",))
+    _check_unique_terminal_ids(config, source)
+    return config
+
+
+def _identifier(reader: TableReader, key: str) -> str:
+    value = reader.text(key)
+    if not value or not all(c.isalnum() or c in "-_" for c in value):
+        reader.fail(key, "required: letters, digits, '-' or '_' (it is part of MQTT topics)")
+    return value
+
+
+def _mqtt(reader: TableReader) -> MqttConfig:
+    config = MqttConfig(
+        host=reader.text("host", "127.0.0.1") or "127.0.0.1",
+        port=reader.integer("port", 1883, 1, 65535),
+        topic_prefix=(reader.text("topic_prefix", "pos/v1") or "pos/v1").strip("/"),
+        client_id=reader.text("client_id", "") or "",
+        keepalive=reader.integer("keepalive", 30, 5, 3600),
+        tls_ca=reader.text("tls_ca", None),
+        tls_cert=reader.text("tls_cert", None),
+        tls_key=reader.text("tls_key", None),
+        username=reader.text("username", None),
+        password=reader.text("password", None),
+    )
+    if (config.tls_cert is None) != (config.tls_key is None):
+        reader.fail("tls_cert", "tls_cert and tls_key go together")
+    reader.reject_unknown()
+    return config
+
+
+def _upstream(reader: TableReader) -> UpstreamConfig:
+    config = UpstreamConfig(
+        mode=reader.choice("mode", ("standin", "iso8583"), "standin"),
+        floor_limit=reader.integer("floor_limit", DEFAULT_FLOOR_LIMIT, 0),
+        host=reader.text("host", None),
+        profile=reader.text("profile", "iso87-binary") or "iso87-binary",  # checked on use
+        timeout_s=reader.integer("timeout_s", DEFAULT_UPSTREAM_TIMEOUT_S, 1, 300),
+    )
+    if config.mode == "iso8583":
+        _host_port(reader, "host", config.host)
+    reader.reject_unknown()
+    return config
+
+
+def _listener(reader: TableReader) -> ListenerConfig:
+    allow = reader.array("allow")
+    if not all(isinstance(item, str) for item in allow):
+        reader.fail("allow", "must be an array of terminal ids")
+    config = ListenerConfig(bind=_host_port(reader, "bind", reader.text("bind")),
+                            profile=_profile(reader), allow=tuple(allow))
+    reader.reject_unknown()
+    return config
+
+
+def _terminal(reader: TableReader) -> TerminalConfig:
+    driver = reader.choice("driver", ("serial", "usb", "tcp"))
+    config = TerminalConfig(
+        id=_identifier(reader, "id"),
+        driver=driver,
+        profile=_profile(reader),
+        merchant_id=reader.text("merchant_id", "") or "",
+        port=reader.text("port", None),
+        usb=reader.text("usb", None),
+        serial_number=reader.text("serial_number", None),
+        overrides={k: reader.raw(k) for k in ("baud", "bytesize", "parity", "stopbits", "flow")
+                   if k in reader},
+    )
+    if driver == "serial" and not config.port:
+        reader.fail("port", "a serial terminal needs its port (e.g. /dev/ttyUSB0)")
+    if driver == "usb":
+        _usb_ids(reader, config.usb)
+    reader.reject_unknown()
+    return config
+
+
+def _profile(reader: TableReader) -> str:
+    """A profile name (or path) that loads, checked now rather than at first contact."""
+    name = reader.text("profile") or ""
+    try:
+        load_profile(name)
+    except SpecError as exc:
+        reader.fail("profile", f"{name!r}: {exc.reason}")
+    return name
+
+
+def _host_port(reader: TableReader, key: str, value: str | None) -> str:
+    host, _, port = (value or "").rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        reader.fail(key, f"must be HOST:PORT; got {value!r}")
+    return value or ""
+
+
+def _usb_ids(reader: TableReader, value: str | None) -> None:
+    vid, _, pid = (value or "").partition(":")
+    hexdigits = "0123456789abcdefABCDEF"
+    if len(vid) != 4 or len(pid) != 4 or not all(c in hexdigits for c in vid + pid):
+        reader.fail("usb", f'must be "VVVV:PPPP" in hex, e.g. "0b00:0054"; got {value!r}')
+
+
+def _check_unique_terminal_ids(config: GatewayConfig, source: str) -> None:
+    seen: set[str] = set()
+    for i, terminal in enumerate(config.terminals):
+        if terminal.id in seen:
+            raise SpecError(f"terminals[{i}].id", f"{terminal.id} is configured twice", source)
+        seen.add(terminal.id)

@@ -1,0 +1,73 @@
+"""Gateway configuration: the shipped example loads; mistakes name file, key, reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.config import load_config, parse_config
+from protocols.iso8583.errors import SpecError
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "gateway.example.toml"
+MINIMAL = {"gateway": {"branch_id": "B001", "gateway_id": "gw-1"}}
+
+
+def test_shipped_example_config_loads() -> None:
+    config = load_config(EXAMPLE, environ={})
+    assert (config.branch_id, config.gateway_id) == ("B001", "gw-b001-1")
+    assert [t.driver for t in config.terminals] == ["serial", "usb"]
+    assert config.listeners[0].profile == "iso87-ascii"
+    assert config.upstream.mode == "standin" and config.upstream.floor_limit == 500000
+
+
+def test_environment_secrets_override_the_file() -> None:
+    config = load_config(EXAMPLE, environ={"POSGW_MQTT_PASSWORD": "s3cret",
+                                           "POSGW_DATABASE_URL": "sqlite:///tmp/x.db"})
+    assert config.mqtt.password == "s3cret"
+    assert config.database == "sqlite:///tmp/x.db"
+    assert "s3cret" not in repr(config)
+
+
+def test_minimal_config_takes_documented_defaults() -> None:
+    config = parse_config(MINIMAL)
+    assert config.mqtt.topic_prefix == "pos/v1"
+    assert config.database.startswith("sqlite:///")
+    assert config.terminals == ()
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ({"gateway": {"branch_id": "B 1", "gateway_id": "g"}}, "gateway.branch_id"),
+        ({**MINIMAL, "mqtt": {"port": 0}}, "mqtt.port"),
+        ({**MINIMAL, "mqtt": {"tls_cert": "c.pem"}}, "mqtt.tls_cert"),
+        ({**MINIMAL, "upstream": {"mode": "iso8583"}}, "upstream.host"),
+        ({**MINIMAL, "listeners": [{"bind": "nowhere", "profile": "iso87-ascii"}]},
+         "listeners[0].bind"),
+        ({**MINIMAL, "terminals": [{"id": "T1", "driver": "serial", "profile": "ecr-stx-lrc"}]},
+         "terminals[0].port"),
+        ({**MINIMAL, "terminals": [{"id": "T1", "driver": "usb", "usb": "0b00",
+                                    "profile": "unionpay-tpdu"}]}, "terminals[0].usb"),
+        ({**MINIMAL, "terminals": [{"id": "T1", "driver": "tcp", "profile": "no-such"}]},
+         "terminals[0].profile"),
+        ({**MINIMAL, "mqtt": {"hots": "x"}}, "mqtt.hots"),
+    ],
+)
+def test_a_mistake_is_reported_with_its_key(table: dict, key: str) -> None:
+    with pytest.raises(SpecError) as err:
+        parse_config(table, "gw.toml")
+    assert err.value.key == key
+    assert str(err.value).startswith(f"gw.toml: {key}: ")
+
+
+def test_terminal_ids_must_be_unique() -> None:
+    terminal = {"id": "T1", "driver": "tcp", "profile": "iso87-ascii"}
+    with pytest.raises(SpecError, match="configured twice"):
+        parse_config({**MINIMAL, "terminals": [terminal, terminal]})
+
+
+def test_unreadable_file_is_a_spec_error(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as err:
+        load_config(tmp_path / "missing.toml", environ={})
+    assert err.value.key == "(file)"
