@@ -1,0 +1,25 @@
+"""Freeze-risk engine: the patterns acquirers freeze funds on.
+
+`RiskEngine` keeps sliding windows of recent attempts per card token, per
+card on a terminal and per terminal, and evaluates the configured rules
+twice per request: `before` authorization (a card locked out after wrong
+PINs is declined locally) and `after` it (an approval that matches a
+pattern is frozen: approved to the terminal, funds held, a case opened).
+It never reads a clock or the database: callers pass times in and replay
+the ledger into `record` on start.
+"""
+
+from gateway.risk.engine import RiskEngine
+from gateway.risk.rules import Action, Attempt, Decision, RuleHit
+from gateway.risk.settings import RiskSettings, RuleSettings, parse_risk_settings
+
+__all__ = [
+    "Action",
+    "Attempt",
+    "Decision",
+    "RiskEngine",
+    "RiskSettings",
+    "RuleHit",
+    "RuleSettings",
+    "parse_risk_settings",
+]
