@@ -14,8 +14,6 @@ The last line gives the lowest ratio over the profiles:
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import iso8583
 import iso8583.specs
 
+from bench.readme import machine, update_readmes
 from gateway.profiles import load_profile
 from protocols.iso8583.codec import Codec
 from protocols.iso8583.message import Message
@@ -85,19 +84,6 @@ def rate(operation: Callable[[], object], seconds: float, rounds: int = 5) -> fl
     return best
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"pyiso8583 {iso8583.__version__}")
-
-
 def bench_profile(name: str, seconds: float) -> tuple[list[str], tuple[float, float]]:
     codec, peer_spec = Codec(load_profile(name).iso8583), PEERS[name]
     ours_wire = codec.encode(PURCHASE)
@@ -121,18 +107,6 @@ def bench_profile(name: str, seconds: float) -> tuple[list[str], tuple[float, fl
     return lines, ratios
 
 
-def update_readmes(report: str) -> None:
-    """Put this run's output between the bench:codec markers of both READMEs."""
-    root = Path(__file__).resolve().parent.parent
-    block = (f"<!-- bench:codec -->\n```\n$ python bench/codec.py\n{report}```\n"
-             "<!-- /bench:codec -->")
-    for readme in (root / "README.md", root / "bench" / "README.md"):
-        text = readme.read_text(encoding="utf-8")
-        start, end = text.index("<!-- bench:codec -->"), text.index("<!-- /bench:codec -->")
-        text = text[:start] + block + text[end + len("<!-- /bench:codec -->"):]
-        readme.write_text(text, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=1.0,
@@ -140,7 +114,7 @@ def main() -> None:
     parser.add_argument("--update-readme", action="store_true",
                         help="write this run's figures into README.md and bench/README.md")
     args = parser.parse_args()
-    lines = [f"machine: {machine()}",
+    lines = [f"machine: {machine()}, pyiso8583 {iso8583.__version__}",
              f"message: 0200 purchase, {len(PURCHASE.fields)} fields, "
              f"field 55 {len(ICC_DATA)} bytes"]
     for line in lines:
@@ -154,7 +128,7 @@ def main() -> None:
                  f"decode {min(r[1] for r in ratios):.2f}x")
     print(lines[-1])
     if args.update_readme:
-        update_readmes("".join(line + "\n" for line in lines))
+        update_readmes("codec", "python bench/codec.py", "".join(line + "\n" for line in lines))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.readme import machine, update_readmes
 from gateway.risk import Attempt, RiskEngine
 from protocols.normalize import ResponseCategory
 
@@ -38,6 +39,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cards", type=int, default=100_000)
     parser.add_argument("--samples", type=int, default=50_000)
+    parser.add_argument("--update-readme", action="store_true",
+                        help="write this run's figures into README.md and bench/README.md")
     args = parser.parse_args()
     rng = random.Random(7)
     engine = RiskEngine()
@@ -53,9 +56,13 @@ def main() -> None:
     def pct(p: float) -> float:
         return timings[min(len(timings) - 1, int(p * len(timings)))] / 1000
 
-    print(f"risk: {args.cards:,} cards in state, {args.samples:,} attempts timed")
-    print(f"risk: per transaction p50 {pct(0.50):.1f} us, p99 {pct(0.99):.1f} us, "
-          f"max {timings[-1] / 1000:.1f} us")
+    lines = [f"machine: {machine()}",
+             f"risk: {args.cards:,} cards in state, {args.samples:,} attempts timed",
+             f"risk: per transaction p50 {pct(0.50):.1f} us, p99 {pct(0.99):.1f} us, "
+             f"max {timings[-1] / 1000:.1f} us"]
+    print("\n".join(lines))
+    if args.update_readme:
+        update_readmes("risk", "python bench/risk.py", "".join(line + "\n" for line in lines))
 
 
 if __name__ == "__main__":
