@@ -46,3 +46,11 @@ class Transport(Protocol):
     async def close(self) -> None:
         """Release the port/device/socket; safe to call twice."""
         ...
+
+
+class LinkUnavailable(LinkClosed):
+    """Opening failed: no such port or device, it is busy, or the host refused.
+
+    A subclass of LinkClosed so one reconnect loop handles "went away" and
+    "not back yet" alike.
+    """

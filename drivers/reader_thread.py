@@ -1,0 +1,76 @@
+"""ReaderThread: a blocking read loop in one owned thread, feeding asyncio.
+
+pyserial and pyusb reads block. Running each read through
+`asyncio.to_thread` would lose the bytes of a read cancelled mid-way; one
+long-lived thread per open line instead reads continuously into an asyncio
+queue (the `serial.threaded` model: the reader is separate from what
+consumes the bytes). The transport that starts it stops it on close and
+joins it, so no thread outlives its transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable
+
+from drivers.base import LinkClosed
+
+# How long close() waits for the thread; reads wake at least this often.
+JOIN_TIMEOUT_S = 2.0
+
+
+class ReaderThread:
+    """Calls `read_once()` until it raises LinkClosed or `stop()` is called.
+
+    `read_once` returns bytes (b"" when a read timed out with nothing) and
+    raises LinkClosed when the device is gone. `interrupt`, if given, wakes
+    a blocked `read_once` (pyserial's `cancel_read`).
+    """
+
+    def __init__(
+        self,
+        read_once: Callable[[], bytes],
+        name: str,
+        interrupt: Callable[[], None] | None = None,
+    ) -> None:
+        self._read_once = read_once
+        self._interrupt = interrupt
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[bytes | LinkClosed] = asyncio.Queue()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    async def read(self) -> bytes:
+        """Next chunk; raises LinkClosed (again on every call) once the line is gone."""
+        item = await self._queue.get()
+        if isinstance(item, LinkClosed):
+            self._queue.put_nowait(item)
+            raise item
+        return item
+
+    async def stop(self) -> None:
+        """Stop and join the thread; pending and later reads raise LinkClosed."""
+        self._stopping.set()
+        if self._interrupt is not None:
+            self._interrupt()
+        await asyncio.to_thread(self._thread.join, JOIN_TIMEOUT_S)
+
+    def _run(self) -> None:
+        closed = LinkClosed("closed")
+        try:
+            while not self._stopping.is_set():
+                data = self._read_once()
+                if data:
+                    self._deliver(data)
+        except LinkClosed as exc:
+            closed = exc
+        finally:
+            self._deliver(closed)
+
+    def _deliver(self, item: bytes | LinkClosed) -> None:
+        # RuntimeError: the loop is already closed, nobody is left to read
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)

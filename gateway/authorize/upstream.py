@@ -1,0 +1,153 @@
+"""The acquirer host over ISO 8583/TCP: one connection, many requests in flight.
+
+Requests from all terminals share one connection, so the terminal's STAN
+cannot identify a response: each upstream request gets the gateway's own
+STAN (field 11), and the response is matched on it. The connection is kept
+by one reconnect loop with the shared Backoff; while it is down,
+`authorize` fails at once with UpstreamUnavailable instead of queueing
+behind a dead link (a terminal waits 60 s at most; the pipeline must answer
+and queue a reversal advice well before).
+
+The PIN block travels as the terminal sent it: translating it from the
+terminal key to the acquirer zone key is an HSM's job, outside this
+gateway (the simulators share one test key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+
+from drivers.backoff import Backoff
+from drivers.base import LinkClosed, Transport
+from drivers.channel import FramedChannel
+from drivers.tcp_link import connect_tcp
+from gateway.authorize.base import Authorization, UpstreamUnavailable
+from protocols.framing import build_link
+from protocols.iso8583.codec import Codec
+from protocols.iso8583.errors import Iso8583Error
+from protocols.iso8583.message import Message
+from protocols.normalize import Transaction, category_for, response_code_for
+from protocols.profile import Profile
+
+log = logging.getLogger(__name__)
+Connector = Callable[[str, int], Awaitable[Transport]]
+_STAN_LIMIT = 999_999  # field 11 is n6; 000000 is not used
+
+
+class Iso8583Upstream:
+    """`async with Iso8583Upstream(...) as upstream: await upstream.authorize(tx, msg)`."""
+
+    def __init__(self, host: str, port: int, profile: Profile, *, timeout_s: float,
+                 backoff: Backoff | None = None, connect: Connector | None = None) -> None:
+        self.host, self.port, self.timeout_s = host, port, timeout_s
+        self.profile = profile
+        self.codec = Codec(profile.iso8583)
+        self._backoff = backoff or Backoff()
+        self._connect = connect or (lambda h, p: connect_tcp(h, p))
+        self._stans = itertools.cycle(range(1, _STAN_LIMIT + 1))
+        self._pending: dict[str, asyncio.Future[Message]] = {}
+        self._channel: FramedChannel | None = None
+        self._connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._channel is not None
+
+    async def wait_connected(self) -> None:
+        await self._connected.wait()
+
+    async def __aenter__(self) -> Iso8583Upstream:
+        self._task = asyncio.create_task(self._keep_connected(), name="upstream-connection")
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._fail_pending("gateway shutting down")
+
+    async def authorize(self, transaction: Transaction, request: Message) -> Authorization:
+        response = await self.exchange(request)
+        raw_code = response.text(39)
+        category = category_for(raw_code)
+        code = raw_code if len(raw_code) == (2 if transaction.version == 1987 else 3) \
+            else response_code_for(category, transaction.version)
+        return Authorization(category, code, response.text(38) or None,
+                             response.text(37) or None)
+
+    async def exchange(self, request: Message) -> Message:
+        """Send `request` under a fresh upstream STAN; return the matching response."""
+        channel = self._channel
+        if channel is None:
+            raise UpstreamUnavailable("not connected to the acquirer")
+        stan = f"{next(self._stans):06d}"
+        upstream = self._upstream_request(request, stan)
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._pending[stan] = future
+        try:
+            if not await channel.send(self.codec.encode(upstream)):
+                raise UpstreamUnavailable("acquirer did not acknowledge the request")
+            return await asyncio.wait_for(future, self.timeout_s)
+        except TimeoutError:
+            raise UpstreamUnavailable(f"no response within {self.timeout_s:g} s") from None
+        except Iso8583Error as exc:
+            raise UpstreamUnavailable(f"request does not fit the upstream profile: {exc}") from None
+        finally:
+            self._pending.pop(stan, None)
+
+    def _upstream_request(self, request: Message, stan: str) -> Message:
+        """The terminal's fields the upstream dialect carries, under our STAN."""
+        fields = {n: v for n, v in request.fields.items() if n in self.codec.fields}
+        fields[11] = stan
+        return Message(request.mti, fields)
+
+    async def _keep_connected(self) -> None:
+        while True:
+            try:
+                transport = await self._connect(self.host, self.port)
+            except OSError as exc:
+                log.warning("acquirer %s:%s unreachable: %s", self.host, self.port, exc)
+            else:
+                self._backoff.reset()
+                await self._serve(transport)
+            await asyncio.sleep(self._backoff.next_delay())
+
+    async def _serve(self, transport: Transport) -> None:
+        async with FramedChannel(transport, build_link(self.profile.framing)) as channel:
+            self._channel = channel
+            self._connected.set()
+            log.info("connected to acquirer %s:%s", self.host, self.port)
+            try:
+                while True:
+                    self._route((await channel.receive()).message)
+            except LinkClosed:
+                log.warning("acquirer connection closed")
+            finally:
+                self._channel = None
+                self._connected.clear()
+                self._fail_pending("acquirer connection lost")
+
+    def _route(self, data: bytes) -> None:
+        try:
+            response = self.codec.decode(data)
+        except Iso8583Error as exc:
+            log.warning("undecodable message from acquirer (%d bytes): %s", len(data), exc)
+            return
+        future = self._pending.get(response.text(11))
+        if future is None or future.done():
+            log.warning("acquirer response %s for unknown STAN dropped", response.mti)
+            return
+        future.set_result(response)
+
+    def _fail_pending(self, reason: str) -> None:
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(UpstreamUnavailable(reason))
