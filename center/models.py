@@ -1,0 +1,55 @@
+"""The center's tables: received events (one row per event_id) and quarantine."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index
+from sqlmodel import Field, SQLModel
+
+
+class ReceivedEvent(SQLModel, table=True):
+    """A verified transaction event; `event_id` unique is what makes ingest
+    idempotent (DESIGN rule 2)."""
+
+    __tablename__ = "center_events"
+    __table_args__ = (Index("ix_center_events_terminal_stan", "terminal_id", "stan"),
+                      Index("ix_center_events_card_day", "pan_last4", "occurred_date"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True, max_length=64)
+    topic: str = Field(max_length=256)
+    branch_id: str = Field(max_length=32, index=True)
+    gateway_id: str = Field(max_length=64)
+    seq: int
+    status: str = Field(max_length=16)
+    kind: str = Field(max_length=32)
+    terminal_id: str = Field(max_length=16)
+    merchant_id: str = Field(default="", max_length=32)
+    stan: str = Field(max_length=12)
+    rrn: str | None = Field(default=None, max_length=12, index=True)
+    auth_code: str | None = Field(default=None, max_length=6)
+    response_code: str | None = Field(default=None, max_length=3)
+    amount_minor: int
+    currency: str = Field(max_length=3)
+    pan_masked: str | None = Field(default=None, max_length=19)
+    pan_last4: str | None = Field(default=None, max_length=4)
+    pan_token: str | None = Field(default=None, max_length=64)
+    entry_mode: str = Field(max_length=16)
+    occurred_at: str = Field(max_length=40)  # as signed: UTC ISO 8601
+    occurred_date: str = Field(max_length=10)  # YYYY-MM-DD (UTC) for daily queries
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class QuarantinedPayload(SQLModel, table=True):
+    """A payload that failed verification: kept for inspection, never ingested."""
+
+    __tablename__ = "center_quarantine"
+
+    id: int | None = Field(default=None, primary_key=True)
+    topic: str = Field(max_length=256)
+    reason: str = Field(max_length=256)
+    payload_text: str
+    received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -1,0 +1,28 @@
+"""Building one aiomqtt client per connection attempt.
+
+aiomqtt does not reconnect, and a Client reused after a failed or
+timed-out connect can be unusable (empicano/aiomqtt#269, #288, #334): the
+forwarder calls `new_client` afresh for every attempt.
+"""
+
+from __future__ import annotations
+
+import aiomqtt
+
+from gateway.config import MqttConfig as MqttSettings
+
+
+def new_client(settings: MqttSettings, *, client_id: str, will: aiomqtt.Will | None,
+               max_inflight: int, timeout_s: float) -> aiomqtt.Client:
+    tls = None
+    if settings.tls_ca or settings.tls_cert:
+        tls = aiomqtt.TLSParameters(ca_certs=settings.tls_ca, certfile=settings.tls_cert,
+                                    keyfile=settings.tls_key)
+    return aiomqtt.Client(
+        settings.host, settings.port,
+        identifier=settings.client_id or client_id,
+        username=settings.username, password=settings.password,
+        protocol=aiomqtt.ProtocolVersion.V5,
+        will=will, keepalive=settings.keepalive, tls_params=tls,
+        max_inflight_messages=max_inflight, timeout=timeout_s,
+    )

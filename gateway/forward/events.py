@@ -1,0 +1,73 @@
+"""Payload builders for gateway→center events (schemas/*.json).
+
+Builders return the payload without `seq` and `signature`: the group
+committer stamps `seq` when the outbox row is committed, the forwarder signs
+just before publishing (Ed25519 is deterministic, so a re-publish carries
+the same signature).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from drivers.clock import Clock
+from gateway.store.models import OutboxEvent
+from protocols.normalize import Transaction
+
+TX_EVENT_SCHEMA = "tx-event.v1"
+TERMINAL_STATUS_SCHEMA = "terminal-status.v1"
+GATEWAY_STATUS_SCHEMA = "gateway-status.v1"
+CASE_SCHEMA = "case.v1"
+COMMAND_REPLY_SCHEMA = "command-reply.v1"
+TX_STATUSES = frozenset({"settled", "frozen", "reversed", "voided", "refund", "declined"})
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utc_iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: events carry UTC times")
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def envelope(schema: str, *, event_id: str, branch_id: str, gateway_id: str,
+             occurred_at: datetime) -> dict[str, Any]:
+    """The fields every gateway→center payload carries (seq comes at commit)."""
+    return {"event_id": event_id, "schema": schema, "branch_id": branch_id,
+            "gateway_id": gateway_id, "occurred_at": utc_iso(occurred_at)}
+
+
+def tx_event(tx: Transaction, *, status: str, event_id: str, branch_id: str, gateway_id: str,
+             pan_token: str | None, risk: Sequence[str], occurred_at: datetime) -> dict[str, Any]:
+    """A transaction event; the card only as `tx.pan_masked` and `pan_token`."""
+    if status not in TX_STATUSES:
+        raise ValueError(f"status must be one of {sorted(TX_STATUSES)}")
+    return {
+        **envelope(TX_EVENT_SCHEMA, event_id=event_id, branch_id=branch_id,
+                   gateway_id=gateway_id, occurred_at=occurred_at),
+        "status": status, "kind": tx.kind.value,
+        "terminal_id": tx.terminal_id or "", "merchant_id": tx.merchant_id or "",
+        "stan": tx.stan or "", "rrn": tx.rrn, "auth_code": tx.auth_code,
+        "response_code": tx.response_code, "amount_minor": tx.amount_minor or 0,
+        "currency": tx.currency or "", "pan_masked": tx.pan_masked, "pan_token": pan_token,
+        "entry_mode": tx.entry_mode.value, "risk": list(risk),
+    }
+
+
+def gateway_status(state: str, *, last_seq: int, branch_id: str, gateway_id: str,
+                   clock: Clock) -> dict[str, Any]:
+    return {**envelope(GATEWAY_STATUS_SCHEMA, event_id=new_event_id(), branch_id=branch_id,
+                       gateway_id=gateway_id, occurred_at=clock.utc_now()),
+            "seq": last_seq, "state": state, "last_seq": last_seq}
+
+
+def outbox_row(payload: dict[str, Any], *, topic: str, clock: Clock,
+               terminal_id: str | None = None, retain: bool = False) -> OutboxEvent:
+    """The outbox row for a built payload; commit it with GroupCommitter."""
+    return OutboxEvent(event_id=payload["event_id"], topic=topic, terminal_id=terminal_id,
+                       retain=retain, payload=payload, created_at=clock.utc_now())

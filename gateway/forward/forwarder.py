@@ -1,0 +1,167 @@
+"""`OutboxForwarder`: the outbox table to the broker, QoS 1, nothing lost.
+
+One reconnect loop, a fresh client per attempt, the one Backoff policy.
+On each connection: publish the retained birth (the Last Will is the
+matching death), then pump the outbox in seq order — which is in order per
+terminal — in windows of up to `window` publishes in flight. A row is
+marked delivered only once its `await client.publish(qos=1)` has returned,
+i.e. after the broker's PUBACK (DESIGN rule 2). Whatever was not acked
+stays pending in the table and goes out on the next connection, also after
+a restart of the process. The center dedupes by `event_id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import aiomqtt
+
+from drivers.backoff import Backoff
+from drivers.clock import SYSTEM_CLOCK, Clock
+from gateway.config import MqttConfig as MqttSettings
+from gateway.forward.client import new_client
+from gateway.forward.events import gateway_status
+from gateway.forward.topics import gateway_status_topic
+from gateway.security.signing import PayloadSigner
+from gateway.store.models import OutboxEvent
+from gateway.store.store import Store
+from protocols.canonical_json import canonical_json
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WINDOW = 64  # in-flight QoS 1 publishes; also paho's max_inflight
+#: Re-read the outbox this often even without a wake-up (rows committed by
+#: another process, a lost notification).
+DEFAULT_POLL_INTERVAL_S = 1.0
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
+DEFAULT_PUBLISH_TIMEOUT_S = 30.0
+#: Time allowed for the "offline" status on a graceful stop.
+GOODBYE_TIMEOUT_S = 2.0
+QOS_AT_LEAST_ONCE = 1
+
+
+class OutboxForwarder:
+    def __init__(self, store: Store, mqtt: MqttSettings, signer: PayloadSigner,
+                 clock: Clock = SYSTEM_CLOCK, *, branch_id: str, gateway_id: str,
+                 window: int = DEFAULT_WINDOW, backoff: Backoff | None = None,
+                 poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+                 connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+                 publish_timeout_s: float = DEFAULT_PUBLISH_TIMEOUT_S) -> None:
+        self._store = store
+        self._mqtt = mqtt
+        self._signer = signer
+        self._clock = clock
+        self._branch_id = branch_id
+        self._gateway_id = gateway_id
+        self._window = window
+        self._backoff = backoff or Backoff()
+        self._poll_interval_s = poll_interval_s
+        self._connect_timeout_s = connect_timeout_s
+        self._publish_timeout_s = publish_timeout_s
+        self._wake = asyncio.Event()
+        self.connected = asyncio.Event()
+        self.delivered_total = 0
+        self.connections = 0
+
+    def wake(self) -> None:
+        """New rows were committed: look now (pass as GroupCommitter's on_commit)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Forward until cancelled, reconnecting with backoff."""
+        while True:
+            try:
+                await self._connection()
+            except* (aiomqtt.MqttError, OSError, TimeoutError) as group:
+                log.warning("MQTT %s:%d: %s; reconnecting", self._mqtt.host, self._mqtt.port,
+                            "; ".join(str(exc) for exc in group.exceptions))
+            finally:
+                self.connected.clear()
+            await asyncio.sleep(self._backoff.next_delay())
+
+    async def _connection(self) -> None:
+        last_seq = await asyncio.to_thread(self._store.max_seq)
+        status_topic = gateway_status_topic(self._mqtt.topic_prefix, self._branch_id)
+        will = aiomqtt.Will(status_topic, self._status_bytes("offline", last_seq),
+                            qos=QOS_AT_LEAST_ONCE, retain=True)
+        client = new_client(self._mqtt, client_id=f"posgw-{self._gateway_id}", will=will,
+                            max_inflight=self._window, timeout_s=self._publish_timeout_s)
+        async with contextlib.AsyncExitStack() as stack:
+            async with asyncio.timeout(self._connect_timeout_s):
+                await stack.enter_async_context(client)
+            await client.publish(status_topic, self._status_bytes("online", last_seq),
+                                 qos=QOS_AT_LEAST_ONCE, retain=True)
+            self._backoff.reset()
+            self.connections += 1
+            self.connected.set()
+            log.info("MQTT connected to %s:%d", self._mqtt.host, self._mqtt.port)
+            try:
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(_until_disconnected(client))
+                    group.create_task(self._pump(client))
+            except asyncio.CancelledError:
+                await self._say_goodbye(client, status_topic)
+                raise
+
+    async def _pump(self, client: aiomqtt.Client) -> None:
+        while True:
+            self._wake.clear()  # before reading: a commit after the read wakes us again
+            rows = await asyncio.to_thread(self._store.pending_outbox, self._window)
+            if rows:
+                await self._publish_window(client, rows)
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._poll_interval_s):
+                    await self._wake.wait()
+
+    async def _publish_window(self, client: aiomqtt.Client, rows: list[OutboxEvent]) -> None:
+        ids = [row.id for row in rows if row.id is not None]
+        await asyncio.to_thread(self._store.note_attempts, ids)
+        acked: list[int] = []
+        try:
+            # Tasks start in creation order, so paho queues the PUBLISH packets
+            # in seq order; MQTT keeps that order per topic (MQTT 5 §4.6).
+            async with asyncio.TaskGroup() as group:
+                for row in rows:
+                    group.create_task(self._publish_one(client, row, acked))
+        finally:
+            # Runs on failure too: what was acked is delivered, the rest stays pending.
+            if acked:
+                await asyncio.shield(asyncio.to_thread(
+                    self._store.mark_delivered, acked, self._clock.utc_now()))
+                self.delivered_total += len(acked)
+
+    async def _publish_one(self, client: aiomqtt.Client, row: OutboxEvent,
+                           acked: list[int]) -> None:
+        payload = canonical_json(self._signer.sign(row.payload))
+        await client.publish(row.topic, payload, qos=QOS_AT_LEAST_ONCE, retain=row.retain)
+        assert row.id is not None
+        acked.append(row.id)
+
+    async def _say_goodbye(self, client: aiomqtt.Client, topic: str) -> None:
+        """A clean disconnect suppresses the Will: publish "offline" ourselves."""
+        last_seq = await asyncio.to_thread(self._store.max_seq)
+        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+            async with asyncio.timeout(GOODBYE_TIMEOUT_S):
+                await client.publish(topic, self._status_bytes("offline", last_seq),
+                                     qos=QOS_AT_LEAST_ONCE, retain=True)
+
+    def _status_bytes(self, state: str, last_seq: int) -> bytes:
+        payload: dict[str, Any] = gateway_status(
+            state, last_seq=last_seq, branch_id=self._branch_id,
+            gateway_id=self._gateway_id, clock=self._clock)
+        return canonical_json(self._signer.sign(payload))
+
+
+async def _until_disconnected(client: aiomqtt.Client) -> None:
+    """aiomqtt reports a lost connection through its message iterator only.
+
+    Pending QoS 1 publishes would otherwise wait for their timeout; this
+    raises MqttError at once, and the TaskGroup cancels the pump.
+    """
+    async for _message in client.messages:
+        pass  # the forwarder subscribes to nothing
+    raise aiomqtt.MqttError("message iterator ended")

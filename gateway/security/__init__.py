@@ -1,0 +1,25 @@
+"""Gateway secrets: PAN tokens (HMAC), payload signatures (Ed25519), key files."""
+
+from gateway.security.keys import (
+    PUBLIC_KEY_FILE,
+    GatewayKeys,
+    KeyFileError,
+    generate_keys,
+    load_keys,
+    public_pem,
+)
+from gateway.security.signing import SIGNATURE_KEY, PayloadSigner
+from gateway.security.tokens import TOKEN_HEX_CHARS, PanTokenizer
+
+__all__ = [
+    "PUBLIC_KEY_FILE",
+    "SIGNATURE_KEY",
+    "TOKEN_HEX_CHARS",
+    "GatewayKeys",
+    "KeyFileError",
+    "PanTokenizer",
+    "PayloadSigner",
+    "generate_keys",
+    "load_keys",
+    "public_pem",
+]

@@ -1,0 +1,35 @@
+"""The one place that signs gateway→center payloads (Ed25519).
+
+The signature covers the canonical JSON (protocols.canonical_json) of the
+payload without its `signature` key and is stored in that key as standard
+base64. Ed25519 signatures are deterministic, so re-signing an event for a
+re-publish yields the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from protocols.canonical_json import canonical_json, without_signature
+
+SIGNATURE_KEY = "signature"
+
+
+class PayloadSigner:
+    __slots__ = ("_key",)
+
+    def __init__(self, private_key: Ed25519PrivateKey) -> None:
+        self._key = private_key
+
+    def sign(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy of `payload` with its `signature` set (any old one replaced)."""
+        body = without_signature(payload)
+        signature = self._key.sign(canonical_json(body))
+        return {**body, SIGNATURE_KEY: base64.b64encode(signature).decode("ascii")}
+
+    def __repr__(self) -> str:
+        return "PayloadSigner(key=***)"

@@ -1,0 +1,35 @@
+"""The gateway's durable store: ledger, outbox, terminals, cases, upstream queue."""
+
+from gateway.store.committer import DEFAULT_MAX_BATCH, DEFAULT_OUTBOX_CAP, GroupCommitter
+from gateway.store.errors import DuplicateRequest, OutboxFull, SchemaVersionMismatch, StoreError
+from gateway.store.models import (
+    FORBIDDEN_RESPONSE_FIELDS,
+    SCHEMA_VERSION,
+    FreezeCase,
+    LedgerEntry,
+    OutboxEvent,
+    SchemaVersion,
+    TerminalRecord,
+    UpstreamQueueItem,
+)
+from gateway.store.store import OutboxStats, Store
+
+__all__ = [
+    "DEFAULT_MAX_BATCH",
+    "DEFAULT_OUTBOX_CAP",
+    "FORBIDDEN_RESPONSE_FIELDS",
+    "SCHEMA_VERSION",
+    "DuplicateRequest",
+    "FreezeCase",
+    "GroupCommitter",
+    "LedgerEntry",
+    "OutboxEvent",
+    "OutboxFull",
+    "OutboxStats",
+    "SchemaVersion",
+    "SchemaVersionMismatch",
+    "Store",
+    "StoreError",
+    "TerminalRecord",
+    "UpstreamQueueItem",
+]

@@ -1,0 +1,209 @@
+"""Group commit: many requests, one durable transaction (DESIGN rule 1).
+
+While one batch is being written, new requests queue; when it is durable,
+everything queued becomes the next batch. With synchronous=FULL each commit
+costs an fsync, so grouping is what lets one SQLite file keep up with many
+terminals. Each caller resumes only once its own batch is on disk.
+
+The outbox cap is checked inside the batch transaction: a request that
+would push the undelivered count past the cap gets `OutboxFull` and nothing
+of it is written (it must be declined) — the outbox never drops an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel
+
+from gateway.store.errors import DuplicateRequest, OutboxFull, StoreError
+from gateway.store.models import FORBIDDEN_RESPONSE_FIELDS, LedgerEntry, OutboxEvent
+from gateway.store.store import Store
+
+log = logging.getLogger(__name__)
+
+#: Default outbox cap: ~a day of a busy branch; matches gateway.config.
+DEFAULT_OUTBOX_CAP = 100_000
+#: Upper bound of one batch: keeps one transaction's latency bounded.
+DEFAULT_MAX_BATCH = 512
+
+
+@dataclass(slots=True)
+class _Request:
+    rows: tuple[SQLModel, ...]
+    done: asyncio.Future[int | None]
+    outbox: OutboxEvent | None = None
+    seq: int | None = None
+    error: BaseException | None = field(default=None)
+
+
+class GroupCommitter:
+    """`async with GroupCommitter(store) as committer: await committer.commit(...)`."""
+
+    def __init__(self, store: Store, *, outbox_cap: int = DEFAULT_OUTBOX_CAP,
+                 max_batch: int = DEFAULT_MAX_BATCH,
+                 on_commit: Callable[[], None] | None = None) -> None:
+        self._store = store
+        self._cap = outbox_cap
+        self._max_batch = max_batch
+        self._on_commit = on_commit
+        self._queue: collections.deque[_Request] = collections.deque()
+        self._wakeup = asyncio.Event()
+        self._group: asyncio.TaskGroup | None = None
+        self._closing = False
+        self._next_seq = 0
+        self.batches_committed = 0
+
+    async def __aenter__(self) -> GroupCommitter:
+        self._next_seq = await asyncio.to_thread(self._store.max_seq) + 1
+        self._group = asyncio.TaskGroup()
+        await self._group.__aenter__()
+        self._group.create_task(self._run(), name="group-committer")
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._closing = True  # drain what is queued, then stop
+        self._wakeup.set()
+        assert self._group is not None
+        try:
+            await self._group.__aexit__(exc_type, exc, tb)
+        finally:
+            self._fail_queued(StoreError("group committer closed"))
+
+    async def commit(self, ledger: LedgerEntry | None, outbox: OutboxEvent | None = None,
+                     *extra: SQLModel) -> int | None:
+        """Write the rows in one durable transaction; returns the outbox seq.
+
+        Raises OutboxFull or DuplicateRequest, in which case nothing of this
+        request was written. Once submitted the write happens even if the
+        caller is cancelled meanwhile.
+        """
+        if self._closing or self._group is None:
+            raise StoreError("group committer is not running")
+        rows = tuple(row for row in (ledger, outbox, *extra) if row is not None)
+        request = _Request(rows, asyncio.get_running_loop().create_future(), outbox)
+        self._queue.append(request)
+        self._wakeup.set()
+        return await asyncio.shield(request.done)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                batch = [self._queue.popleft()
+                         for _ in range(min(self._max_batch, len(self._queue)))]
+                await self._commit_batch(batch)
+            if self._closing:
+                return
+
+    async def _commit_batch(self, batch: list[_Request]) -> None:
+        try:
+            await asyncio.to_thread(self._write_batch, batch)
+        except Exception as exc:  # the database itself failed: every caller hears it
+            log.exception("group commit of %d requests failed", len(batch))
+            for request in batch:
+                request.error = request.error or exc
+        self.batches_committed += 1
+        for request in batch:
+            _resolve(request)
+        if self._on_commit is not None and any(r.error is None for r in batch):
+            self._on_commit()
+
+    # -- worker thread --------------------------------------------------------
+
+    def _write_batch(self, batch: list[_Request]) -> None:
+        accepted = self._apply_cap(batch)
+        first_seq = self._next_seq
+        try:
+            with self._store.engine.begin() as conn:
+                for request in accepted:
+                    self._insert(conn, request)
+        except IntegrityError:
+            # Someone in the batch is a duplicate: retry one by one so only they fail.
+            self._next_seq = first_seq
+            for request in accepted:
+                self._write_alone(request)
+        except BaseException:
+            self._next_seq = first_seq  # nothing was written: no seq gap
+            raise
+
+    def _write_alone(self, request: _Request) -> None:
+        seq_before = self._next_seq
+        try:
+            with self._store.engine.begin() as conn:
+                self._insert(conn, request)
+        except IntegrityError:
+            self._next_seq = seq_before
+            request.seq = None
+            request.error = _duplicate_error(request.rows)
+
+    def _apply_cap(self, batch: Sequence[_Request]) -> list[_Request]:
+        with self._store.engine.connect() as conn:
+            depth = conn.scalar(select(func.count()).select_from(OutboxEvent).where(
+                OutboxEvent.delivered_at.is_(None))) or 0  # type: ignore[union-attr]
+        accepted: list[_Request] = []
+        for request in batch:
+            if request.outbox is not None and depth >= self._cap:
+                request.error = OutboxFull(depth, self._cap)
+                continue
+            depth += request.outbox is not None
+            accepted.append(request)
+        if len(accepted) < len(batch):
+            log.error("OUTBOX FULL: %d undelivered events (cap %d); refused %d requests — "
+                      "is the broker reachable?", depth, self._cap, len(batch) - len(accepted))
+        return accepted
+
+    def _insert(self, conn: Connection, request: _Request) -> None:
+        request.seq = None
+        for row in request.rows:
+            values = _row_values(row)
+            if isinstance(row, OutboxEvent):
+                request.seq = values["seq"] = self._next_seq
+                values["payload"] = {**values["payload"], "seq": self._next_seq}
+                self._next_seq += 1
+            conn.execute(insert(type(row).__table__), values)  # type: ignore[attr-defined]
+
+    def _fail_queued(self, error: BaseException) -> None:
+        while self._queue:
+            request = self._queue.popleft()
+            request.error = error
+            _resolve(request)
+
+
+def _row_values(row: SQLModel) -> dict[str, Any]:
+    if isinstance(row, LedgerEntry) and FORBIDDEN_RESPONSE_FIELDS & row.response_fields.keys():
+        # Rule 5: a stored response must never carry PAN, track, PIN or ICC data.
+        raise ValueError("response_fields holds card data fields; strip them before storing")
+    values = row.model_dump()
+    if values.get("id") is None:
+        values.pop("id", None)
+    return values
+
+
+def _duplicate_error(rows: Sequence[SQLModel]) -> StoreError:
+    for row in rows:
+        if isinstance(row, LedgerEntry):
+            return DuplicateRequest(row.terminal_id, row.stan)
+    return StoreError("duplicate event id")
+
+
+def _resolve(request: _Request) -> None:
+    if request.done.done():
+        return
+    if request.error is not None:
+        request.done.set_exception(request.error)
+        # A cancelled caller never retrieves it; do not warn about that.
+        request.done.add_done_callback(lambda fut: fut.exception())
+    else:
+        request.done.set_result(request.seq)

@@ -1,0 +1,137 @@
+"""The gateway's tables (sqlmodel).
+
+Rule 5 (DESIGN.md): no table has a column for a clear PAN, track data or a
+PIN block; cards appear only as `pan_masked` and `pan_token`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from gateway.store.columns import JsonDocument, UtcDateTime
+
+#: Bump when a table changes; Store refuses a database recorded with another.
+SCHEMA_VERSION = 1
+
+#: Request fields that may hold card secrets: never in a stored response.
+FORBIDDEN_RESPONSE_FIELDS = frozenset({"2", "14", "35", "36", "45", "52", "55"})
+
+
+def _utc(*, nullable: bool) -> Any:
+    if nullable:
+        return Field(default=None, sa_column=Column(UtcDateTime(), nullable=True))
+    return Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+def _json(default_factory: Any = None) -> Any:
+    column = Column(JsonDocument(), nullable=False)
+    if default_factory is None:
+        return Field(sa_column=column)
+    return Field(default_factory=default_factory, sa_column=column)
+
+
+class LedgerEntry(SQLModel, table=True):
+    """One final transaction. (terminal_id, stan, transmission_time) is the
+    retransmit key (rule 3): a repeat gets `response_fields` back."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (UniqueConstraint("terminal_id", "stan", "transmission_time",
+                                       name="uq_transactions_request"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True, max_length=64)
+    terminal_id: str = Field(max_length=16)
+    stan: str = Field(max_length=12)
+    # Field 7 as sent; "" when the dialect has none (then no retransmit dedupe).
+    transmission_time: str = Field(default="", max_length=14)
+    merchant_id: str = Field(default="", max_length=32)
+    kind: str = Field(max_length=32)
+    status: str = Field(max_length=16)
+    mti: str = Field(max_length=4)
+    amount_minor: int = 0
+    currency: str = Field(default="", max_length=3)
+    pan_masked: str | None = Field(default=None, max_length=19)
+    pan_token: str | None = Field(default=None, max_length=64, index=True)
+    rrn: str | None = Field(default=None, max_length=12, index=True)
+    auth_code: str | None = Field(default=None, max_length=6)
+    response_code: str | None = Field(default=None, max_length=3)
+    entry_mode: str = Field(default="unknown", max_length=16)
+    risk: list[str] = _json(list)
+    # Response field number -> value as sent, replayed on a retransmit.
+    response_fields: dict[str, str] = _json(dict)
+    occurred_at: datetime = _utc(nullable=False)
+
+
+class OutboxEvent(SQLModel, table=True):
+    """One signed-later event waiting for PUBACK. `seq` is assigned at commit."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "delivered_at", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True, max_length=64)
+    seq: int = Field(default=0, unique=True)
+    topic: str = Field(max_length=256)
+    terminal_id: str | None = Field(default=None, max_length=16)
+    retain: bool = False
+    payload: dict[str, Any] = _json()
+    created_at: datetime = _utc(nullable=False)
+    delivered_at: datetime | None = _utc(nullable=True)
+    attempts: int = 0
+
+
+class TerminalRecord(SQLModel, table=True):
+    __tablename__ = "terminals"
+
+    terminal_id: str = Field(primary_key=True, max_length=16)
+    merchant_id: str = Field(default="", max_length=32)
+    profile: str = Field(default="", max_length=64)
+    driver: str = Field(default="", max_length=8)
+    state: str = Field(default="offline", max_length=16)  # online|offline|decommissioned
+    registered_at: datetime = _utc(nullable=False)
+    last_seen_at: datetime | None = _utc(nullable=True)
+
+
+class UpstreamQueueItem(SQLModel, table=True):
+    """Store-and-forward to the acquirer (advices, reversals) while it is down.
+
+    Holds references (STAN, RRN, field 7, amount, token), never the PAN:
+    the acquirer matches reversals by their original data elements.
+    """
+
+    __tablename__ = "upstream_queue"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True, max_length=64)
+    terminal_id: str = Field(max_length=16)
+    mti: str = Field(max_length=4)
+    fields: dict[str, str] = _json()
+    created_at: datetime = _utc(nullable=False)
+    next_attempt_at: datetime = _utc(nullable=False)
+    attempts: int = 0
+    done_at: datetime | None = _utc(nullable=True)
+
+
+class FreezeCase(SQLModel, table=True):
+    __tablename__ = "cases"
+
+    id: str = Field(primary_key=True, max_length=64)
+    status: str = Field(default="open", max_length=16)  # open|released|returned
+    terminal_id: str = Field(max_length=16)
+    rule: str = Field(max_length=64)
+    pan_token: str | None = Field(default=None, max_length=64)
+    evidence: dict[str, Any] = _json()
+    opened_at: datetime = _utc(nullable=False)
+    updated_at: datetime = _utc(nullable=False)
+
+
+class SchemaVersion(SQLModel, table=True):
+    __tablename__ = "schema_version"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int
+    applied_at: datetime = _utc(nullable=False)

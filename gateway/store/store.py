@@ -1,0 +1,168 @@
+"""`Store`: one engine, the schema check, and the queries the daemon needs.
+
+The same code runs on `sqlite:///path` and `postgresql+psycopg://...`.
+SQLite is opened in WAL mode with synchronous=FULL (DESIGN rule 1: a commit
+is on disk before the terminal hears "approved"; WAL's NORMAL could lose the
+last commits on power loss).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event, func, inspect, select, update
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlmodel import Session, SQLModel, create_engine
+
+from drivers.clock import SYSTEM_CLOCK
+from gateway.store.errors import SchemaVersionMismatch
+from gateway.store.models import (
+    SCHEMA_VERSION,
+    FreezeCase,
+    LedgerEntry,
+    OutboxEvent,
+    SchemaVersion,
+    TerminalRecord,
+    UpstreamQueueItem,
+)
+
+SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+#: A writer waits this long for another connection's lock before failing.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    depth: int
+    oldest_created_at: datetime | None
+
+    def oldest_age_s(self, now: datetime) -> float | None:
+        if self.oldest_created_at is None:
+            return None
+        return max(0.0, (now - self.oldest_created_at).total_seconds())
+
+
+class Store:
+    def __init__(self, url: str, *, synchronous: str = "FULL") -> None:
+        self.url: URL = make_url(url)
+        self.engine: Engine = _make_engine(self.url, synchronous)
+        self._check_schema_version()
+        SQLModel.metadata.create_all(self.engine, tables=_gateway_tables())
+        self._record_schema_version()
+
+    @property
+    def display_url(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # -- outbox ---------------------------------------------------------------
+
+    def pending_outbox(self, limit: int, after_seq: int = 0) -> list[OutboxEvent]:
+        """Undelivered events in seq order (so in order per terminal)."""
+        query = (select(OutboxEvent).where(OutboxEvent.delivered_at.is_(None))  # type: ignore[union-attr]
+                 .where(OutboxEvent.seq > after_seq).order_by(OutboxEvent.seq).limit(limit))
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    def note_attempts(self, event_ids: Sequence[int]) -> None:
+        self._update_outbox(event_ids, {"attempts": OutboxEvent.attempts + 1})
+
+    def mark_delivered(self, event_ids: Sequence[int], at: datetime) -> None:
+        """Call only after the broker's PUBACK for every id (DESIGN rule 2)."""
+        self._update_outbox(event_ids, {"delivered_at": at})
+
+    def outbox_stats(self) -> OutboxStats:
+        query = (select(func.count(), func.min(OutboxEvent.created_at))
+                 .where(OutboxEvent.delivered_at.is_(None)))  # type: ignore[union-attr]
+        with self.session() as session:
+            depth, oldest = session.execute(query).one()
+        # min() bypasses the column type on some dialects: re-apply UTC.
+        return OutboxStats(int(depth), _as_utc(oldest))
+
+    def max_seq(self) -> int:
+        with self.session() as session:
+            return int(session.scalar(select(func.coalesce(func.max(OutboxEvent.seq), 0))) or 0)
+
+    def _update_outbox(self, ids: Sequence[int], values: dict[str, Any]) -> None:
+        if not ids:
+            return
+        with self.session() as session, session.begin():
+            session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(list(ids)))  # type: ignore[union-attr]
+                            .values(values))
+
+    # -- ledger ---------------------------------------------------------------
+
+    def find_request(self, terminal_id: str, stan: str,
+                     transmission_time: str) -> LedgerEntry | None:
+        """The stored transaction a retransmitted request must be answered from."""
+        query = select(LedgerEntry).where(
+            LedgerEntry.terminal_id == terminal_id, LedgerEntry.stan == stan,
+            LedgerEntry.transmission_time == transmission_time)
+        with self.session() as session:
+            return session.scalars(query).first()
+
+    # -- schema version ---------------------------------------------------------
+
+    def _check_schema_version(self) -> None:
+        if not inspect(self.engine).has_table(SchemaVersion.__tablename__):
+            return
+        with self.session() as session:
+            row = session.get(SchemaVersion, 1)
+        if row is not None and row.version != SCHEMA_VERSION:
+            raise SchemaVersionMismatch(self.display_url, row.version, SCHEMA_VERSION)
+
+    def _record_schema_version(self) -> None:
+        with self.session() as session, session.begin():
+            if session.get(SchemaVersion, 1) is None:
+                session.add(SchemaVersion(version=SCHEMA_VERSION,
+                                          applied_at=SYSTEM_CLOCK.utc_now()))
+
+
+def _gateway_tables() -> list[Any]:
+    # Only ours: the shared SQLModel metadata may also hold other packages' tables.
+    return [model.__table__ for model in (  # type: ignore[attr-defined]
+        LedgerEntry, OutboxEvent, TerminalRecord, UpstreamQueueItem, FreezeCase, SchemaVersion)]
+
+
+def _make_engine(url: URL, synchronous: str) -> Engine:
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if synchronous.upper() not in SQLITE_SYNCHRONOUS:
+        raise ValueError(f"synchronous must be one of {SQLITE_SYNCHRONOUS}")
+    # Worker threads share the pool: sqlite3's same-thread check must be off.
+    engine = create_engine(url, connect_args={"check_same_thread": False})
+    event.listen(engine, "connect", _sqlite_pragmas(synchronous.upper()))
+    return engine
+
+
+def _sqlite_pragmas(synchronous: str) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    return on_connect
+
+
+def _as_utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,29 @@
+"""Signed transaction events as a gateway would publish them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.forward import tx_event
+from gateway.security import GatewayKeys
+from protocols.canonical_json import canonical_json
+from protocols.normalize import EntryMode, Transaction, TxKind
+
+DAY = datetime(2025, 3, 14, 10, 0, tzinfo=UTC)
+
+
+def signed_event(keys: GatewayKeys, n: int, *, branch: str = "B001", terminal: str = "T0001",
+                 amount: int = 1250, status: str = "settled") -> dict[str, Any]:
+    tx = Transaction(kind=TxKind.PURCHASE, mti="0210", version=1987, amount_minor=amount,
+                     currency="EUR", pan_masked="476173******0010", stan=f"{n:06d}",
+                     rrn=f"{n:012d}", auth_code="A1B2C3", response_code="00",
+                     entry_mode=EntryMode.CHIP, terminal_id=terminal, merchant_id="M0001")
+    payload = tx_event(tx, status=status, event_id=f"ev-{branch}-{terminal}-{n}",
+                       branch_id=branch, gateway_id="gw-1", pan_token="ab" * 16,
+                       risk=[], occurred_at=DAY)
+    return keys.signer.sign({**payload, "seq": n})
+
+
+def wire(payload: dict[str, Any]) -> bytes:
+    return canonical_json(payload)

@@ -1,0 +1,157 @@
+"""The reference center: verification, idempotent ingest, queries, shared subscription."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import date
+from pathlib import Path
+
+import aiomqtt
+import pytest
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from sqlalchemy import func, select
+
+from center.db import CenterStore
+from center.ingest import CenterIngest, CenterMqtt
+from center.models import QuarantinedPayload, ReceivedEvent
+from center.queries import by_card_amount_day, by_rrn, by_terminal_stan, daily_totals
+from center.verify import SignatureVerifier
+from gateway.security import GatewayKeys, generate_keys, load_keys
+from tests.brokers import shared_broker_port
+from tests.center.events import signed_event, wire
+from tests.store.pg import scratch_database
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> GatewayKeys:
+    return load_keys(generate_keys(tmp_path / "keys").parent)
+
+
+@pytest.fixture
+def sqlite_center(tmp_path: Path) -> Iterator[CenterStore]:
+    store = CenterStore(f"sqlite:///{tmp_path / 'center.db'}")
+    yield store
+    store.close()
+
+
+def verifier(keys: GatewayKeys) -> SignatureVerifier:
+    return SignatureVerifier(default=load_pem_public_key(keys.public_key_pem))  # type: ignore[arg-type]
+
+
+def private_topics() -> CenterMqtt:
+    tag = uuid.uuid4().hex[:8]  # keeps tests on the shared broker apart
+    return CenterMqtt(port=shared_broker_port(), topic_prefix=f"t{tag}/v1", share_group=tag)
+
+
+@asynccontextmanager
+async def running_centers(*ingests: CenterIngest) -> AsyncIterator[None]:
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(ingest.run()) for ingest in ingests]
+        try:
+            for ingest in ingests:
+                await asyncio.wait_for(ingest.subscribed.wait(), 10)
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+
+
+async def publish(mqtt: CenterMqtt, messages: list[bytes], terminal: str = "T0001") -> None:
+    async with aiomqtt.Client(mqtt.host, mqtt.port,
+                              protocol=aiomqtt.ProtocolVersion.V5) as client:
+        for message in messages:
+            await client.publish(f"{mqtt.topic_prefix}/B001/{terminal}/tx", message, qos=1)
+
+
+async def handled(ingests: tuple[CenterIngest, ...], count: int) -> None:
+    async with asyncio.timeout(15):
+        while sum(i.ingested + i.duplicates + i.quarantined for i in ingests) < count:
+            await asyncio.sleep(0.02)  # polling counters with a deadline
+
+
+def count(store: CenterStore, model: type) -> int:
+    with store.session() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_each_event_is_stored_once_even_when_published_twice(
+        sqlite_center: CenterStore, keys: GatewayKeys) -> None:
+    mqtt = private_topics()
+    ingest = CenterIngest(sqlite_center, verifier(keys), mqtt)
+    events = [wire(signed_event(keys, n)) for n in range(1, 11)]
+    async with running_centers(ingest):
+        await publish(mqtt, events + events[:5])
+        await handled((ingest,), 15)
+    assert (ingest.ingested, ingest.duplicates) == (10, 5)
+    assert count(sqlite_center, ReceivedEvent) == 10
+
+
+async def test_a_bad_signature_is_quarantined_with_its_reason(
+        sqlite_center: CenterStore, keys: GatewayKeys) -> None:
+    mqtt = private_topics()
+    ingest = CenterIngest(sqlite_center, verifier(keys), mqtt)
+    tampered = {**signed_event(keys, 1), "amount_minor": 1}
+    async with running_centers(ingest):
+        await publish(mqtt, [wire(tampered), b"not json"])
+        await handled((ingest,), 2)
+    assert count(sqlite_center, ReceivedEvent) == 0
+    with sqlite_center.session() as session:
+        reasons = sorted(row.reason for row in session.scalars(select(QuarantinedPayload)))
+    assert reasons == ["bad signature", "not JSON"]
+
+
+async def test_queries_find_a_payment_three_ways_and_total_the_day(
+        sqlite_center: CenterStore, keys: GatewayKeys) -> None:
+    await _ingest_directly(sqlite_center, keys)
+    _check_queries(sqlite_center)
+
+
+async def test_center_on_postgresql_is_idempotent_and_answers_queries(keys: GatewayKeys) -> None:
+    with scratch_database() as url:
+        store = CenterStore(url)
+        try:
+            await _ingest_directly(store, keys)
+            _check_queries(store)
+        finally:
+            store.close()
+
+
+async def test_two_subscribers_on_one_shared_subscription_store_each_event_once(
+        tmp_path: Path, keys: GatewayKeys) -> None:
+    mqtt = private_topics()
+    stores = [CenterStore(f"sqlite:///{tmp_path / 'center.db'}") for _ in range(2)]
+    ingests = tuple(CenterIngest(store, verifier(keys), mqtt) for store in stores)
+    try:
+        async with running_centers(*ingests):
+            await publish(mqtt, [wire(signed_event(keys, n)) for n in range(1, 41)])
+            await handled(ingests, 40)
+        assert count(stores[0], ReceivedEvent) == 40
+        assert all(ingest.ingested > 0 for ingest in ingests)  # the stream was split
+        assert sum(ingest.ingested for ingest in ingests) == 40
+    finally:
+        for store in stores:
+            store.close()
+
+
+async def _ingest_directly(store: CenterStore, keys: GatewayKeys) -> None:
+    ingest = CenterIngest(store, verifier(keys), CenterMqtt())
+    outcomes = [await ingest.handle("pos/v1/B001/T0001/tx", wire(signed_event(keys, n)))
+                for n in (1, 2, 2)]
+    await ingest.handle("pos/v1/B001/T0002/tx",
+                        wire(signed_event(keys, 3, terminal="T0002", amount=990)))
+    assert outcomes == ["ingested", "ingested", "duplicate"]
+
+
+def _check_queries(store: CenterStore) -> None:
+    with store.session() as session:
+        assert [e.stan for e in by_rrn(session, "000000000002")] == ["000002"]
+        assert [e.rrn for e in by_terminal_stan(session, "T0002", "000003")] == ["000000000003"]
+        found = by_card_amount_day(session, "0010", 1250, date(2025, 3, 14))
+        assert sorted(e.stan for e in found) == ["000001", "000002"]
+        assert by_card_amount_day(session, "0010", 1250, date(2025, 3, 15)) == []
+        totals = daily_totals(session, date(2025, 3, 14))
+    assert [(t.terminal_id, t.count, t.amount_minor) for t in totals] == [
+        ("T0001", 2, 2500), ("T0002", 1, 990)]

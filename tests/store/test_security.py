@@ -1,0 +1,68 @@
+"""Canonical JSON, payload signatures and PAN tokens."""
+
+from __future__ import annotations
+
+import base64
+import stat
+
+import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from gateway.security import KeyFileError, PanTokenizer, generate_keys, load_keys
+from protocols.canonical_json import CanonicalJsonError, canonical_json, without_signature
+from protocols.normalize import CardNumber
+
+PAN = "4761739001010010"
+
+
+def test_canonical_json_sorts_keys_and_drops_whitespace() -> None:
+    expected = '{"a":[true,null,"é"],"b":1}'.encode()
+    assert canonical_json({"b": 1, "a": [True, None, "é"]}) == expected
+
+
+def test_canonical_json_refuses_floats_with_their_path() -> None:
+    with pytest.raises(CanonicalJsonError, match=r"\$\.amount"):
+        canonical_json({"amount": 12.5})
+
+
+def test_keys_are_written_private_and_round_trip_a_signature(tmp_path) -> None:
+    public_path = generate_keys(tmp_path)
+    for name in ("token.key", "signing.key"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
+    keys = load_keys(tmp_path)
+    signed = keys.signer.sign({"event_id": "e1", "amount_minor": 1250})
+    public = load_pem_public_key(public_path.read_bytes())
+    public.verify(base64.b64decode(signed["signature"]),  # type: ignore[union-attr]
+                  canonical_json(without_signature(signed)))
+
+
+def test_tampered_payload_fails_verification(tmp_path) -> None:
+    keys = load_keys(generate_keys(tmp_path).parent)
+    signed = keys.signer.sign({"event_id": "e1", "amount_minor": 1250})
+    public = load_pem_public_key(keys.public_key_pem)
+    tampered = {**signed, "amount_minor": 1}
+    with pytest.raises(InvalidSignature):
+        public.verify(base64.b64decode(tampered["signature"]),  # type: ignore[union-attr]
+                      canonical_json(without_signature(tampered)))
+
+
+def test_generate_keys_refuses_to_overwrite(tmp_path) -> None:
+    generate_keys(tmp_path)
+    with pytest.raises(KeyFileError, match="already exists"):
+        generate_keys(tmp_path)
+
+
+def test_token_is_stable_for_one_key_and_differs_across_keys() -> None:
+    card = CardNumber(PAN)
+    first, again = PanTokenizer(b"k" * 32), PanTokenizer(b"k" * 32)
+    other = PanTokenizer(b"x" * 32)
+    assert first.token(card) == again.token(card)
+    assert first.token(card) != other.token(card)
+    assert len(first.token(card)) == 32 and PAN not in first.token(card)
+
+
+def test_short_token_key_error_does_not_show_any_card_data() -> None:
+    with pytest.raises(ValueError) as info:
+        PanTokenizer(b"short")
+    assert PAN not in str(info.value)

@@ -1,0 +1,143 @@
+"""The gateway store: dedupe key, group commit, schema version, outbox cap."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from gateway.store import (
+    DuplicateRequest,
+    GroupCommitter,
+    OutboxFull,
+    SchemaVersion,
+    SchemaVersionMismatch,
+    Store,
+)
+from tests.store.pg import scratch_database
+from tests.store.rows import NOW, ledger, outbox
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    with Store(f"sqlite:///{tmp_path / 'gateway.db'}") as opened:
+        yield opened
+
+
+def test_sqlite_runs_in_wal_with_synchronous_full(store: Store) -> None:
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+
+
+async def test_retransmit_key_rejects_the_second_request_only(store: Store) -> None:
+    async with GroupCommitter(store) as committer:
+        first = committer.commit(ledger(1), outbox(1))
+        repeat = ledger(1)
+        repeat.event_id = "ev-other"
+        results = await asyncio.gather(first, committer.commit(repeat),
+                                       return_exceptions=True)
+    assert results[0] == 1
+    assert isinstance(results[1], DuplicateRequest)
+    found = store.find_request("T0001", "000001", "0314093000")
+    assert found is not None and found.response_fields["39"] == "00"
+
+
+async def test_group_commit_batches_concurrent_callers_and_all_are_durable(
+        tmp_path: Path) -> None:
+    path = tmp_path / "gateway.db"
+    callers = 200
+    with Store(f"sqlite:///{path}") as store:
+        async with GroupCommitter(store) as committer:
+            seqs = await asyncio.gather(*(committer.commit(ledger(n), outbox(n))
+                                          for n in range(callers)))
+            batches = committer.batches_committed
+    assert sorted(seqs) == list(range(1, callers + 1))
+    assert batches < callers
+    # A second, raw connection sees every row: they were committed, not cached.
+    with sqlite3.connect(path) as other:
+        assert other.execute("select count(*) from transactions").fetchone() == (callers,)
+        assert other.execute("select count(*) from outbox").fetchone() == (callers,)
+
+
+async def test_each_caller_resumes_only_after_its_own_rows_are_committed(
+        tmp_path: Path) -> None:
+    path = tmp_path / "gateway.db"
+    with Store(f"sqlite:///{path}") as store:
+        async with GroupCommitter(store) as committer:
+            async def commit_and_check(n: int) -> int:
+                await committer.commit(ledger(n), outbox(n))
+                with sqlite3.connect(path) as other:
+                    return other.execute("select count(*) from transactions where stan = ?",
+                                         (f"{n:06d}",)).fetchone()[0]
+            assert await asyncio.gather(*(commit_and_check(n) for n in range(50))) == [1] * 50
+
+
+async def test_seq_is_stamped_into_the_outbox_payload(store: Store) -> None:
+    async with GroupCommitter(store) as committer:
+        await committer.commit(ledger(1), outbox(1))
+        await committer.commit(ledger(2), outbox(2))
+    assert [row.payload["seq"] for row in store.pending_outbox(10)] == [1, 2]
+
+
+async def test_outbox_cap_raises_outbox_full_and_writes_nothing(store: Store) -> None:
+    async with GroupCommitter(store, outbox_cap=3) as committer:
+        for n in range(3):
+            await committer.commit(ledger(n), outbox(n))
+        with pytest.raises(OutboxFull):
+            await committer.commit(ledger(9), outbox(9))
+    assert store.outbox_stats().depth == 3
+    assert store.find_request("T0001", "000009", "0314093000") is None
+
+
+async def test_delivered_rows_free_outbox_room(store: Store) -> None:
+    async with GroupCommitter(store, outbox_cap=1) as committer:
+        await committer.commit(ledger(1), outbox(1))
+        store.mark_delivered([row.id for row in store.pending_outbox(10)], NOW)
+        assert await committer.commit(ledger(2), outbox(2)) == 2
+
+
+async def test_stored_response_may_not_hold_card_fields(store: Store) -> None:
+    row = ledger(1)
+    row.response_fields = {"39": "00", "2": "4761739001010010"}
+    async with GroupCommitter(store) as committer:
+        with pytest.raises(ValueError, match="card data") as info:
+            await committer.commit(row)
+    assert "4761739001010010" not in str(info.value)
+
+
+def test_outbox_stats_report_depth_and_oldest_age(store: Store) -> None:
+    assert store.outbox_stats().depth == 0
+    asyncio.run(_commit_some(store, 2))
+    stats = store.outbox_stats()
+    assert stats.depth == 2 and stats.oldest_created_at == NOW
+    assert stats.oldest_age_s(NOW.replace(minute=31)) == 60.0
+
+
+def test_schema_version_mismatch_refuses_to_open(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    with Store(url) as store, store.session() as session, session.begin():
+        session.execute(update(SchemaVersion).values(version=999))
+    with pytest.raises(SchemaVersionMismatch, match="schema version 999"):
+        Store(url)
+
+
+async def test_same_code_runs_on_postgresql() -> None:
+    with scratch_database() as url, Store(url) as store:
+        async with GroupCommitter(store) as committer:
+            seqs = await asyncio.gather(*(committer.commit(ledger(n), outbox(n))
+                                          for n in range(20)))
+            with pytest.raises(DuplicateRequest):
+                await committer.commit(ledger(3))
+        assert sorted(seqs) == list(range(1, 21))
+        assert store.outbox_stats().oldest_created_at == NOW
+        store.close()
+
+
+async def _commit_some(store: Store, count: int) -> None:
+    async with GroupCommitter(store) as committer:
+        for n in range(count):
+            await committer.commit(ledger(n), outbox(n))
