@@ -15,7 +15,7 @@ import contextlib
 import threading
 from collections.abc import Callable
 
-from drivers.base import LinkClosed
+from drivers.base import LinkClosed, TerminalIdentity
 
 # How long close() waits for the thread; reads wake at least this often.
 JOIN_TIMEOUT_S = 2.0
@@ -74,3 +74,51 @@ class ReaderThread:
         # RuntimeError: the loop is already closed, nobody is left to read
         with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+
+
+class ThreadedTransport:
+    """A blocking device (pyserial port, pyusb interface) as a `Transport`.
+
+    Reads run in one owned ReaderThread; writes and release run in worker
+    threads. Subclasses supply the three blocking calls and the exception
+    types that mean the device is gone.
+    """
+
+    device_errors: tuple[type[BaseException], ...] = (OSError,)
+
+    def __init__(self, identity: TerminalIdentity, thread_name: str,
+                 interrupt: Callable[[], None] | None = None) -> None:
+        self._identity = identity
+        self._closed = False
+        self._reader = ReaderThread(self._read_once, thread_name, interrupt=interrupt)
+
+    @property
+    def identity(self) -> TerminalIdentity:
+        return self._identity
+
+    async def read(self, max_bytes: int = 4096) -> bytes:
+        return await self._reader.read()
+
+    async def write(self, data: bytes) -> None:
+        if self._closed:
+            raise LinkClosed(f"{self._identity.key}: closed")
+        try:
+            await asyncio.to_thread(self._write_blocking, data)
+        except self.device_errors as exc:
+            raise LinkClosed(f"{self._identity.key}: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._reader.stop()
+        await asyncio.to_thread(self._release)
+
+    def _read_once(self) -> bytes:
+        raise NotImplementedError
+
+    def _write_blocking(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        raise NotImplementedError

@@ -21,7 +21,7 @@ from typing import Any
 import serial
 
 from drivers.base import LinkClosed, LinkUnavailable, TerminalIdentity
-from drivers.reader_thread import ReaderThread
+from drivers.reader_thread import ThreadedTransport
 from protocols.profile import TransportSpec
 
 # 5 s to push one message out: generous at 9600 baud (about 1 KB/s).
@@ -61,38 +61,14 @@ class SerialSettings:
         }
 
 
-class SerialTransport:
+class SerialTransport(ThreadedTransport):
     """An open pyserial port as a `Transport`."""
+
+    device_errors = (serial.SerialException, OSError)
 
     def __init__(self, port: serial.Serial, identity: TerminalIdentity) -> None:
         self._port = port
-        self._identity = identity
-        self._closed = False
-        self._reader = ReaderThread(
-            self._read_once, f"serial-reader {port.port}", interrupt=port.cancel_read
-        )
-
-    @property
-    def identity(self) -> TerminalIdentity:
-        return self._identity
-
-    async def read(self, max_bytes: int = 4096) -> bytes:
-        return await self._reader.read()
-
-    async def write(self, data: bytes) -> None:
-        if self._closed:
-            raise LinkClosed(f"{self._identity.key}: closed")
-        try:
-            await asyncio.to_thread(self._write_all, data)
-        except (serial.SerialException, OSError) as exc:
-            raise LinkClosed(f"{self._identity.key}: {exc}") from exc
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        await self._reader.stop()
-        self._port.close()
+        super().__init__(identity, f"serial-reader {port.port}", interrupt=port.cancel_read)
 
     def _read_once(self) -> bytes:
         try:
@@ -102,11 +78,14 @@ class SerialTransport:
             # TypeError: pyserial reading a port closed under it (fd None)
             raise LinkClosed(f"{self._identity.key}: {exc}") from exc
 
-    def _write_all(self, data: bytes) -> None:
+    def _write_blocking(self, data: bytes) -> None:
         written = self._port.write(data)
         if written != len(data):
             raise serial.SerialTimeoutException(f"wrote {written} of {len(data)} bytes")
         self._port.flush()
+
+    def _release(self) -> None:
+        self._port.close()
 
 
 async def open_serial(

@@ -25,7 +25,7 @@ import usb.core
 import usb.util
 
 from drivers.base import LinkClosed, LinkUnavailable, TerminalIdentity
-from drivers.reader_thread import ReaderThread
+from drivers.reader_thread import ThreadedTransport
 from drivers.usb_relay import RelayBackend
 from protocols.profile import UsbMatch
 
@@ -52,42 +52,17 @@ def backend_from_option(option: str | None) -> Any:
     return RelayBackend(host, int(port))
 
 
-class UsbTransport:
+class UsbTransport(ThreadedTransport):
     """A claimed USB interface as a `Transport`."""
+
+    device_errors = (usb.core.USBError,)
 
     def __init__(self, device: Any, interface: int, ep_in: int, ep_out: int,
                  identity: TerminalIdentity, reattach: bool) -> None:
         self._device, self._interface = device, interface
         self._ep_in, self._ep_out = ep_in, ep_out
-        self._identity = identity
         self._reattach = reattach
-        self._closed = False
-        self._reader = ReaderThread(self._read_once, f"usb-reader {identity.key}")
-
-    @property
-    def identity(self) -> TerminalIdentity:
-        return self._identity
-
-    async def read(self, max_bytes: int = 4096) -> bytes:
-        return await self._reader.read()
-
-    async def write(self, data: bytes) -> None:
-        if self._closed:
-            raise LinkClosed(f"{self._identity.key}: closed")
-        try:
-            written = await asyncio.to_thread(self._device.write, self._ep_out, data,
-                                              WRITE_TIMEOUT_MS)
-        except usb.core.USBError as exc:
-            raise LinkClosed(f"{self._identity.key}: {exc}") from exc
-        if written != len(data):
-            raise LinkClosed(f"{self._identity.key}: wrote {written} of {len(data)} bytes")
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        await self._reader.stop()
-        await asyncio.to_thread(self._release)
+        super().__init__(identity, f"usb-reader {identity.key}")
 
     def _read_once(self) -> bytes:
         try:
@@ -96,6 +71,11 @@ class UsbTransport:
             return b""
         except usb.core.USBError as exc:  # ENODEV (unplugged) and every other fault
             raise LinkClosed(f"{self._identity.key}: {exc}") from exc
+
+    def _write_blocking(self, data: bytes) -> None:
+        written = self._device.write(self._ep_out, data, WRITE_TIMEOUT_MS)
+        if written != len(data):
+            raise LinkClosed(f"{self._identity.key}: wrote {written} of {len(data)} bytes")
 
     def _release(self) -> None:
         # the device may be gone already: releasing is best effort
