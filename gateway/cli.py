@@ -299,3 +299,10 @@ def acquirer(profile_name: str, listen: str, latency_ms: int) -> None:
         serve_acquirer(profile, listen, latency_ms / 1000)
     except (OSError, ValueError) as exc:
         _fail("acquirer", exc)
+
+
+from gateway.cli_demo import demo  # noqa: E402
+from gateway.cli_run import run  # noqa: E402
+
+main.add_command(run)
+main.add_command(demo)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.profiles import load_profile
+from gateway.risk import RiskSettings, parse_risk_settings
 from protocols.iso8583.errors import SpecError
 from protocols.tables import TableReader
 
@@ -94,6 +95,9 @@ class GatewayConfig:
     outbox_cap: int = DEFAULT_OUTBOX_CAP
     #: Test-only: reach emulated USB devices through a relay ("relay:HOST:PORT").
     usb_backend: str | None = None
+    risk: RiskSettings = field(default_factory=RiskSettings)
+    #: SQLite `PRAGMA synchronous`; FULL unless a benchmark asks otherwise.
+    sqlite_synchronous: str = "FULL"
     source: str = ""
 
 
@@ -138,6 +142,9 @@ def parse_config(table: Mapping[str, Any], source: str = "") -> GatewayConfig:
         keys_dir=keys.text("dir", DEFAULT_KEYS_DIR) or DEFAULT_KEYS_DIR,
         outbox_cap=store.integer("outbox_cap", DEFAULT_OUTBOX_CAP, 1),
         usb_backend=testing.text("usb_backend", None),
+        risk=parse_risk_settings(root.raw("risk", {}), source),
+        sqlite_synchronous=store.choice("sqlite_synchronous", ("FULL", "EXTRA", "NORMAL"),
+                                        "FULL"),
         source=source,
     )
     for reader in (gateway, store, testing, keys):
@@ -212,6 +219,8 @@ def _terminal(reader: TableReader) -> TerminalConfig:
     )
     if driver == "serial" and not config.port:
         reader.fail("port", "a serial terminal needs its port (e.g. /dev/ttyUSB0)")
+    if driver == "tcp":  # a terminal that listens: the gateway dials it
+        _host_port(reader, "port", config.port)
     if driver == "usb":
         _usb_ids(reader, config.usb)
     reader.reject_unknown()

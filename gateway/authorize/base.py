@@ -10,7 +10,16 @@ from protocols.normalize import ResponseCategory, Transaction
 
 
 class UpstreamUnavailable(Exception):
-    """No answer from the acquirer: not connected, or no response in time."""
+    """No answer from the acquirer: not connected, or no response in time.
+
+    `reversal` is set when the request may have reached the acquirer (it was
+    sent, the answer never came): the advice that undoes it there, for the
+    pipeline to queue (store-and-forward) since the terminal is told "no".
+    """
+
+    def __init__(self, reason: str, reversal: Message | None = None) -> None:
+        super().__init__(reason)
+        self.reversal = reversal
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ gateway (the simulators share one test key).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
@@ -37,6 +38,12 @@ from protocols.profile import Profile
 log = logging.getLogger(__name__)
 Connector = Callable[[str, int], Awaitable[Transport]]
 _STAN_LIMIT = 999_999  # field 11 is n6; 000000 is not used
+#: Recent terminal->upstream STAN pairs kept for rewriting reversals' field 90.
+_REMEMBERED_STANS = 100_000
+#: What a reversal advice carries: amounts and references, never card data
+#: (the acquirer matches it on field 90; DESIGN rule 5 keeps the PAN out of
+#: the store-and-forward queue).
+_ADVICE_FIELDS = frozenset({3, 4, 7, 11, 32, 41, 42, 49})
 
 
 class Iso8583Upstream:
@@ -51,6 +58,8 @@ class Iso8583Upstream:
         self._connect = connect or (lambda h, p: connect_tcp(h, p))
         self._stans = itertools.cycle(range(1, _STAN_LIMIT + 1))
         self._pending: dict[str, asyncio.Future[Message]] = {}
+        self._sent_stans: collections.OrderedDict[tuple[str, str], str] = \
+            collections.OrderedDict()
         self._channel: FramedChannel | None = None
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -83,31 +92,68 @@ class Iso8583Upstream:
         return Authorization(category, code, response.text(38) or None,
                              response.text(37) or None)
 
-    async def exchange(self, request: Message) -> Message:
-        """Send `request` under a fresh upstream STAN; return the matching response."""
+    async def exchange(self, request: Message, *, from_terminal: bool = True) -> Message:
+        """Send `request` under a fresh upstream STAN; return the matching response.
+
+        `from_terminal`: field 90 of a reversal names the terminal's STAN and
+        is rewritten to the upstream STAN the original went out under. An
+        advice the gateway built itself (`from_terminal=False`) already
+        names it.
+        """
         channel = self._channel
         if channel is None:
             raise UpstreamUnavailable("not connected to the acquirer")
         stan = f"{next(self._stans):06d}"
-        upstream = self._upstream_request(request, stan)
+        upstream = self._upstream_request(request, stan, rewrite_original=from_terminal)
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._pending[stan] = future
+        sent = False
         try:
-            if not await channel.send(self.codec.encode(upstream)):
+            sent = await channel.send(self.codec.encode(upstream))
+            if not sent:
                 raise UpstreamUnavailable("acquirer did not acknowledge the request")
+            self._remember_stan(request, stan)
             return await asyncio.wait_for(future, self.timeout_s)
         except TimeoutError:
-            raise UpstreamUnavailable(f"no response within {self.timeout_s:g} s") from None
+            raise UpstreamUnavailable(f"no response within {self.timeout_s:g} s",
+                                      self._reversal_for(upstream)) from None
+        except UpstreamUnavailable as exc:
+            if sent and exc.reversal is None:  # the link dropped after the request left
+                raise UpstreamUnavailable(str(exc), self._reversal_for(upstream)) from None
+            raise
         except Iso8583Error as exc:
             raise UpstreamUnavailable(f"request does not fit the upstream profile: {exc}") from None
         finally:
             self._pending.pop(stan, None)
 
-    def _upstream_request(self, request: Message, stan: str) -> Message:
+    def _upstream_request(self, request: Message, stan: str, *,
+                          rewrite_original: bool) -> Message:
         """The terminal's fields the upstream dialect carries, under our STAN."""
         fields = {n: v for n, v in request.fields.items() if n in self.codec.fields}
         fields[11] = stan
+        original = fields.get(90)
+        if rewrite_original and request.mti[1] == "4" and isinstance(original, str):
+            theirs = self._sent_stans.get((request.text(41), original[4:10]))
+            if theirs is not None:
+                fields[90] = original[:4] + theirs + original[10:]
         return Message(request.mti, fields)
+
+    def _remember_stan(self, request: Message, stan: str) -> None:
+        """Terminal STAN -> upstream STAN, so the terminal's reversal can name ours."""
+        if request.mti[1] == "4":
+            return
+        self._sent_stans[(request.text(41), request.text(11))] = stan
+        if len(self._sent_stans) > _REMEMBERED_STANS:
+            self._sent_stans.popitem(last=False)
+
+    def _reversal_for(self, sent: Message) -> Message | None:
+        """The 0420 advice undoing `sent` (a 1987 financial or authorization request)."""
+        if sent.mti[0] != "0" or sent.mti[1] not in "12" or 90 not in self.codec.fields:
+            return None
+        fields = {n: v for n, v in sent.fields.items() if n in _ADVICE_FIELDS}
+        fields[90] = (sent.mti + sent.text(11) + sent.text(7, "0" * 10)
+                      + sent.text(32, "").zfill(11)[-11:] + "0" * 11)
+        return Message("0420", fields)
 
     async def _keep_connected(self) -> None:
         while True:

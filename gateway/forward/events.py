@@ -66,6 +66,14 @@ def gateway_status(state: str, *, last_seq: int, branch_id: str, gateway_id: str
             "seq": last_seq, "state": state, "last_seq": last_seq}
 
 
+def terminal_status(terminal_id: str, state: str, *, profile: str | None, branch_id: str,
+                    gateway_id: str, occurred_at: datetime) -> dict[str, Any]:
+    """Retained on the terminal's status topic: online, offline or decommissioned."""
+    return {**envelope(TERMINAL_STATUS_SCHEMA, event_id=new_event_id(), branch_id=branch_id,
+                       gateway_id=gateway_id, occurred_at=occurred_at),
+            "terminal_id": terminal_id, "state": state, "profile": profile}
+
+
 def outbox_row(payload: dict[str, Any], *, topic: str, clock: Clock,
                terminal_id: str | None = None, retain: bool = False) -> OutboxEvent:
     """The outbox row for a built payload; commit it with GroupCommitter."""

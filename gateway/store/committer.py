@@ -62,6 +62,8 @@ class GroupCommitter:
         self._closing = False
         self._next_seq = 0
         self.batches_committed = 0
+        #: Undelivered outbox rows as of the last batch (the cap check's count).
+        self.outbox_depth = 0
 
     async def __aenter__(self) -> GroupCommitter:
         self._next_seq = await asyncio.to_thread(self._store.max_seq) + 1
@@ -79,6 +81,16 @@ class GroupCommitter:
             await self._group.__aexit__(exc_type, exc, tb)
         finally:
             self._fail_queued(StoreError("group committer closed"))
+
+    @property
+    def outbox_full(self) -> bool:
+        """True while the outbox is at its cap: new sales must be refused."""
+        return self.outbox_depth >= self._cap
+
+    def note_outbox_depth(self, depth: int) -> None:
+        """A fresh count from elsewhere (the daemon's heartbeat): while the
+        outbox is full no batch runs, so deliveries would go unnoticed."""
+        self.outbox_depth = depth
 
     async def commit(self, ledger: LedgerEntry | None, outbox: OutboxEvent | None = None,
                      *extra: SQLModel) -> int | None:
@@ -159,6 +171,7 @@ class GroupCommitter:
                 continue
             depth += request.outbox is not None
             accepted.append(request)
+        self.outbox_depth = depth
         if len(accepted) < len(batch):
             log.error("OUTBOX FULL: %d undelivered events (cap %d); refused %d requests — "
                       "is the broker reachable?", depth, self._cap, len(batch) - len(accepted))

@@ -15,7 +15,7 @@ from sqlmodel import Field, SQLModel
 from gateway.store.columns import JsonDocument, UtcDateTime
 
 #: Bump when a table changes; Store refuses a database recorded with another.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Request fields that may hold card secrets: never in a stored response.
 FORBIDDEN_RESPONSE_FIELDS = frozenset({"2", "14", "35", "36", "45", "52", "55"})
@@ -35,16 +35,19 @@ def _json(default_factory: Any = None) -> Any:
 
 
 class LedgerEntry(SQLModel, table=True):
-    """One final transaction. (terminal_id, stan, transmission_time) is the
-    retransmit key (rule 3): a repeat gets `response_fields` back."""
+    """One final transaction. (terminal_id, message_class, stan,
+    transmission_time) is the retransmit key (rule 3): a repeat gets
+    `response_fields` back. The message class (MTI's second digit) keeps a
+    reversal that reuses its original's STAN from matching the original."""
 
     __tablename__ = "transactions"
-    __table_args__ = (UniqueConstraint("terminal_id", "stan", "transmission_time",
-                                       name="uq_transactions_request"),)
+    __table_args__ = (UniqueConstraint("terminal_id", "message_class", "stan",
+                                       "transmission_time", name="uq_transactions_request"),)
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(unique=True, max_length=64)
     terminal_id: str = Field(max_length=16)
+    message_class: str = Field(default="2", max_length=1)
     stan: str = Field(max_length=12)
     # Field 7 as sent; "" when the dialect has none (then no retransmit dedupe).
     transmission_time: str = Field(default="", max_length=14)
@@ -60,6 +63,8 @@ class LedgerEntry(SQLModel, table=True):
     auth_code: str | None = Field(default=None, max_length=6)
     response_code: str | None = Field(default=None, max_length=3)
     entry_mode: str = Field(default="unknown", max_length=16)
+    # The reversed/voided transaction's event_id, when this row undoes one.
+    original_event_id: str | None = Field(default=None, max_length=64)
     risk: list[str] = _json(list)
     # Response field number -> value as sent, replayed on a retransmit.
     response_fields: dict[str, str] = _json(dict)
@@ -127,6 +132,24 @@ class FreezeCase(SQLModel, table=True):
     evidence: dict[str, Any] = _json()
     opened_at: datetime = _utc(nullable=False)
     updated_at: datetime = _utc(nullable=False)
+
+
+class GatewayRuntime(SQLModel, table=True):
+    """What the running daemon last reported (one row): `posgw status` reads
+    it with the daemon up or down. `heartbeat_at` older than a few seconds
+    means the daemon is not running (or hung)."""
+
+    __tablename__ = "gateway_runtime"
+
+    id: int = Field(default=1, primary_key=True)
+    gateway_id: str = Field(default="", max_length=64)
+    pid: int = 0
+    started_at: datetime | None = _utc(nullable=True)
+    heartbeat_at: datetime | None = _utc(nullable=True)
+    stopped_at: datetime | None = _utc(nullable=True)
+    broker: str = Field(default="", max_length=256)  # host:port
+    broker_connected: bool = False
+    broker_changed_at: datetime | None = _utc(nullable=True)
 
 
 class SchemaVersion(SQLModel, table=True):

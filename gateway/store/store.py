@@ -22,6 +22,7 @@ from gateway.store.errors import SchemaVersionMismatch
 from gateway.store.models import (
     SCHEMA_VERSION,
     FreezeCase,
+    GatewayRuntime,
     LedgerEntry,
     OutboxEvent,
     SchemaVersion,
@@ -106,14 +107,76 @@ class Store:
 
     # -- ledger ---------------------------------------------------------------
 
-    def find_request(self, terminal_id: str, stan: str,
-                     transmission_time: str) -> LedgerEntry | None:
+    def find_request(self, terminal_id: str, stan: str, transmission_time: str,
+                     message_class: str = "2") -> LedgerEntry | None:
         """The stored transaction a retransmitted request must be answered from."""
         query = select(LedgerEntry).where(
             LedgerEntry.terminal_id == terminal_id, LedgerEntry.stan == stan,
-            LedgerEntry.transmission_time == transmission_time)
+            LedgerEntry.transmission_time == transmission_time,
+            LedgerEntry.message_class == message_class)
         with self.session() as session:
             return session.scalars(query).first()
+
+    def recent_ledger(self, since: datetime, limit: int) -> list[LedgerEntry]:
+        """The newest `limit` rows since `since`, oldest first (risk and dedupe warm-up)."""
+        query = (select(LedgerEntry).where(LedgerEntry.occurred_at >= since)
+                 .order_by(LedgerEntry.id.desc()).limit(limit))  # type: ignore[union-attr]
+        with self.session() as session:
+            return list(reversed(list(session.scalars(query))))
+
+    def find_original(self, terminal_id: str, stan: str) -> LedgerEntry | None:
+        """The newest non-reversal transaction of `terminal_id` with STAN `stan`."""
+        query = (select(LedgerEntry).where(
+            LedgerEntry.terminal_id == terminal_id, LedgerEntry.stan == stan,
+            LedgerEntry.message_class != "4").order_by(LedgerEntry.id.desc()))  # type: ignore[union-attr]
+        with self.session() as session:
+            return session.scalars(query).first()
+
+    # -- upstream store-and-forward (reversal advices) ------------------------------
+
+    def due_advices(self, now: datetime, limit: int) -> list[UpstreamQueueItem]:
+        query = (select(UpstreamQueueItem).where(UpstreamQueueItem.done_at.is_(None))  # type: ignore[union-attr]
+                 .where(UpstreamQueueItem.next_attempt_at <= now)
+                 .order_by(UpstreamQueueItem.id).limit(limit))
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    def pending_advices(self) -> int:
+        query = (select(func.count()).select_from(UpstreamQueueItem)
+                 .where(UpstreamQueueItem.done_at.is_(None)))  # type: ignore[union-attr]
+        with self.session() as session:
+            return int(session.scalar(query) or 0)
+
+    def advice_attempted(self, item_id: int, *, done_at: datetime | None,
+                         next_attempt_at: datetime) -> None:
+        with self.session() as session, session.begin():
+            session.execute(update(UpstreamQueueItem).where(UpstreamQueueItem.id == item_id)
+                            .values(attempts=UpstreamQueueItem.attempts + 1, done_at=done_at,
+                                    next_attempt_at=next_attempt_at))
+
+    # -- terminals and runtime state (read by `posgw status`) --------------------
+
+    def save_terminal(self, record: TerminalRecord) -> None:
+        """Insert or update one terminal's row (registration, online/offline)."""
+        with self.session() as session, session.begin():
+            session.merge(record)
+
+    def terminals(self) -> list[TerminalRecord]:
+        with self.session() as session:
+            return list(session.scalars(select(TerminalRecord)
+                                        .order_by(TerminalRecord.terminal_id)))
+
+    def update_runtime(self, **values: Any) -> None:
+        """Set columns of the single GatewayRuntime row, creating it first."""
+        with self.session() as session, session.begin():
+            row = session.get(GatewayRuntime, 1) or GatewayRuntime(id=1)
+            for name, value in values.items():
+                setattr(row, name, value)
+            session.merge(row)
+
+    def runtime(self) -> GatewayRuntime | None:
+        with self.session() as session:
+            return session.get(GatewayRuntime, 1)
 
     # -- schema version ---------------------------------------------------------
 
@@ -135,7 +198,8 @@ class Store:
 def _gateway_tables() -> list[Any]:
     # Only ours: the shared SQLModel metadata may also hold other packages' tables.
     return [model.__table__ for model in (  # type: ignore[attr-defined]
-        LedgerEntry, OutboxEvent, TerminalRecord, UpstreamQueueItem, FreezeCase, SchemaVersion)]
+        LedgerEntry, OutboxEvent, TerminalRecord, UpstreamQueueItem, FreezeCase, GatewayRuntime,
+        SchemaVersion)]
 
 
 def _make_engine(url: URL, synchronous: str) -> Engine:

@@ -69,6 +69,13 @@ class Codec:
             raise DecodeError("end", pos, f"{len(data) - pos} bytes after the last field")
         return Message(mti, fields)
 
+    def read_mti(self, data: bytes) -> str:
+        """Just the MTI of a message whose body may not decode (to answer it 30)."""
+        try:
+            return self._read_mti(bytes(data), 0)[0]
+        except _LOW_LEVEL_ERRORS as exc:
+            raise DecodeError("MTI", 0, describe(exc)) from None
+
     def _read_bitmaps(self, data: bytes, pos: int) -> tuple[tuple[int, ...], int]:
         primary, pos = self._read_bitmap(data, pos)
         numbers = fields_in(primary, 0)

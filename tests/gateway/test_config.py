@@ -62,7 +62,7 @@ def test_a_mistake_is_reported_with_its_key(table: dict, key: str) -> None:
 
 
 def test_terminal_ids_must_be_unique() -> None:
-    terminal = {"id": "T1", "driver": "tcp", "profile": "iso87-ascii"}
+    terminal = {"id": "T1", "driver": "tcp", "port": "127.0.0.1:7000", "profile": "iso87-ascii"}
     with pytest.raises(SpecError, match="configured twice"):
         parse_config({**MINIMAL, "terminals": [terminal, terminal]})
 

@@ -1,0 +1,62 @@
+"""`posgw run -c gateway.toml`: the daemon in the foreground (systemd runs it so)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from gateway.logsetup import configure_logging
+
+EXIT_CONFIG = 2
+
+
+@click.command()
+@click.option("-c", "--config", "config_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The gateway's TOML file (see deploy/gateway.example.toml).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def run(config_path: Path, log_level: str) -> None:
+    """Run the gateway daemon until SIGTERM or Ctrl-C.
+
+    \b
+    It answers the configured terminals (serial, USB, TCP) and the IP
+    terminals that dial its listeners, gets each request authorized (the
+    acquirer host, or stand-in up to the floor limit), records every
+    transaction durably before answering, and forwards each one to the
+    center over MQTT — what the broker cannot take now waits in the outbox.
+
+    \b
+    SIGTERM stops it gracefully: no new requests, the ones in flight
+    finish, the outbox gets a few seconds to drain. Config errors exit 2
+    with "file: key: reason". `posgw status -c FILE` shows the state,
+    whether the daemon runs or not.
+    """
+    from gateway.config import load_config
+    from gateway.daemon import Gateway
+    from protocols.iso8583.errors import SpecError
+
+    configure_logging(log_level)
+    try:
+        config = load_config(config_path)
+    except SpecError as exc:
+        click.echo(f"posgw run: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    asyncio.run(_serve(Gateway(config)))
+
+
+async def _serve(gateway: object) -> None:
+    from gateway.daemon import Gateway
+
+    assert isinstance(gateway, Gateway)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    logging.getLogger("posgw").info("gateway %s starting", gateway.config.gateway_id)
+    await gateway.run(stop)

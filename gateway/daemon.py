@@ -1,0 +1,240 @@
+"""`posgw run`: the gateway daemon, assembled from one GatewayConfig.
+
+Start-up order: open the store (schema check), load or create the keys,
+warm the risk windows and the retransmit cache from the ledger, connect
+upstream, then open the terminal lines. Shutdown (SIGTERM) runs the other
+way: stop taking requests, let the ones in flight finish and commit, give
+the forwarder a moment to empty the outbox (what it cannot deliver stays
+in the table for the next start), say "offline".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+from drivers.base import Transport
+from drivers.clock import SYSTEM_CLOCK, Clock
+from drivers.hotplug import TerminalLinkSupervisor
+from drivers.tcp_link import TcpServer
+from drivers.usb_link import backend_from_option
+from gateway.advices import AdviceSender
+from gateway.authorize import Authorizer, Iso8583Upstream, StandInAuthorizer
+from gateway.config import GatewayConfig, TerminalConfig
+from gateway.forward import OutboxForwarder
+from gateway.forward.events import outbox_row, terminal_status
+from gateway.forward.topics import terminal_status_topic
+from gateway.links import open_terminal_link
+from gateway.pipeline import GatewayIdentity, Pipeline, RecentResponses
+from gateway.pipeline.warmup import warm_up
+from gateway.profiles import load_profile
+from gateway.risk import RiskEngine
+from gateway.security.keys import (
+    SIGNING_KEY_FILE,
+    TOKEN_KEY_FILE,
+    GatewayKeys,
+    generate_keys,
+    load_keys,
+)
+from gateway.sessions import TerminalSession
+from gateway.store import GroupCommitter, OutboxEvent, Store
+from gateway.terminals import TerminalLine, TerminalRegistry
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 2.0
+DRAIN_TIMEOUT_S = 10.0  # requests in flight at SIGTERM get this long to finish
+FLUSH_TIMEOUT_S = 5.0  # the outbox gets this long to reach the broker at shutdown
+
+
+class Gateway:
+    """`await Gateway(config).run(stop)` serves until `stop` is set."""
+
+    def __init__(self, config: GatewayConfig, *, clock: Clock = SYSTEM_CLOCK,
+                 usb_backend: Any = None) -> None:
+        """`usb_backend`: a pyusb backend object for every USB terminal (the demo's
+        emulated device); by default the config's `usb_backend` option, else libusb."""
+        self.config = config
+        self.clock = clock
+        self._usb_backend = usb_backend
+        self.ready = asyncio.Event()
+        self.listener_ports: list[int] = []
+        self.pipeline: Pipeline | None = None
+        self.forwarder: OutboxForwarder | None = None
+        self.registry = TerminalRegistry(clock)
+        self._broker_connected: bool | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        store = await asyncio.to_thread(Store, self.config.database,
+                                        synchronous=self.config.sqlite_synchronous)
+        try:
+            await self._run(store, stop)
+        finally:
+            await asyncio.to_thread(self._goodbye, store)
+            store.close()
+
+    async def _run(self, store: Store, stop: asyncio.Event) -> None:
+        config = self.config
+        keys = await asyncio.to_thread(ensure_keys, config.keys_dir)
+        risk = RiskEngine(config.risk)
+        recent = RecentResponses()
+        self.registry.load(await asyncio.to_thread(store.terminals))
+        await asyncio.to_thread(warm_up, store, risk, recent, self.clock)
+        forwarder = self.forwarder = OutboxForwarder(
+            store, config.mqtt, keys.signer, self.clock, branch_id=config.branch_id,
+            gateway_id=config.gateway_id)
+        async with AsyncExitStack() as stack:
+            committer = await stack.enter_async_context(GroupCommitter(
+                store, outbox_cap=config.outbox_cap, on_commit=forwarder.wake))
+            authorizer, advices = await self._authorizer(stack, store)
+            self.pipeline = Pipeline(
+                store=store, committer=committer, authorizer=authorizer, risk=risk,
+                tokenizer=keys.tokenizer, registry=self.registry, clock=self.clock,
+                identity=GatewayIdentity(config.branch_id, config.gateway_id,
+                                         config.mqtt.topic_prefix), recent=recent)
+            async with asyncio.TaskGroup() as services:
+                background = [services.create_task(forwarder.run(), name="forwarder"),
+                              services.create_task(self._heartbeat(store, committer),
+                                                   name="heartbeat")]
+                if advices is not None:
+                    background.append(services.create_task(advices.run(), name="advices"))
+                await self._serve_lines(stop)
+                await self._flush(store)
+                for task in background:
+                    task.cancel()
+            await asyncio.to_thread(self._beat, store, committer)
+
+    async def _authorizer(self, stack: AsyncExitStack,
+                          store: Store) -> tuple[Authorizer, AdviceSender | None]:
+        upstream = self.config.upstream
+        if upstream.mode == "standin" or upstream.host is None:
+            return StandInAuthorizer(upstream.floor_limit), None
+        host, _, port = upstream.host.rpartition(":")
+        client = await stack.enter_async_context(Iso8583Upstream(
+            host, int(port), load_profile(upstream.profile), timeout_s=upstream.timeout_s))
+        return client, AdviceSender(store, client, self.clock)
+
+    # -- terminal lines ---------------------------------------------------------
+
+    async def _serve_lines(self, stop: asyncio.Event) -> None:
+        async with AsyncExitStack() as lines, asyncio.TaskGroup() as group:
+            for listener in self.config.listeners:
+                line = TerminalLine(load_profile(listener.profile), "tcp",
+                                    allow=frozenset(listener.allow))
+                host, _, port = listener.bind.rpartition(":")
+                server = await lines.enter_async_context(
+                    TcpServer(host, int(port), self._session_for(line)))
+                self.listener_ports.append(server.port)
+                log.info("listening for %s terminals on %s:%d", line.profile.name, host,
+                         server.port)
+            supervised = [group.create_task(self._supervise(terminal).run(),
+                                            name=f"terminal-{terminal.id}")
+                          for terminal in self.config.terminals]
+            self.ready.set()
+            await stop.wait()
+            log.info("stopping: no new requests; finishing %d in flight",
+                     self._pipeline().in_flight)
+            await self._drain()
+            for task in supervised:
+                task.cancel()
+            await lines.aclose()  # listeners close their sockets: sessions end
+
+    def _session_for(self, line: TerminalLine) -> Callable[[Transport], Awaitable[None]]:
+        async def serve(transport: Transport) -> None:
+            await TerminalSession(self._pipeline(), line, self.registry).serve(transport)
+
+        return serve
+
+    def _supervise(self, terminal: TerminalConfig) -> TerminalLinkSupervisor:
+        profile = load_profile(terminal.profile)
+        line = TerminalLine(profile, terminal.driver, terminal.id, terminal.merchant_id)
+        return TerminalLinkSupervisor(
+            terminal.id, lambda: open_terminal_link(terminal, profile, self._usb()),
+            self._session_for(line),
+            on_online=lambda _name: self.registry.seen(terminal.id, line),
+            on_offline=lambda _name: self.registry.line_down({terminal.id}))
+
+    def _usb(self) -> Any:
+        if self._usb_backend is None:
+            self._usb_backend = backend_from_option(self.config.usb_backend)
+        return self._usb_backend
+
+    async def _drain(self) -> None:
+        deadline = self.clock.monotonic() + DRAIN_TIMEOUT_S
+        while self._pipeline().in_flight and self.clock.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # polling a counter with a deadline
+
+    async def _flush(self, store: Store) -> None:
+        forwarder = self.forwarder
+        if forwarder is None or not forwarder.connected.is_set():
+            return
+        deadline = self.clock.monotonic() + FLUSH_TIMEOUT_S
+        while self.clock.monotonic() < deadline:
+            stats = await asyncio.to_thread(store.outbox_stats)
+            if stats.depth == 0:
+                return
+            forwarder.wake()
+            await asyncio.sleep(0.05)
+        log.warning("shutdown: undelivered events stay in the outbox for the next start")
+
+    def _pipeline(self) -> Pipeline:
+        assert self.pipeline is not None, "the pipeline exists once run() has started"
+        return self.pipeline
+
+    # -- heartbeat: state for `posgw status`, retained terminal status -------------
+
+    async def _heartbeat(self, store: Store, committer: GroupCommitter) -> None:
+        await asyncio.to_thread(store.update_runtime, gateway_id=self.config.gateway_id,
+                                pid=os.getpid(), started_at=self.clock.utc_now(),
+                                stopped_at=None, broker=f"{self.config.mqtt.host}:"
+                                f"{self.config.mqtt.port}")
+        while True:
+            for terminal_id, state, profile in self.registry.take_transitions():
+                await committer.commit(None, self._status_row(terminal_id, state, profile))
+            await asyncio.to_thread(self._beat, store, committer)
+            await asyncio.sleep(HEARTBEAT_S)
+
+    def _status_row(self, terminal_id: str, state: str, profile: str) -> OutboxEvent:
+        config = self.config
+        payload = terminal_status(terminal_id, state, profile=profile or None,
+                                  branch_id=config.branch_id, gateway_id=config.gateway_id,
+                                  occurred_at=self.clock.utc_now())
+        topic = terminal_status_topic(config.mqtt.topic_prefix, config.branch_id, terminal_id)
+        return outbox_row(payload, topic=topic, clock=self.clock, terminal_id=terminal_id,
+                          retain=True)
+
+    def _beat(self, store: Store, committer: GroupCommitter) -> None:
+        for record in self.registry.take_changes():
+            store.save_terminal(record)
+        now = self.clock.utc_now()
+        values: dict[str, object] = {"heartbeat_at": now}
+        connected = self.forwarder is not None and self.forwarder.connected.is_set()
+        if connected != self._broker_connected:
+            self._broker_connected = connected
+            values.update(broker_connected=connected, broker_changed_at=now)
+        store.update_runtime(**values)
+        committer.note_outbox_depth(store.outbox_stats().depth)
+
+    def _goodbye(self, store: Store) -> None:
+        self.registry.line_down({record.terminal_id for record in store.terminals()})
+        for record in self.registry.take_changes():
+            store.save_terminal(record)
+        store.update_runtime(stopped_at=self.clock.utc_now(), broker_connected=False,
+                             broker_changed_at=self.clock.utc_now())
+
+
+def ensure_keys(directory: str) -> GatewayKeys:
+    """The gateway's keys, created on first start (logged: the center must learn the
+    new public key)."""
+    folder = Path(directory)
+    if not (folder / SIGNING_KEY_FILE).exists() and not (folder / TOKEN_KEY_FILE).exists():
+        public = generate_keys(folder)
+        log.warning("generated new gateway keys in %s; register %s at the center",
+                    folder, public)
+    return load_keys(folder)
+

@@ -1,0 +1,52 @@
+"""What a decided request becomes: its ledger status and its RRN.
+
+Only money movements are final transactions (ledger row + center event);
+sign-on, echo, balance inquiries and settlement requests are answered but
+not recorded as transactions.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+
+from protocols.normalize import TxKind
+
+#: Kinds that move money: each one is a ledger row and a `tx` event.
+MONEY_KINDS = frozenset({TxKind.PURCHASE, TxKind.PREAUTH, TxKind.COMPLETION, TxKind.REFUND,
+                         TxKind.VOID, TxKind.REVERSAL})
+#: Kinds that undo an earlier transaction of the same terminal.
+UNDOING_KINDS = frozenset({TxKind.VOID, TxKind.REVERSAL})
+_STATUS_OF_APPROVED = {TxKind.REFUND: "refund", TxKind.VOID: "voided",
+                       TxKind.REVERSAL: "reversed"}
+_RRN_SERIAL_DIGITS = 8
+
+
+def final_status(kind: TxKind, *, approved: bool, frozen: bool) -> str | None:
+    """The `status` of the ledger row and event; None when nothing is recorded."""
+    if kind not in MONEY_KINDS:
+        return None
+    if not approved:
+        return "declined"
+    if kind in _STATUS_OF_APPROVED:
+        return _STATUS_OF_APPROVED[kind]
+    return "frozen" if frozen else "settled"
+
+
+class RrnSource:
+    """Retrieval reference numbers for locally decided requests (field 37, an12).
+
+    YDDD (last digit of the year, day of the year) and an 8-digit serial
+    that starts at the process start's millisecond of the day, so a restart
+    the same day continues past the numbers already handed out unless the
+    gateway sustained more than 1,000 local decisions per second.
+    """
+
+    def __init__(self, started: datetime) -> None:
+        midnight = started.replace(hour=0, minute=0, second=0, microsecond=0)
+        first = int((started - midnight).total_seconds() * 1000)
+        self._serials = itertools.count(first)
+
+    def next(self, now: datetime) -> str:
+        serial = next(self._serials) % 10**_RRN_SERIAL_DIGITS
+        return f"{now.year % 10}{now.timetuple().tm_yday:03d}{serial:0{_RRN_SERIAL_DIGITS}d}"

@@ -1,0 +1,254 @@
+"""One request, from decoded message to the response the terminal hears.
+
+DESIGN.md's data flow, in order: normalize → dedupe → risk (before) →
+authorize → risk (after) → ONE durable commit of ledger row + outbox row
+(+ freeze case, + reversal advice) → response. The response is returned
+only after that commit is on disk (rule 1), so a terminal that heard
+"approved" has a transaction the center will get.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, replace
+
+from drivers.clock import Clock
+from gateway.authorize import Authorization, Authorizer, UpstreamUnavailable
+from gateway.forward.events import new_event_id, outbox_row, tx_event
+from gateway.forward.topics import tx_topic
+from gateway.pipeline.outcome import UNDOING_KINDS, RrnSource, final_status
+from gateway.pipeline.records import advice_row, case_row, ledger_row
+from gateway.pipeline.replay import (
+    NotRecorded,
+    RecentResponses,
+    RequestKey,
+    replayed,
+    stored_fields,
+)
+from gateway.risk import Action, Attempt, Decision, RiskEngine
+from gateway.security.tokens import PanTokenizer
+from gateway.store import DuplicateRequest, GroupCommitter, OutboxFull, Store
+from gateway.terminals import DECOMMISSIONED, TerminalLine, TerminalRegistry
+from protocols.iso8583.message import Message
+from protocols.normalize import (
+    ResponseCategory,
+    Transaction,
+    TxKind,
+    build_response,
+    normalize,
+    response_code_for,
+    response_mti,
+)
+from protocols.normalize.errors import NormalizeError
+
+log = logging.getLogger(__name__)
+
+_NETWORK_KINDS = frozenset({TxKind.SIGN_ON, TxKind.ECHO})
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayIdentity:
+    branch_id: str
+    gateway_id: str
+    topic_prefix: str
+
+
+@dataclass(slots=True)
+class _Decided:
+    """What authorization and risk made of one request."""
+
+    authorization: Authorization
+    decision: Decision
+    reversal: Message | None = None  # a 0420 to queue for the acquirer
+
+
+class Pipeline:
+    def __init__(self, *, store: Store, committer: GroupCommitter, authorizer: Authorizer,
+                 risk: RiskEngine, tokenizer: PanTokenizer, registry: TerminalRegistry,
+                 identity: GatewayIdentity, clock: Clock,
+                 recent: RecentResponses | None = None) -> None:
+        self._store = store
+        self._committer = committer
+        self._authorizer = authorizer
+        self._risk = risk
+        self._tokenizer = tokenizer
+        self._registry = registry
+        self._identity = identity
+        self._clock = clock
+        self._recent = recent if recent is not None else RecentResponses()
+        self._rrns = RrnSource(clock.utc_now())
+        self.in_flight = 0
+
+    async def handle(self, request: Message, line: TerminalLine) -> Message:
+        """The response to `request`; raises only for a message that has none."""
+        try:
+            tx = normalize(request)
+        except NormalizeError as exc:
+            log.warning("request %s rejected: field %s: %s", request.mti, exc.field, exc.reason)
+            return _answer(request, ResponseCategory.FORMAT_ERROR)
+        terminal_id = line.terminal_id or tx.terminal_id or ""
+        refusal = self._refusal(terminal_id, line)
+        if refusal is not None:
+            return _answer(request, refusal, tx.version)
+        self._registry.seen(terminal_id, line)
+        if tx.kind in _NETWORK_KINDS:  # sign-on, echo: answered here (DESIGN data flow)
+            return _answer(request, ResponseCategory.APPROVED, tx.version)
+        key = _request_key(terminal_id, tx)
+        if key is None:
+            return await self._process(request, tx, terminal_id, line, None)
+        return await self._deduplicated(request, tx, terminal_id, line, key)
+
+    def _refusal(self, terminal_id: str, line: TerminalLine) -> ResponseCategory | None:
+        if not terminal_id:
+            log.warning("request without a terminal id (field 41) refused")
+            return ResponseCategory.FORMAT_ERROR
+        if not line.admits(terminal_id):
+            log.warning("terminal %s is not in the listener's allow list", terminal_id)
+            return ResponseCategory.INVALID_TRANSACTION
+        if self._registry.state(terminal_id) == DECOMMISSIONED:
+            log.warning("request from decommissioned terminal %s refused", terminal_id)
+            return ResponseCategory.INVALID_TRANSACTION
+        return None
+
+    async def _deduplicated(self, request: Message, tx: Transaction, terminal_id: str,
+                            line: TerminalLine, key: RequestKey) -> Message:
+        mti = response_mti(request.mti)
+        stored = self._recent.get(key)
+        if stored is None and (pending := self._recent.in_flight(key)) is not None:
+            try:
+                stored = await asyncio.shield(pending)  # the same request, being decided now
+            except NotRecorded:
+                stored = None
+        if stored is not None:
+            log.info("retransmission %s/%s answered from the ledger", terminal_id, key.stan)
+            return replayed(mti, stored)
+        self._recent.begin(key)
+        response: Message | None = None
+        try:
+            response = await self._process(request, tx, terminal_id, line, key)
+            return response
+        finally:
+            self._recent.finish(key, stored_fields(response) if response is not None else None)
+
+    async def _process(self, request: Message, tx: Transaction, terminal_id: str,
+                       line: TerminalLine, key: RequestKey | None) -> Message:
+        self.in_flight += 1
+        try:
+            return await self._decide_and_record(request, tx, terminal_id, line, key)
+        finally:
+            self.in_flight -= 1
+
+    async def _decide_and_record(self, request: Message, tx: Transaction, terminal_id: str,
+                                 line: TerminalLine, key: RequestKey | None) -> Message:
+        if self._committer.outbox_full:
+            # Refuse before asking the acquirer: an approval we cannot forward
+            # would have to be undone upstream. Never drop an event instead.
+            log.error("transaction %s/%s refused: outbox full", terminal_id, tx.stan)
+            return _answer(request, ResponseCategory.SYSTEM_ERROR, tx.version)
+        now = self._clock.utc_now()
+        event_id = new_event_id()
+        token = self._tokenizer.token(tx.card) if tx.card is not None else None
+        attempt = Attempt(event_id, token or "", terminal_id, tx.merchant_id or line.merchant_id,
+                          tx.amount_minor or 0, now.timestamp(), tx.kind)
+        decided = await self._decide(request, tx, attempt if token else None)
+        authorization = decided.authorization
+        frozen = decided.decision.action is Action.FREEZE and authorization.approved
+        status = final_status(tx.kind, approved=authorization.approved, frozen=frozen)
+        rrn = authorization.rrn or tx.rrn or self._rrns.next(now)
+        response = build_response(request, response_code=authorization.response_code,
+                                  auth_code=authorization.auth_code, rrn=rrn)
+        if status is None:
+            return response
+        recorded = replace(tx, terminal_id=terminal_id, rrn=rrn,
+                           auth_code=authorization.auth_code,
+                           response_code=authorization.response_code,
+                           merchant_id=tx.merchant_id or line.merchant_id)
+        return await self._record(request, recorded, response, decided, status=status,
+                                  event_id=event_id, token=token, key=key)
+
+    async def _decide(self, request: Message, tx: Transaction,
+                      attempt: Attempt | None) -> _Decided:
+        before = self._risk.before(attempt) if attempt is not None else Decision()
+        declined_with = before.decline_with
+        if declined_with is not None:
+            return _Decided(_local(declined_with, tx.version), before)
+        reversal = None
+        try:
+            authorization = await self._authorizer.authorize(tx, request)
+        except UpstreamUnavailable as exc:
+            log.warning("acquirer unavailable for %s/%s: %s", tx.terminal_id, tx.stan, exc)
+            authorization = _local(ResponseCategory.ISSUER_UNAVAILABLE, tx.version)
+            reversal = exc.reversal
+        after = Decision()
+        if attempt is not None:
+            after = self._risk.after(replace(attempt, outcome=authorization.response))
+        return _Decided(authorization, after, reversal)
+
+    async def _record(self, request: Message, tx: Transaction, response: Message,
+                      decided: _Decided, *, status: str, event_id: str, token: str | None,
+                      key: RequestKey | None) -> Message:
+        now = self._clock.utc_now()
+        ident = self._identity
+        original = await self._original_event(tx) if tx.kind in UNDOING_KINDS else None
+        rules = list(decided.decision.rules)
+        payload = tx_event(tx, status=status, event_id=event_id, branch_id=ident.branch_id,
+                           gateway_id=ident.gateway_id, pan_token=token, risk=rules,
+                           occurred_at=now)
+        if original is not None:
+            payload["original_event_id"] = original
+        ledger = ledger_row(tx, key, status=status, event_id=event_id, token=token,
+                            rules=rules, response=stored_fields(response), occurred_at=now,
+                            original_event_id=original)
+        outbox = outbox_row(payload, topic=tx_topic(ident.topic_prefix, ident.branch_id,
+                                                    ledger.terminal_id),
+                            clock=self._clock, terminal_id=ledger.terminal_id)
+        extra = [row for row in (
+            case_row(decided.decision, tx, token, now) if status == "frozen" else None,
+            advice_row(decided.reversal, tx, now) if decided.reversal is not None else None,
+        ) if row is not None]
+        try:
+            await self._committer.commit(ledger, outbox, *extra)
+        except OutboxFull:
+            # Filled up between the check in `_decide_and_record` and this commit.
+            log.error("transaction %s/%s refused: outbox full", tx.terminal_id, tx.stan)
+            return _answer(request, ResponseCategory.SYSTEM_ERROR, tx.version)
+        except DuplicateRequest:
+            return await self._stored_answer(request, key)
+        return response
+
+    async def _stored_answer(self, request: Message, key: RequestKey | None) -> Message:
+        found = None
+        if key is not None:
+            found = await asyncio.to_thread(self._store.find_request, key.terminal_id, key.stan,
+                                            key.transmission_time, key.message_class)
+        if found is None:
+            return _answer(request, ResponseCategory.DUPLICATE_TRANSMISSION)
+        return replayed(response_mti(request.mti), found.response_fields)
+
+    async def _original_event(self, tx: Transaction) -> str | None:
+        stan = tx.original_stan or ""
+        if not stan or not tx.terminal_id:
+            return None
+        row = await asyncio.to_thread(self._store.find_original, tx.terminal_id, stan)
+        return row.event_id if row is not None else None
+
+
+def _request_key(terminal_id: str, tx: Transaction) -> RequestKey | None:
+    if not tx.stan or not _is_recorded(tx):
+        return None
+    return RequestKey(terminal_id, tx.mti[1], tx.stan, tx.transmission_time or "")
+
+
+def _is_recorded(tx: Transaction) -> bool:
+    return final_status(tx.kind, approved=False, frozen=False) is not None
+
+
+def _local(category: ResponseCategory, version: int) -> Authorization:
+    return Authorization(category, response_code_for(category, version))
+
+
+def _answer(request: Message, category: ResponseCategory, version: int | None = None) -> Message:
+    if version is None:
+        version = 1987 if request.mti[:1] == "0" else 1993
+    return build_response(request, response_code=response_code_for(category, version))

@@ -1,0 +1,56 @@
+"""The rows one decided request writes, built from the normalized Transaction.
+
+No row carries the PAN, track data or the PIN block (DESIGN rule 5): the
+card is `pan_masked` + `pan_token`, a reversal advice only references.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from gateway.pipeline.replay import RequestKey
+from gateway.risk import Action, Decision
+from gateway.store.models import FreezeCase, LedgerEntry, UpstreamQueueItem
+from protocols.iso8583.message import Message
+from protocols.normalize import Transaction
+
+#: A first-response deadline for a freeze case (issue: 24 h).
+CASE_FIRST_RESPONSE = timedelta(hours=24)
+
+
+def ledger_row(tx: Transaction, key: RequestKey | None, *, status: str, event_id: str,
+               token: str | None, rules: list[str], response: dict[str, str],
+               occurred_at: datetime, original_event_id: str | None) -> LedgerEntry:
+    return LedgerEntry(
+        event_id=event_id, terminal_id=tx.terminal_id or "",
+        message_class=key.message_class if key else tx.mti[1],
+        stan=tx.stan or "", transmission_time=key.transmission_time if key else "",
+        merchant_id=tx.merchant_id or "", kind=tx.kind.value, status=status, mti=tx.mti,
+        amount_minor=tx.amount_minor or 0, currency=tx.currency or "",
+        pan_masked=tx.pan_masked, pan_token=token, rrn=tx.rrn, auth_code=tx.auth_code,
+        response_code=tx.response_code, entry_mode=tx.entry_mode.value, risk=rules,
+        response_fields=response, occurred_at=occurred_at,
+        original_event_id=original_event_id)
+
+
+def case_row(decision: Decision, tx: Transaction, token: str | None,
+             now: datetime) -> FreezeCase | None:
+    """The freeze case a frozen approval opens, with the evidence of each rule."""
+    freezing = [hit for hit in decision.hits if hit.action is Action.FREEZE]
+    if not freezing:
+        return None
+    first = freezing[0]
+    evidence = {"rules": [{"rule": hit.rule, "reason": hit.reason,
+                           "transactions": list(hit.evidence)} for hit in freezing],
+                "first_response_due": (now + CASE_FIRST_RESPONSE).isoformat()}
+    return FreezeCase(id=f"case-{first.evidence[-1]}", terminal_id=tx.terminal_id or "",
+                      rule=first.rule, pan_token=token, evidence=evidence, opened_at=now,
+                      updated_at=now)
+
+
+def advice_row(reversal: Message, tx: Transaction, now: datetime) -> UpstreamQueueItem:
+    """A reversal advice for the acquirer, sent by the advice sender when it is back."""
+    fields = {str(n): v for n, v in reversal.fields.items() if isinstance(v, str)}
+    return UpstreamQueueItem(event_id=f"advice-{tx.terminal_id}-{tx.stan}-{now.timestamp()}",
+                             terminal_id=tx.terminal_id or "", mti=reversal.mti, fields=fields,
+                             created_at=now, next_attempt_at=now)

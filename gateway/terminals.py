@@ -1,0 +1,90 @@
+"""Which terminals the gateway knows, and when each was last heard from.
+
+A configured serial/USB/TCP terminal is known from the start; an IP
+terminal dialing a listener is known by its field 41 and registered on
+first contact (unless the listener has an allow list). Last-seen times
+change on every request, so they live here in memory and reach the
+database with the daemon's heartbeat, not with each transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from drivers.clock import Clock
+from gateway.store.models import TerminalRecord
+from protocols.profile import Profile
+
+log = logging.getLogger(__name__)
+
+ONLINE, OFFLINE, DECOMMISSIONED = "online", "offline", "decommissioned"
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalLine:
+    """Where requests arrive from: one configured terminal, or one listener."""
+
+    profile: Profile
+    driver: str  # serial | usb | tcp
+    terminal_id: str | None = None  # None on a listener: field 41 names the terminal
+    merchant_id: str = ""
+    allow: frozenset[str] = frozenset()  # a listener's allow list; empty allows all
+
+    def admits(self, terminal_id: str) -> bool:
+        return not self.allow or terminal_id in self.allow
+
+
+class TerminalRegistry:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._records: dict[str, TerminalRecord] = {}
+        self._dirty: set[str] = set()
+        self._transitions: list[tuple[str, str, str]] = []  # (terminal, new state, profile)
+
+    def load(self, records: list[TerminalRecord]) -> None:
+        for record in records:
+            if record.state == ONLINE:  # the previous run ended without saying so
+                self._set_state(record, OFFLINE)
+            self._records[record.terminal_id] = record
+
+    def state(self, terminal_id: str) -> str | None:
+        record = self._records.get(terminal_id)
+        return record.state if record is not None else None
+
+    def seen(self, terminal_id: str, line: TerminalLine) -> None:
+        """A request arrived from `terminal_id` over `line`: it is online now."""
+        record = self._records.get(terminal_id)
+        now = self._clock.utc_now()
+        if record is None:
+            log.info("terminal %s registered on first contact (%s, %s)", terminal_id,
+                     line.driver, line.profile.name)
+            record = self._records[terminal_id] = TerminalRecord(
+                terminal_id=terminal_id, merchant_id=line.merchant_id, profile=line.profile.name,
+                driver=line.driver, registered_at=now)
+        if record.state not in (DECOMMISSIONED, ONLINE):
+            self._set_state(record, ONLINE)
+        record.last_seen_at = now
+        self._dirty.add(terminal_id)
+
+    def line_down(self, terminal_ids: set[str]) -> None:
+        for terminal_id in terminal_ids:
+            record = self._records.get(terminal_id)
+            if record is not None and record.state == ONLINE:
+                self._set_state(record, OFFLINE)
+
+    def _set_state(self, record: TerminalRecord, state: str) -> None:
+        record.state = state
+        self._dirty.add(record.terminal_id)
+        self._transitions.append((record.terminal_id, state, record.profile))
+
+    def take_transitions(self) -> list[tuple[str, str, str]]:
+        """State changes since the last call, oldest first (for status events)."""
+        transitions, self._transitions = self._transitions, []
+        return transitions
+
+    def take_changes(self) -> list[TerminalRecord]:
+        """Copies of the rows changed since the last call, for the database."""
+        changed = [TerminalRecord(**self._records[tid].model_dump()) for tid in sorted(self._dirty)]
+        self._dirty.clear()
+        return changed

@@ -1,0 +1,189 @@
+"""The request pipeline against a real SQLite store: what each request writes
+and answers (DESIGN rules 1, 3, 5)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from drivers.clock import SYSTEM_CLOCK
+from gateway.authorize import Authorization, StandInAuthorizer, UpstreamUnavailable
+from gateway.pipeline import GatewayIdentity, Pipeline
+from gateway.profiles import load_profile
+from gateway.risk import RiskEngine
+from gateway.security.tokens import PanTokenizer
+from gateway.store import (
+    FreezeCase,
+    GroupCommitter,
+    LedgerEntry,
+    OutboxEvent,
+    Store,
+    UpstreamQueueItem,
+)
+from gateway.terminals import TerminalLine, TerminalRegistry
+from protocols.iso8583.message import Message
+from protocols.normalize import Transaction
+from simulator import cards as demo
+from simulator.requests import RequestBuilder
+
+PROFILE = load_profile("iso87-ascii")
+LINE = TerminalLine(PROFILE, "tcp")
+CARDS = {card.pan: card for card in demo.demo_cards()}
+FLOOR = 100_00
+
+
+class Harness:
+    def __init__(self, store: Store, pipeline: Pipeline) -> None:
+        self.store, self.pipeline = store, pipeline
+        self.terminal = RequestBuilder(PROFILE.iso8583, terminal_id="T0000001",
+                                       merchant_id="M00000000000001", clock=SYSTEM_CLOCK)
+
+    async def send(self, request: Message, line: TerminalLine = LINE) -> Message:
+        return await self.pipeline.handle(request, line)
+
+    def rows(self, model: type) -> list:  # type: ignore[type-arg]
+        with self.store.session() as session:
+            return list(session.scalars(select(model)))
+
+
+class TimingOutAcquirer:
+    """The acquirer took the request and never answered."""
+
+    async def authorize(self, transaction: Transaction, request: Message) -> Authorization:
+        raise UpstreamUnavailable("no response within 1 s",
+                                  Message("0420", {11: "000777", 41: "T0000001",
+                                                   90: "0200000777" + "0" * 32}))
+
+
+async def harness_for(tmp_path: Path, authorizer: object = None,
+                      outbox_cap: int = 1000) -> AsyncIterator[Harness]:
+    store = Store(f"sqlite:///{tmp_path / 'gw.db'}")
+    async with GroupCommitter(store, outbox_cap=outbox_cap) as committer:
+        pipeline = Pipeline(
+            store=store, committer=committer,
+            authorizer=authorizer or StandInAuthorizer(FLOOR),  # type: ignore[arg-type]
+            risk=RiskEngine(), tokenizer=PanTokenizer(b"k" * 32),
+            registry=TerminalRegistry(SYSTEM_CLOCK),
+            identity=GatewayIdentity("B001", "gw-1", "pos/v1"), clock=SYSTEM_CLOCK)
+        yield Harness(store, pipeline)
+    store.close()
+
+
+@pytest.fixture
+async def gw(tmp_path: Path) -> AsyncIterator[Harness]:
+    async for harness in harness_for(tmp_path):
+        yield harness
+
+
+async def test_approval_is_one_ledger_row_and_one_outbox_event(gw: Harness) -> None:
+    response = await gw.send(gw.terminal.purchase(CARDS[demo.VISA_OK], 12_50))
+    assert response.mti == "0210" and response.text(39) == "00" and response.text(38)
+    [row] = gw.rows(LedgerEntry)
+    [event] = gw.rows(OutboxEvent)
+    assert (row.status, row.amount_minor, row.rrn) == ("settled", 12_50, response.text(37))
+    assert event.payload["event_id"] == row.event_id and event.payload["seq"] == event.seq
+    assert event.topic == "pos/v1/B001/T0000001/tx"
+
+
+async def test_no_row_or_event_holds_the_pan_track_or_pin_block(gw: Harness) -> None:
+    request = gw.terminal.purchase(CARDS[demo.VISA_OK], 10_00)
+    await gw.send(request)
+    stored = repr(gw.rows(LedgerEntry)) + repr(gw.rows(OutboxEvent))
+    assert demo.VISA_OK not in stored
+    assert request.text(35) not in stored and "476173******0010" in stored
+    assert request.binary(52) is not None and request.binary(52).hex() not in stored
+
+
+async def test_retransmission_gets_the_stored_response_and_writes_nothing(gw: Harness) -> None:
+    request = gw.terminal.purchase(CARDS[demo.VISA_OK], 20_00)
+    first, again = await gw.send(request), await gw.send(request)
+    assert again.fields == first.fields
+    assert len(gw.rows(LedgerEntry)) == 1 and len(gw.rows(OutboxEvent)) == 1
+
+
+async def test_a_repeat_arriving_while_the_first_is_in_flight_waits_for_it(gw: Harness) -> None:
+    request = gw.terminal.purchase(CARDS[demo.VISA_OK], 21_00)
+    first, again = await asyncio.gather(gw.send(request), gw.send(request))
+    assert again.fields == first.fields
+    assert len(gw.rows(LedgerEntry)) == 1
+
+
+async def test_after_a_restart_the_ledger_answers_the_retransmission(tmp_path: Path) -> None:
+    async for gw in harness_for(tmp_path):
+        request = gw.terminal.purchase(CARDS[demo.VISA_OK], 22_00)
+        first = await gw.send(request)
+    async for fresh in harness_for(tmp_path):  # an empty cache: the unique key catches it
+        again = await fresh.send(request)
+        assert again.fields == first.fields and len(fresh.rows(LedgerEntry)) == 1
+
+
+async def test_over_the_floor_limit_is_declined_and_still_forwarded(gw: Harness) -> None:
+    response = await gw.send(gw.terminal.purchase(CARDS[demo.VISA_OK], FLOOR + 1))
+    assert response.text(39) == "61" and not response.text(38)
+    [row] = gw.rows(LedgerEntry)
+    assert row.status == "declined" and len(gw.rows(OutboxEvent)) == 1
+
+
+async def test_network_management_is_answered_locally_without_a_record(gw: Harness) -> None:
+    response = await gw.send(gw.terminal.echo())
+    assert (response.mti, response.text(39), response.text(70)) == ("0810", "00", "301")
+    assert gw.rows(LedgerEntry) == [] and gw.rows(OutboxEvent) == []
+
+
+async def test_refund_and_reversal_are_recorded_with_their_status(gw: Harness) -> None:
+    card = CARDS[demo.VISA_OK]
+    purchase = gw.terminal.purchase(card, 30_00)
+    await gw.send(purchase)
+    await gw.send(gw.terminal.refund(card, 5_00))
+    await gw.send(gw.terminal.reversal(purchase))
+    rows = gw.rows(LedgerEntry)
+    assert [r.status for r in rows] == ["settled", "refund", "reversed"]
+    assert rows[2].original_event_id == rows[0].event_id
+
+
+async def test_upstream_timeout_answers_91_and_queues_the_reversal_advice(
+        tmp_path: Path) -> None:
+    async for gw in harness_for(tmp_path, TimingOutAcquirer()):
+        response = await gw.send(gw.terminal.purchase(CARDS[demo.VISA_OK], 40_00))
+        assert response.text(39) == "91"
+        [row] = gw.rows(LedgerEntry)
+        [advice] = gw.rows(UpstreamQueueItem)
+        assert row.status == "declined"
+        assert advice.mti == "0420" and advice.fields["90"].startswith("0200000777")
+        assert "2" not in advice.fields and "35" not in advice.fields  # no card data
+
+
+async def test_a_full_outbox_refuses_the_sale_and_drops_nothing(tmp_path: Path) -> None:
+    async for gw in harness_for(tmp_path, outbox_cap=2):
+        codes = [(await gw.send(gw.terminal.purchase(CARDS[demo.UNIONPAY_OK], 1_00))).text(39)
+                 for _ in range(3)]
+        assert codes == ["00", "00", "96"]
+        assert len(gw.rows(LedgerEntry)) == 2 and len(gw.rows(OutboxEvent)) == 2
+
+
+async def test_a_terminal_outside_the_allow_list_is_refused(gw: Harness) -> None:
+    line = TerminalLine(PROFILE, "tcp", allow=frozenset({"T0000099"}))
+    response = await gw.send(gw.terminal.purchase(CARDS[demo.VISA_OK], 1_00), line)
+    assert response.text(39) == "12" and gw.rows(LedgerEntry) == []
+
+
+async def test_a_request_the_normalizer_rejects_gets_a_format_error(gw: Harness) -> None:
+    request = gw.terminal.purchase(CARDS[demo.VISA_OK], 1_00)
+    request.fields[4] = "12AB00000000"
+    response = await gw.send(request)
+    assert response.text(39) == "30" and gw.rows(LedgerEntry) == []
+
+
+async def test_a_third_swipe_within_minutes_is_frozen_and_opens_a_case(gw: Harness) -> None:
+    card = CARDS[demo.VISA_OK]
+    codes = [(await gw.send(gw.terminal.purchase(card, 7_00 + n))).text(39) for n in range(3)]
+    assert codes == ["00", "00", "00"]  # a freeze approves: the funds are held, not refused
+    rows = gw.rows(LedgerEntry)
+    [case] = gw.rows(FreezeCase)
+    assert [r.status for r in rows] == ["settled", "settled", "frozen"]
+    assert rows[2].risk == ["rapid_repeat"] and case.rule == "rapid_repeat"
+    assert case.evidence["rules"][0]["transactions"][-1] == rows[2].event_id
