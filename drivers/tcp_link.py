@@ -75,6 +75,10 @@ async def connect_tcp(host: str, port: int, *, timeout: float = 10.0) -> TcpTran
     return TcpTransport(reader, writer)
 
 
+#: A branch's terminals reconnect together after a gateway restart: room for all.
+LISTEN_BACKLOG = 1024
+
+
 class TcpServer:
     """Listen on `host:port`; run `on_connection(transport)` for each client."""
 
@@ -98,7 +102,7 @@ class TcpServer:
         await self._group.__aenter__()
         try:
             self._server = await asyncio.start_server(
-                self._accepted, self.host, self._requested_port
+                self._accepted, self.host, self._requested_port, backlog=LISTEN_BACKLOG
             )
         except BaseException:
             await self._group.__aexit__(None, None, None)

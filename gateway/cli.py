@@ -302,7 +302,11 @@ def acquirer(profile_name: str, listen: str, latency_ms: int) -> None:
 
 
 from gateway.cli_demo import demo  # noqa: E402
+from gateway.cli_keys import keys  # noqa: E402
 from gateway.cli_run import run  # noqa: E402
+from gateway.cli_status import status  # noqa: E402
 
 main.add_command(run)
 main.add_command(demo)
+main.add_command(status)
+main.add_command(keys)

@@ -23,7 +23,7 @@ from gateway.risk import RiskSettings, parse_risk_settings
 from protocols.iso8583.errors import SpecError
 from protocols.tables import TableReader
 
-DEFAULT_DATABASE = "sqlite:///var/lib/posgw/gateway.db"
+DEFAULT_DATABASE = "sqlite:////var/lib/posgw/gateway.db"
 DEFAULT_KEYS_DIR = "/var/lib/posgw/keys"
 #: Stand-in approvals up to 5,000.00 in minor units (DESIGN.md example).
 DEFAULT_FLOOR_LIMIT = 500_000

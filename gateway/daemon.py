@@ -42,7 +42,8 @@ from gateway.security.keys import (
     load_keys,
 )
 from gateway.sessions import TerminalSession
-from gateway.store import GroupCommitter, OutboxEvent, Store
+from gateway.store import GroupCommitter, Store
+from gateway.store.rows import TableRow
 from gateway.terminals import TerminalLine, TerminalRegistry
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class Gateway:
         self.listener_ports: list[int] = []
         self.pipeline: Pipeline | None = None
         self.forwarder: OutboxForwarder | None = None
+        self.upstream: Iso8583Upstream | None = None  # in iso8583 mode
         self.registry = TerminalRegistry(clock)
         self._broker_connected: bool | None = None
 
@@ -115,7 +117,7 @@ class Gateway:
         if upstream.mode == "standin" or upstream.host is None:
             return StandInAuthorizer(upstream.floor_limit), None
         host, _, port = upstream.host.rpartition(":")
-        client = await stack.enter_async_context(Iso8583Upstream(
+        client = self.upstream = await stack.enter_async_context(Iso8583Upstream(
             host, int(port), load_profile(upstream.profile), timeout_s=upstream.timeout_s))
         return client, AdviceSender(store, client, self.clock)
 
@@ -199,7 +201,7 @@ class Gateway:
             await asyncio.to_thread(self._beat, store, committer)
             await asyncio.sleep(HEARTBEAT_S)
 
-    def _status_row(self, terminal_id: str, state: str, profile: str) -> OutboxEvent:
+    def _status_row(self, terminal_id: str, state: str, profile: str) -> TableRow:
         config = self.config
         payload = terminal_status(terminal_id, state, profile=profile or None,
                                   branch_id=config.branch_id, gateway_id=config.gateway_id,

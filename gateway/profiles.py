@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from protocols.iso8583.codec import Codec
 from protocols.iso8583.errors import SpecError
 from protocols.profile import Profile, find_problems, merge_profiles
 
@@ -30,6 +31,20 @@ def load_profile(name_or_path: str) -> Profile:
     """A validated Profile; raises SpecError (file, key, reason) on any problem."""
     table, source = _resolved_table(name_or_path, depth=0)
     return Profile.from_mapping(table, source)
+
+
+_codecs: dict[tuple[str, str], Codec] = {}
+
+
+def codec_for(profile: Profile) -> Codec:
+    """One compiled codec per profile, shared by every session using it
+    (compiling builds per-field tables: costly per connection, and memory
+    that would grow with the number of terminals)."""
+    key = (profile.name, profile.source)
+    codec = _codecs.get(key)
+    if codec is None:
+        codec = _codecs[key] = Codec(profile.iso8583)
+    return codec
 
 
 def check_profile(name_or_path: str) -> list[SpecError]:

@@ -17,9 +17,9 @@ import logging
 from drivers.base import LinkClosed, Transport
 from drivers.channel import FramedChannel
 from gateway.pipeline import Pipeline
+from gateway.profiles import codec_for
 from gateway.terminals import TerminalLine, TerminalRegistry
 from protocols.framing import Event, FrameRejected, build_link
-from protocols.iso8583.codec import Codec
 from protocols.iso8583.errors import DecodeError, Iso8583Error
 from protocols.iso8583.message import Message
 from protocols.normalize import ResponseCategory, build_response, response_code_for
@@ -33,7 +33,7 @@ class TerminalSession:
         self._pipeline = pipeline
         self._line = line
         self._registry = registry
-        self._codec = Codec(line.profile.iso8583)
+        self._codec = codec_for(line.profile)
         self._terminal_ids: set[str] = set()
         self.answered = 0
         self.rejected = 0

@@ -25,6 +25,7 @@ class Summary:
     amount_by_outcome: dict[str, int]
     cases_opened: int
     redeliveries_ignored: int
+    by_terminal: dict[str, int] = field(default_factory=dict)
     terminal_replies: dict[str, int] = field(default_factory=dict)
     duration_s: float = 0.0
 
@@ -58,6 +59,8 @@ def summarize(store: Store, center: CenterStore, gateway_id: str, *,
                                       func.sum(LedgerEntry.amount_minor))
                                .group_by(LedgerEntry.status)).all()
         cases = session.scalar(select(func.count()).select_from(FreezeCase)) or 0
+        terminals = session.execute(select(LedgerEntry.terminal_id, func.count())
+                                    .group_by(LedgerEntry.terminal_id)).all()
     return Summary(
         ledger_final=len(ledger), center_received=len(received),
         missing=len(ledger_set - received_set),
@@ -66,6 +69,7 @@ def summarize(store: Store, center: CenterStore, gateway_id: str, *,
         by_outcome={status: int(count) for status, count, _ in rows},
         amount_by_outcome={status: int(amount or 0) for status, _, amount in rows},
         cases_opened=int(cases), redeliveries_ignored=redeliveries_ignored,
+        by_terminal={terminal: int(count) for terminal, count in terminals},
         terminal_replies=terminal_replies, duration_s=round(duration_s, 1))
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from drivers.clock import Clock
 from gateway.store.models import OutboxEvent
+from gateway.store.rows import TableRow, table_row
 from protocols.normalize import Transaction
 
 TX_EVENT_SCHEMA = "tx-event.v1"
@@ -75,7 +76,8 @@ def terminal_status(terminal_id: str, state: str, *, profile: str | None, branch
 
 
 def outbox_row(payload: dict[str, Any], *, topic: str, clock: Clock,
-               terminal_id: str | None = None, retain: bool = False) -> OutboxEvent:
+               terminal_id: str | None = None, retain: bool = False) -> TableRow:
     """The outbox row for a built payload; commit it with GroupCommitter."""
-    return OutboxEvent(event_id=payload["event_id"], topic=topic, terminal_id=terminal_id,
-                       retain=retain, payload=payload, created_at=clock.utc_now())
+    return table_row(OutboxEvent, event_id=payload["event_id"], topic=topic,
+                     terminal_id=terminal_id, retain=retain, payload=payload,
+                     created_at=clock.utc_now())

@@ -118,8 +118,6 @@ class OutboxForwarder:
                     await self._wake.wait()
 
     async def _publish_window(self, client: aiomqtt.Client, rows: list[OutboxEvent]) -> None:
-        ids = [row.id for row in rows if row.id is not None]
-        await asyncio.to_thread(self._store.note_attempts, ids)
         acked: list[int] = []
         try:
             # Tasks start in creation order, so paho queues the PUBLISH packets

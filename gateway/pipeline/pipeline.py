@@ -200,9 +200,10 @@ class Pipeline:
         ledger = ledger_row(tx, key, status=status, event_id=event_id, token=token,
                             rules=rules, response=stored_fields(response), occurred_at=now,
                             original_event_id=original)
+        terminal_id = tx.terminal_id or ""
         outbox = outbox_row(payload, topic=tx_topic(ident.topic_prefix, ident.branch_id,
-                                                    ledger.terminal_id),
-                            clock=self._clock, terminal_id=ledger.terminal_id)
+                                                    terminal_id),
+                            clock=self._clock, terminal_id=terminal_id)
         extra = [row for row in (
             case_row(decided.decision, tx, token, now) if status == "frozen" else None,
             advice_row(decided.reversal, tx, now) if decided.reversal is not None else None,

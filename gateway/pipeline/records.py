@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from gateway.pipeline.replay import RequestKey
 from gateway.risk import Action, Decision
 from gateway.store.models import FreezeCase, LedgerEntry, UpstreamQueueItem
+from gateway.store.rows import TableRow, table_row
 from protocols.iso8583.message import Message
 from protocols.normalize import Transaction
 
@@ -20,9 +21,9 @@ CASE_FIRST_RESPONSE = timedelta(hours=24)
 
 def ledger_row(tx: Transaction, key: RequestKey | None, *, status: str, event_id: str,
                token: str | None, rules: list[str], response: dict[str, str],
-               occurred_at: datetime, original_event_id: str | None) -> LedgerEntry:
-    return LedgerEntry(
-        event_id=event_id, terminal_id=tx.terminal_id or "",
+               occurred_at: datetime, original_event_id: str | None) -> TableRow:
+    return table_row(
+        LedgerEntry, event_id=event_id, terminal_id=tx.terminal_id or "",
         message_class=key.message_class if key else tx.mti[1],
         stan=tx.stan or "", transmission_time=key.transmission_time if key else "",
         merchant_id=tx.merchant_id or "", kind=tx.kind.value, status=status, mti=tx.mti,
@@ -34,7 +35,7 @@ def ledger_row(tx: Transaction, key: RequestKey | None, *, status: str, event_id
 
 
 def case_row(decision: Decision, tx: Transaction, token: str | None,
-             now: datetime) -> FreezeCase | None:
+             now: datetime) -> TableRow | None:
     """The freeze case a frozen approval opens, with the evidence of each rule."""
     freezing = [hit for hit in decision.hits if hit.action is Action.FREEZE]
     if not freezing:
@@ -43,14 +44,15 @@ def case_row(decision: Decision, tx: Transaction, token: str | None,
     evidence = {"rules": [{"rule": hit.rule, "reason": hit.reason,
                            "transactions": list(hit.evidence)} for hit in freezing],
                 "first_response_due": (now + CASE_FIRST_RESPONSE).isoformat()}
-    return FreezeCase(id=f"case-{first.evidence[-1]}", terminal_id=tx.terminal_id or "",
-                      rule=first.rule, pan_token=token, evidence=evidence, opened_at=now,
-                      updated_at=now)
+    return table_row(FreezeCase, id=f"case-{first.evidence[-1]}",
+                     terminal_id=tx.terminal_id or "", rule=first.rule, pan_token=token,
+                     evidence=evidence, opened_at=now, updated_at=now)
 
 
-def advice_row(reversal: Message, tx: Transaction, now: datetime) -> UpstreamQueueItem:
+def advice_row(reversal: Message, tx: Transaction, now: datetime) -> TableRow:
     """A reversal advice for the acquirer, sent by the advice sender when it is back."""
     fields = {str(n): v for n, v in reversal.fields.items() if isinstance(v, str)}
-    return UpstreamQueueItem(event_id=f"advice-{tx.terminal_id}-{tx.stan}-{now.timestamp()}",
-                             terminal_id=tx.terminal_id or "", mti=reversal.mti, fields=fields,
-                             created_at=now, next_attempt_at=now)
+    return table_row(UpstreamQueueItem,
+                     event_id=f"advice-{tx.terminal_id}-{tx.stan}-{now.timestamp()}",
+                     terminal_id=tx.terminal_id or "", mti=reversal.mti, fields=fields,
+                     created_at=now, next_attempt_at=now)

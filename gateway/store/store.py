@@ -8,7 +8,9 @@ last commits on power loss).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +52,10 @@ class Store:
     def __init__(self, url: str, *, synchronous: str = "FULL") -> None:
         self.url: URL = make_url(url)
         self.engine: Engine = _make_engine(self.url, synchronous)
+        # One writer at a time inside this process: SQLite allows one anyway,
+        # and a writer that finds the file locked waits in its busy handler's
+        # sleeps (up to 100 ms each) instead of the moment the lock frees.
+        self.write_lock = threading.Lock()
         self._check_schema_version()
         SQLModel.metadata.create_all(self.engine, tables=_gateway_tables())
         self._record_schema_version()
@@ -70,6 +76,12 @@ class Store:
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A session in a transaction, holding the process's write lock."""
+        with self.write_lock, self.session() as session, session.begin():
+            yield session
+
     # -- outbox ---------------------------------------------------------------
 
     def pending_outbox(self, limit: int, after_seq: int = 0) -> list[OutboxEvent]:
@@ -79,12 +91,10 @@ class Store:
         with self.session() as session:
             return list(session.scalars(query))
 
-    def note_attempts(self, event_ids: Sequence[int]) -> None:
-        self._update_outbox(event_ids, {"attempts": OutboxEvent.attempts + 1})
-
     def mark_delivered(self, event_ids: Sequence[int], at: datetime) -> None:
         """Call only after the broker's PUBACK for every id (DESIGN rule 2)."""
-        self._update_outbox(event_ids, {"delivered_at": at})
+        self._update_outbox(event_ids, {"delivered_at": at,
+                                        "attempts": OutboxEvent.attempts + 1})
 
     def outbox_stats(self) -> OutboxStats:
         query = (select(func.count(), func.min(OutboxEvent.created_at))
@@ -101,7 +111,7 @@ class Store:
     def _update_outbox(self, ids: Sequence[int], values: dict[str, Any]) -> None:
         if not ids:
             return
-        with self.session() as session, session.begin():
+        with self.writing() as session:
             session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(list(ids)))  # type: ignore[union-attr]
                             .values(values))
 
@@ -149,7 +159,7 @@ class Store:
 
     def advice_attempted(self, item_id: int, *, done_at: datetime | None,
                          next_attempt_at: datetime) -> None:
-        with self.session() as session, session.begin():
+        with self.writing() as session:
             session.execute(update(UpstreamQueueItem).where(UpstreamQueueItem.id == item_id)
                             .values(attempts=UpstreamQueueItem.attempts + 1, done_at=done_at,
                                     next_attempt_at=next_attempt_at))
@@ -158,7 +168,7 @@ class Store:
 
     def save_terminal(self, record: TerminalRecord) -> None:
         """Insert or update one terminal's row (registration, online/offline)."""
-        with self.session() as session, session.begin():
+        with self.writing() as session:
             session.merge(record)
 
     def terminals(self) -> list[TerminalRecord]:
@@ -168,7 +178,7 @@ class Store:
 
     def update_runtime(self, **values: Any) -> None:
         """Set columns of the single GatewayRuntime row, creating it first."""
-        with self.session() as session, session.begin():
+        with self.writing() as session:
             row = session.get(GatewayRuntime, 1) or GatewayRuntime(id=1)
             for name, value in values.items():
                 setattr(row, name, value)
@@ -189,7 +199,7 @@ class Store:
             raise SchemaVersionMismatch(self.display_url, row.version, SCHEMA_VERSION)
 
     def _record_schema_version(self) -> None:
-        with self.session() as session, session.begin():
+        with self.writing() as session:
             if session.get(SchemaVersion, 1) is None:
                 session.add(SchemaVersion(version=SCHEMA_VERSION,
                                           applied_at=SYSTEM_CLOCK.utc_now()))

@@ -1,0 +1,257 @@
+"""End-to-end gateway figures: throughput, latency, memory; forwarder vs aiomqtt.
+
+The gateway runs as its own process (`posgw run`, SQLite WAL with
+synchronous=FULL, stand-in authorization, forwarding to a private broker);
+this process plays the terminals over loopback TCP (iso87-ascii) and counts
+only answered requests. Phases:
+
+1. throughput: `--closed-terminals` terminals, each sending its next
+   request as soon as the last is answered;
+2. latency: 500 tx/s open loop (100 terminals x 5/s), p50/p99 of the
+   terminal-observed request→response time;
+3. memory: 500 terminals connected at 1 tx/s each; the gateway's RSS;
+4. forwarder: an outbox of `--events` rows delivered by OutboxForwarder
+   (read, sign, publish QoS 1, mark delivered on PUBACK) against a bare
+   aiomqtt client publishing the same signed payloads with the same window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiomqtt
+
+from bench.readme import machine, update_readmes
+from drivers.base import LinkUnavailable
+from drivers.tcp_link import connect_tcp
+from gateway.cli_demo.broker import RunningBroker, demo_broker
+from gateway.cli_demo.cards import card_pool
+from gateway.config import MqttConfig
+from gateway.forward import OutboxForwarder
+from gateway.forward.events import new_event_id, outbox_row, tx_event
+from gateway.profiles import load_profile
+from gateway.security.keys import generate_keys, load_keys
+from gateway.store import GroupCommitter, Store
+from protocols.canonical_json import canonical_json
+from protocols.normalize import Transaction, TxKind
+from simulator.cards import Card
+from simulator.loadgen import percentile
+from simulator.terminal import TerminalSimulator
+
+PROFILE = load_profile("iso87-ascii")
+WINDOW = 64
+
+
+def gateway_toml(workdir: Path, broker: RunningBroker, port: int) -> Path:
+    path = workdir / "gateway.toml"
+    path.write_text(f"""
+[gateway]
+branch_id = "BENCH"
+gateway_id = "gw-bench"
+database = "sqlite:///{workdir / 'gateway.db'}"
+[mqtt]
+host = "{broker.host}"
+port = {broker.port}
+[store]
+outbox_cap = 10000000
+[keys]
+dir = "{workdir / 'keys'}"
+[upstream]
+mode = "standin"
+floor_limit = 100000000
+[[listeners]]
+bind = "127.0.0.1:{port}"
+profile = "iso87-ascii"
+""")
+    return path
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_gateway(config: Path, workdir: Path) -> subprocess.Popen[bytes]:
+    posgw = shutil.which("posgw") or str(Path(sys.executable).with_name("posgw"))
+    log = (workdir / "gateway.log").open("wb")
+    return subprocess.Popen([posgw, "run", "-c", str(config), "--log-level", "warning"],
+                            stdout=log, stderr=log)
+
+
+async def wait_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            transport = await connect_tcp("127.0.0.1", port, timeout=1)
+        except LinkUnavailable:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the gateway did not start") from None
+            await asyncio.sleep(0.05)
+            continue
+        await transport.close()
+        return
+
+
+async def terminal_loop(port: int, index: int, cards: list[Card], rate: float | None,
+                        seconds: float, latencies: list[float]) -> None:
+    transport = await connect_tcp("127.0.0.1", port)
+    rng = random.Random(index)
+    sim = TerminalSimulator(PROFILE, transport, f"B{index:07d}", "M00000000000001", cards,
+                            response_timeout_s=10.0, max_repeats=0)
+    async with sim:
+        start = time.monotonic()
+        sent = 0
+        while time.monotonic() - start < seconds:
+            if rate is not None:
+                delay = start + sent / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)  # open-loop pacing
+            exchange = await sim.purchase(cards[rng.randrange(len(cards))].pan, 1_00)
+            sent += 1
+            if exchange.response_code is not None:
+                latencies.append(exchange.latency_s)
+
+
+async def load(port: int, terminals: int, rate: float | None, seconds: float,
+               cards: list[Card]) -> tuple[list[float], float]:
+    latencies: list[float] = []
+    started = time.monotonic()
+    async with asyncio.TaskGroup() as group:
+        for index in range(terminals):
+            group.create_task(terminal_loop(port, index, cards, rate, seconds, latencies))
+    return latencies, time.monotonic() - started
+
+
+def emit(lines: list[str], line: str) -> None:
+    """Record a result line and show it now (the phases take a while)."""
+    lines.append(line)
+    print(line, file=sys.stderr, flush=True)
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text()
+                  .splitlines() if ":" in line)
+    return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+
+
+async def gateway_phases(args: argparse.Namespace, workdir: Path,
+                         broker: RunningBroker) -> list[str]:
+    port = free_port()
+    process = start_gateway(gateway_toml(workdir, broker, port), workdir)
+    cards = card_pool(7, 2_000)
+    lines = []
+    try:
+        await wait_port(port, process)
+        await load(port, 8, None, 2, cards)  # warm-up
+        latencies, elapsed = await load(port, args.closed_terminals, None, args.seconds, cards)
+        emit(lines, f"throughput: {len(latencies) / elapsed:,.0f} tx/s answered "
+                     f"({args.closed_terminals} terminals, closed loop, {elapsed:.0f} s, "
+                     f"SQLite synchronous=FULL)")
+        latencies, _ = await load(port, 100, 5.0, args.seconds, cards)
+        latencies.sort()
+        emit(lines, f"latency at 500 tx/s: p50 {percentile(latencies, 50) * 1000:.1f} ms, "
+                     f"p99 {percentile(latencies, 99) * 1000:.1f} ms "
+                     f"({len(latencies)} answered)")
+        latencies, _ = await load(port, 500, 1.0, args.seconds, cards)
+        rss, peak = rss_mb(process.pid)
+        emit(lines, f"memory with 500 terminals at 1 tx/s: RSS {rss:.0f} MB "
+                     f"(peak {peak:.0f} MB), {len(latencies)} answered")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(process.wait, 60)
+    with Store(f"sqlite:///{workdir / 'gateway.db'}") as store:
+        stats = store.outbox_stats()
+    lines.append(f"after SIGTERM: exit code {process.returncode}, "
+                 f"outbox undelivered {stats.depth}")
+    return lines
+
+
+def sample_event(index: int) -> dict[str, object]:
+    tx = Transaction(kind=TxKind.PURCHASE, mti="0200", version=1987, amount_minor=1_00,
+                     currency="EUR", stan=f"{index % 999_999 + 1:06d}", terminal_id="T0000001",
+                     merchant_id="M1", pan_masked="476173******0010", rrn="000000000001",
+                     auth_code="S00001", response_code="00")
+    return tx_event(tx, status="settled", event_id=new_event_id(), branch_id="BENCH",
+                    gateway_id="gw-bench", pan_token="t" * 64, risk=[],
+                    occurred_at=__import__("datetime").datetime.now(
+                        __import__("datetime").UTC))
+
+
+async def forwarder_phase(events: int, workdir: Path, broker: RunningBroker) -> list[str]:
+    keys = load_keys(generate_keys(workdir / "fkeys").parent)
+    store = Store(f"sqlite:///{workdir / 'forward.db'}")
+    from drivers.clock import SYSTEM_CLOCK
+
+    async with GroupCommitter(store, outbox_cap=events + 1) as committer:
+        await asyncio.gather(*(committer.commit(None, outbox_row(
+            sample_event(i), topic="bench/BENCH/T0000001/tx", clock=SYSTEM_CLOCK))
+            for i in range(events)))
+    mqtt = MqttConfig(host=broker.host, port=broker.port)
+    forwarder = OutboxForwarder(store, mqtt, keys.signer, branch_id="BENCH",
+                                gateway_id="gw-bench", window=WINDOW)
+    started = time.monotonic()
+    task = asyncio.create_task(forwarder.run())
+    while forwarder.delivered_total < events:
+        await asyncio.sleep(0.01)
+    forwarder_rate = events / (time.monotonic() - started)
+    task.cancel()
+    payloads = [canonical_json(keys.signer.sign(sample_event(i))) for i in range(events)]
+    bare_rate = await bare_publish(broker, payloads)
+    store.close()
+    return [f"forwarder: {forwarder_rate:,.0f} events/s; bare aiomqtt: {bare_rate:,.0f} "
+            f"msg/s; ratio {forwarder_rate / bare_rate:.2f} (QoS 1, window {WINDOW})"]
+
+
+async def bare_publish(broker: RunningBroker, payloads: list[bytes]) -> float:
+    async with aiomqtt.Client(broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5,
+                              max_inflight_messages=WINDOW) as client:
+        started = time.monotonic()
+        for start in range(0, len(payloads), WINDOW):
+            async with asyncio.TaskGroup() as group:
+                for payload in payloads[start:start + WINDOW]:
+                    group.create_task(client.publish("bench/bare/tx", payload, qos=1))
+        return len(payloads) / (time.monotonic() - started)
+
+
+async def run(args: argparse.Namespace) -> list[str]:
+    workdir = Path(tempfile.mkdtemp(prefix="posgw-bench-"))
+    try:
+        async with demo_broker(workdir) as broker:
+            lines = [f"machine: {machine()}; broker: {broker.kind}"]
+            lines += await gateway_phases(args, workdir, broker)
+            lines += await forwarder_phase(args.events, workdir, broker)
+            return lines
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=15.0, help="per load phase")
+    parser.add_argument("--closed-terminals", type=int, default=64)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--update-readme", action="store_true")
+    args = parser.parse_args()
+    lines = asyncio.run(run(args))
+    report = "".join(line + "\n" for line in lines)
+    print(report, end="")
+    if args.update_readme:
+        update_readmes("e2e", "python bench/e2e.py", report)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()

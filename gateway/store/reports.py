@@ -1,0 +1,49 @@
+"""Read-only summaries of the ledger for operator views (`posgw status`).
+
+Queries only: nothing here writes, so they are safe to run against the
+database of a running daemon.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import func, select
+from sqlmodel import col
+
+from gateway.store.models import LedgerEntry
+from gateway.store.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class DailyTotal:
+    """Transactions of one status in one currency over one UTC day."""
+
+    status: str
+    currency: str
+    count: int
+    amount_minor: int
+
+
+def utc_day_bounds(day: date) -> tuple[datetime, datetime]:
+    """[start, end) of `day` in UTC: the ledger stores `occurred_at` in UTC."""
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def daily_totals(store: Store, day: date) -> list[DailyTotal]:
+    """Count and sum of `amount_minor` per (status, currency) for one UTC day,
+    ordered by status then currency. Statuses with no transaction are absent."""
+    start, end = utc_day_bounds(day)
+    status, currency, occurred_at = (col(LedgerEntry.status), col(LedgerEntry.currency),
+                                     col(LedgerEntry.occurred_at))
+    query = (select(status, currency, func.count(),
+                    func.coalesce(func.sum(col(LedgerEntry.amount_minor)), 0))
+             .where(occurred_at >= start, occurred_at < end)
+             .group_by(status, currency)
+             .order_by(status, currency))
+    with store.session() as session:
+        rows = session.execute(query).all()
+    return [DailyTotal(str(row_status), str(row_currency), int(count), int(amount))
+            for row_status, row_currency, count, amount in rows]

@@ -1,0 +1,138 @@
+"""Parts for end-to-end tests: a gateway config on loopback, terminals that
+reconnect, and the ledger-vs-center check."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import select
+
+from center.db import CenterStore
+from center.ingest import CenterIngest, CenterMqtt
+from center.models import ReceivedEvent
+from center.verify import SignatureVerifier, load_public_key
+from drivers.base import LinkClosed
+from drivers.clock import SYSTEM_CLOCK
+from drivers.tcp_link import connect_tcp
+from gateway.config import GatewayConfig, parse_config
+from gateway.profiles import load_profile
+from gateway.security.keys import PUBLIC_KEY_FILE, generate_keys
+from gateway.store import LedgerEntry, Store
+from simulator.cards import Card
+from simulator.terminal import TerminalSimulator
+from tests.brokers import free_port
+
+GATEWAY_ID = "gw-e2e"
+BRANCH = "E2E"
+TCP_PROFILE = load_profile("iso87-ascii")
+
+
+def topic_prefix(workdir: Path) -> str:
+    """A prefix of this test's own: tests share the broker on 1883, and a center
+    must neither see other tests' events nor split them on a shared subscription."""
+    return f"e2e-{zlib.crc32(str(workdir).encode()):08x}/v1"
+
+
+def config_table(workdir: Path, broker_port: int, *, listen_port: int = 0,
+                 upstream: dict[str, Any] | None = None) -> dict[str, Any]:
+    keys = workdir / "keys"
+    if not (keys / PUBLIC_KEY_FILE).exists():
+        generate_keys(keys)
+    return {
+        "gateway": {"branch_id": BRANCH, "gateway_id": GATEWAY_ID,
+                    "database": f"sqlite:///{workdir / 'gateway.db'}"},
+        "mqtt": {"host": "127.0.0.1", "port": broker_port, "topic_prefix": topic_prefix(workdir)},
+        "upstream": upstream or {"mode": "standin", "floor_limit": 10**9},
+        "keys": {"dir": str(keys)},
+        "listeners": [{"bind": f"127.0.0.1:{listen_port}", "profile": "iso87-ascii"}],
+    }
+
+
+def gateway_config(workdir: Path, broker_port: int, **options: Any) -> GatewayConfig:
+    return parse_config(config_table(workdir, broker_port, **options), "(e2e)")
+
+
+def write_toml(path: Path, table: dict[str, Any]) -> Path:
+    """A minimal TOML writer for the config tables above (strings, ints, tables, arrays)."""
+    def value(v: Any) -> str:
+        return f'"{v}"' if isinstance(v, str) else str(v)
+
+    lines: list[str] = []
+    for section, content in table.items():
+        items = content if isinstance(content, list) else [content]
+        for item in items:
+            lines.append(f"[[{section}]]" if isinstance(content, list) else f"[{section}]")
+            lines += [f"{k} = {value(v)}" for k, v in item.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def center_for(workdir: Path, broker_port: int) -> tuple[CenterStore, CenterIngest]:
+    store = CenterStore(f"sqlite:///{workdir / 'center.db'}")
+    verifier = SignatureVerifier(
+        {GATEWAY_ID: load_public_key(workdir / "keys" / PUBLIC_KEY_FILE)})
+    mqtt = CenterMqtt("127.0.0.1", broker_port, topic_prefix=topic_prefix(workdir),
+                      client_id=f"e2e-center-{free_port()}")
+    return store, CenterIngest(store, verifier, mqtt)
+
+
+@dataclass(slots=True)
+class TerminalLog:
+    """What the terminals were told: (terminal, STAN) -> response code."""
+
+    approved: set[tuple[str, str]] = field(default_factory=set)
+    answered: int = 0
+    reconnects: int = 0
+
+
+async def reconnecting_terminal(port: int, terminal_id: str, cards: list[Card],
+                                until: float, log: TerminalLog, *, rate: float) -> None:
+    """Purchases at `rate`/s until `until` (monotonic); redials when the line drops."""
+    rng = random.Random(terminal_id)
+    while SYSTEM_CLOCK.monotonic() < until:
+        try:
+            transport = await connect_tcp("127.0.0.1", port, timeout=1)
+        except LinkClosed:
+            await asyncio.sleep(0.1)  # the gateway is restarting: redial shortly
+            log.reconnects += 1
+            continue
+        sim = TerminalSimulator(TCP_PROFILE, transport, terminal_id, "M00000000000001",
+                                cards, response_timeout_s=3.0, max_repeats=0)
+        async with sim:
+            while SYSTEM_CLOCK.monotonic() < until:
+                card = cards[rng.randrange(len(cards))]
+                exchange = await sim.purchase(card.pan, rng.randrange(1_00, 100_00))
+                if exchange.response_code is not None:
+                    log.answered += 1
+                if exchange.approved:
+                    log.approved.add((terminal_id, exchange.stan))
+                if exchange.note in ("link closed", "not delivered"):
+                    break
+                await asyncio.sleep(1 / rate)  # pacing, not synchronisation
+
+
+def ledger_rows(database: str) -> list[LedgerEntry]:
+    with Store(database) as store, store.session() as session:
+        return list(session.scalars(select(LedgerEntry)))
+
+
+def center_event_ids(center: CenterStore) -> list[str]:
+    with center.session() as session:
+        return list(session.scalars(select(ReceivedEvent.event_id)
+                                    .where(ReceivedEvent.gateway_id == GATEWAY_ID)))
+
+
+async def until_center_has(center: CenterStore, event_ids: set[str],
+                           timeout_s: float = 60.0) -> list[str]:
+    """Poll (with a deadline) until the center holds every id; returns what it holds."""
+    deadline = SYSTEM_CLOCK.monotonic() + timeout_s
+    while True:
+        held = await asyncio.to_thread(center_event_ids, center)
+        if event_ids <= set(held) or SYSTEM_CLOCK.monotonic() > deadline:
+            return held
+        await asyncio.sleep(0.1)
