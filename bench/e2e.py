@@ -38,6 +38,7 @@ from gateway.cli_demo.broker import RunningBroker, demo_broker
 from gateway.cli_demo.cards import card_pool
 from gateway.config import MqttConfig
 from gateway.forward import OutboxForwarder
+from gateway.forward.client import MQTT_LOGGER
 from gateway.forward.events import new_event_id, outbox_row, tx_event
 from gateway.profiles import load_profile
 from gateway.security.keys import generate_keys, load_keys
@@ -216,13 +217,17 @@ async def forwarder_phase(events: int, workdir: Path, broker: RunningBroker) -> 
 
 
 async def bare_publish(broker: RunningBroker, payloads: list[bytes]) -> float:
+    """The peer: one aiomqtt client, the same sliding window, nothing else."""
     async with aiomqtt.Client(broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5,
-                              max_inflight_messages=WINDOW) as client:
+                              max_inflight_messages=WINDOW, logger=MQTT_LOGGER) as client:
+        slots = asyncio.Semaphore(WINDOW)
+
+        async def publish(payload: bytes) -> None:
+            async with slots:
+                await client.publish("bench/bare/tx", payload, qos=1)
+
         started = time.monotonic()
-        for start in range(0, len(payloads), WINDOW):
-            async with asyncio.TaskGroup() as group:
-                for payload in payloads[start:start + WINDOW]:
-                    group.create_task(client.publish("bench/bare/tx", payload, qos=1))
+        await asyncio.gather(*(publish(payload) for payload in payloads))
         return len(payloads) / (time.monotonic() - started)
 
 

@@ -100,7 +100,7 @@ async def test_rows_stay_pending_until_the_broker_acks(store: Store, keys: Gatew
                 running(forwarder(store, keys, broker.port, "B001").run())):
         await broker.wait_for_publishes(1 + 5)  # birth (acked) + every row, none acked
         assert store.outbox_stats().depth == 5
-        assert all(row.delivered_at is None for row in store.pending_outbox(10))
+        assert len(store.pending_outbox(10)) == 5
 
 
 @pytest.mark.skip(reason="flaky, under investigation: about 1 run in 15 the test subscriber "
@@ -125,6 +125,7 @@ async def test_broker_down_then_restarted_loses_nothing(tmp_path: Path, store: S
             await collector.subscribed.wait()
             await commit_rows(store, branch, range(100))
             await collector.wait_for(100)
+            await wait_until_outbox_empty(store)  # acked rows are marked in batches
             broker.stop()
             await commit_rows(store, branch, range(100, 200))  # buffered in the outbox
             assert store.outbox_stats().depth == 100
