@@ -116,6 +116,43 @@ def flatten(nodes: Iterable[TlvNode]) -> dict[str, bytes]:
     return found
 
 
+def primitive_values(data: bytes, field: str = "55") -> dict[str, bytes]:
+    """`flatten(parse_tlv(data))` without building the tree (the hot path of
+    normalizing every chip request); the same errors for the same input."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise DecodeError(field, 0, "TLV data must be bytes")
+    raw = bytes(data)
+    found: dict[str, bytes] = {}
+    _walk_primitives(raw, 0, len(raw), 0, field, found)
+    return found
+
+
+def _walk_primitives(data: bytes, start: int, end: int, depth: int, field: str,
+                     found: dict[str, bytes]) -> None:
+    pos, seen_object = start, False
+    while pos < end:
+        padding_start = pos
+        while pos < end and data[pos] == _PADDING:
+            pos += 1
+        if pos == end:
+            if not seen_object:
+                raise DecodeError(field, padding_start, "padding without any data object")
+            return
+        tag_end = _read_tag_end(data, pos, end, field)
+        length, _octets, value_start = _read_length(data, tag_end, end, field)
+        value_end = value_start + length
+        if value_end > end:
+            reason = f"length {length} runs past the end ({end - value_start} bytes left)"
+            raise DecodeError(field, tag_end, reason)
+        if data[pos] & _CONSTRUCTED_BIT:
+            if depth >= MAX_DEPTH:
+                raise DecodeError(field, pos, f"templates nested deeper than {MAX_DEPTH}")
+            _walk_primitives(data, value_start, value_end, depth + 1, field, found)
+        else:
+            found.setdefault(data[pos:tag_end].hex().upper(), data[value_start:value_end])
+        pos, seen_object = value_end, True
+
+
 def _collect_primitives(nodes: Iterable[TlvNode], found: dict[str, bytes]) -> None:
     for node in nodes:
         if node.children or node.is_constructed:

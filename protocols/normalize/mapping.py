@@ -22,7 +22,7 @@ from types import MappingProxyType
 from protocols.iso8583.emv_tags import SENSITIVE_TAGS
 from protocols.iso8583.errors import DecodeError
 from protocols.iso8583.message import Message
-from protocols.iso8583.tlv import flatten, parse_tlv
+from protocols.iso8583.tlv import primitive_values
 from protocols.normalize.classify import (
     classify_kind,
     entry_mode_from_field22,
@@ -183,11 +183,11 @@ def _emv_primitives(message: Message, tlv_fields: frozenset[int]) -> dict[str, b
         if not isinstance(raw, bytes):
             raise NormalizeError(str(number), "expected TLV bytes")
         try:
-            nodes = parse_tlv(raw, str(number))
+            primitives = primitive_values(raw, str(number))
         except DecodeError as error:
             reason = f"TLV at offset {error.offset}: {error.reason}"
             raise NormalizeError(str(number), reason) from error
-        for tag, value in flatten(nodes).items():
+        for tag, value in primitives.items():
             found.setdefault(tag, value)
     return found
 

@@ -8,7 +8,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocols.iso8583.errors import DecodeError
-from protocols.iso8583.tlv import MAX_LENGTH_OCTETS, TlvNode, build_tlv, parse_tlv
+from protocols.iso8583.tlv import (
+    MAX_LENGTH_OCTETS,
+    TlvNode,
+    build_tlv,
+    flatten,
+    parse_tlv,
+    primitive_values,
+)
 
 _GENERATED_DEPTH = 3
 
@@ -93,3 +100,23 @@ def test_damaged_tlv_either_round_trips_or_raises_decode_error(
         encoded[index] = data.draw(st.integers(0, 255))
         del encoded[data.draw(st.integers(0, len(encoded))) :]
     _assert_round_trips_or_raises_decode_error(bytes(encoded))
+
+
+def _outcome(parse: object) -> object:
+    """A parse's result, or the DecodeError it raised as (field, offset, reason)."""
+    try:
+        return parse()  # type: ignore[operator]
+    except DecodeError as error:
+        return (error.field, error.offset, error.reason)
+
+
+@given(sequences())
+def test_primitive_values_equal_the_flattened_tree(nodes: tuple[TlvNode, ...]) -> None:
+    data = build_tlv(nodes)
+    assert primitive_values(data) == flatten(parse_tlv(data))
+
+
+@given(st.one_of(st.binary(max_size=64), sequences().map(build_tlv).map(lambda b: b[:-1])))
+def test_primitive_values_fail_exactly_where_the_parser_fails(data: bytes) -> None:
+    assert _outcome(lambda: primitive_values(data)) == \
+        _outcome(lambda: flatten(parse_tlv(data)))
