@@ -92,7 +92,8 @@ class Gateway:
             gateway_id=config.gateway_id)
         async with AsyncExitStack() as stack:
             committer = await stack.enter_async_context(GroupCommitter(
-                store, outbox_cap=config.outbox_cap, on_commit=forwarder.wake))
+                store, outbox_cap=config.outbox_cap, on_commit=forwarder.wake,
+                seal=forwarder.seal))
             authorizer, advices = await self._authorizer(stack, store)
             self.pipeline = Pipeline(
                 store=store, committer=committer, authorizer=authorizer, risk=risk,

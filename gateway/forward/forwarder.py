@@ -67,6 +67,11 @@ class OutboxForwarder:
         self.delivered_total = 0
         self.connections = 0
 
+    def seal(self, payload: dict[str, Any]) -> bytes:
+        """The bytes published for `payload`: signed canonical JSON. The group
+        committer calls this (as its `seal`) once the seq is set."""
+        return canonical_json(self._signer.sign(payload))
+
     def wake(self) -> None:
         """New rows were committed: look now (pass as GroupCommitter's on_commit)."""
         self._wake.set()
@@ -144,7 +149,7 @@ class OutboxForwarder:
     async def _publish_one(self, client: aiomqtt.Client, row: PendingEvent,
                            acked: list[int], slots: asyncio.Semaphore) -> None:
         try:
-            payload = canonical_json(self._signer.sign(row.payload))
+            payload = row.wire or self.seal(row.payload or {})
             await client.publish(row.topic, payload, qos=QOS_AT_LEAST_ONCE, retain=row.retain)
             acked.append(row.id)
         finally:

@@ -55,8 +55,13 @@ class GroupCommitter:
 
     def __init__(self, store: Store, *, outbox_cap: int = DEFAULT_OUTBOX_CAP,
                  max_batch: int = DEFAULT_MAX_BATCH,
-                 on_commit: Callable[[], None] | None = None) -> None:
+                 on_commit: Callable[[], None] | None = None,
+                 seal: Callable[[dict[str, Any]], bytes] | None = None) -> None:
+        """`seal`: turns an outbox payload, once its seq is set, into the bytes
+        to publish (the forwarder's signer); stored as `wire`, so signing and
+        serializing happen once, in the committer's thread, not per publish."""
         self._store = store
+        self._seal = seal
         self._cap = outbox_cap
         self._max_batch = max_batch
         self._on_commit = on_commit
@@ -195,6 +200,8 @@ class GroupCommitter:
                 if model is OutboxEvent:
                     request.seq = values["seq"] = self._next_seq
                     values["payload"] = {**values["payload"], "seq": self._next_seq}
+                    if self._seal is not None:
+                        values["wire"] = self._seal(values["payload"])
                     self._next_seq += 1
                 by_table.setdefault(model.__table__, []).append(values)  # type: ignore[attr-defined]
         for table, rows in by_table.items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from gateway.store.columns import JsonDocument, UtcDateTime
@@ -72,7 +72,8 @@ class LedgerEntry(SQLModel, table=True):
 
 
 class OutboxEvent(SQLModel, table=True):
-    """One signed-later event waiting for PUBACK. `seq` is assigned at commit."""
+    """One event waiting for PUBACK. `seq` is assigned at commit; so is `wire`,
+    the signed payload exactly as published, when the committer seals."""
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_pending", "delivered_at", "seq"),)
@@ -84,6 +85,7 @@ class OutboxEvent(SQLModel, table=True):
     terminal_id: str | None = Field(default=None, max_length=16)
     retain: bool = False
     payload: dict[str, Any] = _json()
+    wire: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     created_at: datetime = _utc(nullable=False)
     delivered_at: datetime | None = _utc(nullable=True)
     attempts: int = 0

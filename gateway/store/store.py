@@ -46,7 +46,11 @@ class PendingEvent(NamedTuple):
     topic: str
     terminal_id: str | None
     retain: bool
-    payload: dict[str, Any]
+    wire: bytes | None  # the sealed (signed) bytes, when the committer sealed it
+    payload: dict[str, Any] | None  # read only for rows that were not sealed
+
+
+_PENDING_COLUMNS = ("id", "seq", "event_id", "topic", "terminal_id", "retain", "wire")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +106,17 @@ class Store:
         Plain rows, not ORM objects: the forwarder reads a window per publish
         round, and building OutboxEvent objects cost more than the query.
         """
-        columns = [getattr(OutboxEvent, name) for name in PendingEvent._fields]
+        columns = [getattr(OutboxEvent, name) for name in _PENDING_COLUMNS]
         query = (select(*columns).where(OutboxEvent.delivered_at.is_(None))  # type: ignore[union-attr]
                  .where(OutboxEvent.seq > after_seq).order_by(OutboxEvent.seq).limit(limit))
         with self.engine.connect() as conn:
-            return [PendingEvent(*row) for row in conn.execute(query)]
+            rows = [PendingEvent(*row, payload=None) for row in conn.execute(query)]
+            unsealed = [row.id for row in rows if row.wire is None]
+            if not unsealed:  # the usual case: the JSON column is never decoded
+                return rows
+            payloads = dict(conn.execute(select(OutboxEvent.id, OutboxEvent.payload)
+                                         .where(OutboxEvent.id.in_(unsealed))).all())  # type: ignore[union-attr]
+        return [row._replace(payload=payloads.get(row.id)) for row in rows]
 
     def mark_delivered(self, event_ids: Sequence[int], at: datetime) -> None:
         """Call only after the broker's PUBACK for every id (DESIGN rule 2)."""

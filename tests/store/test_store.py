@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 
@@ -80,7 +81,20 @@ async def test_seq_is_stamped_into_the_outbox_payload(store: Store) -> None:
     async with GroupCommitter(store) as committer:
         await committer.commit(ledger(1), outbox(1))
         await committer.commit(ledger(2), outbox(2))
-    assert [row.payload["seq"] for row in store.pending_outbox(10)] == [1, 2]
+    assert [(row.payload or {})["seq"] for row in store.pending_outbox(10)] == [1, 2]
+
+
+async def test_sealed_rows_store_the_exact_bytes_to_publish_with_their_seq(
+        store: Store) -> None:
+    def seal(payload: dict[str, object]) -> bytes:
+        return json.dumps(payload, sort_keys=True).encode()
+
+    async with GroupCommitter(store, seal=seal) as committer:
+        await asyncio.gather(committer.commit(ledger(1), outbox(1)),
+                             committer.commit(ledger(2), outbox(2)))
+    sealed = [json.loads(row.wire or b"") for row in store.pending_outbox(10)]
+    assert [event["event_id"] for event in sealed] == ["ev-T0001-1", "ev-T0001-2"]
+    assert [event["seq"] for event in sealed] == [1, 2]
 
 
 async def test_outbox_cap_raises_outbox_full_and_writes_nothing(store: Store) -> None:
