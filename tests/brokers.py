@@ -1,16 +1,35 @@
-"""Test brokers: a private mosquitto on a free loopback port.
+"""Test brokers: the shared one on 1883, and private ones on a free loopback port.
 
 Tests that stop and restart the broker get their own process so they never
-disturb the shared one on 1883. When mosquitto is not installed the tests
-that need a broker are skipped with that reason (the in-process Python
-broker fallback of `posgw demo` is not part of this helper yet).
+disturb the shared one on 1883.
+
+Without mosquitto, the tests still run, against the embedded Python broker
+(`simulator.mqtt_broker`, the one `posgw demo` falls back to):
+
+* `shared_broker_port()` uses whatever listens on 127.0.0.1:1883; when
+  nothing does, it starts the embedded broker once per test process (each
+  xdist worker has its own) in a thread, on a free port.
+* `PrivateMosquitto` runs `python -m simulator.mqtt_broker --port N` when
+  mosquitto is not installed. That broker keeps sessions in memory only, so
+  `persistent=True` (sessions that survive a restart) still needs mosquitto
+  and is skipped without it.
+
+Set POSGW_TEST_BROKER=embedded to force the fallback even where mosquitto
+is installed and running, e.g. to prove it:
+
+    POSGW_TEST_BROKER=embedded .venv/bin/pytest tests/forward tests/center
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
+import getpass
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,11 +37,21 @@ from pathlib import Path
 
 import pytest
 
+from simulator.mqtt_broker import BrokerConfig, BrokerThread
+
 MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 START_DEADLINE_S = 10.0
+BROKER_ENV = "POSGW_TEST_BROKER"  # "embedded": never use mosquitto
+MAX_QUEUED = 100_000  # the same bound as the private mosquitto's max_queued_messages
+
+
+def embedded_forced() -> bool:
+    return os.environ.get(BROKER_ENV, "").strip().lower() == "embedded"
 
 
 def mosquitto_path() -> str | None:
+    if embedded_forced():
+        return None
     for candidate in MOSQUITTO_CANDIDATES:
         found = shutil.which(candidate)
         if found:
@@ -45,31 +74,44 @@ def port_accepts(port: int) -> bool:
 
 
 class PrivateMosquitto:
-    """A mosquitto bound to 127.0.0.1:`port`, restartable on the same port."""
+    """A broker bound to 127.0.0.1:`port`, restartable on the same port.
+
+    mosquitto when installed, else the embedded broker as its own process.
+    """
 
     def __init__(self, workdir: Path, *, persistent: bool = False) -> None:
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.persistence_file: Path | None = None
         binary = mosquitto_path()
         if binary is None:
-            pytest.skip("mosquitto is not installed")
-        self.binary = binary
-        self.port = free_port()
+            if persistent:
+                pytest.skip("needs mosquitto: the embedded broker fallback keeps sessions in "
+                            "memory, so they cannot survive the restart this test makes")
+            self.command = [sys.executable, "-m", "simulator.mqtt_broker",
+                            "--port", str(self.port), "--max-queued", str(MAX_QUEUED)]
+            return
         self.config = workdir / "mosquitto.conf"
         # persistent: sessions and queued QoS 1 messages survive a restart, so a
         # test subscriber misses nothing while the broker is down.
         persistence = (f"persistence true\npersistence_location {workdir}/\n"
                        if persistent else "persistence false\n")
+        self.persistence_file = workdir / "mosquitto.db" if persistent else None
+        # Started as root, mosquitto drops to the user "mosquitto", which cannot
+        # write its database into the test's private tmp dir: each restart then
+        # silently forgot every session and queued message. Stay our own user.
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{persistence}"
-            "max_queued_messages 100000\n")
-        self.process: subprocess.Popen[bytes] | None = None
+            f"user {getpass.getuser()}\nmax_queued_messages {MAX_QUEUED}\n")
+        self.command = [binary, "-c", str(self.config)]
 
     def start(self) -> None:
-        self.process = subprocess.Popen([self.binary, "-c", str(self.config)],
+        self.process = subprocess.Popen(self.command,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + START_DEADLINE_S
         while not port_accepts(self.port):  # poll with a deadline, no fixed sleep
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mosquitto did not start on port {self.port}")
+                raise RuntimeError(f"{self.command[0]} did not start on port {self.port}")
             time.sleep(0.02)
 
     def stop(self) -> None:
@@ -82,16 +124,28 @@ class PrivateMosquitto:
             self.process.kill()
             self.process.wait()
         self.process = None
+        if self.persistence_file is not None and not self.persistence_file.exists():
+            raise RuntimeError(f"mosquitto did not save {self.persistence_file}: "
+                               "its sessions would not survive the restart")
 
 
 SHARED_BROKER_PORT = 1883
 
 
 def shared_broker_port() -> int:
-    """The system mosquitto on 1883, for tests that never stop the broker."""
-    if not port_accepts(SHARED_BROKER_PORT):
-        pytest.skip("no MQTT broker on 127.0.0.1:1883")
-    return SHARED_BROKER_PORT
+    """The system mosquitto on 1883, else the embedded broker; for tests that never stop it."""
+    if not embedded_forced() and port_accepts(SHARED_BROKER_PORT):
+        return SHARED_BROKER_PORT
+    return _embedded_broker().port
+
+
+@functools.cache
+def _embedded_broker() -> BrokerThread:
+    """One embedded broker per test process, in its own thread, until the process exits."""
+    broker = BrokerThread(config=BrokerConfig(max_queued=MAX_QUEUED))
+    broker.start()
+    atexit.register(broker.stop)
+    return broker
 
 
 @contextmanager
