@@ -36,8 +36,11 @@ DEFAULT_RATE = 4.0
                    "removed afterwards).")
 @click.option("--seed", type=int, default=1, show_default=True,
               help="Seeds the card pool and each terminal's choices.")
+@click.option("--broker", "broker_choice", type=click.Choice(["auto", "mosquitto", "embedded"]),
+              default="auto", show_default=True,
+              help="auto: mosquitto when installed, else the embedded Python broker.")
 def demo(duration: float, terminals: int, rate: float, summary_json: Path | None,
-         workdir: Path | None, seed: int) -> None:
+         workdir: Path | None, seed: int, broker_choice: str) -> None:
     """Run the whole system on this machine and check nothing was lost.
 
     \b
@@ -69,7 +72,7 @@ def demo(duration: float, terminals: int, rate: float, summary_json: Path | None
     folder.mkdir(parents=True, exist_ok=True)
     _log_to(folder / "demo.log")
     summary = asyncio.run(run_demo(console, folder, duration_s=duration, terminals=terminals,
-                                   rate=rate, seed=seed))
+                                   rate=rate, seed=seed, broker_choice=broker_choice))
     for table in summary_tables(summary):
         console.print(table)
     if summary_json is not None:

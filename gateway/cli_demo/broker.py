@@ -23,9 +23,12 @@ class RunningBroker:
 
 
 @asynccontextmanager
-async def demo_broker(workdir: Path) -> AsyncIterator[RunningBroker]:
+async def demo_broker(workdir: Path, choice: str = "auto") -> AsyncIterator[RunningBroker]:
+    """`choice`: "auto" (mosquitto when installed), "mosquitto" or "embedded"."""
     binary = shutil.which("mosquitto") or shutil.which("/usr/sbin/mosquitto")
-    if binary is not None:
+    if choice == "mosquitto" and binary is None:
+        raise RuntimeError("mosquitto is not installed (try --broker embedded)")
+    if binary is not None and choice != "embedded":
         async with _mosquitto(binary, workdir) as broker:
             yield broker
         return
@@ -39,8 +42,10 @@ async def demo_broker(workdir: Path) -> AsyncIterator[RunningBroker]:
 async def _mosquitto(binary: str, workdir: Path) -> AsyncIterator[RunningBroker]:
     port = _free_port()
     config = workdir / "mosquitto.conf"
+    # mosquitto's default queue per client is 1000 QoS 1 messages: past it a
+    # slow subscriber (the center) silently loses what the gateway saw acked.
     config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
-                      "persistence false\nmax_queued_messages 100000\n")
+                      "persistence false\nmax_queued_messages 1000000\n")
     log = (workdir / "mosquitto.log").open("wb")
     process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=log)
     try:

@@ -30,9 +30,10 @@ POLL_S = 0.2  # progress refresh and delivery polling (with a deadline)
 
 
 async def run_demo(console: Console, workdir: Path, *, duration_s: float, terminals: int,
-                   rate: float, seed: int) -> Summary:
+                   rate: float, seed: int, broker_choice: str = "auto") -> Summary:
     started = SYSTEM_CLOCK.monotonic()
-    async with demo_broker(workdir) as broker, demo_stack(workdir, broker, seed) as demo:
+    async with (demo_broker(workdir, broker_choice) as broker,
+                demo_stack(workdir, broker, seed) as demo):
         console.print(f"broker: {broker.kind} on {broker.host}:{broker.port}; "
                       f"work dir: {workdir}")
         stop = asyncio.Event()

@@ -34,6 +34,19 @@ def test_demo_exits_0_with_the_center_holding_exactly_the_ledger(tmp_path: Path)
         assert by_terminal["T0000901"] > 0
 
 
+@pytest.mark.e2e
+def test_demo_on_the_embedded_broker_as_on_a_machine_without_mosquitto(
+        tmp_path: Path) -> None:
+    summary_path = tmp_path / "s.json"
+    result = subprocess.run([POSGW, "demo", "--duration", "4", "--terminals", "1",
+                             "--broker", "embedded", "--summary-json", str(summary_path)],
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "broker: embedded" in result.stdout
+    summary = json.loads(summary_path.read_text())
+    assert summary["missing"] == summary["duplicates"] == 0 and summary["ledger_final"] > 0
+
+
 def test_demo_help_explains_what_it_starts() -> None:
     result = subprocess.run([POSGW, "demo", "--help"], capture_output=True, text=True,
                             timeout=60)
