@@ -1,0 +1,56 @@
+"""After a demo run, no full card number or track data rests anywhere the
+system wrote: the gateway's and the center's databases (and WAL files), the
+broker's and the daemon's logs, and every event the center received (which
+is what went over MQTT)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.cli_demo.cards import card_pool
+from simulator.cards import demo_cards
+
+POSGW = str(Path(sys.executable).with_name("posgw"))
+DIGIT_RUNS = re.compile(rb"\d{12,19}")
+HEX_RUNS = re.compile(rb"[0-9A-Fa-f]{24,}")
+
+
+def card_numbers(seed: int) -> set[str]:
+    return {card.pan for card in demo_cards() + card_pool(seed)}
+
+
+def leaked(data: bytes, pans: set[str]) -> set[str]:
+    """PANs found in `data` as digits (text, BCD shown as hex) or as hex of ASCII."""
+    found = {run.decode() for run in DIGIT_RUNS.findall(data)}
+    hits = {pan for pan in pans if any(pan in run for run in found)}
+    for run in HEX_RUNS.findall(data):
+        text = run.decode().upper()
+        hits |= {pan for pan in pans if pan.encode().hex().upper() in text}
+    return hits
+
+
+def test_the_scan_finds_a_pan_where_there_is_one() -> None:
+    pan = "4761739001010010"
+    assert leaked(b'{"track2": "' + pan.encode() + b'=30122010"}', {pan}) == {pan}
+    assert leaked(pan.encode().hex().encode(), {pan}) == {pan}
+    assert leaked(b"476173******0010", {pan}) == set()
+
+
+@pytest.mark.e2e
+def test_no_full_pan_or_track_data_in_any_file_the_demo_wrote(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    result = subprocess.run([POSGW, "demo", "--duration", "5", "--terminals", "2",
+                             "--workdir", str(work), "--seed", "3"],
+                            capture_output=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    pans = card_numbers(3)
+    files = [path for path in work.rglob("*") if path.is_file()]
+    assert {"gateway.db", "center.db", "demo.log"} <= {path.name for path in files}
+    for path in files:
+        assert leaked(path.read_bytes(), pans) == set(), f"card number found in {path.name}"
+    assert leaked(result.stdout, pans) == set()
