@@ -138,12 +138,7 @@ def _walk_primitives(data: bytes, start: int, end: int, depth: int, field: str,
             if not seen_object:
                 raise DecodeError(field, padding_start, "padding without any data object")
             return
-        tag_end = _read_tag_end(data, pos, end, field)
-        length, _octets, value_start = _read_length(data, tag_end, end, field)
-        value_end = value_start + length
-        if value_end > end:
-            reason = f"length {length} runs past the end ({end - value_start} bytes left)"
-            raise DecodeError(field, tag_end, reason)
+        tag_end, _octets, value_start, value_end = _read_header(data, pos, end, field)
         if data[pos] & _CONSTRUCTED_BIT:
             if depth >= MAX_DEPTH:
                 raise DecodeError(field, pos, f"templates nested deeper than {MAX_DEPTH}")
@@ -185,12 +180,7 @@ def _parse_sequence(
 
 
 def _parse_object(data: bytes, start: int, end: int, depth: int, field: str) -> tuple[TlvNode, int]:
-    tag_end = _read_tag_end(data, start, end, field)
-    length, length_octets, value_start = _read_length(data, tag_end, end, field)
-    value_end = value_start + length
-    if value_end > end:
-        reason = f"length {length} runs past the end ({end - value_start} bytes left)"
-        raise DecodeError(field, tag_end, reason)
+    tag_end, length_octets, value_start, value_end = _read_header(data, start, end, field)
     tag = data[start:tag_end].hex().upper()
     value = data[value_start:value_end]
     children: tuple[TlvNode, ...] = ()
@@ -199,6 +189,18 @@ def _parse_object(data: bytes, start: int, end: int, depth: int, field: str) -> 
             raise DecodeError(field, start, f"templates nested deeper than {MAX_DEPTH}")
         children = _parse_sequence(data, value_start, value_end, depth + 1, field)
     return TlvNode(tag, value, children, length_octets), value_end
+
+
+def _read_header(data: bytes, start: int, end: int,
+                 field: str) -> tuple[int, int | None, int, int]:
+    """(tag end, length octets when wider than minimal, value start, value end)."""
+    tag_end = _read_tag_end(data, start, end, field)
+    length, length_octets, value_start = _read_length(data, tag_end, end, field)
+    value_end = value_start + length
+    if value_end > end:
+        reason = f"length {length} runs past the end ({end - value_start} bytes left)"
+        raise DecodeError(field, tag_end, reason)
+    return tag_end, length_octets, value_start, value_end
 
 
 def _read_tag_end(data: bytes, start: int, end: int, field: str) -> int:

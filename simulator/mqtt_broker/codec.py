@@ -9,6 +9,7 @@ connection (4 = 3.1.1, 5 = 5.0), which only CONNECT itself carries.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from simulator.mqtt_broker.packets import (
     MQTT_5,
@@ -389,20 +390,14 @@ def encode(packet: Packet, version: int) -> bytes:
 
 
 def _encode_other(packet: Packet, version: int) -> tuple[int, bytes]:
-    if isinstance(packet, Connect):
-        return _encode_connect(packet, version)
-    if isinstance(packet, ConnAck):
-        return _encode_connack(packet, version)
-    if isinstance(packet, PubAck):
-        return _encode_puback(packet, version)
-    if isinstance(packet, Subscribe):
-        return _encode_subscribe(packet, version)
-    if isinstance(packet, SubAck):
-        return _encode_suback(packet, version)
-    if isinstance(packet, Unsubscribe):
-        return _encode_unsubscribe(packet, version)
-    if isinstance(packet, UnsubAck):
-        return _encode_unsuback(packet, version)
-    if isinstance(packet, Disconnect):
-        return _encode_disconnect(packet, version)
-    raise EncodeError(f"cannot encode {type(packet).__name__}")
+    encoder = _ENCODERS.get(type(packet))
+    if encoder is None:
+        raise EncodeError(f"cannot encode {type(packet).__name__}")
+    return encoder(packet, version)
+
+
+_ENCODERS: dict[type, Callable[[Any, int], tuple[int, bytes]]] = {
+    Connect: _encode_connect, ConnAck: _encode_connack, PubAck: _encode_puback,
+    Subscribe: _encode_subscribe, SubAck: _encode_suback, Unsubscribe: _encode_unsubscribe,
+    UnsubAck: _encode_unsuback, Disconnect: _encode_disconnect,
+}
