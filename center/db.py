@@ -6,30 +6,54 @@ Inserts use ON CONFLICT (event_id) DO NOTHING, so a redelivered event
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
 from center.models import QuarantinedPayload, ReceivedEvent
+from protocols.redact import mask_pan
 
 _TABLES = [ReceivedEvent.__table__, QuarantinedPayload.__table__]  # type: ignore[attr-defined]
 #: Quarantined payloads are kept up to this size: enough to inspect, bounded.
 MAX_QUARANTINE_TEXT = 16_384
+#: Any constant works: it only has to be the same in every center process.
+SCHEMA_LOCK_KEY = 0x706F7367_63656E74  # "posgcent"
+MAX_TOPIC = 256  # the column sizes of QuarantinedPayload
+MAX_REASON = 256
+#: PANs are 13-19 digits in practice (ISO/IEC 7812); RRNs (12) stay readable.
+_LONG_DIGIT_RUN = re.compile(r"\d{13,}")
 
 
 class CenterStore:
-    def __init__(self, url: str) -> None:
+    """The center's database. `create=False` opens it for reading only as it
+    is (queries), never creating tables or, for SQLite, the file."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
+            if not create and not Path(parsed.database or "").is_file():
+                raise FileNotFoundError(f"no center database at {parsed.database}")
             self.engine: Engine = create_engine(parsed, connect_args={"check_same_thread": False})
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(parsed, pool_pre_ping=True)
-        SQLModel.metadata.create_all(self.engine, tables=_TABLES)
+        if create:
+            self._create_tables()
+
+    def _create_tables(self) -> None:
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Center processes started together would race CREATE TABLE
+                # (a duplicate-type error on PostgreSQL): one at a time.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                             {"key": SCHEMA_LOCK_KEY})
+            SQLModel.metadata.create_all(conn, tables=_TABLES)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -48,9 +72,11 @@ class CenterStore:
             return conn.execute(statement).scalar() is not None
 
     def quarantine(self, topic: str, reason: str, payload: bytes) -> None:
-        text = payload[:MAX_QUARANTINE_TEXT].decode("utf-8", errors="replace")
+        text = _without_card_numbers(
+            payload[:MAX_QUARANTINE_TEXT].decode("utf-8", errors="replace"))
         with self.session() as session, session.begin():
-            session.add(QuarantinedPayload(topic=topic, reason=reason, payload_text=text,
+            session.add(QuarantinedPayload(topic=topic[:MAX_TOPIC], reason=reason[:MAX_REASON],
+                                           payload_text=text,
                                            received_at=datetime.now(UTC)))
 
 
@@ -70,6 +96,12 @@ def _event_values(topic: str, payload: dict[str, Any]) -> dict[str, Any]:
         "occurred_at": occurred_at, "occurred_date": occurred_at[:10],
         "payload": payload, "received_at": datetime.now(UTC),
     }
+
+
+def _without_card_numbers(text: str) -> str:
+    """A rejected payload comes from an untrusted or broken sender and may hold
+    a PAN in clear: mask every long run of digits before it is stored."""
+    return _LONG_DIGIT_RUN.sub(lambda match: mask_pan(match.group()), text)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

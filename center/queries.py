@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlmodel import Session
@@ -12,6 +13,15 @@ from center.models import ReceivedEvent
 
 #: Statuses whose amount counts towards a day's settled total.
 SETTLED_STATUSES = ("settled",)
+#: Statuses that give money back: each arrives as its own event with its own
+#: (positive) amount, and nets out of the day's settled sum.
+RETURNED_STATUSES = ("reversed", "voided", "refund")
+#: Held by a freeze case: neither settled nor returned until released.
+HELD_STATUSES = ("frozen",)
+#: Columns of an event shown by `posgw center query` (never the raw payload).
+EVENT_COLUMNS = ("event_id", "occurred_at", "branch_id", "gateway_id", "seq", "terminal_id",
+                 "merchant_id", "stan", "rrn", "auth_code", "response_code", "status", "kind",
+                 "amount_minor", "currency", "pan_masked", "entry_mode", "received_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +33,27 @@ class DailyTotal:
     currency: str
     count: int
     amount_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalDay:
+    """One terminal's day in one currency, with refunds and undos netted out."""
+
+    day: str
+    branch_id: str
+    terminal_id: str
+    currency: str
+    settled_count: int = 0
+    settled_minor: int = 0
+    returned_count: int = 0  # reversed, voided, refund
+    returned_minor: int = 0
+    held_count: int = 0  # frozen
+    held_minor: int = 0
+    declined_count: int = 0
+
+    @property
+    def net_minor(self) -> int:
+        return self.settled_minor - self.returned_minor
 
 
 def by_rrn(session: Session, rrn: str) -> list[ReceivedEvent]:
@@ -56,3 +87,37 @@ def daily_totals(session: Session, day: date) -> list[DailyTotal]:
     return [DailyTotal(day.isoformat(), branch, terminal, status, currency, int(count),
                        int(total or 0))
             for branch, terminal, status, currency, count, total in session.execute(query)]
+
+
+def terminal_days(session: Session, day: date) -> list[TerminalDay]:
+    """`daily_totals` folded per branch, terminal and currency, with net amounts."""
+    folded: dict[tuple[str, str, str], TerminalDay] = {}
+    for total in daily_totals(session, day):
+        key = (total.branch_id, total.terminal_id, total.currency)
+        current = folded.get(key) or TerminalDay(total.day, *key)
+        folded[key] = _with_total(current, total)
+    return [folded[key] for key in sorted(folded)]
+
+
+def _with_total(day: TerminalDay, total: DailyTotal) -> TerminalDay:
+    if total.status in SETTLED_STATUSES:
+        return replace(day, settled_count=day.settled_count + total.count,
+                       settled_minor=day.settled_minor + total.amount_minor)
+    if total.status in RETURNED_STATUSES:
+        return replace(day, returned_count=day.returned_count + total.count,
+                       returned_minor=day.returned_minor + total.amount_minor)
+    if total.status in HELD_STATUSES:
+        return replace(day, held_count=day.held_count + total.count,
+                       held_minor=day.held_minor + total.amount_minor)
+    return replace(day, declined_count=day.declined_count + total.count)
+
+
+def event_view(event: ReceivedEvent) -> dict[str, Any]:
+    """An event as plain values for output: masked PAN only, no payload."""
+    view = {column: getattr(event, column) for column in EVENT_COLUMNS}
+    received = view["received_at"]
+    if isinstance(received, datetime):
+        # SQLite hands timezone-aware columns back naive; they were written in UTC.
+        aware = received if received.tzinfo else received.replace(tzinfo=UTC)
+        view["received_at"] = aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return view

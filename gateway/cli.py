@@ -301,12 +301,13 @@ def acquirer(profile_name: str, listen: str, latency_ms: int) -> None:
         _fail("acquirer", exc)
 
 
+# --- commands in their own modules (each imports what it needs lazily) ------
+
+from gateway.cli_center import center  # noqa: E402
 from gateway.cli_demo import demo  # noqa: E402
 from gateway.cli_keys import keys  # noqa: E402
 from gateway.cli_run import run  # noqa: E402
 from gateway.cli_status import status  # noqa: E402
 
-main.add_command(run)
-main.add_command(demo)
-main.add_command(status)
-main.add_command(keys)
+for _command in (run, demo, status, keys, center):
+    main.add_command(_command)

@@ -5,12 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from center.verify import SignatureVerifier
 from gateway.forward import tx_event
 from gateway.security import GatewayKeys
 from protocols.canonical_json import canonical_json
 from protocols.normalize import EntryMode, Transaction, TxKind
 
 DAY = datetime(2025, 3, 14, 10, 0, tzinfo=UTC)
+GATEWAY_ID = "gw-1"
 
 
 def signed_event(keys: GatewayKeys, n: int, *, branch: str = "B001", terminal: str = "T0001",
@@ -20,10 +25,22 @@ def signed_event(keys: GatewayKeys, n: int, *, branch: str = "B001", terminal: s
                      rrn=f"{n:012d}", auth_code="A1B2C3", response_code="00",
                      entry_mode=EntryMode.CHIP, terminal_id=terminal, merchant_id="M0001")
     payload = tx_event(tx, status=status, event_id=f"ev-{branch}-{terminal}-{n}",
-                       branch_id=branch, gateway_id="gw-1", pan_token="ab" * 16,
+                       branch_id=branch, gateway_id=GATEWAY_ID, pan_token="ab" * 16,
                        risk=[], occurred_at=DAY)
     return keys.signer.sign({**payload, "seq": n})
 
 
 def wire(payload: dict[str, Any]) -> bytes:
     return canonical_json(payload)
+
+
+def wires(keys: GatewayKeys, numbers: range) -> list[bytes]:
+    """Signed events `numbers` of terminal T0001 of branch B001, as published."""
+    return [wire(signed_event(keys, n)) for n in numbers]
+
+
+def verifier(keys: GatewayKeys) -> SignatureVerifier:
+    """A center verifier that trusts exactly the test gateway."""
+    public = load_pem_public_key(keys.public_key_pem)
+    assert isinstance(public, Ed25519PublicKey)
+    return SignatureVerifier({GATEWAY_ID: public})

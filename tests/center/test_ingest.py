@@ -6,22 +6,22 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import aiomqtt
 import pytest
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from sqlalchemy import func, select
 
 from center.db import CenterStore
 from center.ingest import CenterIngest, CenterMqtt
 from center.models import QuarantinedPayload, ReceivedEvent
 from center.queries import by_card_amount_day, by_rrn, by_terminal_stan, daily_totals
-from center.verify import SignatureVerifier
 from gateway.security import GatewayKeys, generate_keys, load_keys
 from tests.brokers import shared_broker_port
-from tests.center.events import signed_event, wire
+from tests.center.events import signed_event, verifier, wire
+from tests.center.processes import SESSION_EXPIRY_S
 from tests.store.pg import scratch_database
 
 
@@ -37,13 +37,10 @@ def sqlite_center(tmp_path: Path) -> Iterator[CenterStore]:
     store.close()
 
 
-def verifier(keys: GatewayKeys) -> SignatureVerifier:
-    return SignatureVerifier(default=load_pem_public_key(keys.public_key_pem))  # type: ignore[arg-type]
-
-
 def private_topics() -> CenterMqtt:
     tag = uuid.uuid4().hex[:8]  # keeps tests on the shared broker apart
-    return CenterMqtt(port=shared_broker_port(), topic_prefix=f"t{tag}/v1", share_group=tag)
+    return CenterMqtt(port=shared_broker_port(), topic_prefix=f"t{tag}/v1", share_group=tag,
+                      client_id=f"center-{tag}", session_expiry_s=SESSION_EXPIRY_S)
 
 
 @asynccontextmanager
@@ -103,6 +100,27 @@ async def test_a_bad_signature_is_quarantined_with_its_reason(
     assert reasons == ["bad signature", "not JSON"]
 
 
+async def test_an_unregistered_gateway_is_quarantined_even_with_a_valid_signature(
+        sqlite_center: CenterStore, keys: GatewayKeys) -> None:
+    ingest = CenterIngest(sqlite_center, verifier(keys), CenterMqtt())
+    stranger = keys.signer.sign({**signed_event(keys, 1), "gateway_id": "gw-stranger"})
+    assert await ingest.handle("pos/v1/B001/T0001/tx", wire(stranger)) == "quarantined"
+    assert count(sqlite_center, ReceivedEvent) == 0
+    with sqlite_center.session() as session:
+        reason = session.scalars(select(QuarantinedPayload.reason)).one()
+    assert reason == "unknown gateway_id 'gw-stranger': not registered in [[gateways]]"
+
+
+async def test_a_quarantined_payload_is_kept_without_a_card_number_in_clear(
+        sqlite_center: CenterStore, keys: GatewayKeys) -> None:
+    ingest = CenterIngest(sqlite_center, verifier(keys), CenterMqtt())
+    leaky = {**signed_event(keys, 1), "pan_masked": "4761739001010010"}  # broken sender
+    assert await ingest.handle("pos/v1/B001/T0001/tx", wire(leaky)) == "quarantined"
+    with sqlite_center.session() as session:
+        text = session.scalars(select(QuarantinedPayload.payload_text)).one()
+    assert "4761739001010010" not in text and "476173******0010" in text
+
+
 async def test_queries_find_a_payment_three_ways_and_total_the_day(
         sqlite_center: CenterStore, keys: GatewayKeys) -> None:
     await _ingest_directly(sqlite_center, keys)
@@ -123,7 +141,9 @@ async def test_two_subscribers_on_one_shared_subscription_store_each_event_once(
         tmp_path: Path, keys: GatewayKeys) -> None:
     mqtt = private_topics()
     stores = [CenterStore(f"sqlite:///{tmp_path / 'center.db'}") for _ in range(2)]
-    ingests = tuple(CenterIngest(store, verifier(keys), mqtt) for store in stores)
+    ingests = tuple(CenterIngest(store, verifier(keys),
+                                 replace(mqtt, client_id=f"{mqtt.client_id}-{n}"))
+                    for n, store in enumerate(stores))
     try:
         async with running_centers(*ingests):
             await publish(mqtt, [wire(signed_event(keys, n)) for n in range(1, 41)])

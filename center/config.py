@@ -1,0 +1,238 @@
+"""The center configuration: read once, validated once, then passed down.
+
+`load_center_config(path)` reads a center.toml (see
+`deploy/center.example.toml`), applies secrets from the environment and
+returns one frozen `CenterConfig`; any problem is a SpecError naming file,
+key and reason, like the gateway's own config.
+
+Environment variables (they win over the file, so secrets stay out of it):
+POSGW_CENTER_DATABASE_URL, POSGW_MQTT_USERNAME, POSGW_MQTT_PASSWORD.
+
+A center trusts only the gateways listed as `[[gateways]]`: each entry names
+a gateway_id and the path of that gateway's Ed25519 public key
+(`signing.pub` from `posgw keys generate`). Relative paths are read from the
+config file's directory.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from center.verify import SignatureVerifier
+from protocols.iso8583.errors import SpecError
+from protocols.tables import TableReader
+
+#: Four slashes: an absolute path (three would be relative to the working directory).
+DEFAULT_DATABASE = "sqlite:////var/lib/posgw/center.db"
+DEFAULT_TOPIC_PREFIX = "pos/v1"
+DEFAULT_SHARE_GROUP = "center"
+DEFAULT_KEEPALIVE_S = 30
+#: How long the broker keeps a stopped center's session and queues its
+#: messages: a center down over a long weekend still gets everything.
+DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
+#: MQTT 5 caps the Session Expiry Interval at 2^32-1 (0xFFFFFFFF = never expires).
+MAX_SESSION_EXPIRY_S = 0xFFFFFFFF
+ENV_OVERRIDES = {
+    "POSGW_CENTER_DATABASE_URL": ("center", "database"),
+    "POSGW_MQTT_USERNAME": ("mqtt", "username"),
+    "POSGW_MQTT_PASSWORD": ("mqtt", "password"),
+}
+_IDENTIFIER_EXTRA = "-_."
+
+
+@dataclass(frozen=True, slots=True)
+class CenterMqtt:
+    """How the center reaches the broker.
+
+    With a `client_id` the center keeps a persistent MQTT 5 session (clean
+    start off, `session_expiry_s`): the broker queues what is published
+    while the center is away. Without one (ad-hoc use) the session is clean
+    and dies with the connection.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    topic_prefix: str = DEFAULT_TOPIC_PREFIX
+    share_group: str | None = DEFAULT_SHARE_GROUP  # None: a plain (non-shared) subscription
+    client_id: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    keepalive: int = DEFAULT_KEEPALIVE_S
+    session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S
+
+    @property
+    def tx_subscription(self) -> str:
+        topic = f"{self.topic_prefix}/+/+/tx"
+        return f"$share/{self.share_group}/{topic}" if self.share_group else topic
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredGateway:
+    id: str
+    public_key_path: str
+    public_key: Ed25519PublicKey = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CenterConfig:
+    database: str
+    mqtt: CenterMqtt
+    gateways: tuple[RegisteredGateway, ...]
+    source: str = ""
+
+    def verifier(self) -> SignatureVerifier:
+        """Trusts exactly the registered gateways, each with its own key."""
+        return SignatureVerifier({gateway.id: gateway.public_key for gateway in self.gateways})
+
+
+def default_client_id(share_group: str | None) -> str:
+    """Stable across restarts of one center process on one host (a session is
+    found again by its client id); run a second process with its own id."""
+    return f"posgw-center-{share_group or 'solo'}-{socket.gethostname()}"
+
+
+def load_center_config(path: str | Path,
+                       environ: Mapping[str, str] | None = None) -> CenterConfig:
+    """Read, merge environment secrets, validate, load the gateway keys."""
+    source = str(path)
+    try:
+        table = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError("(file)", exc.strerror or "cannot read", source) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError("(toml)", str(exc), source) from None
+    merged = apply_environment(table, os.environ if environ is None else environ)
+    return parse_center_config(merged, source, base_dir=Path(path).resolve().parent)
+
+
+def apply_environment(table: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    merged = {key: dict(value) if isinstance(value, dict) else value
+              for key, value in table.items()}
+    for variable, (section, key) in ENV_OVERRIDES.items():
+        if environ.get(variable):
+            section_table = merged.setdefault(section, {})
+            if isinstance(section_table, dict):  # a non-table is reported by the parser
+                section_table[key] = environ[variable]
+    return merged
+
+
+def parse_center_config(table: Mapping[str, Any], source: str = "",
+                        base_dir: Path | None = None) -> CenterConfig:
+    root = TableReader(table, "", source)
+    center = root.sub("center")
+    database = center.text("database", DEFAULT_DATABASE) or DEFAULT_DATABASE
+    _check_database_url(center, database)
+    center.reject_unknown()
+    config = CenterConfig(
+        database=database,
+        mqtt=_mqtt(root.sub("mqtt")),
+        gateways=_gateways(root, base_dir or Path.cwd()),
+        source=source,
+    )
+    root.reject_unknown()
+    return config
+
+
+def _mqtt(reader: TableReader) -> CenterMqtt:
+    share_group = reader.text("share_group", DEFAULT_SHARE_GROUP)
+    if share_group and not _is_identifier(share_group):
+        reader.fail("share_group", "letters, digits, '-', '_' or '.' (it is part of a topic "
+                                   "filter); \"\" for a plain subscription")
+    config = CenterMqtt(
+        host=reader.text("host", "127.0.0.1") or "127.0.0.1",
+        port=reader.integer("port", 1883, 1, 65535),
+        topic_prefix=_topic_prefix(reader),
+        share_group=share_group or None,
+        client_id=reader.text("client_id", "") or default_client_id(share_group),
+        username=reader.text("username", None),
+        password=reader.text("password", None),
+        tls_ca=reader.text("tls_ca", None),
+        tls_cert=reader.text("tls_cert", None),
+        tls_key=reader.text("tls_key", None),
+        keepalive=reader.integer("keepalive", DEFAULT_KEEPALIVE_S, 5, 3600),
+        session_expiry_s=reader.integer("session_expiry_s", DEFAULT_SESSION_EXPIRY_S, 1,
+                                        MAX_SESSION_EXPIRY_S),
+    )
+    if (config.tls_cert is None) != (config.tls_key is None):
+        reader.fail("tls_cert", "tls_cert and tls_key go together")
+    for key in ("tls_ca", "tls_cert", "tls_key"):
+        # Checked now: at connect time a missing file would only be retried forever.
+        value = getattr(config, key)
+        if value is not None and not Path(value).is_file():
+            reader.fail(key, f"{value}: no such file")
+    if config.password is not None and config.username is None:
+        reader.fail("password", "a password needs a username (or POSGW_MQTT_USERNAME)")
+    reader.reject_unknown()
+    return config
+
+
+def _topic_prefix(reader: TableReader) -> str:
+    prefix = (reader.text("topic_prefix", DEFAULT_TOPIC_PREFIX) or "").strip("/")
+    if not prefix or any(c in prefix for c in "+#") or prefix.startswith("$"):
+        reader.fail("topic_prefix", f"a topic without wildcards or a leading '$'; got {prefix!r}")
+    return prefix
+
+
+def _gateways(root: TableReader, base_dir: Path) -> tuple[RegisteredGateway, ...]:
+    entries = root.array("gateways")
+    if not entries:
+        root.fail("gateways", "at least one [[gateways]] entry (id, public_key) is required: "
+                              "the center accepts events only from registered gateways")
+    gateways: list[RegisteredGateway] = []
+    for index, entry in enumerate(entries):
+        reader = TableReader(entry, f"gateways[{index}]", root.source)
+        gateway = _gateway(reader, base_dir)
+        if any(seen.id == gateway.id for seen in gateways):
+            reader.fail("id", f"{gateway.id} is registered twice")
+        gateways.append(gateway)
+    return tuple(gateways)
+
+
+def _gateway(reader: TableReader, base_dir: Path) -> RegisteredGateway:
+    gateway_id = reader.text("id") or ""
+    if not _is_identifier(gateway_id):
+        reader.fail("id", "required: the gateway_id the gateway signs with "
+                          "(letters, digits, '-', '_' or '.')")
+    path_text = reader.text("public_key") or ""
+    if not path_text:
+        reader.fail("public_key", "required: path to the gateway's signing.pub")
+    path = (base_dir / path_text).resolve()
+    reader.reject_unknown()
+    return RegisteredGateway(gateway_id, str(path), _public_key(reader, path))
+
+
+def _public_key(reader: TableReader, path: Path) -> Ed25519PublicKey:
+    try:
+        key = load_pem_public_key(path.read_bytes())
+    except OSError as exc:
+        reader.fail("public_key", f"{path}: {exc.strerror or 'cannot read'}")
+    except (ValueError, TypeError):
+        reader.fail("public_key", f"{path}: not a PEM public key")
+    if not isinstance(key, Ed25519PublicKey):
+        reader.fail("public_key", f"{path}: not an Ed25519 public key")
+    return key
+
+
+def _check_database_url(reader: TableReader, url: str) -> None:
+    # Checked here, not at first connect: a typo should stop start-up with a
+    # clear line. Only the scheme is checked; the URL may hold a password.
+    if not url.startswith(("sqlite:///", "postgresql")):
+        reader.fail("database", "must be sqlite:////ABSOLUTE/PATH or "
+                                "postgresql+psycopg://USER@HOST/DB")
+
+
+def _is_identifier(value: str) -> bool:
+    return bool(value) and len(value) <= 64 and all(
+        c.isascii() and (c.isalnum() or c in _IDENTIFIER_EXTRA) for c in value)

@@ -1,0 +1,63 @@
+"""`posgw center -c center.toml`: the ingest as a process, until SIGINT or SIGTERM.
+
+On a signal the ingest task is cancelled: the message in hand is either
+committed and acknowledged or neither, the MQTT connection is closed
+normally (the persistent session stays with the broker), and the database
+is closed. Whatever was not acknowledged is redelivered on the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from center.config import CenterConfig
+from center.db import CenterStore
+from center.ingest import CenterIngest
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestCounts:
+    ingested: int
+    duplicates: int
+    quarantined: int
+
+
+def serve(config: CenterConfig) -> IngestCounts:
+    """Run the center until SIGINT or SIGTERM; the counts of this run.
+
+    Raises SQLAlchemyError or OSError when the database cannot be opened.
+    """
+    return asyncio.run(_serve(config))
+
+
+async def _serve(config: CenterConfig) -> IngestCounts:
+    store = await asyncio.to_thread(CenterStore, config.database)
+    ingest = CenterIngest(store, config.verifier(), config.mqtt)
+    try:
+        with _stop_on_signals() as stop:
+            async with asyncio.TaskGroup() as group:
+                ingesting = group.create_task(ingest.run())
+                await stop.wait()
+                ingesting.cancel()
+    finally:
+        store.close()
+    return IngestCounts(ingest.ingested, ingest.duplicates, ingest.quarantined)
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[asyncio.Event]:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        yield stop
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)

@@ -1,0 +1,123 @@
+"""center.toml: defaults, environment secrets, and errors that name file, key and reason."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from center.config import DEFAULT_DATABASE, DEFAULT_SESSION_EXPIRY_S, load_center_config
+from gateway.security import PUBLIC_KEY_FILE, generate_keys
+from protocols.iso8583.errors import SpecError
+
+GATEWAY = '[[gateways]]\nid = "gw-b001-1"\npublic_key = "keys/signing.pub"\n'
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    generate_keys(tmp_path / "keys")
+    return tmp_path
+
+
+def write(folder: Path, text: str) -> Path:
+    path = folder / "center.toml"
+    path.write_text(text)
+    return path
+
+
+def error(folder: Path, text: str, environ: dict[str, str] | None = None) -> SpecError:
+    path = write(folder, text)
+    with pytest.raises(SpecError) as caught:
+        load_center_config(path, environ or {})
+    assert caught.value.source == str(path)  # every error names the file
+    return caught.value
+
+
+def test_a_minimal_file_gets_the_documented_defaults(folder: Path) -> None:
+    config = load_center_config(write(folder, GATEWAY), {})
+    assert config.database == DEFAULT_DATABASE == "sqlite:////var/lib/posgw/center.db"
+    mqtt = config.mqtt
+    assert (mqtt.host, mqtt.port, mqtt.topic_prefix, mqtt.share_group, mqtt.keepalive) == (
+        "127.0.0.1", 1883, "pos/v1", "center", 30)
+    assert mqtt.tx_subscription == "$share/center/pos/v1/+/+/tx"
+    assert mqtt.client_id == f"posgw-center-center-{socket.gethostname()}"  # stable per host
+    assert mqtt.session_expiry_s == DEFAULT_SESSION_EXPIRY_S
+    assert [g.id for g in config.gateways] == ["gw-b001-1"]
+    assert config.gateways[0].public_key_path == str(folder / "keys" / PUBLIC_KEY_FILE)
+
+
+def test_an_empty_share_group_means_a_plain_subscription(folder: Path) -> None:
+    config = load_center_config(write(folder, f'[mqtt]\nshare_group = ""\n{GATEWAY}'), {})
+    assert config.mqtt.tx_subscription == "pos/v1/+/+/tx"
+
+
+def test_environment_secrets_win_over_the_file(folder: Path) -> None:
+    text = ('[center]\ndatabase = "sqlite:////tmp/file.db"\n'
+            f'[mqtt]\nusername = "file-user"\n{GATEWAY}')
+    environ = {"POSGW_CENTER_DATABASE_URL": "postgresql+psycopg://center@db/center",
+               "POSGW_MQTT_USERNAME": "env-user", "POSGW_MQTT_PASSWORD": "s3cret"}
+    config = load_center_config(write(folder, text), environ)
+    assert config.database == "postgresql+psycopg://center@db/center"
+    assert (config.mqtt.username, config.mqtt.password) == ("env-user", "s3cret")
+    assert "s3cret" not in repr(config)
+
+
+def test_the_verifier_trusts_exactly_the_registered_gateways(folder: Path) -> None:
+    generate_keys(folder / "other")
+    text = GATEWAY + '[[gateways]]\nid = "gw-b002-1"\npublic_key = "other/signing.pub"\n'
+    config = load_center_config(write(folder, text), {})
+    assert config.verifier().gateway_ids == {"gw-b001-1", "gw-b002-1"}
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match=r"center\.toml: \(file\): No such file"):
+        load_center_config(tmp_path / "center.toml", {})
+
+
+def test_broken_toml_is_reported_with_its_position(folder: Path) -> None:
+    assert error(folder, "[mqtt\nport = 1").key == "(toml)"
+
+
+@pytest.mark.parametrize(("text", "key", "reason"), [
+    ("", "gateways", "at least one [[gateways]] entry"),
+    ('[mqtt]\nport = 0\n' + GATEWAY, "mqtt.port", "must be 1..65535; got 0"),
+    ('[mqtt]\nport = "1883"\n' + GATEWAY, "mqtt.port", "must be an integer"),
+    ('[mqtt]\nhots = "x"\n' + GATEWAY, "mqtt.hots", "unknown key"),
+    ('[centre]\n' + GATEWAY, "centre", "unknown key"),
+    ('[mqtt]\ntopic_prefix = "pos/+"\n' + GATEWAY, "mqtt.topic_prefix", "without wildcards"),
+    ('[mqtt]\nshare_group = "a/b"\n' + GATEWAY, "mqtt.share_group", "letters, digits"),
+    ('[mqtt]\ntls_cert = "c.pem"\n' + GATEWAY, "mqtt.tls_cert", "go together"),
+    ('[mqtt]\ntls_ca = "/nonexistent/ca.pem"\n' + GATEWAY, "mqtt.tls_ca", "no such file"),
+    ('[mqtt]\npassword = "p"\n' + GATEWAY, "mqtt.password", "needs a username"),
+    ('[mqtt]\nsession_expiry_s = 0\n' + GATEWAY, "mqtt.session_expiry_s", "must be 1.."),
+    ('[center]\ndatabase = "mysql://x"\n' + GATEWAY, "center.database", "must be sqlite"),
+    ('[[gateways]]\npublic_key = "keys/signing.pub"\n', "gateways[0].id", "required"),
+    ('[[gateways]]\nid = "gw 1"\npublic_key = "keys/signing.pub"\n', "gateways[0].id",
+     "letters, digits"),
+    ('[[gateways]]\nid = "gw-1"\n', "gateways[0].public_key", "required"),
+    ('[[gateways]]\nid = "gw-1"\npublic_key = "nope.pub"\n', "gateways[0].public_key",
+     "No such file"),
+    ('[[gateways]]\nid = "gw-1"\npublic_key = "keys/token.key"\n', "gateways[0].public_key",
+     "not a PEM public key"),
+    ('[[gateways]]\nid = "gw-1"\npublic_key = "keys/signing.pub"\nbranch = "B1"\n',
+     "gateways[0].branch", "unknown key"),
+    (GATEWAY + GATEWAY, "gateways[1].id", "gw-b001-1 is registered twice"),
+])
+def test_each_mistake_names_its_key_and_reason(folder: Path, text: str, key: str,
+                                               reason: str) -> None:
+    problem = error(folder, text)
+    assert problem.key == key
+    assert reason in problem.reason
+
+
+def test_an_rsa_key_is_not_accepted_as_a_gateway_key(folder: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key() \
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    (folder / "rsa.pub").write_bytes(pem)
+    problem = error(folder, '[[gateways]]\nid = "gw-1"\npublic_key = "rsa.pub"\n')
+    assert (problem.key, problem.reason.endswith("not an Ed25519 public key")) == (
+        "gateways[0].public_key", True)
