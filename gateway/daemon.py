@@ -25,6 +25,7 @@ from drivers.tcp_link import TcpServer
 from drivers.usb_link import backend_from_option
 from gateway.advices import AdviceSender
 from gateway.authorize import Authorizer, Iso8583Upstream, StandInAuthorizer
+from gateway.commands import CommandHandler
 from gateway.config import GatewayConfig, TerminalConfig
 from gateway.forward import OutboxForwarder
 from gateway.forward.events import outbox_row, terminal_status
@@ -95,11 +96,14 @@ class Gateway:
                 store, outbox_cap=config.outbox_cap, on_commit=forwarder.wake,
                 seal=forwarder.seal))
             authorizer, advices = await self._authorizer(stack, store)
+            identity = GatewayIdentity(config.branch_id, config.gateway_id,
+                                       config.mqtt.topic_prefix)
+            forwarder.on_command = CommandHandler(self.registry, committer, identity,
+                                                  self.clock).handle
             self.pipeline = Pipeline(
                 store=store, committer=committer, authorizer=authorizer, risk=risk,
                 tokenizer=keys.tokenizer, registry=self.registry, clock=self.clock,
-                identity=GatewayIdentity(config.branch_id, config.gateway_id,
-                                         config.mqtt.topic_prefix), recent=recent)
+                identity=identity, recent=recent)
             async with asyncio.TaskGroup() as services:
                 background = [services.create_task(forwarder.run(), name="forwarder"),
                               services.create_task(self._heartbeat(store, committer),
@@ -212,6 +216,10 @@ class Gateway:
                           retain=True)
 
     def _beat(self, store: Store, committer: GroupCommitter) -> None:
+        for terminal_id in self.registry.draining():
+            if store.undelivered_for(terminal_id) == 0:  # everything it did has arrived
+                log.warning("terminal %s decommissioned", terminal_id)
+                self.registry.decommissioned(terminal_id)
         for record in self.registry.take_changes():
             store.save_terminal(record)
         now = self.clock.utc_now()

@@ -18,7 +18,12 @@ from protocols.profile import Profile
 
 log = logging.getLogger(__name__)
 
-ONLINE, OFFLINE, DECOMMISSIONED = "online", "offline", "decommissioned"
+ONLINE, OFFLINE = "online", "offline"
+#: Decommissioning: a DRAINING terminal may still undo its own sales (reversal,
+#: refund, void) but sells nothing new; once none of its events waits in the
+#: outbox it is DECOMMISSIONED and refused outright.
+DRAINING, DECOMMISSIONED = "draining", "decommissioned"
+RETIRING = frozenset({DRAINING, DECOMMISSIONED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +67,7 @@ class TerminalRegistry:
             record = self._records[terminal_id] = TerminalRecord(
                 terminal_id=terminal_id, merchant_id=line.merchant_id, profile=line.profile.name,
                 driver=line.driver, registered_at=now)
-        if record.state not in (DECOMMISSIONED, ONLINE):
+        if record.state not in RETIRING and record.state != ONLINE:
             self._set_state(record, ONLINE)
         record.last_seen_at = now
         self._dirty.add(terminal_id)
@@ -72,6 +77,23 @@ class TerminalRegistry:
             record = self._records.get(terminal_id)
             if record is not None and record.state == ONLINE:
                 self._set_state(record, OFFLINE)
+
+    def drain(self, terminal_id: str) -> bool:
+        """Start decommissioning `terminal_id`; False when it is unknown."""
+        record = self._records.get(terminal_id)
+        if record is None:
+            return False
+        if record.state not in RETIRING:
+            self._set_state(record, DRAINING)
+        return True
+
+    def draining(self) -> list[str]:
+        return [tid for tid, record in self._records.items() if record.state == DRAINING]
+
+    def decommissioned(self, terminal_id: str) -> None:
+        record = self._records.get(terminal_id)
+        if record is not None and record.state == DRAINING:
+            self._set_state(record, DECOMMISSIONED)
 
     def _set_state(self, record: TerminalRecord, state: str) -> None:
         record.state = state

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from gateway.config import MqttConfig as MqttSettings
 
@@ -18,6 +20,7 @@ from gateway.config import MqttConfig as MqttSettings
 #: those lines cost more than the publishing. Errors still come through.
 MQTT_LOGGER = logging.getLogger("gateway.forward.aiomqtt")
 MQTT_LOGGER.setLevel(logging.ERROR)
+SESSION_EXPIRY_S = 7 * 24 * 3600
 
 
 def new_client(settings: MqttSettings, *, client_id: str, will: aiomqtt.Will | None,
@@ -26,9 +29,13 @@ def new_client(settings: MqttSettings, *, client_id: str, will: aiomqtt.Will | N
     if settings.tls_ca or settings.tls_cert:
         tls = aiomqtt.TLSParameters(ca_certs=settings.tls_ca, certfile=settings.tls_cert,
                                     keyfile=settings.tls_key)
+    # A persistent session: commands the center sends while this gateway is
+    # disconnected wait at the broker for it.
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = SESSION_EXPIRY_S
     return aiomqtt.Client(
         settings.host, settings.port,
-        identifier=settings.client_id or client_id,
+        identifier=settings.client_id or client_id, clean_start=False, properties=properties,
         username=settings.username, password=settings.password,
         protocol=aiomqtt.ProtocolVersion.V5,
         will=will, keepalive=settings.keepalive, tls_params=tls,

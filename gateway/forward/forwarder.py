@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiomqtt
@@ -24,12 +25,13 @@ from drivers.clock import SYSTEM_CLOCK, Clock
 from gateway.config import MqttConfig as MqttSettings
 from gateway.forward.client import new_client
 from gateway.forward.events import gateway_status
-from gateway.forward.topics import gateway_status_topic
+from gateway.forward.topics import command_topic, gateway_status_topic
 from gateway.security.signing import PayloadSigner
 from gateway.store.store import PendingEvent, Store
 from protocols.canonical_json import canonical_json
 
 log = logging.getLogger(__name__)
+CommandCallback = Callable[[bytes], Awaitable[None]]
 
 DEFAULT_WINDOW = 64  # in-flight QoS 1 publishes; also paho's max_inflight
 #: Re-read the outbox this often even without a wake-up (rows committed by
@@ -65,6 +67,8 @@ class OutboxForwarder:
         self._wake = asyncio.Event()
         self.connected = asyncio.Event()
         self.delivered_total = 0
+        #: Receives each message on the branch's `cmd` topic (set by the daemon).
+        self.on_command: CommandCallback | None = None
         self.connections = 0
 
     def seal(self, payload: dict[str, Any]) -> bytes:
@@ -100,13 +104,16 @@ class OutboxForwarder:
                 await stack.enter_async_context(client)
             await client.publish(status_topic, self._status_bytes("online", last_seq),
                                  qos=QOS_AT_LEAST_ONCE, retain=True)
+            if self.on_command is not None:
+                await client.subscribe(command_topic(self._mqtt.topic_prefix, self._branch_id),
+                                       qos=QOS_AT_LEAST_ONCE)
             self._backoff.reset()
             self.connections += 1
             self.connected.set()
             log.info("MQTT connected to %s:%d", self._mqtt.host, self._mqtt.port)
             try:
                 async with asyncio.TaskGroup() as group:
-                    group.create_task(_until_disconnected(client))
+                    group.create_task(_until_disconnected(client, self.on_command))
                     group.create_task(self._pump(client))
             except asyncio.CancelledError:
                 await self._say_goodbye(client, status_topic)
@@ -184,12 +191,14 @@ class OutboxForwarder:
         return canonical_json(self._signer.sign(payload))
 
 
-async def _until_disconnected(client: aiomqtt.Client) -> None:
-    """aiomqtt reports a lost connection through its message iterator only.
+async def _until_disconnected(client: aiomqtt.Client, on_command: CommandCallback | None) -> None:
+    """Hands center commands over; ends with MqttError when the link is lost.
 
-    Pending QoS 1 publishes would otherwise wait for their timeout; this
-    raises MqttError at once, and the TaskGroup cancels the pump.
+    aiomqtt reports a lost connection through its message iterator only:
+    pending QoS 1 publishes would otherwise wait for their timeout; this
+    raises at once, and the TaskGroup cancels the pump.
     """
-    async for _message in client.messages:
-        pass  # the forwarder subscribes to nothing
+    async for message in client.messages:
+        if on_command is not None and isinstance(message.payload, bytes):
+            await on_command(message.payload)
     raise aiomqtt.MqttError("message iterator ended")

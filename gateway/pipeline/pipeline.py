@@ -29,7 +29,7 @@ from gateway.pipeline.replay import (
 from gateway.risk import Action, Attempt, Decision, RiskEngine
 from gateway.security.tokens import PanTokenizer
 from gateway.store import DuplicateRequest, GroupCommitter, OutboxFull, Store
-from gateway.terminals import DECOMMISSIONED, TerminalLine, TerminalRegistry
+from gateway.terminals import DECOMMISSIONED, DRAINING, TerminalLine, TerminalRegistry
 from protocols.iso8583.message import Message
 from protocols.normalize import (
     ResponseCategory,
@@ -88,9 +88,11 @@ class Pipeline:
             log.warning("request %s rejected: field %s: %s", request.mti, exc.field, exc.reason)
             return _answer(request, ResponseCategory.FORMAT_ERROR)
         terminal_id = line.terminal_id or tx.terminal_id or ""
-        refusal = self._refusal(terminal_id, line)
-        if refusal is not None:
-            return _answer(request, refusal, tx.version)
+        if not terminal_id:
+            log.warning("request without a terminal id (field 41) refused")
+            return _answer(request, ResponseCategory.FORMAT_ERROR, tx.version)
+        if self._refused(terminal_id, line, tx):
+            return _not_permitted(request, tx.version)
         self._registry.seen(terminal_id, line)
         if tx.kind in _NETWORK_KINDS:  # sign-on, echo: answered here (DESIGN data flow)
             return _answer(request, ResponseCategory.APPROVED, tx.version)
@@ -99,17 +101,18 @@ class Pipeline:
             return await self._process(request, tx, terminal_id, line, None)
         return await self._deduplicated(request, tx, terminal_id, line, key)
 
-    def _refusal(self, terminal_id: str, line: TerminalLine) -> ResponseCategory | None:
-        if not terminal_id:
-            log.warning("request without a terminal id (field 41) refused")
-            return ResponseCategory.FORMAT_ERROR
+    def _refused(self, terminal_id: str, line: TerminalLine, tx: Transaction) -> bool:
+        """Not permitted to this terminal (58): not allowed, or being retired."""
         if not line.admits(terminal_id):
             log.warning("terminal %s is not in the listener's allow list", terminal_id)
-            return ResponseCategory.INVALID_TRANSACTION
-        if self._registry.state(terminal_id) == DECOMMISSIONED:
-            log.warning("request from decommissioned terminal %s refused", terminal_id)
-            return ResponseCategory.INVALID_TRANSACTION
-        return None
+            return True
+        state = self._registry.state(terminal_id)
+        if state == DECOMMISSIONED or (state == DRAINING and tx.kind not in UNDOING_KINDS
+                                       and tx.kind is not TxKind.REFUND):
+            log.warning("%s request from %s terminal %s refused", tx.kind.value, state,
+                        terminal_id)
+            return True
+        return False
 
     async def _deduplicated(self, request: Message, tx: Transaction, terminal_id: str,
                             line: TerminalLine, key: RequestKey) -> Message:
@@ -247,6 +250,12 @@ def _is_recorded(tx: Transaction) -> bool:
 
 def _local(category: ResponseCategory, version: int) -> Authorization:
     return Authorization(category, response_code_for(category, version))
+
+
+def _not_permitted(request: Message, version: int) -> Message:
+    """58 (1993: 120), "transaction not permitted to terminal": the specific code
+    a terminal shows, not the generic 12 its category would give."""
+    return build_response(request, response_code="58" if version == 1987 else "120")
 
 
 def _answer(request: Message, category: ResponseCategory, version: int | None = None) -> Message:

@@ -131,6 +131,13 @@ class Store:
         # min() bypasses the column type on some dialects: re-apply UTC.
         return OutboxStats(int(depth), _as_utc(oldest))
 
+    def undelivered_for(self, terminal_id: str) -> int:
+        query = (select(func.count()).select_from(OutboxEvent)
+                 .where(OutboxEvent.terminal_id == terminal_id)
+                 .where(OutboxEvent.delivered_at.is_(None)))  # type: ignore[union-attr]
+        with self.session() as session:
+            return int(session.scalar(query) or 0)
+
     def max_seq(self) -> int:
         with self.session() as session:
             return int(session.scalar(select(func.coalesce(func.max(OutboxEvent.seq), 0))) or 0)

@@ -46,7 +46,10 @@ def config_table(workdir: Path, broker_port: int, *, listen_port: int = 0,
     return {
         "gateway": {"branch_id": BRANCH, "gateway_id": GATEWAY_ID,
                     "database": f"sqlite:///{workdir / 'gateway.db'}"},
-        "mqtt": {"host": "127.0.0.1", "port": broker_port, "topic_prefix": topic_prefix(workdir)},
+        # Its own client id too: tests running in parallel on one broker would
+        # otherwise take each other's session over.
+        "mqtt": {"host": "127.0.0.1", "port": broker_port, "topic_prefix": topic_prefix(workdir),
+                 "client_id": "gw-" + topic_prefix(workdir).split("/")[0]},
         "upstream": upstream or {"mode": "standin", "floor_limit": 10**9},
         "keys": {"dir": str(keys)},
         "listeners": [{"bind": f"127.0.0.1:{listen_port}", "profile": "iso87-ascii"}],

@@ -168,7 +168,7 @@ async def test_a_full_outbox_refuses_the_sale_and_drops_nothing(tmp_path: Path) 
 async def test_a_terminal_outside_the_allow_list_is_refused(gw: Harness) -> None:
     line = TerminalLine(PROFILE, "tcp", allow=frozenset({"T0000099"}))
     response = await gw.send(gw.terminal.purchase(CARDS[demo.VISA_OK], 1_00), line)
-    assert response.text(39) == "12" and gw.rows(LedgerEntry) == []
+    assert response.text(39) == "58" and gw.rows(LedgerEntry) == []
 
 
 async def test_a_request_the_normalizer_rejects_gets_a_format_error(gw: Harness) -> None:

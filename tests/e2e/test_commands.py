@@ -1,0 +1,65 @@
+"""Center commands reach the running gateway and come back answered:
+ping, and decommissioning a terminal (it drains, then is retired)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from center.commands import build_command, send_command
+from center.config import CenterMqtt
+from center.verify import SignatureVerifier, load_public_key
+from drivers.tcp_link import connect_tcp
+from gateway.daemon import Gateway
+from gateway.security.keys import PUBLIC_KEY_FILE
+from gateway.store import Store
+from simulator import cards as demo
+from simulator.cards import demo_cards
+from simulator.terminal import TerminalSimulator
+from tests.brokers import shared_broker_port
+from tests.drivers.helpers import wait_until
+from tests.e2e.harness import BRANCH, GATEWAY_ID, TCP_PROFILE, gateway_config, topic_prefix
+
+
+def terminal_state(database: str, terminal_id: str) -> str | None:
+    with Store(database) as store:
+        states = {record.terminal_id: record.state for record in store.terminals()}
+    return states.get(terminal_id)
+
+
+async def test_ping_and_decommission_over_the_cmd_topic(tmp_path: Path) -> None:
+    port = shared_broker_port()
+    config = gateway_config(tmp_path, port)
+    center = CenterMqtt("127.0.0.1", port, topic_prefix=topic_prefix(tmp_path))
+    verifier = SignatureVerifier(
+        {GATEWAY_ID: load_public_key(tmp_path / "keys" / PUBLIC_KEY_FILE)})
+    gateway, stop = Gateway(config), asyncio.Event()
+    run = asyncio.create_task(gateway.run(stop))
+
+    async def command(action: str, *args: str) -> dict[str, object] | None:
+        return await send_command(center, build_command(BRANCH, action, args),
+                                  wait_reply_s=15, verifier=verifier)
+
+    try:
+        await gateway.ready.wait()
+        assert gateway.forwarder is not None
+        await gateway.forwarder.connected.wait()
+        ping = await command("ping")
+        assert ping is not None and ping["outcome"] == "done"
+        transport = await connect_tcp("127.0.0.1", gateway.listener_ports[0])
+        async with TerminalSimulator(TCP_PROFILE, transport, "D0000001", "M00000000000001",
+                                     demo_cards(), response_timeout_s=5.0) as terminal:
+            first = await terminal.purchase(demo.VISA_OK, 10_00)
+            assert first.approved
+            unknown = await command("decommission", "D0000099")
+            assert unknown is not None and unknown["outcome"] == "not_found"
+            reply = await command("decommission", "D0000001")
+            assert reply is not None and reply["outcome"] == "done"
+            assert (await terminal.purchase(demo.VISA_OK, 11_00)).response_code == "58"
+            refund = await terminal.refund(demo.VISA_OK, 10_00)  # undoing its own sale
+            assert refund.approved
+        await wait_until(lambda: terminal_state(config.database, "D0000001")
+                         == "decommissioned", 20)
+    finally:
+        stop.set()
+        await run
