@@ -12,14 +12,16 @@ second row, and the pipeline answers from the stored row.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from gateway.store.models import FORBIDDEN_RESPONSE_FIELDS
 from protocols.iso8583.message import FieldValue, Message
 
-#: Default number of responses kept in memory (~50 MB at most; a busy branch's day).
-DEFAULT_RECENT = 200_000
+#: Responses kept in memory: about 15 MB (each kept as one compact JSON
+#: string, ~300 bytes with its key); hours of a busy branch's traffic.
+DEFAULT_RECENT = 50_000
 _BYTES_PREFIX = "hex:"
 
 
@@ -29,6 +31,10 @@ class RequestKey:
     message_class: str  # MTI second digit: 1 authorization, 2 financial, 4 reversal
     stan: str
     transmission_time: str
+
+
+def _compact(key: RequestKey) -> str:
+    return f"{key.terminal_id}|{key.message_class}|{key.stan}|{key.transmission_time}"
 
 
 def stored_fields(response: Message) -> dict[str, str]:
@@ -53,17 +59,19 @@ def replayed(mti: str, stored: dict[str, str]) -> Message:
 class RecentResponses:
     def __init__(self, capacity: int = DEFAULT_RECENT) -> None:
         self._capacity = capacity
-        self._responses: OrderedDict[RequestKey, dict[str, str]] = OrderedDict()
+        # A dict of a dozen short strings costs ~2 KB; its JSON text a tenth.
+        self._responses: OrderedDict[str, str] = OrderedDict()
         self._in_flight: dict[RequestKey, asyncio.Future[dict[str, str]]] = {}
 
     def __len__(self) -> int:
         return len(self._responses)
 
     def get(self, key: RequestKey) -> dict[str, str] | None:
-        return self._responses.get(key)
+        text = self._responses.get(_compact(key))
+        return json.loads(text) if text is not None else None
 
     def remember(self, key: RequestKey, stored: dict[str, str]) -> None:
-        self._responses[key] = stored
+        self._responses[_compact(key)] = json.dumps(stored, separators=(",", ":"))
         if len(self._responses) > self._capacity:
             self._responses.popitem(last=False)
 

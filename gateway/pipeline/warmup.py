@@ -6,15 +6,16 @@ import logging
 from datetime import timedelta
 
 from drivers.clock import Clock
-from gateway.pipeline.replay import RecentResponses, RequestKey
+from gateway.pipeline.replay import DEFAULT_RECENT, RecentResponses, RequestKey
 from gateway.risk import Attempt, RiskEngine
-from gateway.store import LedgerEntry, Store
+from gateway.store import Store
+from gateway.store.store import RecentRow
 from protocols.normalize import TxKind, category_for
 
 log = logging.getLogger(__name__)
 
-#: Rows read at most; the risk windows and the retransmit cache need far fewer.
-WARM_UP_ROWS = 200_000
+#: Rows read at most: the retransmit cache's size (the risk windows need fewer).
+WARM_UP_ROWS = DEFAULT_RECENT
 #: Retransmits come within a terminal's response timeout (minutes at most).
 RETRANSMIT_HORIZON = timedelta(hours=1)
 
@@ -32,7 +33,7 @@ def warm_up(store: Store, risk: RiskEngine, recent: RecentResponses, clock: Cloc
     log.info("warmed up from %d ledger rows since %s", len(rows), (now - horizon).isoformat())
 
 
-def _attempt(row: LedgerEntry) -> Attempt:
+def _attempt(row: RecentRow) -> Attempt:
     outcome = category_for(row.response_code) if row.response_code else None
     return Attempt(row.event_id, row.pan_token or "", row.terminal_id, row.merchant_id,
                    row.amount_minor, row.occurred_at.timestamp(), TxKind(row.kind), outcome)

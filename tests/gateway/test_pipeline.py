@@ -12,9 +12,10 @@ from sqlmodel import select
 
 from drivers.clock import SYSTEM_CLOCK
 from gateway.authorize import Authorization, StandInAuthorizer, UpstreamUnavailable
-from gateway.pipeline import GatewayIdentity, Pipeline
+from gateway.pipeline import GatewayIdentity, Pipeline, RecentResponses, RequestKey
+from gateway.pipeline.warmup import warm_up
 from gateway.profiles import load_profile
-from gateway.risk import RiskEngine
+from gateway.risk import Attempt, RiskEngine
 from gateway.security.tokens import PanTokenizer
 from gateway.store import (
     FreezeCase,
@@ -26,7 +27,7 @@ from gateway.store import (
 )
 from gateway.terminals import TerminalLine, TerminalRegistry
 from protocols.iso8583.message import Message
-from protocols.normalize import Transaction
+from protocols.normalize import ResponseCategory, Transaction
 from simulator import cards as demo
 from simulator.requests import RequestBuilder
 
@@ -187,3 +188,18 @@ async def test_a_third_swipe_within_minutes_is_frozen_and_opens_a_case(gw: Harne
     assert [r.status for r in rows] == ["settled", "settled", "frozen"]
     assert rows[2].risk == ["rapid_repeat"] and case.rule == "rapid_repeat"
     assert case.evidence["rules"][0]["transactions"][-1] == rows[2].event_id
+
+
+async def test_warm_up_refills_the_retransmit_cache_and_risk_windows(gw: Harness) -> None:
+    card = CARDS[demo.VISA_OK]
+    for n in range(2):
+        await gw.send(gw.terminal.purchase(card, 9_00 + n))
+    [first, _] = gw.rows(LedgerEntry)
+    recent, risk = RecentResponses(), RiskEngine()
+    warm_up(gw.store, risk, recent, SYSTEM_CLOCK)
+    key = RequestKey(first.terminal_id, "2", first.stan, first.transmission_time)
+    assert recent.get(key) == first.response_fields
+    # The two earlier swipes are back in the windows: a third is frozen at once.
+    third = Attempt("ev-3", first.pan_token or "", first.terminal_id, "M", 9_02,
+                    SYSTEM_CLOCK.utc_now().timestamp(), outcome=ResponseCategory.APPROVED)
+    assert risk.after(third).rules == ("rapid_repeat",)
