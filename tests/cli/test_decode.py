@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import iso8583
@@ -26,7 +27,9 @@ PEER_DOC = {
 
 
 def run_posgw(*args: str) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("posgw")
+    # The venv's own script first: the README's commands never put .venv/bin on PATH.
+    beside = Path(sys.executable).with_name("posgw")
+    exe = str(beside) if beside.exists() else shutil.which("posgw")
     if exe is None:
         pytest.skip("the posgw console script is not installed (pip install -e .)")
     return subprocess.run([exe, *args], capture_output=True, text=True, timeout=60)
