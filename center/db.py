@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, create_engine
 
 from center.models import QuarantinedPayload, ReceivedEvent
@@ -62,14 +63,29 @@ class CenterStore:
         return Session(self.engine, expire_on_commit=False)
 
     def insert_event(self, topic: str, payload: dict[str, Any]) -> bool:
-        """Store a verified event; False when its event_id was already there."""
+        """Store a verified event; False when its event_id was already there.
+
+        Raises ReplayedSeq when the gateway's seq is already stored under
+        another event_id.
+        """
         values = _event_values(topic, payload)
         dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
         statement = dialect.insert(ReceivedEvent.__table__).values(values)  # type: ignore[attr-defined]
         statement = statement.on_conflict_do_nothing(index_elements=["event_id"]).returning(
             ReceivedEvent.id)  # rowcount is unreliable here; a returned id means inserted
-        with self.engine.begin() as conn:
-            return conn.execute(statement).scalar() is not None
+        try:
+            with self.engine.begin() as conn:
+                return conn.execute(statement).scalar() is not None
+        except IntegrityError as exc:
+            if self._seq_taken(values["gateway_id"], values["seq"]):
+                raise ReplayedSeq(values["gateway_id"], values["seq"]) from exc
+            raise
+
+    def _seq_taken(self, gateway_id: str, seq: int) -> bool:
+        query = select(ReceivedEvent.id).where(ReceivedEvent.gateway_id == gateway_id,
+                                               ReceivedEvent.seq == seq)
+        with self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
 
     def quarantine(self, topic: str, reason: str, payload: bytes) -> None:
         text = _without_card_numbers(
@@ -78,6 +94,14 @@ class CenterStore:
             session.add(QuarantinedPayload(topic=topic[:MAX_TOPIC], reason=reason[:MAX_REASON],
                                            payload_text=text,
                                            received_at=datetime.now(UTC)))
+
+
+class ReplayedSeq(Exception):
+    """An event whose (gateway, seq) is stored under another event_id."""
+
+    def __init__(self, gateway_id: str, seq: int) -> None:
+        super().__init__(f"seq {seq} of gateway {gateway_id} was already received "
+                         "under another event_id (replay or forgery)")
 
 
 def _event_values(topic: str, payload: dict[str, Any]) -> dict[str, Any]:

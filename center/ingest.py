@@ -30,13 +30,14 @@ import asyncio
 import contextlib
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiomqtt
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from center.config import CenterMqtt
-from center.db import CenterStore
+from center.db import CenterStore, ReplayedSeq
 from center.mqtt import QOS_AT_LEAST_ONCE, ack, new_client
 from center.verify import BadPayload, SignatureVerifier
 
@@ -49,6 +50,8 @@ TX_STATUSES = frozenset({"settled", "frozen", "reversed", "voided", "refund", "d
 TEXT_FIELDS = ("event_id", "branch_id", "gateway_id", "status", "kind", "terminal_id", "stan",
                "currency", "occurred_at")
 INTEGER_FIELDS = ("seq", "amount_minor")
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+MAX_EVENT_AGE = timedelta(days=30)
 OPTIONAL_TEXT_FIELDS = ("merchant_id", "rrn", "auth_code", "response_code", "pan_masked",
                         "pan_token", "entry_mode")
 RETRY_DELAY_S = 0.5  # the center's own reconnect pause (it may not import drivers/)
@@ -66,6 +69,10 @@ class CenterIngest:
         self.ingested = 0
         self.duplicates = 0
         self.quarantined = 0
+        #: A gateway clock this far ahead is wrong (or the payload forged).
+        self.max_clock_skew = MAX_CLOCK_SKEW
+        #: Longer than any outage the outbox is meant to ride out.
+        self.max_event_age = MAX_EVENT_AGE
         self.connections = 0  # successful subscriptions so far
 
     async def run(self) -> None:
@@ -96,7 +103,7 @@ class CenterIngest:
         try:
             payload = self._checked(raw)
             inserted = await asyncio.to_thread(self._store.insert_event, topic, payload)
-        except BadPayload as exc:
+        except (BadPayload, ReplayedSeq) as exc:
             return await self._quarantine(topic, str(exc), raw)
         except (DataError, IntegrityError) as exc:
             # A signed event the table cannot hold (a value too long for
@@ -134,7 +141,24 @@ class CenterIngest:
                   if isinstance(payload[name], bool) or not isinstance(payload[name], int)]
         if wrong:
             raise BadPayload(f"wrong type: {', '.join(wrong)}")
+        self._check_time(payload["occurred_at"])
         return dict(payload)
+
+    def _check_time(self, occurred_at: str) -> None:
+        """Reject times from the future (beyond clock skew) or older than the
+        outbox could plausibly have held an event: a replayed or forged
+        payload, or a gateway whose clock is wrong."""
+        try:
+            moment = datetime.fromisoformat(occurred_at.replace("Z", "+00:00"))
+        except ValueError:
+            raise BadPayload("occurred_at is not an ISO 8601 time") from None
+        if moment.tzinfo is None:
+            raise BadPayload("occurred_at has no time zone")
+        now = datetime.now(UTC)
+        if moment > now + self.max_clock_skew:
+            raise BadPayload(f"occurred_at is more than {self.max_clock_skew} in the future")
+        if moment < now - self.max_event_age:
+            raise BadPayload(f"occurred_at is older than {self.max_event_age.days} days")
 
     async def _session(self) -> None:
         persistent = bool(self._mqtt.client_id)

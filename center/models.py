@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -15,7 +15,10 @@ class ReceivedEvent(SQLModel, table=True):
 
     __tablename__ = "center_events"
     __table_args__ = (Index("ix_center_events_terminal_stan", "terminal_id", "stan"),
-                      Index("ix_center_events_card_day", "pan_last4", "occurred_date"))
+                      Index("ix_center_events_card_day", "pan_last4", "occurred_date"),
+                      # A gateway numbers its events once: the same seq under
+                      # another event_id is a replay or a forgery, never stored.
+                      UniqueConstraint("gateway_id", "seq", name="uq_center_events_gateway_seq"))
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(unique=True, max_length=64)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -14,7 +14,11 @@ from gateway.security import GatewayKeys
 from protocols.canonical_json import canonical_json
 from protocols.normalize import EntryMode, Transaction, TxKind
 
-DAY = datetime(2025, 3, 14, 10, 0, tzinfo=UTC)
+#: Yesterday 10:00 UTC: inside the center's accepted window (not in the
+#: future, not older than its maximum event age) whenever the suite runs.
+DAY = (datetime.now(UTC) - timedelta(days=1)).replace(hour=10, minute=0, second=0,
+                                                       microsecond=0)
+DAY_TEXT = DAY.date().isoformat()
 GATEWAY_ID = "gw-1"
 
 

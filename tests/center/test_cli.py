@@ -17,13 +17,13 @@ from gateway.cli import main
 from gateway.security import GatewayKeys, generate_keys, load_keys
 from protocols.canonical_json import canonical_json
 from tests.brokers import shared_broker_port
-from tests.center.events import GATEWAY_ID, signed_event
+from tests.center.events import DAY_TEXT, GATEWAY_ID, signed_event
 from tests.center.processes import POSGW, Topics, write_config
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 jsonschema = pytest.importorskip("jsonschema")
 
-#: (n, terminal, amount, status) of the stored day, 2025-03-14; RRN = n, STAN = n.
+#: (n, terminal, amount, status) of the stored day (DAY); RRN = n, STAN = n.
 DAY_EVENTS = [(1, "T0001", 1250, "settled"), (2, "T0001", 1250, "settled"),
               (3, "T0002", 990, "settled"), (4, "T0001", 1250, "reversed"),
               (5, "T0002", 500, "refund"), (6, "T0001", 3000, "frozen"),
@@ -72,7 +72,7 @@ def test_query_finds_a_payment_by_terminal_and_stan(config: Path) -> None:
 
 def test_query_finds_a_payment_by_last4_amount_and_day(config: Path) -> None:
     events = found(posgw(config, "query", "--last4", "0010", "--amount", "1250",
-                         "--date", "2025-03-14", "--json"))
+                         "--date", DAY_TEXT, "--json"))
     assert [(e["stan"], e["status"]) for e in events] == [
         ("000001", "settled"), ("000002", "settled"), ("000004", "reversed")]
 
@@ -97,19 +97,19 @@ def test_query_exits_1_when_nothing_arrived(config: Path, args: tuple[str, ...])
 
 @pytest.mark.parametrize("args", [
     (), ("--terminal", "T0001"), ("--rrn", "1", "--stan", "2"), ("--last4", "10", "--amount", "5"),
-    ("--rrn", "1", "--date", "2025-03-14"),
+    ("--rrn", "1", "--date", DAY_TEXT),
 ])
 def test_an_incomplete_query_is_a_usage_error(config: Path, args: tuple[str, ...]) -> None:
     assert posgw(config, "query", *args).exit_code == 2
 
 
 def test_totals_net_returns_out_of_the_settled_sum(config: Path) -> None:
-    days = found(posgw(config, "totals", "--date", "2025-03-14", "--json"))
+    days = found(posgw(config, "totals", "--date", DAY_TEXT, "--json"))
     shown = {d["terminal_id"]: (d["settled_count"], d["settled_minor"], d["returned_minor"],
                                 d["net_minor"], d["held_minor"], d["declined_count"])
              for d in days}
     assert shown == {"T0001": (2, 2500, 1250, 1250, 3000, 1), "T0002": (1, 990, 500, 490, 0, 0)}
-    table = posgw(config, "totals", "--date", "2025-03-14")
+    table = posgw(config, "totals", "--date", DAY_TEXT)
     assert table.exit_code == 0 and "1740" in table.stdout  # net of the branch, all terminals
 
 

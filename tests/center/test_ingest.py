@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiomqtt
@@ -20,7 +20,7 @@ from center.models import QuarantinedPayload, ReceivedEvent
 from center.queries import by_card_amount_day, by_rrn, by_terminal_stan, daily_totals
 from gateway.security import GatewayKeys, generate_keys, load_keys
 from tests.brokers import shared_broker_port
-from tests.center.events import signed_event, verifier, wire
+from tests.center.events import DAY, signed_event, verifier, wire
 from tests.center.processes import SESSION_EXPIRY_S
 from tests.store.pg import scratch_database
 
@@ -169,9 +169,44 @@ def _check_queries(store: CenterStore) -> None:
     with store.session() as session:
         assert [e.stan for e in by_rrn(session, "000000000002")] == ["000002"]
         assert [e.rrn for e in by_terminal_stan(session, "T0002", "000003")] == ["000000000003"]
-        found = by_card_amount_day(session, "0010", 1250, date(2025, 3, 14))
+        found = by_card_amount_day(session, "0010", 1250, DAY.date())
         assert sorted(e.stan for e in found) == ["000001", "000002"]
-        assert by_card_amount_day(session, "0010", 1250, date(2025, 3, 15)) == []
-        totals = daily_totals(session, date(2025, 3, 14))
+        assert by_card_amount_day(session, "0010", 1250, DAY.date() + timedelta(days=1)) == []
+        totals = daily_totals(session, DAY.date())
     assert [(t.terminal_id, t.count, t.amount_minor) for t in totals] == [
         ("T0001", 2, 2500), ("T0002", 1, 990)]
+
+
+def _reasons(store: CenterStore) -> list[str]:
+    with store.session() as session:
+        return [row.reason for row in session.scalars(select(QuarantinedPayload))]
+
+
+def _resigned(keys: GatewayKeys, payload: dict[str, object]) -> bytes:
+    unsigned = {k: v for k, v in payload.items() if k != "signature"}
+    return wire(keys.signer.sign(unsigned))
+
+
+async def test_a_second_event_under_an_already_seen_seq_is_quarantined_as_a_replay(
+        sqlite_center: CenterStore, keys: GatewayKeys) -> None:
+    ingest = CenterIngest(sqlite_center, verifier(keys), private_topics())
+    original = signed_event(keys, 7)
+    replay = _resigned(keys, {**original, "event_id": "ev-other", "amount_minor": 99_999})
+    outcomes = [await ingest.handle("t", wire(original)), await ingest.handle("t", replay),
+                await ingest.handle("t", wire(original))]
+    assert outcomes == ["ingested", "quarantined", "duplicate"]
+    assert count(sqlite_center, ReceivedEvent) == 1
+    assert "seq 7 of gateway" in _reasons(sqlite_center)[0]
+
+
+async def test_times_outside_the_tolerance_are_quarantined(
+        sqlite_center: CenterStore, keys: GatewayKeys) -> None:
+    ingest = CenterIngest(sqlite_center, verifier(keys), private_topics())
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    stale = (datetime.now(UTC) - timedelta(days=90)).isoformat().replace("+00:00", "Z")
+    for n, moment in ((1, future), (2, stale), (3, "yesterday")):
+        event = _resigned(keys, {**signed_event(keys, n), "occurred_at": moment})
+        assert await ingest.handle("t", event) == "quarantined"
+    reasons = _reasons(sqlite_center)
+    assert "in the future" in reasons[0] and "older than" in reasons[1]
+    assert "ISO 8601" in reasons[2] and count(sqlite_center, ReceivedEvent) == 0
