@@ -83,6 +83,8 @@ def status(config_path: Path | None, database: str | None, day: datetime | None,
       totals     date (YYYY-MM-DD, UTC), rows: list of status, currency, count,
                  amount_minor (integer, minor units)
       outbox     depth (undelivered events), oldest_created_at, oldest_age_s
+      unreconciled  batches closed that day whose totals did not match the
+                 ledger: terminal_id, closed_at, differences
     Times are UTC ISO 8601 ("...Z") or null. Exit status 2 when the
     configuration or the database cannot be read.
     """
@@ -164,7 +166,7 @@ def _one_line(exc: Exception) -> str:
 
 
 def _report(store: Store, target: Target, day: date, now: datetime) -> dict[str, Any]:
-    from gateway.store.reports import daily_totals
+    from gateway.store.reports import daily_totals, unreconciled_batches
 
     runtime = store.runtime()
     daemon = _daemon(runtime, now)
@@ -182,6 +184,9 @@ def _report(store: Store, target: Target, day: date, now: datetime) -> dict[str,
                             for t in daily_totals(store, day)]},
         "outbox": {"depth": stats.depth, "oldest_created_at": _iso(stats.oldest_created_at),
                    "oldest_age_s": _rounded(stats.oldest_age_s(now))},
+        "unreconciled": [{"terminal_id": batch.terminal_id, "closed_at": _iso(batch.closed_at),
+                          "differences": batch.differences}
+                         for batch in unreconciled_batches(store, day)],
     }
 
 
@@ -260,6 +265,11 @@ def _print_report(report: dict[str, Any]) -> None:
     console.print(summary)
     console.print(_terminal_table(report["terminals"]))
     console.print(_totals_table(report["totals"]))
+    for batch in report["unreconciled"]:
+        differences = ", ".join(f"{name} terminal {d['terminal']} ledger {d['ledger']}"
+                                for name, d in sorted(batch["differences"].items()))
+        console.print(f"[red]batch of {batch['terminal_id']} closed {batch['closed_at']} "
+                      f"does not reconcile:[/] {differences}", highlight=False)
 
 
 def _daemon_text(daemon: dict[str, Any]) -> str:

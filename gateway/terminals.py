@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from drivers.clock import Clock
 from gateway.store.models import TerminalRecord
@@ -77,6 +78,17 @@ class TerminalRegistry:
             record = self._records.get(terminal_id)
             if record is not None and record.state == ONLINE:
                 self._set_state(record, OFFLINE)
+
+    def batch_opened_at(self, terminal_id: str) -> datetime | None:
+        record = self._records.get(terminal_id)
+        return record.batch_opened_at if record is not None else None
+
+    def open_batch(self, terminal_id: str, at: datetime) -> None:
+        """A settlement closed the terminal's batch: the next one starts `at`."""
+        record = self._records.get(terminal_id)
+        if record is not None:
+            record.batch_opened_at = at
+            self._dirty.add(terminal_id)
 
     def drain(self, terminal_id: str) -> bool:
         """Start decommissioning `terminal_id`; False when it is unknown."""

@@ -26,9 +26,11 @@ from gateway.pipeline.replay import (
     replayed,
     stored_fields,
 )
+from gateway.pipeline.settlement import ledger_totals, terminal_totals
 from gateway.risk import Action, Attempt, Decision, RiskEngine
 from gateway.security.tokens import PanTokenizer
-from gateway.store import DuplicateRequest, GroupCommitter, OutboxFull, Store
+from gateway.store import DuplicateRequest, GroupCommitter, OutboxFull, Reconciliation, Store
+from gateway.store.rows import table_row
 from gateway.terminals import DECOMMISSIONED, DRAINING, TerminalLine, TerminalRegistry
 from protocols.iso8583.message import Message
 from protocols.normalize import (
@@ -96,6 +98,8 @@ class Pipeline:
         self._registry.seen(terminal_id, line)
         if tx.kind in _NETWORK_KINDS:  # sign-on, echo: answered here (DESIGN data flow)
             return _answer(request, ResponseCategory.APPROVED, tx.version)
+        if tx.kind is TxKind.BATCH_SETTLEMENT:
+            return await self._settle(request, tx, terminal_id)
         key = _request_key(terminal_id, tx)
         if key is None:
             return await self._process(request, tx, terminal_id, line, None)
@@ -113,6 +117,28 @@ class Pipeline:
                         terminal_id)
             return True
         return False
+
+    async def _settle(self, request: Message, tx: Transaction, terminal_id: str) -> Message:
+        """Compare the terminal's batch with the ledger; close it (settlement.py)."""
+        theirs = terminal_totals(request)
+        if theirs is None:
+            return _answer(request, ResponseCategory.FORMAT_ERROR, tx.version)
+        opened_at = self._registry.batch_opened_at(terminal_id)
+        rows = await asyncio.to_thread(self._store.batch_rows, terminal_id, opened_at)
+        ours = ledger_totals(rows)
+        differences = theirs.differences(ours)
+        now = self._clock.utc_now()
+        await self._committer.commit(None, None, table_row(
+            Reconciliation, terminal_id=terminal_id, opened_at=opened_at, closed_at=now,
+            outcome="mismatched" if differences else "matched",
+            terminal_totals=theirs.as_dict(), ledger_totals=ours.as_dict(),
+            differences=differences))
+        self._registry.open_batch(terminal_id, now)
+        if differences:
+            log.warning("batch of terminal %s does not reconcile: %s", terminal_id,
+                        ", ".join(sorted(differences)))
+            return _answer(request, ResponseCategory.RECONCILE_ERROR, tx.version)
+        return _answer(request, ResponseCategory.APPROVED, tx.version)
 
     async def _deduplicated(self, request: Message, tx: Transaction, terminal_id: str,
                             line: TerminalLine, key: RequestKey) -> Message:

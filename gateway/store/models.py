@@ -98,9 +98,27 @@ class TerminalRecord(SQLModel, table=True):
     merchant_id: str = Field(default="", max_length=32)
     profile: str = Field(default="", max_length=64)
     driver: str = Field(default="", max_length=8)
-    state: str = Field(default="offline", max_length=16)  # online|offline|decommissioned
+    state: str = Field(default="offline", max_length=16)  # online|offline|draining|decommissioned
     registered_at: datetime = _utc(nullable=False)
     last_seen_at: datetime | None = _utc(nullable=True)
+    # The open batch began here: its transactions are the ledger's since then.
+    batch_opened_at: datetime | None = _utc(nullable=True)
+
+
+class Reconciliation(SQLModel, table=True):
+    """One batch settlement (0500) compared with the ledger: totals both ways."""
+
+    __tablename__ = "reconciliations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    terminal_id: str = Field(max_length=16, index=True)
+    opened_at: datetime | None = _utc(nullable=True)
+    closed_at: datetime = _utc(nullable=False)
+    outcome: str = Field(max_length=16)  # matched | mismatched
+    terminal_totals: dict[str, int] = _json()
+    ledger_totals: dict[str, int] = _json()
+    # Per total that differs: {"name": {"terminal": n, "ledger": m}}.
+    differences: dict[str, Any] = _json()
 
 
 class UpstreamQueueItem(SQLModel, table=True):

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from gateway.store.models import LedgerEntry
+from gateway.store.models import LedgerEntry, Reconciliation
 from gateway.store.store import Store
 
 
@@ -47,3 +47,13 @@ def daily_totals(store: Store, day: date) -> list[DailyTotal]:
         rows = session.execute(query).all()
     return [DailyTotal(str(row_status), str(row_currency), int(count), int(amount))
             for row_status, row_currency, count, amount in rows]
+
+
+def unreconciled_batches(store: Store, day: date) -> list[Reconciliation]:
+    """Batches closed on `day` (UTC) whose totals did not match the ledger."""
+    start, end = utc_day_bounds(day)
+    closed_at = col(Reconciliation.closed_at)
+    query = (select(Reconciliation).where(Reconciliation.outcome == "mismatched")
+             .where(closed_at >= start, closed_at < end).order_by(closed_at))
+    with store.session() as session:
+        return list(session.scalars(query))

@@ -27,6 +27,7 @@ from gateway.store.models import (
     GatewayRuntime,
     LedgerEntry,
     OutboxEvent,
+    Reconciliation,
     SchemaVersion,
     TerminalRecord,
     UpstreamQueueItem,
@@ -51,6 +52,16 @@ class PendingEvent(NamedTuple):
 
 
 _PENDING_COLUMNS = ("id", "seq", "event_id", "topic", "terminal_id", "retain", "wire")
+
+
+class BatchRow(NamedTuple):
+    """A ledger row as batch reconciliation counts it."""
+
+    event_id: str
+    kind: str
+    status: str
+    amount_minor: int
+    original_event_id: str | None
 
 
 class RecentRow(NamedTuple):
@@ -187,6 +198,15 @@ class Store:
         with self.engine.connect() as conn:
             return [RecentRow(*row) for row in reversed(conn.execute(query).all())]
 
+    def batch_rows(self, terminal_id: str, since: datetime | None) -> list[BatchRow]:
+        """The terminal's ledger rows of its open batch (all of them when `since` is None)."""
+        columns = [getattr(LedgerEntry, name) for name in BatchRow._fields]
+        query = select(*columns).where(LedgerEntry.terminal_id == terminal_id)
+        if since is not None:
+            query = query.where(LedgerEntry.occurred_at >= since)
+        with self.engine.connect() as conn:
+            return [BatchRow(*row) for row in conn.execute(query)]
+
     def find_original(self, terminal_id: str, stan: str) -> LedgerEntry | None:
         """The newest non-reversal transaction of `terminal_id` with STAN `stan`."""
         query = (select(LedgerEntry).where(
@@ -262,7 +282,7 @@ def _gateway_tables() -> list[Any]:
     # Only ours: the shared SQLModel metadata may also hold other packages' tables.
     return [model.__table__ for model in (  # type: ignore[attr-defined]
         LedgerEntry, OutboxEvent, TerminalRecord, UpstreamQueueItem, FreezeCase, GatewayRuntime,
-        SchemaVersion)]
+        Reconciliation, SchemaVersion)]
 
 
 def _make_engine(url: URL, synchronous: str) -> Engine:

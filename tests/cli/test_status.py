@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from gateway.store import GatewayRuntime, LedgerEntry, OutboxEvent, Store, TerminalRecord
+from gateway.store import (
+    GatewayRuntime,
+    LedgerEntry,
+    OutboxEvent,
+    Reconciliation,
+    Store,
+    TerminalRecord,
+)
 
 DAY = "2025-03-14"
 NOON = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
@@ -210,9 +217,14 @@ def test_outbox_depth_and_oldest_age_count_only_undelivered_events(
 
 def test_json_has_exactly_the_keys_the_help_documents(store: Store, db_path: Path) -> None:
     store.save_terminal(TerminalRecord(terminal_id="T0001", registered_at=NOON))
-    add(store, tx(1, "settled", 100), runtime(beat_age_s=1))
+    add(store, tx(1, "settled", 100), runtime(beat_age_s=1), Reconciliation(
+        terminal_id="T0001", closed_at=NOON, outcome="mismatched", terminal_totals={"debits": 2},
+        ledger_totals={"debits": 1}, differences={"debits": {"terminal": 2, "ledger": 1}}))
     report = status_json("--database", f"sqlite:///{db_path}", "--date", DAY)
-    assert set(report) == {"gateway", "daemon", "broker", "terminals", "totals", "outbox"}
+    assert report["unreconciled"] == [{"terminal_id": "T0001", "closed_at": report[
+        "unreconciled"][0]["closed_at"], "differences": {"debits": {"terminal": 2, "ledger": 1}}}]
+    assert set(report) == {"gateway", "daemon", "broker", "terminals", "totals", "outbox",
+                           "unreconciled"}
     assert set(report["gateway"]) == {"branch_id", "gateway_id", "database"}
     assert set(report["daemon"]) == {"state", "pid", "started_at", "heartbeat_at",
                                      "heartbeat_age_s", "stopped_at", "since", "reason"}

@@ -22,6 +22,7 @@ from gateway.store import (
     GroupCommitter,
     LedgerEntry,
     OutboxEvent,
+    Reconciliation,
     Store,
     UpstreamQueueItem,
 )
@@ -29,7 +30,7 @@ from gateway.terminals import TerminalLine, TerminalRegistry
 from protocols.iso8583.message import Message
 from protocols.normalize import ResponseCategory, Transaction
 from simulator import cards as demo
-from simulator.requests import RequestBuilder
+from simulator.requests import BatchTotals, RequestBuilder
 
 PROFILE = load_profile("iso87-ascii")
 LINE = TerminalLine(PROFILE, "tcp")
@@ -203,3 +204,34 @@ async def test_warm_up_refills_the_retransmit_cache_and_risk_windows(gw: Harness
     third = Attempt("ev-3", first.pan_token or "", first.terminal_id, "M", 9_02,
                     SYSTEM_CLOCK.utc_now().timestamp(), outcome=ResponseCategory.APPROVED)
     assert risk.after(third).rules == ("rapid_repeat",)
+
+
+async def test_a_batch_that_matches_the_ledger_is_closed_with_00(gw: Harness) -> None:
+    card = CARDS[demo.VISA_OK]
+    sale = gw.terminal.purchase(card, 40_00)
+    sale_response = await gw.send(sale)
+    await gw.send(gw.terminal.purchase(card, 10_00))
+    await gw.send(gw.terminal.refund(card, 5_00))
+    await gw.send(gw.terminal.void(card, 40_00, sale_response.text(37)))
+    lost = gw.terminal.purchase(card, 7_00)
+    await gw.send(lost)
+    await gw.send(gw.terminal.reversal(lost))  # never seen approved: counted nowhere
+    totals = BatchTotals(debits=2, debits_amount=50_00, credits=1, credits_amount=5_00,
+                         debit_reversals=1, debit_reversals_amount=40_00, inquiries=3)
+    response = await gw.send(gw.terminal.settlement(totals))
+    assert (response.mti, response.text(39)) == ("0510", "00")
+    [batch] = gw.rows(Reconciliation)
+    assert batch.outcome == "matched" and batch.differences == {}
+    # The batch is closed: the next one starts empty.
+    assert (await gw.send(gw.terminal.settlement(BatchTotals()))).text(39) == "00"
+
+
+async def test_a_batch_that_does_not_match_answers_95_and_keeps_the_differences(
+        gw: Harness) -> None:
+    await gw.send(gw.terminal.purchase(CARDS[demo.VISA_OK], 12_00))
+    response = await gw.send(gw.terminal.settlement(BatchTotals(debits=2, debits_amount=24_00)))
+    assert response.text(39) == "95"
+    [batch] = gw.rows(Reconciliation)
+    assert batch.outcome == "mismatched"
+    assert batch.differences == {"debits": {"terminal": 2, "ledger": 1},
+                                 "debits_amount": {"terminal": 24_00, "ledger": 12_00}}
