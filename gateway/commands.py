@@ -4,8 +4,8 @@
 - `decommission` TERMINAL: the terminal starts draining (new sales refused
   58; its reversals, voids and refunds still pass); the daemon's heartbeat
   retires it once none of its events waits in the outbox.
-- `release` / `return_to_card` CASE: answered `rejected` — the freeze-case
-  lifecycle (re-clearing or returning held funds) is not built yet.
+- `release` / `return_to_card` CASE: the freeze case's held sale is
+  re-cleared (`settled`) or returned to the card (`refund`); see cases.py.
 
 Replies are outbox events like any other: signed, durable, exactly once at
 the center. A command is trusted as the broker delivers it; restricting who
@@ -19,6 +19,7 @@ import logging
 from typing import Any
 
 from drivers.clock import Clock
+from gateway.cases import CaseService
 from gateway.forward.events import COMMAND_REPLY_SCHEMA, envelope, new_event_id, outbox_row
 from gateway.forward.topics import command_reply_topic
 from gateway.pipeline import GatewayIdentity
@@ -32,8 +33,9 @@ COMMAND_SCHEMA = "command.v1"
 
 class CommandHandler:
     def __init__(self, registry: TerminalRegistry, committer: GroupCommitter,
-                 identity: GatewayIdentity, clock: Clock) -> None:
+                 identity: GatewayIdentity, clock: Clock, cases: CaseService) -> None:
         self._registry = registry
+        self._cases = cases
         self._committer = committer
         self._identity = identity
         self._clock = clock
@@ -48,12 +50,12 @@ class CommandHandler:
         if not isinstance(command, dict) or not isinstance(command.get("command_id"), str):
             log.warning("command without a command_id ignored")
             return
-        outcome, detail = self._act(command)
+        outcome, detail = await self._act(command)
         log.info("command %s %s: %s (%s)", command["command_id"], command.get("command"),
                  outcome, detail)
         await self._committer.commit(None, self._reply(command["command_id"], outcome, detail))
 
-    def _act(self, command: dict[str, Any]) -> tuple[str, str]:
+    async def _act(self, command: dict[str, Any]) -> tuple[str, str]:
         if command.get("schema") != COMMAND_SCHEMA:
             return "rejected", f"schema must be {COMMAND_SCHEMA}"
         if command.get("branch_id") != self._identity.branch_id:
@@ -67,7 +69,7 @@ class CommandHandler:
                 return "not_found", f"no terminal {terminal_id!r} here"
             return "done", f"terminal {terminal_id} is draining: new sales are refused"
         if action in ("release", "return_to_card"):
-            return "rejected", "freeze cases cannot be released or returned yet"
+            return await self._cases.resolve(str(command.get("case_id") or ""), action)
         return "unknown_command", f"unknown command {action!r}"
 
     def _reply(self, command_id: str, outcome: str, detail: str) -> Any:

@@ -25,6 +25,7 @@ from drivers.tcp_link import TcpServer
 from drivers.usb_link import backend_from_option
 from gateway.advices import AdviceSender
 from gateway.authorize import Authorizer, Iso8583Upstream, StandInAuthorizer
+from gateway.cases import CaseService
 from gateway.commands import CommandHandler
 from gateway.config import GatewayConfig, TerminalConfig
 from gateway.forward import OutboxForwarder
@@ -98,8 +99,9 @@ class Gateway:
             authorizer, advices = await self._authorizer(stack, store)
             identity = GatewayIdentity(config.branch_id, config.gateway_id,
                                        config.mqtt.topic_prefix)
+            cases = CaseService(store, committer, identity, self.clock)
             forwarder.on_command = CommandHandler(self.registry, committer, identity,
-                                                  self.clock).handle
+                                                  self.clock, cases).handle
             self.pipeline = Pipeline(
                 store=store, committer=committer, authorizer=authorizer, risk=risk,
                 tokenizer=keys.tokenizer, registry=self.registry, clock=self.clock,

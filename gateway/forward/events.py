@@ -75,6 +75,18 @@ def terminal_status(terminal_id: str, state: str, *, profile: str | None, branch
             "terminal_id": terminal_id, "state": state, "profile": profile}
 
 
+def case_event(case_id: str, status: str, *, terminal_id: str, rule: str,
+               pan_token: str | None, amount_minor: int, currency: str,
+               tx_event_ids: Sequence[str], branch_id: str, gateway_id: str,
+               occurred_at: datetime) -> dict[str, Any]:
+    """A freeze case opened or settled, for the `cases` topic."""
+    return {**envelope(CASE_SCHEMA, event_id=new_event_id(), branch_id=branch_id,
+                       gateway_id=gateway_id, occurred_at=occurred_at),
+            "case_id": case_id, "status": status, "terminal_id": terminal_id, "rule": rule,
+            "pan_token": pan_token, "amount_minor": amount_minor, "currency": currency,
+            "tx_event_ids": list(tx_event_ids)}
+
+
 def outbox_row(payload: dict[str, Any], *, topic: str, clock: Clock,
                terminal_id: str | None = None, retain: bool = False) -> TableRow:
     """The outbox row for a built payload; commit it with GroupCommitter."""

@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from drivers.clock import Clock
 from gateway.authorize import Authorization, Authorizer, UpstreamUnavailable
-from gateway.forward.events import new_event_id, outbox_row, tx_event
-from gateway.forward.topics import tx_topic
+from gateway.forward.events import case_event, new_event_id, outbox_row, tx_event
+from gateway.forward.topics import cases_topic, tx_topic
 from gateway.pipeline.outcome import UNDOING_KINDS, RrnSource, final_status
 from gateway.pipeline.records import advice_row, case_row, ledger_row
 from gateway.pipeline.replay import (
@@ -30,7 +31,7 @@ from gateway.pipeline.settlement import ledger_totals, terminal_totals
 from gateway.risk import Action, Attempt, Decision, RiskEngine
 from gateway.security.tokens import PanTokenizer
 from gateway.store import DuplicateRequest, GroupCommitter, OutboxFull, Reconciliation, Store
-from gateway.store.rows import table_row
+from gateway.store.rows import TableRow, table_row
 from gateway.terminals import DECOMMISSIONED, DRAINING, TerminalLine, TerminalRegistry
 from protocols.iso8583.message import Message
 from protocols.normalize import (
@@ -233,8 +234,9 @@ class Pipeline:
         outbox = outbox_row(payload, topic=tx_topic(ident.topic_prefix, ident.branch_id,
                                                     terminal_id),
                             clock=self._clock, terminal_id=terminal_id)
+        case = case_row(decided.decision, tx, token, now) if status == "frozen" else None
         extra = [row for row in (
-            case_row(decided.decision, tx, token, now) if status == "frozen" else None,
+            case, self._case_opened(case, tx, event_id, now) if case is not None else None,
             advice_row(decided.reversal, tx, now) if decided.reversal is not None else None,
         ) if row is not None]
         try:
@@ -246,6 +248,18 @@ class Pipeline:
         except DuplicateRequest:
             return await self._stored_answer(request, key)
         return response
+
+    def _case_opened(self, case: TableRow, tx: Transaction, event_id: str,
+                     now: datetime) -> TableRow:
+        """The `cases` topic event announcing a freeze case."""
+        ident, values = self._identity, case.values
+        notice = case_event(values["id"], "open", terminal_id=values["terminal_id"],
+                            rule=values["rule"], pan_token=values["pan_token"],
+                            amount_minor=tx.amount_minor or 0, currency=tx.currency or "",
+                            tx_event_ids=[event_id], branch_id=ident.branch_id,
+                            gateway_id=ident.gateway_id, occurred_at=now)
+        return outbox_row(notice, topic=cases_topic(ident.topic_prefix, ident.branch_id),
+                          clock=self._clock)
 
     async def _stored_answer(self, request: Message, key: RequestKey | None) -> Message:
         found = None

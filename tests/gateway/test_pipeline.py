@@ -161,8 +161,9 @@ async def test_upstream_timeout_answers_91_and_queues_the_reversal_advice(
 
 async def test_a_full_outbox_refuses_the_sale_and_drops_nothing(tmp_path: Path) -> None:
     async for gw in harness_for(tmp_path, outbox_cap=2):
-        codes = [(await gw.send(gw.terminal.purchase(CARDS[demo.UNIONPAY_OK], 1_00))).text(39)
-                 for _ in range(3)]
+        card = CARDS[demo.UNIONPAY_OK]  # amounts differ: no freeze, no case event
+        codes = [(await gw.send(gw.terminal.purchase(card, (n + 1) * 1_00))).text(39)
+                 for n in range(3)]
         assert codes == ["00", "00", "96"]
         assert len(gw.rows(LedgerEntry)) == 2 and len(gw.rows(OutboxEvent)) == 2
 
