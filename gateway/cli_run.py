@@ -7,10 +7,14 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from gateway.logsetup import configure_logging
+
+if TYPE_CHECKING:  # the daemon's imports are heavy: only `run` needs them
+    from gateway.daemon import Gateway
 
 EXIT_CONFIG = 2
 
@@ -33,7 +37,8 @@ def run(config_path: Path, log_level: str) -> None:
 
     \b
     SIGTERM stops it gracefully: no new requests, the ones in flight
-    finish, the outbox gets a few seconds to drain. Config errors exit 2
+    finish, the outbox gets a few seconds to drain. SIGHUP re-reads the
+    [risk] rules from the file (window state is kept). Config errors exit 2
     with "file: key: reason". `posgw status -c FILE` shows the state,
     whether the daemon runs or not.
     """
@@ -50,13 +55,11 @@ def run(config_path: Path, log_level: str) -> None:
     asyncio.run(_serve(Gateway(config)))
 
 
-async def _serve(gateway: object) -> None:
-    from gateway.daemon import Gateway
-
-    assert isinstance(gateway, Gateway)
+async def _serve(gateway: Gateway) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, gateway.reload_risk)
     logging.getLogger("posgw").info("gateway %s starting", gateway.config.gateway_id)
     await gateway.run(stop)

@@ -27,7 +27,7 @@ from gateway.advices import AdviceSender
 from gateway.authorize import Authorizer, Iso8583Upstream, StandInAuthorizer
 from gateway.cases import CaseService
 from gateway.commands import CommandHandler
-from gateway.config import GatewayConfig, TerminalConfig
+from gateway.config import GatewayConfig, TerminalConfig, load_config
 from gateway.forward import OutboxForwarder
 from gateway.forward.events import outbox_row, terminal_status
 from gateway.forward.topics import terminal_status_topic
@@ -47,6 +47,7 @@ from gateway.sessions import TerminalSession
 from gateway.store import GroupCommitter, Store
 from gateway.store.rows import TableRow
 from gateway.terminals import TerminalLine, TerminalRegistry
+from protocols.iso8583.errors import SpecError
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class Gateway:
         self.forwarder: OutboxForwarder | None = None
         self.upstream: Iso8583Upstream | None = None  # in iso8583 mode
         self.registry = TerminalRegistry(clock)
+        self.risk: RiskEngine | None = None
         self._broker_connected: bool | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -85,7 +87,7 @@ class Gateway:
     async def _run(self, store: Store, stop: asyncio.Event) -> None:
         config = self.config
         keys = await asyncio.to_thread(ensure_keys, config.keys_dir)
-        risk = RiskEngine(config.risk)
+        risk = self.risk = RiskEngine(config.risk)
         recent = RecentResponses()
         self.registry.load(await asyncio.to_thread(store.terminals))
         await asyncio.to_thread(warm_up, store, risk, recent, self.clock)
@@ -167,6 +169,22 @@ class Gateway:
             self._session_for(line),
             on_online=lambda _name: self.registry.seen(terminal.id, line),
             on_offline=lambda _name: self.registry.line_down({terminal.id}))
+
+    def reload_risk(self) -> bool:
+        """SIGHUP: re-read the config file's `[risk]` rules; window state is kept.
+
+        A file with a mistake changes nothing (logged with file, key, reason).
+        """
+        if self.risk is None or not self.config.source:
+            return False
+        try:
+            settings = load_config(self.config.source).risk
+        except SpecError as exc:
+            log.error("risk rules not reloaded: %s", exc)
+            return False
+        self.risk.reconfigure(settings)
+        log.warning("risk rules reloaded from %s", self.config.source)
+        return True
 
     def _usb(self) -> Any:
         if self._usb_backend is None:
