@@ -306,8 +306,9 @@ def acquirer(profile_name: str, listen: str, latency_ms: int) -> None:
 from gateway.cli_center import center  # noqa: E402
 from gateway.cli_demo import demo  # noqa: E402
 from gateway.cli_keys import keys  # noqa: E402
+from gateway.cli_ops import cases, terminals  # noqa: E402
 from gateway.cli_run import run  # noqa: E402
 from gateway.cli_status import status  # noqa: E402
 
-for _command in (run, demo, status, keys, center):
+for _command in (run, demo, status, keys, center, cases, terminals):
     main.add_command(_command)

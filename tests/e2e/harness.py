@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,3 +141,11 @@ async def until_center_has(center: CenterStore, event_ids: set[str],
         if event_ids <= set(held) or SYSTEM_CLOCK.monotonic() > deadline:
             return held
         await asyncio.sleep(0.1)
+
+
+def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """For sync tests driving a daemon process: poll with a deadline."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)  # polling a port, a log file or a CLI, with a deadline

@@ -5,20 +5,12 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.brokers import free_port, port_accepts, shared_broker_port
-from tests.e2e.harness import config_table, write_toml
+from tests.e2e.harness import config_table, wait_for, write_toml
 
 POSGW = str(Path(sys.executable).with_name("posgw"))
-
-
-def wait_for(predicate: object, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)  # polling a port or a log file, with a deadline
 
 
 def test_sighup_reloads_the_risk_rules_and_a_bad_file_changes_nothing(tmp_path: Path) -> None:

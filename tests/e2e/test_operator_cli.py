@@ -1,0 +1,61 @@
+"""The operator's commands against a running `posgw run`: cases list, show,
+release; terminals list, decommission."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from drivers.tcp_link import connect_tcp
+from simulator import cards as demo
+from simulator.cards import demo_cards
+from simulator.terminal import TerminalSimulator
+from tests.brokers import free_port, port_accepts, shared_broker_port
+from tests.e2e.harness import TCP_PROFILE, config_table, wait_for, write_toml
+
+POSGW = str(Path(sys.executable).with_name("posgw"))
+
+
+def posgw(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([POSGW, *args], capture_output=True, text=True, timeout=60)
+
+
+async def three_swipes(port: int) -> None:
+    transport = await connect_tcp("127.0.0.1", port)
+    async with TerminalSimulator(TCP_PROFILE, transport, "P0000001", "M00000000000001",
+                                 demo_cards(), response_timeout_s=5.0) as terminal:
+        for step in range(3):
+            assert (await terminal.purchase(demo.VISA_OK, 30_00 + step)).approved
+
+
+def test_cases_and_terminals_commands_against_the_running_daemon(tmp_path: Path) -> None:
+    listen = free_port()
+    config = str(write_toml(tmp_path / "gw.toml", config_table(
+        tmp_path, shared_broker_port(), listen_port=listen)))
+    with (tmp_path / "gw.log").open("wb") as out:
+        daemon = subprocess.Popen([POSGW, "run", "-c", config], stdout=out, stderr=out)
+    try:
+        wait_for(lambda: port_accepts(listen), "the listener")
+        asyncio.run(three_swipes(listen))
+        [case] = json.loads(posgw("cases", "list", "-c", config, "--json").stdout)
+        assert case["status"] == "open" and case["rule"] == "rapid_repeat"
+        shown = json.loads(posgw("cases", "show", "-c", config, case["id"]).stdout)
+        assert shown["evidence"]["rules"][0]["rule"] == "rapid_repeat"
+        released = posgw("cases", "release", "-c", config, case["id"])
+        assert released.returncode == 0 and released.stdout.startswith("done")
+        [case] = json.loads(posgw("cases", "list", "-c", config, "--json").stdout)
+        assert case["status"] == "released"
+        retired = posgw("terminals", "decommission", "-c", config, "P0000001")
+        assert retired.returncode == 0, retired.stdout + retired.stderr
+        wait_for(lambda: "decommissioned" in posgw("terminals", "list", "-c", config).stdout,
+                 "the terminal's retirement")
+        unknown = posgw("terminals", "decommission", "-c", config, "NOPE0001")
+        assert unknown.returncode == 1 and "not_found" in unknown.stdout
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0
+    assert posgw("cases", "show", "-c", config, "case-none").returncode == 1
