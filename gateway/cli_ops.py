@@ -161,3 +161,17 @@ def terminals_decommission(config_path: Path, terminal_id: str, wait: float) -> 
     voids and refunds still pass), then is refused outright once everything
     it did has reached the center. Asks the running daemon."""
     _reply_exit(_send(_config(config_path, "terminals"), "decommission", terminal_id, wait))
+
+
+@terminals.command("statement")
+@CONFIG
+@click.argument("terminal_id")
+def terminals_statement(config_path: Path, terminal_id: str) -> None:
+    """A terminal's statement as JSON: transactions by status (count, amount),
+    open freeze cases and the funds they hold, events not yet delivered.
+    Published with its `decommissioned` status when a terminal is retired."""
+    from gateway.store import Store
+    from gateway.store.reports import terminal_statement
+
+    with Store(_config(config_path, "terminals").database) as store:
+        click.echo(json.dumps(terminal_statement(store, terminal_id), indent=2))

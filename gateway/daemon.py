@@ -45,8 +45,9 @@ from gateway.security.keys import (
 )
 from gateway.sessions import TerminalSession
 from gateway.store import GroupCommitter, Store
+from gateway.store.reports import terminal_statement
 from gateway.store.rows import TableRow
-from gateway.terminals import TerminalLine, TerminalRegistry
+from gateway.terminals import DECOMMISSIONED, TerminalLine, TerminalRegistry
 from protocols.iso8583.errors import SpecError
 
 log = logging.getLogger(__name__)
@@ -222,15 +223,23 @@ class Gateway:
                                 f"{self.config.mqtt.port}")
         while True:
             for terminal_id, state, profile in self.registry.take_transitions():
-                await committer.commit(None, self._status_row(terminal_id, state, profile))
+                statement = None
+                if state == DECOMMISSIONED:
+                    statement = await asyncio.to_thread(terminal_statement, store, terminal_id)
+                    log.warning("final statement of %s: %s", terminal_id, statement)
+                await committer.commit(None, self._status_row(terminal_id, state, profile,
+                                                              statement))
             await asyncio.to_thread(self._beat, store, committer)
             await asyncio.sleep(HEARTBEAT_S)
 
-    def _status_row(self, terminal_id: str, state: str, profile: str) -> TableRow:
+    def _status_row(self, terminal_id: str, state: str, profile: str,
+                    statement: dict[str, Any] | None = None) -> TableRow:
         config = self.config
         payload = terminal_status(terminal_id, state, profile=profile or None,
                                   branch_id=config.branch_id, gateway_id=config.gateway_id,
                                   occurred_at=self.clock.utc_now())
+        if statement is not None:  # retired: the final statement goes with it
+            payload["statement"] = statement
         topic = terminal_status_topic(config.mqtt.topic_prefix, config.branch_id, terminal_id)
         return outbox_row(payload, topic=topic, clock=self.clock, terminal_id=terminal_id,
                           retain=True)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from gateway.store.models import LedgerEntry, Reconciliation
+from gateway.store.models import FreezeCase, LedgerEntry, Reconciliation
 from gateway.store.store import Store
 
 
@@ -57,3 +58,34 @@ def unreconciled_batches(store: Store, day: date) -> list[Reconciliation]:
              .where(closed_at >= start, closed_at < end).order_by(closed_at))
     with store.session() as session:
         return list(session.scalars(query))
+
+
+def terminal_statement(store: Store, terminal_id: str) -> dict[str, Any]:
+    """A terminal's final statement: its transactions by status (count, amount),
+    its open freeze cases and the funds they hold, its undelivered events."""
+    status, amount = col(LedgerEntry.status), col(LedgerEntry.amount_minor)
+    by_status = (select(status, func.count(), func.coalesce(func.sum(amount), 0))
+                 .where(LedgerEntry.terminal_id == terminal_id).group_by(status))
+    open_cases = (select(func.count()).select_from(FreezeCase)
+                  .where(FreezeCase.terminal_id == terminal_id, FreezeCase.status == "open"))
+    with store.session() as session:
+        rows = session.execute(by_status).all()
+        cases = int(session.scalar(open_cases) or 0)
+        held = _held_amount(session, terminal_id)
+    return {"terminal_id": terminal_id,
+            "transactions": {str(s): {"count": int(n), "amount_minor": int(a)}
+                             for s, n, a in rows},
+            "open_cases": cases, "held_amount_minor": held,
+            "undelivered_events": store.undelivered_for(terminal_id)}
+
+
+def _held_amount(session: Any, terminal_id: str) -> int:
+    """Frozen sales whose case is still open: money neither settled nor returned."""
+    open_ids = [case_id.removeprefix("case-") for case_id in session.scalars(
+        select(FreezeCase.id).where(FreezeCase.terminal_id == terminal_id,
+                                    FreezeCase.status == "open"))]
+    if not open_ids:
+        return 0
+    total = session.scalar(select(func.coalesce(func.sum(col(LedgerEntry.amount_minor)), 0))
+                           .where(col(LedgerEntry.event_id).in_(open_ids)))
+    return int(total or 0)

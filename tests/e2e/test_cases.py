@@ -14,15 +14,18 @@ from sqlmodel import select
 
 from center.commands import build_command, send_command
 from center.config import CenterMqtt
+from center.models import ReceivedEvent
 from center.verify import SignatureVerifier, load_public_key
 from drivers.tcp_link import connect_tcp
 from gateway.daemon import Gateway
 from gateway.security.keys import PUBLIC_KEY_FILE
 from gateway.store import FreezeCase, Store
+from gateway.store.reports import terminal_statement
 from simulator import cards as demo
 from simulator.cards import demo_cards
 from simulator.terminal import TerminalSimulator
 from tests.brokers import shared_broker_port
+from tests.drivers.helpers import wait_until
 from tests.e2e.harness import (
     BRANCH,
     GATEWAY_ID,
@@ -34,6 +37,7 @@ from tests.e2e.harness import (
     until_center_has,
     write_toml,
 )
+from tests.e2e.test_commands import terminal_state
 
 POSGW = str(Path(sys.executable).with_name("posgw"))
 
@@ -84,8 +88,15 @@ async def test_released_case_arrives_settled_and_returned_case_as_refund(
                                                        [cases["F0000001"].id]),
                                    wait_reply_s=15, verifier=verifier)
         assert again is not None and again["outcome"] == "done"  # idempotent
+        reply = await send_command(mqtt, build_command(BRANCH, "decommission", ["F0000001"]),
+                                   wait_reply_s=15, verifier=verifier)
+        assert reply is not None and reply["outcome"] == "done"
+        await wait_until(
+            lambda: terminal_state(config.database, "F0000001") == "decommissioned", 20)
         rows = ledger_rows(config.database)
         await until_center_has(center_store, {row.event_id for row in rows})
+        with Store(config.database) as store:
+            statement = terminal_statement(store, "F0000001")
     finally:
         stop.set()
         await run
@@ -103,4 +114,14 @@ async def test_released_case_arrives_settled_and_returned_case_as_refund(
     for status, row in by_status.items():
         found = center_query(center_config, row.rrn or "")
         assert status in {event["status"] for event in found}
+    # The retired terminal's final statement is what the center holds for it.
+    at_center: dict[str, dict[str, int]] = {}
+    with center_store.session() as session:
+        for event in session.scalars(select(ReceivedEvent).where(
+                ReceivedEvent.terminal_id == "F0000001")):
+            entry = at_center.setdefault(event.status, {"count": 0, "amount_minor": 0})
+            entry["count"] += 1
+            entry["amount_minor"] += event.amount_minor
+    assert statement["transactions"] == at_center
+    assert statement["open_cases"] == 0 and statement["held_amount_minor"] == 0
     center_store.close()
