@@ -30,9 +30,9 @@ from drivers.clock import SYSTEM_CLOCK, Clock
 from protocols.iso8583.message import FieldValue, Message
 from protocols.iso8583.spec import MessageSpec
 from protocols.normalize import build_response
+from protocols.normalize.batch import BatchTotals
 from simulator.cards import Card, CardBook, CardRequest, Code
 from simulator.pinblock import TEST_PIN_KEY, verify_pin
-from simulator.requests import BatchTotals
 
 _TRACK2_SEPARATORS = ("=", "D")
 INVALID_TRANSACTION = "12"
@@ -168,7 +168,7 @@ class AcquirerHost:
 
     def _settlement(self, request: Message) -> Message:
         terminal = request.text(41)
-        theirs = BatchTotals.from_fields(request)
+        theirs = BatchTotals.from_fields(request) or BatchTotals()
         ours = self._totals.pop(terminal, BatchTotals())
         code = Code.APPROVED if theirs == ours else Code.RECONCILE_ERROR
         return self._respond(request, code)

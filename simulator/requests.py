@@ -14,12 +14,12 @@ UTC so runs are reproducible.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 from drivers.clock import Clock
 from protocols.iso8583.message import FieldValue, Message
 from protocols.iso8583.spec import MessageSpec
 from protocols.iso8583.tlv import TlvNode, build_tlv
+from protocols.normalize.batch import BatchTotals
 from simulator.cards import Card
 from simulator.pinblock import TEST_PIN_KEY, encrypt_pin_block
 
@@ -51,51 +51,6 @@ class StanCounter:
         stan = self._next
         self._next = 1 if stan >= STAN_MAX else stan + 1
         return f"{stan:06d}"
-
-
-@dataclass(frozen=True, slots=True)
-class BatchTotals:
-    """Reconciliation totals (1987 fields 74-77, 80, 86-89); amounts in minor units.
-
-    Debits are purchases, credits are refunds; a void or a reversal of a
-    purchase counts as a debit reversal.
-    """
-
-    credits: int = 0
-    credits_amount: int = 0
-    credit_reversals: int = 0
-    credit_reversals_amount: int = 0
-    debits: int = 0
-    debits_amount: int = 0
-    debit_reversals: int = 0
-    debit_reversals_amount: int = 0
-    inquiries: int = 0
-
-    def fields(self) -> dict[int, str]:
-        return {
-            74: f"{self.credits:010d}",
-            75: f"{self.credit_reversals:010d}",
-            76: f"{self.debits:010d}",
-            77: f"{self.debit_reversals:010d}",
-            80: f"{self.inquiries:010d}",
-            86: f"{self.credits_amount:016d}",
-            87: f"{self.credit_reversals_amount:016d}",
-            88: f"{self.debits_amount:016d}",
-            89: f"{self.debit_reversals_amount:016d}",
-        }
-
-    @classmethod
-    def from_fields(cls, message: Message) -> BatchTotals:
-        def number(field: int) -> int:
-            text = message.text(field, "0")
-            return int(text) if text.isdigit() else 0
-
-        return cls(
-            credits=number(74), credit_reversals=number(75), debits=number(76),
-            debit_reversals=number(77), inquiries=number(80), credits_amount=number(86),
-            credit_reversals_amount=number(87), debits_amount=number(88),
-            debit_reversals_amount=number(89),
-        )
 
 
 class RequestBuilder:

@@ -32,10 +32,11 @@ from protocols.iso8583.codec import Codec
 from protocols.iso8583.errors import Iso8583Error
 from protocols.iso8583.message import Message
 from protocols.normalize import response_mti
+from protocols.normalize.batch import BatchTotals
 from protocols.profile import Profile
 from protocols.redact import mask_pan
 from simulator.cards import Card, Code
-from simulator.requests import BatchTotals, RequestBuilder, StanCounter
+from simulator.requests import RequestBuilder, StanCounter
 
 #: Terminals wait 60-180 s for an authorisation (DESIGN.md); 60 s is the floor.
 DEFAULT_RESPONSE_TIMEOUT_S = 60.0

@@ -27,7 +27,7 @@ from gateway.pipeline.replay import (
     replayed,
     stored_fields,
 )
-from gateway.pipeline.settlement import ledger_totals, terminal_totals
+from gateway.pipeline.settlement import ledger_totals
 from gateway.risk import Action, Attempt, Decision, RiskEngine
 from gateway.security.tokens import PanTokenizer
 from gateway.store import DuplicateRequest, GroupCommitter, OutboxFull, Reconciliation, Store
@@ -43,6 +43,7 @@ from protocols.normalize import (
     response_code_for,
     response_mti,
 )
+from protocols.normalize.batch import BatchTotals
 from protocols.normalize.errors import NormalizeError
 
 log = logging.getLogger(__name__)
@@ -121,13 +122,13 @@ class Pipeline:
 
     async def _settle(self, request: Message, tx: Transaction, terminal_id: str) -> Message:
         """Compare the terminal's batch with the ledger; close it (settlement.py)."""
-        theirs = terminal_totals(request)
+        theirs = BatchTotals.from_fields(request, strict=True)
         if theirs is None:
             return _answer(request, ResponseCategory.FORMAT_ERROR, tx.version)
         opened_at = self._registry.batch_opened_at(terminal_id)
         rows = await asyncio.to_thread(self._store.batch_rows, terminal_id, opened_at)
         ours = ledger_totals(rows)
-        differences = theirs.differences(ours)
+        differences = theirs.money_differences(ours)
         now = self._clock.utc_now()
         await self._committer.commit(None, None, table_row(
             Reconciliation, terminal_id=terminal_id, opened_at=opened_at, closed_at=now,
@@ -247,6 +248,8 @@ class Pipeline:
             return _answer(request, ResponseCategory.SYSTEM_ERROR, tx.version)
         except DuplicateRequest:
             return await self._stored_answer(request, key)
+        if original is not None and token and status in ("reversed", "voided"):
+            self._risk.undo(original, card=token, terminal=terminal_id)  # no longer a swipe
         return response
 
     def _case_opened(self, case: TableRow, tx: Transaction, event_id: str,
