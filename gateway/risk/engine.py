@@ -47,6 +47,16 @@ class _TerminalWindow:
             if not self.cards[old.card]:
                 del self.cards[old.card]
 
+    def discard(self, tx_id: str) -> None:
+        """Take out an attempt that was undone (no-op when already pruned)."""
+        attempt = _take(self.attempts, tx_id)
+        if attempt is None:
+            return
+        self.amount -= attempt.amount
+        self.cards[attempt.card] -= 1
+        if not self.cards[attempt.card]:
+            del self.cards[attempt.card]
+
 
 class RiskEngine:
     def __init__(self, settings: RiskSettings | None = None) -> None:
@@ -99,6 +109,28 @@ class RiskEngine:
                 self._window(self._by_card, attempt.card, attempt.at, wrong_pin.window_s)[:-1],
                 attempt, wrong_pin):
             self._locked_until[attempt.card] = attempt.at + wrong_pin.lockout_s
+
+    def undo(self, tx_id: str, *, card: str, terminal: str) -> bool:
+        """A reversal or void undid attempt `tx_id` of `card` on `terminal`.
+
+        It no longer counts as a swipe or a charge of that card on that terminal
+        (rapid_repeat, duplicate_charge) nor in the terminal's count and amount
+        (terminal_velocity, many_cards): a terminal that reverses a sale whose
+        answer it lost and repeats it is not swiping twice. The card's own window
+        keeps it, and a lockout stays: a wrong PIN was still tried, a probing run
+        was still made (wrong_pin, descending_probe). False when the attempt is
+        not in the windows (pruned, or of a kind that is not judged).
+        """
+        key = (card, terminal)
+        pair = self._by_card_terminal.get(key)
+        if pair is None or _take(pair, tx_id) is None:
+            return False
+        if not pair:
+            del self._by_card_terminal[key]
+        window = self._by_terminal.get(terminal)
+        if window is not None:
+            window.discard(tx_id)
+        return True
 
     def rebuild(self, attempts: Iterable[Attempt]) -> None:
         """Replay the ledger's recent attempts, oldest first, after a restart."""
@@ -155,3 +187,12 @@ class RiskEngine:
             return []
         start = now - window_s
         return [a for a in attempts if a.at >= start]
+
+
+def _take(attempts: deque[Attempt], tx_id: str) -> Attempt | None:
+    """Remove and return attempt `tx_id`, searched newest first: an undo follows its sale."""
+    for back, attempt in enumerate(reversed(attempts), start=1):
+        if attempt.tx_id == tx_id:
+            del attempts[-back]
+            return attempt
+    return None
