@@ -221,7 +221,7 @@ class Pipeline:
                       key: RequestKey | None) -> Message:
         now = self._clock.utc_now()
         ident = self._identity
-        original = await self._original_event(tx) if tx.kind in UNDOING_KINDS else None
+        original = await self._original_event(tx, request) if tx.kind in UNDOING_KINDS else None
         rules = list(decided.decision.rules)
         payload = tx_event(tx, status=status, event_id=event_id, branch_id=ident.branch_id,
                            gateway_id=ident.gateway_id, pan_token=token, risk=rules,
@@ -273,11 +273,21 @@ class Pipeline:
             return _answer(request, ResponseCategory.DUPLICATE_TRANSMISSION)
         return replayed(response_mti(request.mti), found.response_fields)
 
-    async def _original_event(self, tx: Transaction) -> str | None:
-        stan = tx.original_stan or ""
-        if not stan or not tx.terminal_id:
+    async def _original_event(self, tx: Transaction, request: Message) -> str | None:
+        """The event a reversal (field 90's STAN) or a void (the request's field 37,
+        the RRN of the sale it cancels) undoes."""
+        if not tx.terminal_id:
             return None
-        row = await asyncio.to_thread(self._store.find_original, tx.terminal_id, stan)
+        if tx.kind is TxKind.VOID:
+            rrn = request.text(37).strip()
+            if not rrn:
+                return None
+            row = await asyncio.to_thread(self._store.find_by_rrn, tx.terminal_id, rrn)
+        else:
+            if not tx.original_stan:
+                return None
+            row = await asyncio.to_thread(self._store.find_original, tx.terminal_id,
+                                          tx.original_stan)
         return row.event_id if row is not None else None
 
 

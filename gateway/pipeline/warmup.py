@@ -27,6 +27,8 @@ def warm_up(store: Store, risk: RiskEngine, recent: RecentResponses, clock: Cloc
     for row in rows:
         if row.pan_token:
             risk.record(_attempt(row))
+            if row.status in ("reversed", "voided") and row.original_event_id:
+                risk.undo(row.original_event_id, card=row.pan_token, terminal=row.terminal_id)
         if row.stan:
             recent.remember(RequestKey(row.terminal_id, row.message_class, row.stan,
                                        row.transmission_time), row.response_fields)

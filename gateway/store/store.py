@@ -79,6 +79,8 @@ class RecentRow(NamedTuple):
     response_code: str | None
     response_fields: dict[str, str]
     occurred_at: datetime
+    status: str
+    original_event_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +208,15 @@ class Store:
             query = query.where(LedgerEntry.occurred_at >= since)
         with self.engine.connect() as conn:
             return [BatchRow(*row) for row in conn.execute(query)]
+
+    def find_by_rrn(self, terminal_id: str, rrn: str) -> LedgerEntry | None:
+        """The sale of `terminal_id` with retrieval reference `rrn` (what a void names)."""
+        query = (select(LedgerEntry).where(
+            LedgerEntry.terminal_id == terminal_id, LedgerEntry.rrn == rrn,
+            LedgerEntry.kind.in_(("purchase", "preauth", "completion")))  # type: ignore[attr-defined]
+            .order_by(LedgerEntry.id.desc()))  # type: ignore[union-attr]
+        with self.session() as session:
+            return session.scalars(query).first()
 
     def find_original(self, terminal_id: str, stan: str) -> LedgerEntry | None:
         """The newest non-reversal transaction of `terminal_id` with STAN `stan`."""

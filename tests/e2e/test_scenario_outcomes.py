@@ -248,9 +248,6 @@ def test_every_scenario_drives_the_outcome_a_reviewer_expects(
     assert found == {}
 
 
-@pytest.mark.xfail(strict=True, reason="a void names its sale by RRN (field 37); the gateway "
-                   "links originals by field 90's STAN only (Pipeline._original_event), so the "
-                   "voided row has no original_event_id and the sale still counts for risk")
 def test_a_void_points_at_the_sale_it_voided(observed: dict[str, Observed]) -> None:
     sale, void = observed["void"].rows
     assert void.original_event_id == sale.event_id

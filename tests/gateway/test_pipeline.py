@@ -236,3 +236,16 @@ async def test_a_batch_that_does_not_match_answers_95_and_keeps_the_differences(
     assert batch.outcome == "mismatched"
     assert batch.differences == {"debits": {"terminal": 2, "ledger": 1},
                                  "debits_amount": {"terminal": 24_00, "ledger": 12_00}}
+
+
+async def test_warm_up_forgets_sales_that_were_reversed(gw: Harness) -> None:
+    card = CARDS[demo.VISA_OK]
+    sale = gw.terminal.purchase(card, 15_00)
+    await gw.send(sale)
+    await gw.send(gw.terminal.reversal(sale))
+    risk = RiskEngine()
+    warm_up(gw.store, risk, RecentResponses(), SYSTEM_CLOCK)
+    [first, _] = gw.rows(LedgerEntry)
+    repeat = Attempt("ev-repeat", first.pan_token or "", first.terminal_id, "M", 15_00,
+                     SYSTEM_CLOCK.utc_now().timestamp(), outcome=ResponseCategory.APPROVED)
+    assert risk.after(repeat).rules == ()  # the honest repeat after a restart: not a duplicate
