@@ -80,6 +80,8 @@ class FramedChannel:
                 and transport.identity.kind == "tcp"
             )
         self._close_on_lost_sync = close_on_lost_sync
+        if close_on_lost_sync:  # TCP delivers every byte: a late one is not noise
+            link.without_inter_byte_timeout()
         self._inbox: asyncio.Queue[bytes | _Signal] = asyncio.Queue()
         self._received: asyncio.Queue[MessageReceived | _Signal] = asyncio.Queue()
         self._io_lock = asyncio.Lock()  # one link call + its writes at a time

@@ -26,6 +26,9 @@ from protocols.normalize import ResponseCategory, build_response, response_code_
 
 log = logging.getLogger(__name__)
 
+#: STAN, RRN, auth code, response code, terminal id: what a terminal matches on.
+_ESSENTIAL_FIELDS = frozenset({11, 37, 38, 39, 41})
+
 
 class TerminalSession:
     def __init__(self, pipeline: Pipeline, line: TerminalLine,
@@ -64,13 +67,28 @@ class TerminalSession:
         try:
             response = await self._pipeline.handle(request, self._line)
             self._note_terminal(request)
-            encoded = self._codec.encode(response)
         except Exception:  # one bad request must not end the session
             log.exception("request %s from %s failed; answering system error", request.mti,
                           self._where())
             return self._encoded_or_none(request, ResponseCategory.SYSTEM_ERROR)
         self.answered += 1
-        return encoded
+        return self._encoded_response(response)
+
+    def _encoded_response(self, response: Message) -> bytes | None:
+        """The response as the profile encodes it. An echoed request field the
+        dialect cannot encode (the decoder is laxer than the encoder about
+        charsets) must not cost the terminal its answer: the answer then goes
+        out with only the fields that identify it and the decision."""
+        try:
+            return self._codec.encode(response)
+        except Iso8583Error as exc:
+            log.warning("response %s for %s echoes a field the profile cannot encode (%s); "
+                        "answering with its essential fields", response.mti, self._where(), exc)
+        essential = {n: v for n, v in response.fields.items() if n in _ESSENTIAL_FIELDS}
+        try:
+            return self._codec.encode(Message(response.mti, essential))
+        except Iso8583Error:
+            return None
 
     def _format_error(self, data: bytes, exc: Iso8583Error) -> bytes | None:
         self.rejected += 1

@@ -49,6 +49,8 @@ from protocols.normalize.errors import NormalizeError
 log = logging.getLogger(__name__)
 
 _NETWORK_KINDS = frozenset({TxKind.SIGN_ON, TxKind.ECHO})
+#: Money moves on the card itself: no card, no transaction.
+_CARD_KINDS = frozenset({TxKind.PURCHASE, TxKind.PREAUTH, TxKind.COMPLETION, TxKind.REFUND})
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,10 @@ class Pipeline:
             return _answer(request, ResponseCategory.APPROVED, tx.version)
         if tx.kind is TxKind.BATCH_SETTLEMENT:
             return await self._settle(request, tx, terminal_id)
+        missing = _missing_mandatory(tx)
+        if missing:
+            log.warning("%s from %s without %s refused", tx.kind.value, terminal_id, missing)
+            return _answer(request, ResponseCategory.FORMAT_ERROR, tx.version)
         key = _request_key(terminal_id, tx)
         if key is None:
             return await self._process(request, tx, terminal_id, line, None)
@@ -289,6 +295,20 @@ class Pipeline:
             row = await asyncio.to_thread(self._store.find_original, tx.terminal_id,
                                           tx.original_stan)
         return row.event_id if row is not None else None
+
+
+def _missing_mandatory(tx: Transaction) -> str | None:
+    """What a money request lacks to be recorded honestly: a STAN (its
+    retransmit key), an amount and, where money moves on a card, the card."""
+    if not _is_recorded(tx):
+        return None
+    if not tx.stan:
+        return "a STAN (field 11)"
+    if tx.amount_minor is None:
+        return "an amount (field 4)"
+    if tx.card is None and tx.kind in _CARD_KINDS:
+        return "a card (field 2, 35 or 55)"
+    return None
 
 
 def _request_key(terminal_id: str, tx: Transaction) -> RequestKey | None:

@@ -30,7 +30,7 @@ Timers: the caller passes `now` (monotonic seconds) to every call, calls
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum, StrEnum, auto
 
 from protocols.framing.control import ACK, ENQ, EOT, NAK
@@ -81,7 +81,9 @@ class LinkConfig:
     has_tpdu: bool = False
     header_len: int = 0
     max_retransmits: int = DEFAULT_MAX_RETRANSMITS
-    inter_byte_timeout: float = DEFAULT_INTER_BYTE_TIMEOUT
+    # None: no inter-byte timeout (a reliable stream, where a partial frame
+    # is a slow sender, not line noise, and dropping it would lose sync).
+    inter_byte_timeout: float | None = DEFAULT_INTER_BYTE_TIMEOUT
     ack_timeout: float = DEFAULT_ACK_TIMEOUT
     response_timeout: float = DEFAULT_RESPONSE_TIMEOUT
 
@@ -119,13 +121,21 @@ class Link:
     # --- receiving ---------------------------------------------------------
 
     def receive_data(self, data: bytes, now: float) -> list[Event]:
-        """Feed bytes read from the line at time `now`."""
+        """Feed bytes read from the line at time `now`.
+
+        A partial frame older than the inter-byte timeout is dropped before
+        the new bytes are fed: on a serial line they start a new frame.
+        """
         events = self._expire_partial(now)
         if data:
             self._last_rx = now
         for event in self.framer.feed(data):
             events.extend(self._on_framer_event(event, now))
         return events
+
+    def without_inter_byte_timeout(self) -> None:
+        """For a reliable stream (TCP with a length header): never drop a partial frame."""
+        self.config = replace(self.config, inter_byte_timeout=None)
 
     def _on_framer_event(self, event: Event, now: float) -> list[Event]:
         match event:
@@ -238,7 +248,7 @@ class Link:
         return min((d for d in deadlines if d is not None), default=None)
 
     def _partial_deadline(self) -> float | None:
-        if not self.framer.in_frame:
+        if not self.framer.in_frame or self.config.inter_byte_timeout is None:
             return None
         return self._last_rx + self.config.inter_byte_timeout
 
