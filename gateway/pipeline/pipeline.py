@@ -188,7 +188,8 @@ class Pipeline:
         token = self._tokenizer.token(tx.card) if tx.card is not None else None
         attempt = Attempt(event_id, token or "", terminal_id, tx.merchant_id or line.merchant_id,
                           tx.amount_minor or 0, now.timestamp(), tx.kind)
-        decided = await self._decide(request, tx, attempt if token else None)
+        original, refused = await self._undone(request, tx, terminal_id)
+        decided = refused or await self._decide(request, tx, attempt if token else None)
         authorization = decided.authorization
         frozen = decided.decision.action is Action.FREEZE and authorization.approved
         status = final_status(tx.kind, approved=authorization.approved, frozen=frozen)
@@ -202,7 +203,22 @@ class Pipeline:
                            response_code=authorization.response_code,
                            merchant_id=tx.merchant_id or line.merchant_id)
         return await self._record(request, recorded, response, decided, status=status,
-                                  event_id=event_id, token=token, key=key)
+                                  event_id=event_id, token=token, key=key, original=original)
+
+    async def _undone(self, request: Message, tx: Transaction,
+                      terminal_id: str) -> tuple[str | None, _Decided | None]:
+        """For a reversal or void: the event it undoes, and the refusal of a
+        reversal with nothing to undo ("unable to locate original", 25 / 914)."""
+        if tx.kind not in UNDOING_KINDS:
+            return None, None
+        original = await self._original_event(replace(tx, terminal_id=terminal_id), request)
+        if original is not None or tx.kind is not TxKind.REVERSAL:
+            return original, None
+        log.warning("reversal from %s of unknown STAN %s refused", terminal_id,
+                    tx.original_stan)
+        code = "25" if tx.version == 1987 else "914"
+        return None, _Decided(Authorization(ResponseCategory.INVALID_TRANSACTION, code),
+                              Decision())
 
     async def _decide(self, request: Message, tx: Transaction,
                       attempt: Attempt | None) -> _Decided:
@@ -224,10 +240,9 @@ class Pipeline:
 
     async def _record(self, request: Message, tx: Transaction, response: Message,
                       decided: _Decided, *, status: str, event_id: str, token: str | None,
-                      key: RequestKey | None) -> Message:
+                      key: RequestKey | None, original: str | None) -> Message:
         now = self._clock.utc_now()
         ident = self._identity
-        original = await self._original_event(tx, request) if tx.kind in UNDOING_KINDS else None
         rules = list(decided.decision.rules)
         payload = tx_event(tx, status=status, event_id=event_id, branch_id=ident.branch_id,
                            gateway_id=ident.gateway_id, pan_token=token, risk=rules,

@@ -249,3 +249,11 @@ async def test_warm_up_forgets_sales_that_were_reversed(gw: Harness) -> None:
     repeat = Attempt("ev-repeat", first.pan_token or "", first.terminal_id, "M", 15_00,
                      SYSTEM_CLOCK.utc_now().timestamp(), outcome=ResponseCategory.APPROVED)
     assert risk.after(repeat).rules == ()  # the honest repeat after a restart: not a duplicate
+
+
+async def test_a_reversal_of_an_unknown_sale_is_answered_25_and_recorded(gw: Harness) -> None:
+    never_seen = gw.terminal.purchase(CARDS[demo.VISA_OK], 18_00)  # lost on its way in
+    response = await gw.send(gw.terminal.reversal(never_seen))
+    assert response.text(39) == "25"
+    [row] = gw.rows(LedgerEntry)
+    assert (row.kind, row.status, row.response_code) == ("reversal", "declined", "25")
