@@ -98,7 +98,7 @@ class Pipeline:
             log.warning("request without a terminal id (field 41) refused")
             return _answer(request, ResponseCategory.FORMAT_ERROR, tx.version)
         if self._refused(terminal_id, line, tx):
-            return _not_permitted(request, tx.version)
+            return _answer(request, ResponseCategory.NOT_PERMITTED_TO_TERMINAL, tx.version)
         self._registry.seen(terminal_id, line)
         if tx.kind in _NETWORK_KINDS:  # sign-on, echo: answered here (DESIGN data flow)
             return _answer(request, ResponseCategory.APPROVED, tx.version)
@@ -216,8 +216,7 @@ class Pipeline:
             return original, None
         log.warning("reversal from %s of unknown STAN %s refused", terminal_id,
                     tx.original_stan)
-        code = "25" if tx.version == 1987 else "914"
-        return None, _Decided(Authorization(ResponseCategory.INVALID_TRANSACTION, code),
+        return None, _Decided(_local(ResponseCategory.ORIGINAL_NOT_FOUND, tx.version),
                               Decision())
 
     async def _decide(self, request: Message, tx: Transaction,
@@ -338,12 +337,6 @@ def _is_recorded(tx: Transaction) -> bool:
 
 def _local(category: ResponseCategory, version: int) -> Authorization:
     return Authorization(category, response_code_for(category, version))
-
-
-def _not_permitted(request: Message, version: int) -> Message:
-    """58 (1993: 120), "transaction not permitted to terminal": the specific code
-    a terminal shows, not the generic 12 its category would give."""
-    return build_response(request, response_code="58" if version == 1987 else "120")
 
 
 def _answer(request: Message, category: ResponseCategory, version: int | None = None) -> Message:

@@ -45,6 +45,7 @@ RESPONSE_CODES_1987: Mapping[str, ResponseCategory] = MappingProxyType(
         "16": _C.APPROVED,  # approved, update track 3
         "19": _C.SYSTEM_ERROR,  # re-enter transaction
         "21": _C.DECLINED,  # no action taken
+        "25": _C.ORIGINAL_NOT_FOUND,  # unable to locate record
         "30": _C.FORMAT_ERROR,
         "33": _C.EXPIRED_CARD,  # expired card, pick up
         "34": _C.SUSPECTED_FRAUD,  # suspected fraud, pick up
@@ -63,7 +64,7 @@ RESPONSE_CODES_1987: Mapping[str, ResponseCategory] = MappingProxyType(
         "55": _C.INCORRECT_PIN,
         "56": _C.INVALID_CARD,  # no card record
         "57": _C.INVALID_TRANSACTION,  # not permitted to cardholder
-        "58": _C.INVALID_TRANSACTION,  # not permitted to terminal
+        "58": _C.NOT_PERMITTED_TO_TERMINAL,
         "59": _C.SUSPECTED_FRAUD,
         "61": _C.EXCEEDS_AMOUNT_LIMIT,
         "62": _C.DECLINED,  # restricted card
@@ -103,7 +104,7 @@ ACTION_CODES_1993: Mapping[str, ResponseCategory] = MappingProxyType(
         "117": _C.INCORRECT_PIN,
         "118": _C.INVALID_CARD,  # no card record
         "119": _C.INVALID_TRANSACTION,  # not permitted to cardholder
-        "120": _C.INVALID_TRANSACTION,  # not permitted to terminal
+        "120": _C.NOT_PERMITTED_TO_TERMINAL,
         "121": _C.EXCEEDS_AMOUNT_LIMIT,
         "123": _C.EXCEEDS_FREQUENCY_LIMIT,
         "125": _C.INVALID_CARD,  # card not effective
@@ -134,7 +135,7 @@ ACTION_CODES_1993: Mapping[str, ResponseCategory] = MappingProxyType(
         "911": _C.ISSUER_UNAVAILABLE,  # card issuer timed out
         "912": _C.ISSUER_UNAVAILABLE,  # card issuer unavailable
         "913": _C.DUPLICATE_TRANSMISSION,
-        "914": _C.INVALID_TRANSACTION,  # cannot trace back to original
+        "914": _C.ORIGINAL_NOT_FOUND,  # cannot trace back to original
         "915": _C.RECONCILE_ERROR,  # reconciliation cutover or checkpoint error
         "916": _C.MAC_ERROR,  # MAC incorrect
         "917": _C.MAC_ERROR,  # MAC key synchronisation error
@@ -164,6 +165,8 @@ _PREFERRED_CODES: Mapping[ResponseCategory, tuple[str, str]] = MappingProxyType(
         _C.SYSTEM_ERROR: ("96", "909"),
         _C.RECONCILE_ERROR: ("95", "915"),
         _C.MAC_ERROR: ("A0", "916"),
+        _C.NOT_PERMITTED_TO_TERMINAL: ("58", "120"),
+        _C.ORIGINAL_NOT_FOUND: ("25", "914"),
         _C.DO_NOT_HONOR: ("05", "100"),
         _C.PICKUP: ("04", "200"),
         # Nothing better can be said to a terminal than "system error".

@@ -69,6 +69,8 @@ class ResponseCategory(StrEnum):
     SYSTEM_ERROR = "system_error"
     RECONCILE_ERROR = "reconcile_error"
     MAC_ERROR = "mac_error"
+    NOT_PERMITTED_TO_TERMINAL = "not_permitted_to_terminal"
+    ORIGINAL_NOT_FOUND = "original_not_found"
     DO_NOT_HONOR = "do_not_honor"
     PICKUP = "pickup"
     UNKNOWN = "unknown"
