@@ -63,9 +63,6 @@ class RecentResponses:
         self._responses: OrderedDict[str, str] = OrderedDict()
         self._in_flight: dict[RequestKey, asyncio.Future[dict[str, str]]] = {}
 
-    def __len__(self) -> int:
-        return len(self._responses)
-
     def get(self, key: RequestKey) -> dict[str, str] | None:
         text = self._responses.get(_compact(key))
         return json.loads(text) if text is not None else None

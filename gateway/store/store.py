@@ -235,11 +235,6 @@ class Store:
         with self.session() as session:
             return list(session.scalars(query))
 
-    def pending_advices(self) -> int:
-        query = (select(func.count()).select_from(UpstreamQueueItem)
-                 .where(UpstreamQueueItem.done_at.is_(None)))  # type: ignore[union-attr]
-        with self.session() as session:
-            return int(session.scalar(query) or 0)
 
     def advice_attempted(self, item_id: int, *, done_at: datetime | None,
                          next_attempt_at: datetime) -> None:
