@@ -211,8 +211,9 @@ def test_outbox_depth_and_oldest_age_count_only_undelivered_events(
     add(store, event(1, now - timedelta(hours=1), delivered=now - timedelta(minutes=59)),
         event(2, now - timedelta(seconds=90)), event(3, now - timedelta(seconds=5)))
     outbox = status_json("--database", f"sqlite:///{db_path}")["outbox"]
+    waited_s = (datetime.now(UTC) - now).total_seconds()  # a loaded CI machine is slow to start
     assert outbox["depth"] == 2
-    assert 89 <= outbox["oldest_age_s"] < 120
+    assert 89 <= outbox["oldest_age_s"] < 91 + waited_s
 
 
 def test_json_has_exactly_the_keys_the_help_documents(store: Store, db_path: Path) -> None:

@@ -96,10 +96,16 @@ class TerminalLog:
 
 
 async def reconnecting_terminal(port: int, terminal_id: str, cards: list[Card],
-                                until: float, log: TerminalLog, *, rate: float) -> None:
-    """Purchases at `rate`/s until `until` (monotonic); redials when the line drops."""
+                                until: float, log: TerminalLog, *, rate: float,
+                                stop: asyncio.Event | None = None) -> None:
+    """Purchases at `rate`/s until `until` (monotonic) or `stop` is set;
+    redials when the line drops."""
     rng = random.Random(terminal_id)
-    while SYSTEM_CLOCK.monotonic() < until:
+
+    def going() -> bool:
+        return SYSTEM_CLOCK.monotonic() < until and not (stop is not None and stop.is_set())
+
+    while going():
         try:
             transport = await connect_tcp("127.0.0.1", port, timeout=1)
         except LinkClosed:
@@ -109,7 +115,7 @@ async def reconnecting_terminal(port: int, terminal_id: str, cards: list[Card],
         sim = TerminalSimulator(TCP_PROFILE, transport, terminal_id, "M00000000000001",
                                 cards, response_timeout_s=3.0, max_repeats=0)
         async with sim:
-            while SYSTEM_CLOCK.monotonic() < until:
+            while going():
                 card = cards[rng.randrange(len(cards))]
                 exchange = await sim.purchase(card.pan, rng.randrange(1_00, 100_00))
                 if exchange.response_code is not None:
