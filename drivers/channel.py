@@ -1,11 +1,14 @@
 """FramedChannel: a profile's sans-IO `Link` run over any `Transport`.
 
 This is the terminal session's link layer. It owns two tasks in one
-TaskGroup: a reader that only moves transport bytes into an inbox, and a
-pump that feeds the link, writes every `Write` in order, queues received
-messages, resolves pending sends and fires `link.poll` at
-`link.next_deadline()`. The reader is separate so that waiting for a timer
-never cancels a transport read (a cancelled read may lose bytes in flight).
+TaskGroup: a reader that feeds received bytes to the link and handles what
+comes out (writes every `Write` in order, queues received messages,
+resolves pending sends), and a timer that fires `link.poll` at
+`link.next_deadline()`. They are separate so that waiting for a timer
+never cancels a transport read (a cancelled read may lose bytes in flight);
+bytes go straight from the read to the link, with no hand-off between
+tasks, because that hop is paid on every message while timers are rare
+(a TCP line with no handshake has none at all).
 
 Peer faults (garbage, partial frames, bad checks) are events, never errors:
 the channel keeps running and reports them through `on_event`. Two things
@@ -45,17 +48,13 @@ EventCallback = Callable[[Event], None]
 
 
 class _Signal:
-    """Inbox markers besides bytes."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
+    """The marker queued after the last message once the line is gone."""
 
     def __repr__(self) -> str:
-        return self.name
+        return "EOF"
 
 
-_WAKE: Final = _Signal("WAKE")  # timers changed (send, expect_response): recompute
-_EOF: Final = _Signal("EOF")  # the reader stopped: the transport is gone
+_EOF: Final = _Signal()
 
 
 class FramedChannel:
@@ -82,7 +81,7 @@ class FramedChannel:
         self._close_on_lost_sync = close_on_lost_sync
         if close_on_lost_sync:  # TCP delivers every byte: a late one is not noise
             link.without_inter_byte_timeout()
-        self._inbox: asyncio.Queue[bytes | _Signal] = asyncio.Queue()
+        self._timers_changed = asyncio.Event()  # send, expect_response, bytes: recompute
         self._received: asyncio.Queue[MessageReceived | _Signal] = asyncio.Queue()
         self._io_lock = asyncio.Lock()  # one link call + its writes at a time
         self._send_lock = asyncio.Lock()  # the link holds one unacknowledged frame
@@ -90,7 +89,7 @@ class FramedChannel:
         self._closed = False
         self._group: asyncio.TaskGroup | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._pump: asyncio.Task[None] | None = None
+        self._timer: asyncio.Task[None] | None = None
 
     @property
     def closed(self) -> bool:
@@ -103,7 +102,7 @@ class FramedChannel:
         self._group = asyncio.TaskGroup()
         await self._group.__aenter__()
         self._reader = self._group.create_task(self._read_loop(), name="channel-reader")
-        self._pump = self._group.create_task(self._pump_loop(), name="channel-pump")
+        self._timer = self._group.create_task(self._timer_loop(), name="channel-timer")
         return self
 
     async def __aexit__(
@@ -113,7 +112,7 @@ class FramedChannel:
         tb: TracebackType | None,
     ) -> None:
         assert self._group is not None
-        for task in (self._reader, self._pump):
+        for task in (self._reader, self._timer):
             if task is not None:
                 task.cancel()
         try:
@@ -149,7 +148,7 @@ class FramedChannel:
             async with self._io_lock:
                 events = self.link.send(message, self._clock.monotonic(), envelope)
                 await self._handle(events)
-            self._inbox.put_nowait(_WAKE)  # the ACK timer just started
+            self._note_timers()  # an ACK timer may have started
             try:
                 return await outcome
             finally:
@@ -158,42 +157,50 @@ class FramedChannel:
     def expect_response(self) -> None:
         """Start the link's response timer (ResponseTimeout goes to on_event)."""
         self.link.expect_response(self._clock.monotonic())
-        self._inbox.put_nowait(_WAKE)
+        self._note_timers()
 
     # --- tasks ---------------------------------------------------------------
 
     async def _read_loop(self) -> None:
         try:
             while True:
-                self._inbox.put_nowait(await self.transport.read())
+                data = await self.transport.read()
+                async with self._io_lock:
+                    now = self._clock.monotonic()
+                    events = self.link.receive_data(data, now)
+                    await self._handle(events)
+                self._note_timers()  # e.g. an inter-byte timer for a partial frame
         except LinkClosed:
             pass
         finally:
-            self._inbox.put_nowait(_EOF)
+            self._mark_closed()
 
-    async def _pump_loop(self) -> None:
+    async def _timer_loop(self) -> None:
         while True:
-            item = await self._next_input()
-            if item is _EOF:
-                break
+            await self._until_deadline()
             async with self._io_lock:
                 now = self._clock.monotonic()
-                events = self.link.receive_data(item, now) if isinstance(item, bytes) else []
                 deadline = self.link.next_deadline()
                 if deadline is not None and now >= deadline:
-                    events.extend(self.link.poll(now))
-                await self._handle(events)
-        self._mark_closed()
+                    await self._handle(self.link.poll(now))
 
-    async def _next_input(self) -> bytes | _Signal:
-        """Next inbox item, or WAKE when the link's next deadline comes first."""
-        deadline = self.link.next_deadline()
-        delay = None if deadline is None else max(0.0, deadline - self._clock.monotonic())
-        try:
-            async with asyncio.timeout(delay):
-                return await self._inbox.get()
-        except TimeoutError:
-            return _WAKE
+    async def _until_deadline(self) -> None:
+        """Return at the link's next deadline; wait afresh whenever timers change."""
+        while True:
+            self._timers_changed.clear()
+            deadline = self.link.next_deadline()
+            delay = None if deadline is None else deadline - self._clock.monotonic()
+            if delay is not None and delay <= 0:
+                return
+            try:
+                async with asyncio.timeout(delay):
+                    await self._timers_changed.wait()
+            except TimeoutError:
+                return
+
+    def _note_timers(self) -> None:
+        if self.link.next_deadline() is not None:
+            self._timers_changed.set()
 
     # --- events --------------------------------------------------------------
 
@@ -226,11 +233,11 @@ class FramedChannel:
             self._pending_send.set_result(delivered)
 
     async def _drop_transport(self) -> None:
-        """Close the line now; the reader then reports EOF and the pump ends."""
+        """Close the line now; the reader then stops and queues EOF."""
         self._mark_closed()
         await self.transport.close()
-        if self._reader is not None:
-            self._reader.cancel()
+        if self._reader is not None and self._reader is not asyncio.current_task():
+            self._reader.cancel()  # the reader itself just stops: its next read fails
 
     def _mark_closed(self) -> None:
         if self._closed:

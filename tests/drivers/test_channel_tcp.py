@@ -105,7 +105,7 @@ async def test_leaving_channel_cancels_its_tasks_and_closes_transport() -> None:
     async with TcpServer("127.0.0.1", 0, host) as server:
         transport = await connect_tcp("127.0.0.1", server.port)
         async with FramedChannel(transport, new_link()) as channel:
-            assert channel_tasks() == {"channel-reader", "channel-pump"}
+            assert channel_tasks() == {"channel-reader", "channel-timer"}
         assert channel.closed
         assert channel_tasks() == set()
         with pytest.raises(LinkClosed):
