@@ -31,6 +31,8 @@ from pathlib import Path
 
 import aiomqtt
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/e2e.py`
+
 from bench.readme import machine, update_readmes
 from drivers.base import LinkUnavailable
 from drivers.clock import SYSTEM_CLOCK

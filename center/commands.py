@@ -43,6 +43,10 @@ ACTIONS: dict[str, Action] = {
                      "CASE_ID: give the held funds back to the card (reversal)"),
     "decommission": Action("decommission", "terminal_id",
                            "TERMINAL_ID: refuse every further request from the terminal"),
+    "expire": Action("expire", "case_id",
+                     "CASE_ID: close an abandoned case now; its funds go back to the card"),
+    "reload_risk": Action("reload_risk", None,
+                          "re-read the gateway's risk rules from its config file (no argument)"),
 }
 
 
@@ -64,15 +68,20 @@ def build_command(branch_id: str, action_name: str, args: Sequence[str], *,
     if len(args) != expected:
         wanted = action.argument.upper() if action.argument else "no argument"
         raise CommandError(f"{action_name} takes {wanted}; got {len(args)} argument(s)")
+    fields = {action.argument: args[0]} if action.argument is not None else {}
+    return command_payload(branch_id, action.command, now=now, **fields)
+
+
+def command_payload(branch_id: str, command: str, *, now: datetime | None = None,
+                    **fields: Any) -> dict[str, Any]:
+    """A command.v1 payload with a fresh command_id; `fields` as the schema names them
+    (e.g. `case_id` and `evidence` for submit_evidence, which the gateway's own
+    `posgw cases evidence` sends)."""
     issued = (now or datetime.now(UTC)).astimezone(UTC)
-    payload: dict[str, Any] = {
-        "command_id": str(uuid.uuid4()), "schema": COMMAND_SCHEMA, "branch_id": branch_id,
-        "command": action.command,
-        "issued_at": issued.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-    }
-    if action.argument is not None:
-        payload[action.argument] = args[0]
-    return payload
+    return {"command_id": str(uuid.uuid4()), "schema": COMMAND_SCHEMA, "branch_id": branch_id,
+            "command": command,
+            "issued_at": issued.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            **fields}
 
 
 def command_topic(prefix: str, branch_id: str) -> str:

@@ -8,10 +8,15 @@ key and reason, like the gateway's own config.
 Environment variables (they win over the file, so secrets stay out of it):
 POSGW_CENTER_DATABASE_URL, POSGW_MQTT_USERNAME, POSGW_MQTT_PASSWORD.
 
-A center trusts only the gateways listed as `[[gateways]]`: each entry names
-a gateway_id and the path of that gateway's Ed25519 public key
-(`signing.pub` from `posgw keys generate`). Relative paths are read from the
-config file's directory.
+A center trusts only the gateways listed as `[[gateways]]` and those
+registered by command (`posgw center gateways register`, center/registry.py):
+each entry names a gateway_id and the path of that gateway's Ed25519 public
+key (`signing.pub` from `posgw keys generate`). Relative paths are read from
+the config file's directory.
+
+`[center] max_clock_skew_s` and `max_event_age_s` bound an event's
+`occurred_at`: later than now + skew, or older than the age, and it is
+quarantined (a replayed or forged payload, or a gateway clock gone wrong).
 """
 
 from __future__ import annotations
@@ -34,13 +39,22 @@ from protocols.tables import TableReader
 #: Four slashes: an absolute path (three would be relative to the working directory).
 DEFAULT_DATABASE = "sqlite:////var/lib/posgw/center.db"
 DEFAULT_TOPIC_PREFIX = "pos/v1"
-DEFAULT_SHARE_GROUP = "center"
+#: A plain subscription by default: mosquitto 2.0 does not restore shared
+#: subscriptions from its persistence file, so a shared subscriber misses what
+#: is published after a broker restart until it subscribes again — a loss.
+#: Several center processes splitting the stream is the opt-in (share_group).
+DEFAULT_SHARE_GROUP: str | None = None
 DEFAULT_KEEPALIVE_S = 30
 #: How long the broker keeps a stopped center's session and queues its
 #: messages: a center down over a long weekend still gets everything.
 DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
 #: MQTT 5 caps the Session Expiry Interval at 2^32-1 (0xFFFFFFFF = never expires).
 MAX_SESSION_EXPIRY_S = 0xFFFFFFFF
+#: A gateway clock this far ahead is wrong (or the payload forged); NTP keeps
+#: honest clocks within a second, 5 minutes leaves room for a bad one.
+DEFAULT_MAX_CLOCK_SKEW_S = 5 * 60
+#: Longer than any outage the gateway's outbox is meant to ride out.
+DEFAULT_MAX_EVENT_AGE_S = 30 * 24 * 3600
 ENV_OVERRIDES = {
     "POSGW_CENTER_DATABASE_URL": ("center", "database"),
     "POSGW_MQTT_USERNAME": ("mqtt", "username"),
@@ -91,9 +105,12 @@ class CenterConfig:
     mqtt: CenterMqtt
     gateways: tuple[RegisteredGateway, ...]
     source: str = ""
+    max_clock_skew_s: int = DEFAULT_MAX_CLOCK_SKEW_S
+    max_event_age_s: int = DEFAULT_MAX_EVENT_AGE_S
 
     def verifier(self) -> SignatureVerifier:
-        """Trusts exactly the registered gateways, each with its own key."""
+        """Trusts exactly center.toml's gateways, each with its own key (the
+        database's registrations are added by center.registry)."""
         return SignatureVerifier({gateway.id: gateway.public_key for gateway in self.gateways})
 
 
@@ -134,20 +151,24 @@ def parse_center_config(table: Mapping[str, Any], source: str = "",
     center = root.sub("center")
     database = center.text("database", DEFAULT_DATABASE) or DEFAULT_DATABASE
     _check_database_url(center, database)
+    skew = center.integer("max_clock_skew_s", DEFAULT_MAX_CLOCK_SKEW_S, 1, 24 * 3600)
+    age = center.integer("max_event_age_s", DEFAULT_MAX_EVENT_AGE_S, 60, 10 * 365 * 24 * 3600)
     center.reject_unknown()
     config = CenterConfig(
         database=database,
         mqtt=_mqtt(root.sub("mqtt")),
         gateways=_gateways(root, base_dir or Path.cwd()),
         source=source,
+        max_clock_skew_s=skew,
+        max_event_age_s=age,
     )
     root.reject_unknown()
     return config
 
 
 def _mqtt(reader: TableReader) -> CenterMqtt:
-    share_group = reader.text("share_group", DEFAULT_SHARE_GROUP)
-    if share_group and not _is_identifier(share_group):
+    share_group = reader.text("share_group", DEFAULT_SHARE_GROUP or "")
+    if share_group and not is_identifier(share_group):
         reader.fail("share_group", "letters, digits, '-', '_' or '.' (it is part of a topic "
                                    "filter); \"\" for a plain subscription")
     config = CenterMqtt(
@@ -186,10 +207,8 @@ def _topic_prefix(reader: TableReader) -> str:
 
 
 def _gateways(root: TableReader, base_dir: Path) -> tuple[RegisteredGateway, ...]:
+    # None is allowed: the gateways may all be registered by command.
     entries = root.array("gateways")
-    if not entries:
-        root.fail("gateways", "at least one [[gateways]] entry (id, public_key) is required: "
-                              "the center accepts events only from registered gateways")
     gateways: list[RegisteredGateway] = []
     for index, entry in enumerate(entries):
         reader = TableReader(entry, f"gateways[{index}]", root.source)
@@ -202,7 +221,7 @@ def _gateways(root: TableReader, base_dir: Path) -> tuple[RegisteredGateway, ...
 
 def _gateway(reader: TableReader, base_dir: Path) -> RegisteredGateway:
     gateway_id = reader.text("id") or ""
-    if not _is_identifier(gateway_id):
+    if not is_identifier(gateway_id):
         reader.fail("id", "required: the gateway_id the gateway signs with "
                           "(letters, digits, '-', '_' or '.')")
     path_text = reader.text("public_key") or ""
@@ -233,6 +252,6 @@ def _check_database_url(reader: TableReader, url: str) -> None:
                                 "postgresql+psycopg://USER@HOST/DB")
 
 
-def _is_identifier(value: str) -> bool:
+def is_identifier(value: str) -> bool:
     return bool(value) and len(value) <= 64 and all(
         c.isascii() and (c.isalnum() or c in _IDENTIFIER_EXTRA) for c in value)

@@ -11,16 +11,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import event, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, create_engine
 
-from center.models import QuarantinedPayload, ReceivedEvent
+from center.models import GatewayKey, QuarantinedPayload, ReceivedEvent, ReceivedReconciliation
 from protocols.redact import mask_pan
 
-_TABLES = [ReceivedEvent.__table__, QuarantinedPayload.__table__]  # type: ignore[attr-defined]
+_TABLES = [model.__table__ for model in (  # type: ignore[union-attr]
+    ReceivedEvent, QuarantinedPayload, GatewayKey, ReceivedReconciliation)]
 #: Quarantined payloads are kept up to this size: enough to inspect, bounded.
 MAX_QUARANTINE_TEXT = 16_384
 #: Any constant works: it only has to be the same in every center process.
@@ -55,6 +56,7 @@ class CenterStore:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                              {"key": SCHEMA_LOCK_KEY})
             SQLModel.metadata.create_all(conn, tables=_TABLES)
+            _add_quarantine_kind(conn)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -68,31 +70,41 @@ class CenterStore:
         Raises ReplayedSeq when the gateway's seq is already stored under
         another event_id.
         """
-        values = _event_values(topic, payload)
+        return self._insert_once(ReceivedEvent, _event_values(topic, payload))
+
+    def insert_reconciliation(self, topic: str, payload: dict[str, Any]) -> bool:
+        """Store a verified reconciliation report; as `insert_event` otherwise."""
+        return self._insert_once(ReceivedReconciliation, {
+            "event_id": payload["event_id"], "topic": topic, "branch_id": payload["branch_id"],
+            "gateway_id": payload["gateway_id"], "seq": int(payload["seq"]),
+            "terminal_id": payload["terminal_id"], "outcome": payload["outcome"],
+            "batch_closed_at": payload["batch_closed_at"], "payload": payload,
+            "received_at": datetime.now(UTC)})
+
+    def _insert_once(self, model: Any, values: dict[str, Any]) -> bool:
         dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
-        statement = dialect.insert(ReceivedEvent.__table__).values(values)  # type: ignore[attr-defined]
+        statement = dialect.insert(model.__table__).values(values)
         statement = statement.on_conflict_do_nothing(index_elements=["event_id"]).returning(
-            ReceivedEvent.id)  # rowcount is unreliable here; a returned id means inserted
+            model.id)  # rowcount is unreliable here; a returned id means inserted
         try:
             with self.engine.begin() as conn:
                 return conn.execute(statement).scalar() is not None
         except IntegrityError as exc:
-            if self._seq_taken(values["gateway_id"], values["seq"]):
+            if self._seq_taken(model, values["gateway_id"], values["seq"]):
                 raise ReplayedSeq(values["gateway_id"], values["seq"]) from exc
             raise
 
-    def _seq_taken(self, gateway_id: str, seq: int) -> bool:
-        query = select(ReceivedEvent.id).where(ReceivedEvent.gateway_id == gateway_id,
-                                               ReceivedEvent.seq == seq)
+    def _seq_taken(self, model: Any, gateway_id: str, seq: int) -> bool:
+        query = select(model.id).where(model.gateway_id == gateway_id, model.seq == seq)
         with self.engine.connect() as conn:
             return conn.execute(query).first() is not None
 
-    def quarantine(self, topic: str, reason: str, payload: bytes) -> None:
+    def quarantine(self, topic: str, reason: str, payload: bytes, kind: str = "") -> None:
         text = _without_card_numbers(
             payload[:MAX_QUARANTINE_TEXT].decode("utf-8", errors="replace"))
         with self.session() as session, session.begin():
             session.add(QuarantinedPayload(topic=topic[:MAX_TOPIC], reason=reason[:MAX_REASON],
-                                           payload_text=text,
+                                           kind=kind, payload_text=text,
                                            received_at=datetime.now(UTC)))
 
 
@@ -120,6 +132,15 @@ def _event_values(topic: str, payload: dict[str, Any]) -> dict[str, Any]:
         "occurred_at": occurred_at, "occurred_date": occurred_at[:10],
         "payload": payload, "received_at": datetime.now(UTC),
     }
+
+
+def _add_quarantine_kind(conn: Connection) -> None:
+    """A database made before quarantine rows had a `kind` gets the column
+    (create_all adds tables, never columns); old rows keep kind ''."""
+    columns = {column["name"] for column in inspect(conn).get_columns("center_quarantine")}
+    if "kind" not in columns:
+        conn.execute(text("ALTER TABLE center_quarantine "
+                          "ADD COLUMN kind VARCHAR(32) NOT NULL DEFAULT ''"))
 
 
 def _without_card_numbers(text: str) -> str:

@@ -1,11 +1,12 @@
-"""The center's tables: received events (one row per event_id) and quarantine."""
+"""The center's tables: received events (one row per event_id), quarantine,
+and the gateway keys registered by command."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -54,5 +55,51 @@ class QuarantinedPayload(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     topic: str = Field(max_length=256)
     reason: str = Field(max_length=256)
+    #: The reason's class (center/verify.py QuarantineKind), for counting; "" on
+    #: rows stored before it existed.
+    kind: str = Field(default="", max_length=32)
     payload_text: str
+    received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class GatewayKey(SQLModel, table=True):
+    """A gateway public key registered by `posgw center gateways register`.
+
+    Trusted together with center.toml's `[[gateways]]` until `revoked_at` is
+    set; a revoked row also withdraws the same key when center.toml lists it.
+    A gateway may hold several keys at once: the old one stays trusted
+    while events it signed still wait in the gateway's outbox.
+    """
+
+    __tablename__ = "center_gateway_keys"
+    __table_args__ = (UniqueConstraint("gateway_id", "fingerprint",
+                                       name="uq_center_gateway_keys"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    gateway_id: str = Field(max_length=64, index=True)
+    fingerprint: str = Field(max_length=64)  # SHA-256 hex of the DER public key
+    public_key_pem: str = Field(sa_column=Column(Text, nullable=False))
+    registered_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    revoked_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+class ReceivedReconciliation(SQLModel, table=True):
+    """A gateway's report of one closed batch (schemas/reconciliation.v1.json):
+    the terminal's totals against the gateway ledger's, and what differs."""
+
+    __tablename__ = "center_reconciliations"
+    __table_args__ = (UniqueConstraint("gateway_id", "seq",
+                                       name="uq_center_reconciliations_gateway_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True, max_length=64)
+    topic: str = Field(max_length=256)
+    branch_id: str = Field(max_length=32, index=True)
+    gateway_id: str = Field(max_length=64)
+    seq: int
+    terminal_id: str = Field(max_length=16, index=True)
+    outcome: str = Field(max_length=16)  # matched | mismatched
+    batch_closed_at: str = Field(max_length=40)  # as signed: UTC ISO 8601
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

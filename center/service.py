@@ -13,10 +13,12 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 from center.config import CenterConfig
 from center.db import CenterStore
 from center.ingest import CenterIngest
+from center.registry import GatewayTrust
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -26,6 +28,7 @@ class IngestCounts:
     ingested: int
     duplicates: int
     quarantined: int
+    quarantined_by_kind: dict[str, int]
 
 
 def serve(config: CenterConfig) -> IngestCounts:
@@ -38,7 +41,11 @@ def serve(config: CenterConfig) -> IngestCounts:
 
 async def _serve(config: CenterConfig) -> IngestCounts:
     store = await asyncio.to_thread(CenterStore, config.database)
-    ingest = CenterIngest(store, config.verifier(), config.mqtt)
+    # center.toml's gateways and those registered by command, followed live.
+    trust = GatewayTrust(config.gateways, store)
+    ingest = CenterIngest(store, trust, config.mqtt,
+                          max_clock_skew=timedelta(seconds=config.max_clock_skew_s),
+                          max_event_age=timedelta(seconds=config.max_event_age_s))
     try:
         with _stop_on_signals() as stop:
             async with asyncio.TaskGroup() as group:
@@ -47,7 +54,8 @@ async def _serve(config: CenterConfig) -> IngestCounts:
                 ingesting.cancel()
     finally:
         store.close()
-    return IngestCounts(ingest.ingested, ingest.duplicates, ingest.quarantined)
+    return IngestCounts(ingest.ingested, ingest.duplicates, ingest.quarantined,
+                        dict(ingest.quarantined_by_kind))
 
 
 @contextmanager

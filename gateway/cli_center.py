@@ -78,6 +78,9 @@ def center(ctx: click.Context, config_path: Path | None, client_id: str | None,
       posgw center -c center.toml totals --date 2025-03-14
       posgw center -c center.toml cmd B001 ping --wait-reply 10
       posgw center -c center.toml cmd B001 release CASE-17
+      posgw center -c center.toml gateways register gw-b001-1 signing.pub
+      posgw center -c center.toml gateways list
+      posgw center -c center.toml quarantine
     """
     ctx.obj = _CenterOptions(config_path, client_id)
     if ctx.invoked_subcommand is None:
@@ -111,13 +114,16 @@ def _run_ingest(config: CenterConfig, verbose: bool) -> None:
         logging.getLogger("mqtt").setLevel(logging.WARNING)  # paho's per-packet chatter
     click.echo(f"posgw center: database {_shown_url(config.database)}, broker "
                f"{config.mqtt.host}:{config.mqtt.port}, client id {config.mqtt.client_id}, "
-               f"{len(config.gateways)} registered gateway(s)", err=True)
+               f"{len(config.gateways)} gateway(s) in the config (and those registered by "
+               "`gateways register`)", err=True)
     try:
         counts = serve(config)
     except (SQLAlchemyError, OSError) as exc:
         _fail("", f"database {_shown_url(config.database)}: {_db_reason(exc)}")
+    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.quarantined_by_kind.items()))
     click.echo(f"posgw center: stopped; ingested {counts.ingested}, duplicates "
-               f"{counts.duplicates}, quarantined {counts.quarantined}", err=True)
+               f"{counts.duplicates}, quarantined {counts.quarantined}"
+               f"{f' ({kinds})' if kinds else ''}", err=True)
 
 
 # --- query ------------------------------------------------------------------
@@ -317,6 +323,7 @@ def cmd(ctx: click.Context, branch: str, action: str, args: tuple[str, ...],
     import aiomqtt
 
     from center.commands import CommandError, ReplyError, build_command, send_command
+    from gateway.cli_center_gateways import trusted_verifier
 
     config = _config(ctx)
     try:
@@ -326,7 +333,7 @@ def cmd(ctx: click.Context, branch: str, action: str, args: tuple[str, ...],
     reply, untrusted = None, None
     try:
         reply = asyncio.run(send_command(config.mqtt, command, wait_reply_s=wait_reply,
-                                         verifier=config.verifier()))
+                                         verifier=trusted_verifier(config)))
     except ReplyError as exc:
         untrusted = exc  # the command itself went out: print it first
     except (aiomqtt.MqttError, OSError) as exc:
@@ -374,3 +381,11 @@ def _db_reason(exc: BaseException) -> str:
     if original is not None:
         return str(original).strip().splitlines()[0]
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+# --- gateway keys and the quarantine, in their own module ---------------------
+
+from gateway.cli_center_gateways import gateways, quarantine  # noqa: E402
+
+center.add_command(gateways)
+center.add_command(quarantine)

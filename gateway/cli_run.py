@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from gateway.logsetup import configure_logging
+from gateway.logsetup import LOG_FORMATS, configure_logging
 
 if TYPE_CHECKING:  # the daemon's imports are heavy: only `run` needs them
     from gateway.daemon import Gateway
@@ -25,7 +25,10 @@ EXIT_CONFIG = 2
               help="The gateway's TOML file (see deploy/gateway.example.toml).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
-def run(config_path: Path, log_level: str) -> None:
+@click.option("--log-format", type=click.Choice(LOG_FORMATS), default=None,
+              help="text (default) or json: one object per line with ts, level, logger, "
+                   "msg, extra fields and exc. Overrides the file's [logging] format.")
+def run(config_path: Path, log_level: str, log_format: str | None) -> None:
     """Run the gateway daemon until SIGTERM or Ctrl-C.
 
     \b
@@ -40,19 +43,30 @@ def run(config_path: Path, log_level: str) -> None:
     finish, the outbox gets a few seconds to drain. SIGHUP re-reads the
     [risk] rules from the file (window state is kept). Config errors exit 2
     with "file: key: reason". `posgw status -c FILE` shows the state,
-    whether the daemon runs or not.
+    whether the daemon runs or not. With `[metrics] bind` in the file it
+    serves Prometheus metrics at http://BIND/metrics.
     """
     from gateway.config import load_config
     from gateway.daemon import Gateway
+    from gateway.security.keys import KeyFileError
     from protocols.iso8583.errors import SpecError
 
-    configure_logging(log_level)
     try:
         config = load_config(config_path)
     except SpecError as exc:
         click.echo(f"posgw run: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
-    asyncio.run(_serve(Gateway(config)))
+    # After the file is read: it may name the format. Nothing logs before this.
+    configure_logging(log_level, log_format or config.log_format)
+    try:
+        asyncio.run(_serve(Gateway(config)))
+    except KeyFileError as exc:  # e.g. a private key others may read: refused, one line
+        click.echo(f"posgw run: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    except Exception:  # logged, so a JSON log holds the crash too (as its `exc`)
+        logging.getLogger("posgw").exception("gateway %s stopped by an error",
+                                             config.gateway_id)
+        sys.exit(1)
 
 
 async def _serve(gateway: Gateway) -> None:

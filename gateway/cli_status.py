@@ -84,7 +84,10 @@ def status(config_path: Path | None, database: str | None, day: datetime | None,
                  amount_minor (integer, minor units)
       outbox     depth (undelivered events), oldest_created_at, oldest_age_s
       unreconciled  batches closed that day whose totals did not match the
-                 ledger: terminal_id, closed_at, differences
+                 ledger: terminal_id, closed_at, differences, missing_at_gateway,
+                 missing_at_terminal (counts per kind: debits, credits, ...),
+                 amount_differences (terminal minus ledger), report_event_id
+                 (the reconciliation.v1 event sent to the center)
     Times are UTC ISO 8601 ("...Z") or null. Exit status 2 when the
     configuration or the database cannot be read.
     """
@@ -166,6 +169,7 @@ def _one_line(exc: Exception) -> str:
 
 
 def _report(store: Store, target: Target, day: date, now: datetime) -> dict[str, Any]:
+    from gateway.pipeline.settlement import discrepancies
     from gateway.store.reports import daily_totals, unreconciled_batches
 
     runtime = store.runtime()
@@ -185,7 +189,9 @@ def _report(store: Store, target: Target, day: date, now: datetime) -> dict[str,
         "outbox": {"depth": stats.depth, "oldest_created_at": _iso(stats.oldest_created_at),
                    "oldest_age_s": _rounded(stats.oldest_age_s(now))},
         "unreconciled": [{"terminal_id": batch.terminal_id, "closed_at": _iso(batch.closed_at),
-                          "differences": batch.differences}
+                          "differences": batch.differences,
+                          **discrepancies(batch.differences),
+                          "report_event_id": batch.report_event_id}
                          for batch in unreconciled_batches(store, day)],
     }
 
@@ -266,10 +272,20 @@ def _print_report(report: dict[str, Any]) -> None:
     console.print(_terminal_table(report["terminals"]))
     console.print(_totals_table(report["totals"]))
     for batch in report["unreconciled"]:
-        differences = ", ".join(f"{name} terminal {d['terminal']} ledger {d['ledger']}"
-                                for name, d in sorted(batch["differences"].items()))
         console.print(f"[red]batch of {batch['terminal_id']} closed {batch['closed_at']} "
-                      f"does not reconcile:[/] {differences}", highlight=False)
+                      f"does not reconcile:[/] {_discrepancy_text(batch)}", highlight=False)
+
+
+def _discrepancy_text(batch: dict[str, Any]) -> str:
+    """E.g. `missing at gateway: 1 debits; amounts (terminal - ledger): debits +12.00`."""
+    parts = [f"missing at {where}: " + ", ".join(f"{n} {name}" for name, n in sorted(
+        batch[f"missing_at_{where}"].items())) for where in ("gateway", "terminal")
+        if batch[f"missing_at_{where}"]]
+    if batch["amount_differences"]:
+        parts.append("amounts (terminal - ledger): " + ", ".join(
+            f"{name} {'+' if delta > 0 else '-'}{format_amount(abs(delta), '')}"
+            for name, delta in sorted(batch["amount_differences"].items())))
+    return "; ".join(parts) or "totals differ"
 
 
 def _daemon_text(daemon: dict[str, Any]) -> str:

@@ -4,8 +4,17 @@
 - `decommission` TERMINAL: the terminal starts draining (new sales refused
   58; its reversals, voids and refunds still pass); the daemon's heartbeat
   retires it once none of its events waits in the outbox.
-- `release` / `return_to_card` CASE: the freeze case's held sale is
-  re-cleared (`settled`) or returned to the card (`refund`); see cases.py.
+- `release` / `return_to_card` / `expire` CASE: the freeze case's held sale
+  is re-cleared (`settled`) or returned to the card (`refund`; `expire` ends
+  the case as expired); see cases.py.
+- `submit_evidence` CASE + `evidence` {sha256, size_bytes, filename,
+  submitted_by, held_at}: an evidence file's metadata, never its bytes. From
+  `posgw cases evidence` the file is already in this gateway's evidence
+  store (`held_at` "gateway", checked); from the center it stays at head
+  office (`held_at` "center").
+- `reload_risk`: re-read the config file's `[risk]` rules, as SIGHUP does;
+  the reply is the rules now in force, or the file's mistake (nothing
+  changed).
 
 Replies are outbox events like any other: signed, durable, exactly once at
 the center. A command is trusted as the broker delivers it; restricting who
@@ -16,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from drivers.clock import Clock
@@ -23,18 +33,25 @@ from gateway.cases import CaseService
 from gateway.forward.events import COMMAND_REPLY_SCHEMA, envelope, new_event_id, outbox_row
 from gateway.forward.topics import command_reply_topic
 from gateway.pipeline import GatewayIdentity
+from gateway.risk import RiskSettings
 from gateway.store import GroupCommitter
 from gateway.terminals import TerminalRegistry
 
 log = logging.getLogger(__name__)
 
 COMMAND_SCHEMA = "command.v1"
+MAX_DETAIL = 256  # schemas/command-reply.v1.json
+CASE_ACTIONS = ("release", "return_to_card", "expire")
+#: Reloads the risk rules: (reloaded, what happened), e.g. Gateway.reload_risk.
+RiskReload = Callable[[], tuple[bool, str]]
 
 
 class CommandHandler:
     def __init__(self, registry: TerminalRegistry, committer: GroupCommitter,
-                 identity: GatewayIdentity, clock: Clock, cases: CaseService) -> None:
+                 identity: GatewayIdentity, clock: Clock, cases: CaseService,
+                 reload_risk: RiskReload | None = None) -> None:
         self._registry = registry
+        self._reload_risk = reload_risk
         self._cases = cases
         self._committer = committer
         self._identity = identity
@@ -53,7 +70,10 @@ class CommandHandler:
         outcome, detail = await self._act(command)
         log.info("command %s %s: %s (%s)", command["command_id"], command.get("command"),
                  outcome, detail)
-        await self._committer.commit(None, self._reply(command["command_id"], outcome, detail))
+        # An extra row, not the request's outbox row: the outbox cap refuses
+        # new sales, never the answer to a command.
+        await self._committer.commit(None, None,
+                                     self._reply(command["command_id"], outcome, detail))
 
     async def _act(self, command: dict[str, Any]) -> tuple[str, str]:
         if command.get("schema") != COMMAND_SCHEMA:
@@ -68,8 +88,14 @@ class CommandHandler:
             if not self._registry.drain(terminal_id):
                 return "not_found", f"no terminal {terminal_id!r} here"
             return "done", f"terminal {terminal_id} is draining: new sales are refused"
-        if action in ("release", "return_to_card"):
+        if action in CASE_ACTIONS:
             return await self._cases.resolve(str(command.get("case_id") or ""), action)
+        if action == "submit_evidence":
+            return await self._cases.submit_evidence(str(command.get("case_id") or ""),
+                                                     command.get("evidence"))
+        if action == "reload_risk" and self._reload_risk is not None:
+            reloaded, detail = self._reload_risk()
+            return ("done" if reloaded else "rejected"), detail
         return "unknown_command", f"unknown command {action!r}"
 
     def _reply(self, command_id: str, outcome: str, detail: str) -> Any:
@@ -77,7 +103,19 @@ class CommandHandler:
         payload = {**envelope(COMMAND_REPLY_SCHEMA, event_id=new_event_id(),
                               branch_id=ident.branch_id, gateway_id=ident.gateway_id,
                               occurred_at=self._clock.utc_now()),
-                   "command_id": command_id, "outcome": outcome, "detail": detail}
+                   "command_id": command_id, "outcome": outcome,
+                   "detail": _bounded(detail)}
         return outbox_row(payload, topic=command_reply_topic(ident.topic_prefix,
                                                              ident.branch_id),
                           clock=self._clock)
+
+
+def _bounded(detail: str) -> str:
+    return detail if len(detail) <= MAX_DETAIL else detail[:MAX_DETAIL - 3] + "..."
+
+
+def describe_rules(settings: RiskSettings) -> str:
+    """The rules in force, one short phrase each (a reload's reply)."""
+    return ", ".join(
+        f"{name} {rule.threshold}/{rule.window_s:.0f}s {rule.action}"
+        if rule.enabled else f"{name} off" for name, rule in settings.rules.items())

@@ -15,9 +15,11 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from gateway.case_policy import DEFAULT_EXPIRE_AFTER, DEFAULT_FIRST_RESPONSE, CasePolicy
 from gateway.profiles import load_profile
 from gateway.risk import RiskSettings, parse_risk_settings
 from protocols.iso8583.errors import SpecError
@@ -30,6 +32,10 @@ DEFAULT_FLOOR_LIMIT = 500_000
 #: Upstream answer wait; acquirers commonly allow 30 s before reversal.
 DEFAULT_UPSTREAM_TIMEOUT_S = 30
 DEFAULT_OUTBOX_CAP = 100_000
+#: Without `[cases] evidence_dir`: next to a SQLite database, else here.
+DEFAULT_EVIDENCE_DIR = "/var/lib/posgw/evidence"
+#: A receipt scan or a letter; anything bigger is a mistake on a branch machine's disk.
+DEFAULT_EVIDENCE_MAX_BYTES = 25 * 1024 * 1024
 ENV_OVERRIDES = {
     "POSGW_DATABASE_URL": ("gateway", "database"),
     "POSGW_MQTT_USERNAME": ("mqtt", "username"),
@@ -83,6 +89,15 @@ class TerminalConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CasesConfig:
+    """`[cases]`: freeze case deadlines and where evidence files are kept."""
+
+    policy: CasePolicy = field(default_factory=CasePolicy)
+    evidence_dir: str = DEFAULT_EVIDENCE_DIR
+    evidence_max_bytes: int = DEFAULT_EVIDENCE_MAX_BYTES
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     branch_id: str
     gateway_id: str
@@ -98,6 +113,11 @@ class GatewayConfig:
     risk: RiskSettings = field(default_factory=RiskSettings)
     #: SQLite `PRAGMA synchronous`; FULL unless a benchmark asks otherwise.
     sqlite_synchronous: str = "FULL"
+    #: "HOST:PORT" of the Prometheus endpoint (`[metrics] bind`); None: not served.
+    metrics_bind: str | None = None
+    #: `[logging] format`: "text" or "json" (one object per line).
+    log_format: str = "text"
+    cases: CasesConfig = field(default_factory=CasesConfig)
     source: str = ""
 
 
@@ -129,6 +149,8 @@ def parse_config(table: Mapping[str, Any], source: str = "") -> GatewayConfig:
     store = root.sub("store")
     testing = root.sub("testing")
     keys = root.sub("keys")
+    cases = root.sub("cases")
+    metrics, logs = root.sub("metrics"), root.sub("logging")
     config = GatewayConfig(
         branch_id=_identifier(gateway, "branch_id"),
         gateway_id=_identifier(gateway, "gateway_id"),
@@ -145,9 +167,12 @@ def parse_config(table: Mapping[str, Any], source: str = "") -> GatewayConfig:
         risk=parse_risk_settings(root.raw("risk", {}), source),
         sqlite_synchronous=store.choice("sqlite_synchronous", ("FULL", "EXTRA", "NORMAL"),
                                         "FULL"),
+        metrics_bind=_optional_host_port(metrics, "bind"),
+        log_format=logs.choice("format", ("text", "json"), "text"),
+        cases=_cases(cases, gateway.text("database", DEFAULT_DATABASE) or DEFAULT_DATABASE),
         source=source,
     )
-    for reader in (gateway, store, testing, keys):
+    for reader in (gateway, store, testing, keys, metrics, logs, cases):
         reader.reject_unknown()
     root.reject_unknown(also_known=("risk",))
     _check_unique_terminal_ids(config, source)
@@ -244,11 +269,40 @@ def _host_port(reader: TableReader, key: str, value: str | None) -> str:
     return value or ""
 
 
+def _optional_host_port(reader: TableReader, key: str) -> str | None:
+    value = reader.text(key, None)
+    return None if value is None else _host_port(reader, key, value)
+
+
 def _usb_ids(reader: TableReader, value: str | None) -> None:
     vid, _, pid = (value or "").partition(":")
     hexdigits = "0123456789abcdefABCDEF"
     if len(vid) != 4 or len(pid) != 4 or not all(c in hexdigits for c in vid + pid):
         reader.fail("usb", f'must be "VVVV:PPPP" in hex, e.g. "0b00:0054"; got {value!r}')
+
+
+def _cases(reader: TableReader, database: str) -> CasesConfig:
+    first_h = reader.integer("first_response_h", int(DEFAULT_FIRST_RESPONSE.total_seconds())
+                             // 3600, 1, 24 * 30)
+    expire_days = reader.integer("expire_after_days", DEFAULT_EXPIRE_AFTER.days, 1, 3650)
+    if expire_days * 24 <= first_h:
+        reader.fail("expire_after_days", "must leave time after the first-response due time "
+                                         f"({first_h} h)")
+    return CasesConfig(
+        policy=CasePolicy(timedelta(hours=first_h), timedelta(days=expire_days)),
+        evidence_dir=reader.text("evidence_dir", None) or _evidence_dir_beside(database),
+        evidence_max_bytes=reader.integer("evidence_max_mb", DEFAULT_EVIDENCE_MAX_BYTES
+                                          // (1024 * 1024), 1, 1024) * 1024 * 1024)
+
+
+def _evidence_dir_beside(database: str) -> str:
+    """`evidence/` next to a SQLite file: one directory to back up and to give
+    the daemon's user. A server database has no such place."""
+    prefix = "sqlite:///"
+    path = database[len(prefix):] if database.startswith(prefix) else ""
+    if not path or path == ":memory:":
+        return DEFAULT_EVIDENCE_DIR
+    return str(Path(path).parent / "evidence")
 
 
 def _check_unique_terminal_ids(config: GatewayConfig, source: str) -> None:

@@ -26,12 +26,14 @@ from drivers.usb_link import backend_from_option
 from gateway.advices import AdviceSender
 from gateway.authorize import Authorizer, Iso8583Upstream, StandInAuthorizer
 from gateway.cases import CaseService
-from gateway.commands import CommandHandler
+from gateway.commands import CommandHandler, describe_rules
 from gateway.config import GatewayConfig, TerminalConfig, load_config
+from gateway.evidence import EvidenceStore
 from gateway.forward import OutboxForwarder
 from gateway.forward.events import outbox_row, terminal_status
 from gateway.forward.topics import terminal_status_topic
 from gateway.links import open_terminal_link
+from gateway.metrics import GatewayMetrics, serve_metrics
 from gateway.pipeline import GatewayIdentity, Pipeline, RecentResponses
 from gateway.pipeline.warmup import warm_up
 from gateway.profiles import load_profile
@@ -43,6 +45,8 @@ from gateway.security.keys import (
     generate_keys,
     load_keys,
 )
+from gateway.security.mac_check import TerminalMacs
+from gateway.security.vault import open_vault
 from gateway.sessions import TerminalSession
 from gateway.store import GroupCommitter, Store
 from gateway.store.reports import terminal_statement
@@ -74,7 +78,11 @@ class Gateway:
         self.upstream: Iso8583Upstream | None = None  # in iso8583 mode
         self.registry = TerminalRegistry(clock)
         self.risk: RiskEngine | None = None
+        #: Terminal MAC keys (terminal-mac.toml, read in run) and their `failures` counter.
+        self.macs = TerminalMacs(config.keys_dir, clock)
         self._broker_connected: bool | None = None
+        self.metrics = GatewayMetrics(gateway_id=config.gateway_id, branch_id=config.branch_id)
+        self.metrics_port: int | None = None  # bound port of [metrics] bind, once ready
 
     async def run(self, stop: asyncio.Event) -> None:
         store = await asyncio.to_thread(Store, self.config.database,
@@ -88,6 +96,9 @@ class Gateway:
     async def _run(self, store: Store, stop: asyncio.Event) -> None:
         config = self.config
         keys = await asyncio.to_thread(ensure_keys, config.keys_dir)
+        if await asyncio.to_thread(self.macs.load):
+            log.info("terminal MAC keys loaded from %s", config.keys_dir)
+        vault = await asyncio.to_thread(open_vault, config.keys_dir, store)
         risk = self.risk = RiskEngine(config.risk)
         recent = RecentResponses()
         self.registry.load(await asyncio.to_thread(store.terminals))
@@ -102,17 +113,27 @@ class Gateway:
             authorizer, advices = await self._authorizer(stack, store)
             identity = GatewayIdentity(config.branch_id, config.gateway_id,
                                        config.mqtt.topic_prefix)
-            cases = CaseService(store, committer, identity, self.clock)
+            cases = CaseService(store, committer, identity, self.clock, vault=vault,
+                                evidence=EvidenceStore(config.cases.evidence_dir,
+                                                       max_bytes=config.cases.evidence_max_bytes))
             forwarder.on_command = CommandHandler(self.registry, committer, identity,
-                                                  self.clock, cases).handle
+                                                  self.clock, cases,
+                                                  reload_risk=self.reload_risk).handle
             self.pipeline = Pipeline(
                 store=store, committer=committer, authorizer=authorizer, risk=risk,
                 tokenizer=keys.tokenizer, registry=self.registry, clock=self.clock,
-                identity=identity, recent=recent)
+                identity=identity, recent=recent, metrics=self.metrics, vault=vault,
+                case_policy=config.cases.policy)
+            self.metrics.watch(outbox=store, links=self.registry, broker=forwarder,
+                               clock=self.clock, upstream=self.upstream, pipeline=self.pipeline)
+            self.metrics_port = await stack.enter_async_context(
+                serve_metrics(self.metrics, config.metrics_bind))
             async with asyncio.TaskGroup() as services:
                 background = [services.create_task(forwarder.run(), name="forwarder"),
                               services.create_task(self._heartbeat(store, committer),
-                                                   name="heartbeat")]
+                                                   name="heartbeat"),
+                              services.create_task(cases.housekeeping(),
+                                                   name="case-housekeeping")]
                 if advices is not None:
                     background.append(services.create_task(advices.run(), name="advices"))
                 await self._serve_lines(stop)
@@ -158,7 +179,8 @@ class Gateway:
 
     def _session_for(self, line: TerminalLine) -> Callable[[Transport], Awaitable[None]]:
         async def serve(transport: Transport) -> None:
-            await TerminalSession(self._pipeline(), line, self.registry).serve(transport)
+            await TerminalSession(self._pipeline(), line, self.registry,
+                                  macs=self.macs).serve(transport)
 
         return serve
 
@@ -171,21 +193,22 @@ class Gateway:
             on_online=lambda _name: self.registry.seen(terminal.id, line),
             on_offline=lambda _name: self.registry.line_down({terminal.id}))
 
-    def reload_risk(self) -> bool:
-        """SIGHUP: re-read the config file's `[risk]` rules; window state is kept.
+    def reload_risk(self) -> tuple[bool, str]:
+        """SIGHUP and the center's `reload_risk`: re-read the config file's `[risk]`
+        rules; window state is kept. Returns (reloaded, what happened).
 
         A file with a mistake changes nothing (logged with file, key, reason).
         """
         if self.risk is None or not self.config.source:
-            return False
+            return False, "the daemon was not started from a configuration file"
         try:
             settings = load_config(self.config.source).risk
         except SpecError as exc:
             log.error("risk rules not reloaded: %s", exc)
-            return False
+            return False, f"risk rules not reloaded: {exc}"
         self.risk.reconfigure(settings)
         log.warning("risk rules reloaded from %s", self.config.source)
-        return True
+        return True, f"risk rules reloaded: {describe_rules(settings)}"
 
     def _usb(self) -> Any:
         if self._usb_backend is None:

@@ -1,14 +1,54 @@
-"""One logging setup for the daemons: a timestamped line per record on stderr."""
+"""One logging setup for the daemons, on stderr: a timestamped text line per
+record (the default), or one JSON object per line for log collectors.
+
+A JSON line carries `ts` (UTC, ISO 8601, milliseconds), `level`, `logger`,
+`msg` (the formatted message: exactly what the text line says, so the same
+care about card data applies), every field the call passed as `extra=`
+(`terminal`, `stan`, ...), and `exc` with the traceback when there is one.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import UTC, datetime
+from typing import Any
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_FORMATS = ("text", "json")
+#: What every LogRecord has; anything else on a record came in as `extra=`.
+_RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line (newlines inside are escaped)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_ATTRIBUTES and key not in entry:
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        # default=str: an extra that JSON cannot hold (a datetime, an enum) is
+        # still logged, as its text, instead of losing the whole record.
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def configure_logging(level: str, log_format: str = "text") -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if log_format == "json"
+                         else logging.Formatter(LOG_FORMAT))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
+    logging.captureWarnings(True)  # Python warnings in the same format, not raw stderr
     # Library chatter below warnings is noise in a daemon's log.
     for noisy in ("aiomqtt", "sqlalchemy", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))

@@ -7,6 +7,11 @@ length, position and a hash, never its bytes, which may hold a PAN
 (DESIGN rule 6). A failure inside the pipeline answers 96 (system error)
 and the session goes on: one terminal's bad message never ends another's
 session or the daemon.
+
+MAC (profiles with `[mac]`, terminals with a key in terminal-mac.toml): a
+request whose MAC is bad, or missing where required, is answered with the
+profile's MAC-error code and never reaches the pipeline; the answers to
+such a terminal carry a MAC under the key its request verified with.
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ from drivers.base import LinkClosed, Transport
 from drivers.channel import FramedChannel
 from gateway.pipeline import Pipeline
 from gateway.profiles import codec_for
+from gateway.security.mac_check import UNKEYED, MacVerdict, TerminalMacs
 from gateway.terminals import TerminalLine, TerminalRegistry
 from protocols.framing import Event, FrameRejected, build_link
 from protocols.iso8583.errors import DecodeError, Iso8583Error
 from protocols.iso8583.message import Message
+from protocols.mac import MacKey, sign_message, without_mac
 from protocols.normalize import ResponseCategory, build_response, response_code_for
 
 log = logging.getLogger(__name__)
@@ -32,14 +39,16 @@ _ESSENTIAL_FIELDS = frozenset({11, 37, 38, 39, 41})
 
 class TerminalSession:
     def __init__(self, pipeline: Pipeline, line: TerminalLine,
-                 registry: TerminalRegistry) -> None:
+                 registry: TerminalRegistry, *, macs: TerminalMacs | None = None) -> None:
         self._pipeline = pipeline
         self._line = line
         self._registry = registry
         self._codec = codec_for(line.profile)
+        self._macs = macs
         self._terminal_ids: set[str] = set()
         self.answered = 0
         self.rejected = 0
+        self.mac_failures = 0  # this line's; TerminalMacs.failures counts per terminal
 
     async def serve(self, transport: Transport) -> None:
         """Answer requests until the line closes (returns) or the task is cancelled."""
@@ -48,8 +57,10 @@ class TerminalSession:
             async with FramedChannel(transport, link, on_event=self._link_event) as channel:
                 while True:
                     received = await channel.receive()
+                    started = self._pipeline.metrics.started()
                     reply = await self._answer(received.message)
                     if reply is not None:
+                        self._pipeline.metrics.responded(started)
                         await channel.send(reply, received.envelope.reply())
         except LinkClosed:
             pass
@@ -64,29 +75,70 @@ class TerminalSession:
         if request.mti[2] not in "02":  # a response or an acknowledgement: nothing to answer
             log.info("unsolicited %s from %s ignored", request.mti, self._where())
             return None
+        verdict = self._verify_mac(data, request)
+        if not verdict.accepted:
+            return self._mac_error(request, verdict)
         try:
-            response = await self._pipeline.handle(request, self._line)
+            response = await self._pipeline.handle(self._without_mac(request), self._line)
             self._note_terminal(request)
         except Exception:  # one bad request must not end the session
             log.exception("request %s from %s failed; answering system error", request.mti,
                           self._where())
-            return self._encoded_or_none(request, ResponseCategory.SYSTEM_ERROR)
+            return self._encoded_or_none(request, ResponseCategory.SYSTEM_ERROR, verdict.key)
         self.answered += 1
-        return self._encoded_response(response)
+        return self._encoded_response(response, verdict.key)
 
-    def _encoded_response(self, response: Message) -> bytes | None:
+    # -- MAC ----------------------------------------------------------------------------
+
+    def _verify_mac(self, data: bytes, request: Message) -> MacVerdict:
+        spec = self._line.profile.mac
+        if spec is None or self._macs is None:
+            return UNKEYED
+        return self._macs.verify(self._terminal_of(request), spec, data, request)
+
+    def _mac_error(self, request: Message, verdict: MacVerdict) -> bytes | None:
+        """Counted, logged (never the MAC or the key) and answered with the profile's
+        MAC-error code, without a MAC: the two ends evidently do not share a key."""
+        spec = self._line.profile.mac
+        assert spec is not None and self._macs is not None  # a refusal needs both
+        terminal_id = self._terminal_of(request)
+        self.mac_failures += 1
+        self._macs.note_failure(terminal_id)
+        self._pipeline.metrics.mac_failure(terminal_id or "?")
+        log.warning("MAC refused: terminal %s, %s STAN %s: %s; answering %s",
+                    terminal_id or "?", request.mti, request.text(11) or "-", verdict.reason,
+                    spec.error_response)
+        return self._short_answer(request, spec.error_response, "MAC error")
+
+    def _without_mac(self, request: Message) -> Message:
+        spec = self._line.profile.mac
+        return request if spec is None else without_mac(request, spec)
+
+    def _encode(self, message: Message, mac_key: MacKey | None) -> bytes:
+        spec = self._line.profile.mac
+        if mac_key is None or spec is None:
+            return self._codec.encode(message)
+        return sign_message(self._codec, message, spec, mac_key)
+
+    def _terminal_of(self, request: Message) -> str:
+        return self._line.terminal_id or request.text(41).strip()
+
+    # -- answers ------------------------------------------------------------------------
+
+    def _encoded_response(self, response: Message, mac_key: MacKey | None = None
+                          ) -> bytes | None:
         """The response as the profile encodes it. An echoed request field the
         dialect cannot encode (the decoder is laxer than the encoder about
         charsets) must not cost the terminal its answer: the answer then goes
         out with only the fields that identify it and the decision."""
         try:
-            return self._codec.encode(response)
+            return self._encode(response, mac_key)
         except Iso8583Error as exc:
             log.warning("response %s for %s echoes a field the profile cannot encode (%s); "
                         "answering with its essential fields", response.mti, self._where(), exc)
         essential = {n: v for n, v in response.fields.items() if n in _ESSENTIAL_FIELDS}
         try:
-            return self._codec.encode(Message(response.mti, essential))
+            return self._encode(Message(response.mti, essential), mac_key)
         except Iso8583Error:
             return None
 
@@ -104,15 +156,21 @@ class TerminalSession:
             return None
         return self._encoded_or_none(Message(mti, {}), ResponseCategory.FORMAT_ERROR)
 
-    def _encoded_or_none(self, request: Message, category: ResponseCategory) -> bytes | None:
+    def _encoded_or_none(self, request: Message, category: ResponseCategory,
+                         mac_key: MacKey | None = None) -> bytes | None:
         version = 1987 if request.mti[0] == "0" else 1993
+        return self._short_answer(request, response_code_for(category, version),
+                                  category.value, mac_key)
+
+    def _short_answer(self, request: Message, code: str, what: str,
+                      mac_key: MacKey | None = None) -> bytes | None:
+        """`code` echoing only 11 and 41, for a request the pipeline did not answer."""
         echo = {n: v for n, v in request.fields.items() if n in (11, 41)}
-        response = build_response(Message(request.mti, echo),
-                                  response_code=response_code_for(category, version))
+        response = build_response(Message(request.mti, echo), response_code=code)
         try:
-            return self._codec.encode(response)
+            return self._encode(response, mac_key)
         except Iso8583Error:
-            log.warning("the %s response does not fit profile %s", category.value,
+            log.warning("the %s response does not fit profile %s", what,
                         self._line.profile.name)
             return None
 

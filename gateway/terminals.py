@@ -79,6 +79,12 @@ class TerminalRegistry:
             if record is not None and record.state == ONLINE:
                 self._set_state(record, OFFLINE)
 
+    def links(self) -> list[tuple[str, str, str]]:
+        """(terminal id, driver, state) of every known terminal, for the metrics
+        scrape: safe from its thread, as list() copies the dict without yielding
+        the GIL and each field read is one attribute."""
+        return [(r.terminal_id, r.driver, r.state) for r in list(self._records.values())]
+
     def batch_opened_at(self, terminal_id: str) -> datetime | None:
         record = self._records.get(terminal_id)
         return record.batch_opened_at if record is not None else None

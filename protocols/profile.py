@@ -9,12 +9,13 @@ problem as a SpecError naming file, key and reason.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .framing import FramingSpec
 from .iso8583.errors import SpecError
 from .iso8583.spec import MessageSpec, parse_fields
+from .mac.spec import MacSpec, parse_mac_spec
 from .tables import TableReader
 
 BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
@@ -54,6 +55,7 @@ class Profile:
     framing: FramingSpec
     iso8583: MessageSpec
     source: str = ""
+    mac: MacSpec | None = None  # the optional `[mac]` table
 
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any], source: str = "") -> Profile:
@@ -72,6 +74,8 @@ class Profile:
             iso8583=MessageSpec.from_mapping(reader.sub("iso8583").raw_table, source),
             source=source,
         )
+        if "mac" in reader:
+            profile = replace(profile, mac=parse_mac_spec(reader.sub("mac"), profile.iso8583))
         reader.reject_unknown()
         return profile
 
@@ -139,12 +143,19 @@ def find_problems(table: Mapping[str, Any], source: str = "") -> list[SpecError]
 
     iso = _section_or_empty(table, "iso8583")
     fields = iso.get("fields", {}) if isinstance(iso.get("fields", {}), Mapping) else {}
-    skeleton = {**table, "iso8583": {**iso, "fields": {}}}
-    attempt(Profile.from_mapping, skeleton, source)
+    skeleton = {k: v for k, v in table.items() if k != "mac"}  # [mac] needs the fields
+    attempt(Profile.from_mapping, {**skeleton, "iso8583": {**iso, "fields": {}}}, source)
     defaults = iso.get("defaults", {}) if isinstance(iso.get("defaults"), Mapping) else {}
     for number, body in fields.items():
         attempt(parse_fields, {number: body}, defaults, "iso8583.fields", source, 2, 192)
+    if "mac" in table and not problems:
+        attempt(_check_mac_table, table, source)
     return problems
+
+
+def _check_mac_table(table: Mapping[str, Any], source: str) -> None:
+    iso = MessageSpec.from_mapping(_section_or_empty(table, "iso8583"), source)
+    parse_mac_spec(TableReader(table["mac"], "mac", source), iso)
 
 
 def _section_or_empty(table: Mapping[str, Any], key: str) -> Mapping[str, Any]:

@@ -10,6 +10,11 @@ under a new STAN. It never re-sends a delivered request on its own.
 Every exchange is recorded as an `Exchange`: kind, STAN, masked PAN,
 amount, response code (None: no answer), latency, RRN and auth code.
 
+With a `mac_key` (and a profile with `[mac]`) every request carries a MAC
+and every response's MAC is checked: `Exchange.response_mac` says what the
+check found ("valid", "missing", "mismatch", ...), `bad_response_macs`
+counts the responses that did not verify.
+
 Two clocks: `clock` stamps the messages (fields 7, 12, 13) and may be
 virtual; link timers and latencies always run on the system clock, because
 the peer is real.
@@ -31,6 +36,7 @@ from protocols.framing import Envelope, Event, Tpdu, build_link
 from protocols.iso8583.codec import Codec
 from protocols.iso8583.errors import Iso8583Error
 from protocols.iso8583.message import Message
+from protocols.mac import MacCheck, MacKey, check_message, sign_message
 from protocols.normalize import response_mti
 from protocols.normalize.batch import BatchTotals
 from protocols.profile import Profile
@@ -63,6 +69,7 @@ class Exchange:
     note: str = ""
     rrn: str = ""
     auth_code: str = ""
+    response_mac: str = ""  # the response MAC check; "" when the terminal has no MAC key
 
     @property
     def approved(self) -> bool:
@@ -75,8 +82,11 @@ class TerminalSimulator:
     def __init__(self, profile: Profile, transport: Transport, terminal_id: str,
                  merchant_id: str, cards: Iterable[Card], clock: Clock = SYSTEM_CLOCK, *,
                  response_timeout_s: float = DEFAULT_RESPONSE_TIMEOUT_S,
-                 max_repeats: int = 1, stans: StanCounter | None = None) -> None:
+                 max_repeats: int = 1, stans: StanCounter | None = None,
+                 mac_key: MacKey | None = None) -> None:
         self.profile = profile
+        self.mac_key = mac_key if profile.mac is not None else None
+        self.bad_response_macs = 0
         self.codec = Codec(profile.iso8583)
         self.cards = {card.pan: card for card in cards}
         self.builder = RequestBuilder(profile.iso8583, terminal_id=terminal_id,
@@ -185,18 +195,32 @@ class TerminalSimulator:
         started = SYSTEM_CLOCK.monotonic()
         record = Exchange(kind, request.text(11), mask_pan(pan) if pan else "", amount, None, 0.0)
         try:
-            if not await self._channel.send(self.codec.encode(request), self.envelope):
+            if not await self._channel.send(self._encode(request), self.envelope):
                 return self._keep(replace(record, note=NOT_DELIVERED), started)
-            response = await self._await_response(request)
+            response, raw = await self._await_response(request)
         except LinkClosed:
             return self._keep(replace(record, note=LINK_CLOSED), started)
         except TimeoutError:
             return self._keep(replace(record, note=NO_RESPONSE), started)
         answered = replace(record, response_code=response.text(39), rrn=response.text(37),
-                           auth_code=response.text(38))
+                           auth_code=response.text(38),
+                           response_mac=self._check_response_mac(raw, response))
         return self._keep(answered, started)
 
-    async def _await_response(self, request: Message) -> Message:
+    def _encode(self, request: Message) -> bytes:
+        if self.mac_key is None or self.profile.mac is None:
+            return self.codec.encode(request)
+        return sign_message(self.codec, request, self.profile.mac, self.mac_key)
+
+    def _check_response_mac(self, raw: bytes, response: Message) -> str:
+        if self.mac_key is None or self.profile.mac is None:
+            return ""
+        check = check_message(raw, response, self.profile.mac, self.mac_key)
+        if check is not MacCheck.VALID:
+            self.bad_response_macs += 1
+        return check.value
+
+    async def _await_response(self, request: Message) -> tuple[Message, bytes]:
         assert self._channel is not None
         expected = (response_mti(request.mti), request.text(11))
         async with asyncio.timeout(self.response_timeout_s):
@@ -213,7 +237,7 @@ class TerminalSimulator:
                 if self._lose_responses > 0:
                     self._lose_responses -= 1
                     continue
-                return response
+                return response, received.message
 
     def _keep(self, exchange: Exchange, started: float) -> Exchange:
         exchange = replace(exchange, latency_s=SYSTEM_CLOCK.monotonic() - started)

@@ -9,11 +9,12 @@ the same signature).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from drivers.clock import Clock
+from gateway.case_policy import CaseDeadlines, is_overdue
 from gateway.store.models import OutboxEvent
 from gateway.store.rows import TableRow, table_row
 from protocols.normalize import Transaction
@@ -23,6 +24,7 @@ TERMINAL_STATUS_SCHEMA = "terminal-status.v1"
 GATEWAY_STATUS_SCHEMA = "gateway-status.v1"
 CASE_SCHEMA = "case.v1"
 COMMAND_REPLY_SCHEMA = "command-reply.v1"
+RECONCILIATION_SCHEMA = "reconciliation.v1"
 TX_STATUSES = frozenset({"settled", "frozen", "reversed", "voided", "refund", "declined"})
 
 
@@ -78,13 +80,36 @@ def terminal_status(terminal_id: str, state: str, *, profile: str | None, branch
 def case_event(case_id: str, status: str, *, terminal_id: str, rule: str,
                pan_token: str | None, amount_minor: int, currency: str,
                tx_event_ids: Sequence[str], branch_id: str, gateway_id: str,
-               occurred_at: datetime) -> dict[str, Any]:
-    """A freeze case opened or settled, for the `cases` topic."""
-    return {**envelope(CASE_SCHEMA, event_id=new_event_id(), branch_id=branch_id,
+               occurred_at: datetime, deadlines: CaseDeadlines | None = None,
+               evidence: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A freeze case's transition (or its overdue notice), for the `cases` topic.
+
+    With `deadlines`: when a first response is due, whether it is overdue as
+    of `occurred_at`, when the case expires. With `evidence`: the file just
+    recorded (its hash and who, never its bytes).
+    """
+    payload = {**envelope(CASE_SCHEMA, event_id=new_event_id(), branch_id=branch_id,
+                          gateway_id=gateway_id, occurred_at=occurred_at),
+               "case_id": case_id, "status": status, "terminal_id": terminal_id, "rule": rule,
+               "pan_token": pan_token, "amount_minor": amount_minor, "currency": currency,
+               "tx_event_ids": list(tx_event_ids)}
+    if deadlines is not None:
+        payload.update(
+            first_response_due_at=utc_iso(deadlines.first_response_due_at),
+            overdue=is_overdue(status, deadlines.first_response_due_at, occurred_at),
+            expires_at=utc_iso(deadlines.expires_at))
+    if evidence is not None:
+        payload["evidence"] = dict(evidence)
+    return payload
+
+
+def reconciliation_event(terminal_id: str, report: Mapping[str, Any], *, event_id: str,
+                         branch_id: str, gateway_id: str,
+                         occurred_at: datetime) -> dict[str, Any]:
+    """A closed batch compared with the ledger (pipeline/settlement.py builds `report`)."""
+    return {**envelope(RECONCILIATION_SCHEMA, event_id=event_id, branch_id=branch_id,
                        gateway_id=gateway_id, occurred_at=occurred_at),
-            "case_id": case_id, "status": status, "terminal_id": terminal_id, "rule": rule,
-            "pan_token": pan_token, "amount_minor": amount_minor, "currency": currency,
-            "tx_event_ids": list(tx_event_ids)}
+            "terminal_id": terminal_id, **report}
 
 
 def outbox_row(payload: dict[str, Any], *, topic: str, clock: Clock,

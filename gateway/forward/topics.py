@@ -18,6 +18,11 @@ def gateway_status_topic(prefix: str, branch_id: str) -> str:
     return f"{prefix}/{branch_id}/{GATEWAY_SEGMENT}/status"
 
 
+def reconciliation_topic(prefix: str, branch_id: str, terminal_id: str) -> str:
+    """Per terminal, like `tx`: a batch belongs to one terminal."""
+    return f"{prefix}/{branch_id}/{terminal_id}/reconciliation"
+
+
 def cases_topic(prefix: str, branch_id: str) -> str:
     return f"{prefix}/{branch_id}/cases"
 

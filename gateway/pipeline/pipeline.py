@@ -16,10 +16,12 @@ from datetime import datetime
 
 from drivers.clock import Clock
 from gateway.authorize import Authorization, Authorizer, UpstreamUnavailable
+from gateway.case_policy import DEFAULT_CASE_POLICY, CasePolicy
 from gateway.forward.events import case_event, new_event_id, outbox_row, tx_event
 from gateway.forward.topics import cases_topic, tx_topic
+from gateway.metrics import GatewayMetrics
 from gateway.pipeline.outcome import UNDOING_KINDS, RrnSource, final_status
-from gateway.pipeline.records import advice_row, case_row, ledger_row
+from gateway.pipeline.records import advice_row, case_row, ledger_row, vault_row
 from gateway.pipeline.replay import (
     NotRecorded,
     RecentResponses,
@@ -27,11 +29,12 @@ from gateway.pipeline.replay import (
     replayed,
     stored_fields,
 )
-from gateway.pipeline.settlement import ledger_totals
+from gateway.pipeline.settlement import ledger_totals, settlement_rows
 from gateway.risk import Action, Attempt, Decision, RiskEngine
 from gateway.security.tokens import PanTokenizer
-from gateway.store import DuplicateRequest, GroupCommitter, OutboxFull, Reconciliation, Store
-from gateway.store.rows import TableRow, table_row
+from gateway.security.vault import CardVault
+from gateway.store import DuplicateRequest, GroupCommitter, OutboxFull, Store
+from gateway.store.rows import TableRow
 from gateway.terminals import DECOMMISSIONED, DRAINING, TerminalLine, TerminalRegistry
 from protocols.iso8583.message import Message
 from protocols.normalize import (
@@ -73,7 +76,10 @@ class Pipeline:
     def __init__(self, *, store: Store, committer: GroupCommitter, authorizer: Authorizer,
                  risk: RiskEngine, tokenizer: PanTokenizer, registry: TerminalRegistry,
                  identity: GatewayIdentity, clock: Clock,
-                 recent: RecentResponses | None = None) -> None:
+                 recent: RecentResponses | None = None,
+                 metrics: GatewayMetrics | None = None,
+                 vault: CardVault | None = None,
+                 case_policy: CasePolicy = DEFAULT_CASE_POLICY) -> None:
         self._store = store
         self._committer = committer
         self._authorizer = authorizer
@@ -83,8 +89,11 @@ class Pipeline:
         self._identity = identity
         self._clock = clock
         self._recent = recent if recent is not None else RecentResponses()
+        self._vault = vault  # frozen sales' PANs, for a return to the card
+        self._case_policy = case_policy  # a new case's first-response and expiry deadlines
         self._rrns = RrnSource(clock.utc_now())
         self.in_flight = 0
+        self.metrics = metrics if metrics is not None else GatewayMetrics()
 
     async def handle(self, request: Message, line: TerminalLine) -> Message:
         """The response to `request`; raises only for a message that has none."""
@@ -136,11 +145,9 @@ class Pipeline:
         ours = ledger_totals(rows)
         differences = theirs.money_differences(ours)
         now = self._clock.utc_now()
-        await self._committer.commit(None, None, table_row(
-            Reconciliation, terminal_id=terminal_id, opened_at=opened_at, closed_at=now,
-            outcome="mismatched" if differences else "matched",
-            terminal_totals=theirs.as_dict(), ledger_totals=ours.as_dict(),
-            differences=differences))
+        await self._committer.commit(None, None, *settlement_rows(
+            terminal_id, theirs, ours, opened_at=opened_at, closed_at=now,
+            identity=self._identity, clock=self._clock))
         self._registry.open_batch(terminal_id, now)
         if differences:
             log.warning("batch of terminal %s does not reconcile: %s", terminal_id,
@@ -255,9 +262,11 @@ class Pipeline:
         outbox = outbox_row(payload, topic=tx_topic(ident.topic_prefix, ident.branch_id,
                                                     terminal_id),
                             clock=self._clock, terminal_id=terminal_id)
-        case = case_row(decided.decision, tx, token, now) if status == "frozen" else None
+        case = (case_row(decided.decision, tx, token, now, self._case_policy.deadlines(now))
+                if status == "frozen" else None)
         extra = [row for row in (
             case, self._case_opened(case, tx, event_id, now) if case is not None else None,
+            vault_row(self._vault, tx, event_id, now) if case is not None else None,
             advice_row(decided.reversal, tx, now) if decided.reversal is not None else None,
         ) if row is not None]
         try:
@@ -268,6 +277,7 @@ class Pipeline:
             return _answer(request, ResponseCategory.SYSTEM_ERROR, tx.version)
         except DuplicateRequest:
             return await self._stored_answer(request, key)
+        self.metrics.recorded(status, decided.decision.hits)
         if original is not None and token and status in ("reversed", "voided"):
             self._risk.undo(original, card=token, terminal=terminal_id)  # no longer a swipe
         return response
@@ -280,7 +290,8 @@ class Pipeline:
                             rule=values["rule"], pan_token=values["pan_token"],
                             amount_minor=tx.amount_minor or 0, currency=tx.currency or "",
                             tx_event_ids=[event_id], branch_id=ident.branch_id,
-                            gateway_id=ident.gateway_id, occurred_at=now)
+                            gateway_id=ident.gateway_id, occurred_at=now,
+                            deadlines=self._case_policy.deadlines(now))
         return outbox_row(notice, topic=cases_topic(ident.topic_prefix, ident.branch_id),
                           clock=self._clock)
 

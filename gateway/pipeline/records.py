@@ -1,22 +1,23 @@
 """The rows one decided request writes, built from the normalized Transaction.
 
 No row carries the PAN, track data or the PIN block (DESIGN rule 5): the
-card is `pan_masked` + `pan_token`, a reversal advice only references.
+card is `pan_masked` + `pan_token`, a reversal advice only references. The
+one exception is a frozen sale's PAN, AES-GCM sealed in the card vault
+(`vault_row`), since its case may end in a return to the card.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
+from gateway.case_policy import CaseDeadlines
 from gateway.pipeline.replay import RequestKey
 from gateway.risk import Action, Decision
+from gateway.security.vault import CardVault
 from gateway.store.models import FreezeCase, LedgerEntry, UpstreamQueueItem
 from gateway.store.rows import TableRow, table_row
 from protocols.iso8583.message import Message
 from protocols.normalize import Transaction
-
-#: A first-response deadline for a freeze case (issue: 24 h).
-CASE_FIRST_RESPONSE = timedelta(hours=24)
 
 
 def ledger_row(tx: Transaction, key: RequestKey | None, *, status: str, event_id: str,
@@ -35,7 +36,7 @@ def ledger_row(tx: Transaction, key: RequestKey | None, *, status: str, event_id
 
 
 def case_row(decision: Decision, tx: Transaction, token: str | None,
-             now: datetime) -> TableRow | None:
+             now: datetime, deadlines: CaseDeadlines) -> TableRow | None:
     """The freeze case a frozen approval opens, with the evidence of each rule."""
     freezing = [hit for hit in decision.hits if hit.action is Action.FREEZE]
     if not freezing:
@@ -43,10 +44,12 @@ def case_row(decision: Decision, tx: Transaction, token: str | None,
     first = freezing[0]
     evidence = {"rules": [{"rule": hit.rule, "reason": hit.reason,
                            "transactions": list(hit.evidence)} for hit in freezing],
-                "first_response_due": (now + CASE_FIRST_RESPONSE).isoformat()}
+                "first_response_due": deadlines.first_response_due_at.isoformat()}
     return table_row(FreezeCase, id=f"case-{first.evidence[-1]}",
                      terminal_id=tx.terminal_id or "", rule=first.rule, pan_token=token,
-                     evidence=evidence, opened_at=now, updated_at=now)
+                     evidence=evidence, opened_at=now, updated_at=now,
+                     first_response_due_at=deadlines.first_response_due_at,
+                     expires_at=deadlines.expires_at)
 
 
 def advice_row(reversal: Message, tx: Transaction, now: datetime) -> TableRow:
@@ -56,3 +59,12 @@ def advice_row(reversal: Message, tx: Transaction, now: datetime) -> TableRow:
                      event_id=f"advice-{tx.terminal_id}-{tx.stan}-{now.timestamp()}",
                      terminal_id=tx.terminal_id or "", mti=reversal.mti, fields=fields,
                      created_at=now, next_attempt_at=now)
+
+
+def vault_row(vault: CardVault | None, tx: Transaction, event_id: str,
+              now: datetime) -> TableRow | None:
+    """A frozen sale's PAN, sealed for a possible return to the card. The
+    normalized card (from field 2, 35 or 55) is the one source of the digits."""
+    if vault is None or tx.card is None:
+        return None
+    return vault.sealed_row(tx.card, event_id, now)

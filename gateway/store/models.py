@@ -15,7 +15,7 @@ from sqlmodel import Field, SQLModel
 from gateway.store.columns import JsonDocument, UtcDateTime
 
 #: Bump when a table changes; Store refuses a database recorded with another.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Request fields that may hold card secrets: never in a stored response.
 FORBIDDEN_RESPONSE_FIELDS = frozenset({"2", "14", "35", "36", "45", "52", "55"})
@@ -119,6 +119,8 @@ class Reconciliation(SQLModel, table=True):
     ledger_totals: dict[str, int] = _json()
     # Per total that differs: {"name": {"terminal": n, "ledger": m}}.
     differences: dict[str, Any] = _json()
+    # The reconciliation.v1 event committed with this row (pipeline/settlement.py).
+    report_event_id: str | None = Field(default=None, max_length=64)
 
 
 class UpstreamQueueItem(SQLModel, table=True):
@@ -145,13 +147,39 @@ class FreezeCase(SQLModel, table=True):
     __tablename__ = "cases"
 
     id: str = Field(primary_key=True, max_length=64)
-    status: str = Field(default="open", max_length=16)  # open|released|returned
+    # gateway/case_policy.py: open|evidence_submitted (funds held), released|returned|expired
+    status: str = Field(default="open", max_length=20)
     terminal_id: str = Field(max_length=16)
     rule: str = Field(max_length=64)
     pan_token: str | None = Field(default=None, max_length=64)
     evidence: dict[str, Any] = _json()
     opened_at: datetime = _utc(nullable=False)
     updated_at: datetime = _utc(nullable=False)
+    # Deadlines fixed when the case opens ([cases] in the config): a later
+    # config change does not move the promise already made.
+    first_response_due_at: datetime | None = _utc(nullable=True)
+    expires_at: datetime | None = _utc(nullable=True)
+    # Set once the overdue notice went out, so it goes out once.
+    overdue_notified_at: datetime | None = _utc(nullable=True)
+
+
+class CaseEvidence(SQLModel, table=True):
+    """A file submitted for a freeze case, known by its SHA-256. With
+    `held_at` "gateway" the bytes are in the evidence store (a file named by
+    the hash, gateway/evidence.py); with "center" head office keeps them and
+    sent only this metadata. The same file twice on one case is one row."""
+
+    __tablename__ = "case_evidence"
+    __table_args__ = (UniqueConstraint("case_id", "sha256", name="uq_case_evidence_file"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(max_length=64, index=True)
+    sha256: str = Field(max_length=64)
+    size_bytes: int
+    filename: str = Field(max_length=255)
+    submitted_by: str = Field(max_length=64)
+    submitted_at: datetime = _utc(nullable=False)
+    held_at: str = Field(default="gateway", max_length=8)  # gateway | center
 
 
 class GatewayRuntime(SQLModel, table=True):
@@ -178,3 +206,22 @@ class SchemaVersion(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     version: int
     applied_at: datetime = _utc(nullable=False)
+
+
+class VaultedCard(SQLModel, table=True):
+    """The PAN of a frozen sale, AES-256-GCM encrypted (gateway/security/vault.py).
+
+    The one place a full card number rests, because a freeze case may end in
+    a return to the card. Written in the frozen ledger row's own commit,
+    bound to its `event_id` (and `key_id`) as GCM associated data; deleted
+    once the case is resolved. No other column ever holds card data.
+    """
+
+    __tablename__ = "card_vault"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True, max_length=64)  # the frozen ledger row's
+    key_id: str = Field(max_length=32)  # the vault key that sealed it
+    nonce: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = _utc(nullable=False)

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from gateway.case_policy import UNRESOLVED
 from gateway.store.models import FreezeCase, LedgerEntry, Reconciliation
 from gateway.store.store import Store
 
@@ -67,7 +68,8 @@ def terminal_statement(store: Store, terminal_id: str) -> dict[str, Any]:
     by_status = (select(status, func.count(), func.coalesce(func.sum(amount), 0))
                  .where(LedgerEntry.terminal_id == terminal_id).group_by(status))
     open_cases = (select(func.count()).select_from(FreezeCase)
-                  .where(FreezeCase.terminal_id == terminal_id, FreezeCase.status == "open"))
+                  .where(FreezeCase.terminal_id == terminal_id,
+                         col(FreezeCase.status).in_(UNRESOLVED)))
     with store.session() as session:
         rows = session.execute(by_status).all()
         cases = int(session.scalar(open_cases) or 0)
@@ -80,10 +82,10 @@ def terminal_statement(store: Store, terminal_id: str) -> dict[str, Any]:
 
 
 def _held_amount(session: Any, terminal_id: str) -> int:
-    """Frozen sales whose case is still open: money neither settled nor returned."""
+    """Frozen sales whose case is unresolved: money neither settled nor returned."""
     open_ids = [case_id.removeprefix("case-") for case_id in session.scalars(
         select(FreezeCase.id).where(FreezeCase.terminal_id == terminal_id,
-                                    FreezeCase.status == "open"))]
+                                    col(FreezeCase.status).in_(UNRESOLVED)))]
     if not open_ids:
         return 0
     total = session.scalar(select(func.coalesce(func.sum(col(LedgerEntry.amount_minor)), 0))

@@ -23,6 +23,7 @@ from drivers.clock import SYSTEM_CLOCK
 from gateway.store.errors import SchemaVersionMismatch
 from gateway.store.models import (
     SCHEMA_VERSION,
+    CaseEvidence,
     FreezeCase,
     GatewayRuntime,
     LedgerEntry,
@@ -31,6 +32,7 @@ from gateway.store.models import (
     SchemaVersion,
     TerminalRecord,
     UpstreamQueueItem,
+    VaultedCard,
 )
 
 SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -288,7 +290,7 @@ def _gateway_tables() -> list[Any]:
     # Only ours: the shared SQLModel metadata may also hold other packages' tables.
     return [model.__table__ for model in (  # type: ignore[attr-defined]
         LedgerEntry, OutboxEvent, TerminalRecord, UpstreamQueueItem, FreezeCase, GatewayRuntime,
-        Reconciliation, SchemaVersion)]
+        Reconciliation, SchemaVersion, VaultedCard, CaseEvidence)]
 
 
 def _make_engine(url: URL, synchronous: str) -> Engine:

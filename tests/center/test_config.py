@@ -39,9 +39,9 @@ def test_a_minimal_file_gets_the_documented_defaults(folder: Path) -> None:
     assert config.database == DEFAULT_DATABASE == "sqlite:////var/lib/posgw/center.db"
     mqtt = config.mqtt
     assert (mqtt.host, mqtt.port, mqtt.topic_prefix, mqtt.share_group, mqtt.keepalive) == (
-        "127.0.0.1", 1883, "pos/v1", "center", 30)
-    assert mqtt.tx_subscription == "$share/center/pos/v1/+/+/tx"
-    assert mqtt.client_id == f"posgw-center-center-{socket.gethostname()}"  # stable per host
+        "127.0.0.1", 1883, "pos/v1", None, 30)
+    assert mqtt.tx_subscription == "pos/v1/+/+/tx"
+    assert mqtt.client_id == f"posgw-center-solo-{socket.gethostname()}"  # stable per host
     assert mqtt.session_expiry_s == DEFAULT_SESSION_EXPIRY_S
     assert [g.id for g in config.gateways] == ["gw-b001-1"]
     assert config.gateways[0].public_key_path == str(folder / "keys" / PUBLIC_KEY_FILE)
@@ -70,6 +70,21 @@ def test_the_verifier_trusts_exactly_the_registered_gateways(folder: Path) -> No
     assert config.verifier().gateway_ids == {"gw-b001-1", "gw-b002-1"}
 
 
+def test_without_gateways_the_config_is_valid_for_gateways_registered_by_command(
+        folder: Path) -> None:
+    config = load_center_config(write(folder, ""), {})
+    assert config.gateways == () and config.verifier().gateway_ids == frozenset()
+
+
+def test_the_occurred_at_tolerance_is_configurable_and_defaults_to_5_min_and_30_days(
+        folder: Path) -> None:
+    default = load_center_config(write(folder, GATEWAY), {})
+    assert (default.max_clock_skew_s, default.max_event_age_s) == (300, 30 * 86_400)
+    text = "[center]\nmax_clock_skew_s = 30\nmax_event_age_s = 86400\n" + GATEWAY
+    tight = load_center_config(write(folder, text), {})
+    assert (tight.max_clock_skew_s, tight.max_event_age_s) == (30, 86_400)
+
+
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=r"center\.toml: \(file\): No such file"):
         load_center_config(tmp_path / "center.toml", {})
@@ -80,7 +95,10 @@ def test_broken_toml_is_reported_with_its_position(folder: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "key", "reason"), [
-    ("", "gateways", "at least one [[gateways]] entry"),
+    ('[center]\nmax_clock_skew_s = 0\n' + GATEWAY, "center.max_clock_skew_s",
+     "must be 1..86400"),
+    ('[center]\nmax_event_age_s = "1d"\n' + GATEWAY, "center.max_event_age_s",
+     "must be an integer"),
     ('[mqtt]\nport = 0\n' + GATEWAY, "mqtt.port", "must be 1..65535; got 0"),
     ('[mqtt]\nport = "1883"\n' + GATEWAY, "mqtt.port", "must be an integer"),
     ('[mqtt]\nhots = "x"\n' + GATEWAY, "mqtt.hots", "unknown key"),

@@ -108,7 +108,9 @@ async def test_an_unregistered_gateway_is_quarantined_even_with_a_valid_signatur
     assert count(sqlite_center, ReceivedEvent) == 0
     with sqlite_center.session() as session:
         reason = session.scalars(select(QuarantinedPayload.reason)).one()
-    assert reason == "unknown gateway_id 'gw-stranger': not registered in [[gateways]]"
+    assert reason == ("unknown gateway_id 'gw-stranger': not registered (center.toml "
+                      "[[gateways]] or `posgw center gateways register`)")
+    assert ingest.quarantined_by_kind == {"unregistered": 1}
 
 
 async def test_a_quarantined_payload_is_kept_without_a_card_number_in_clear(
@@ -208,5 +210,25 @@ async def test_times_outside_the_tolerance_are_quarantined(
         event = _resigned(keys, {**signed_event(keys, n), "occurred_at": moment})
         assert await ingest.handle("t", event) == "quarantined"
     reasons = _reasons(sqlite_center)
-    assert "in the future" in reasons[0] and "older than" in reasons[1]
+    assert reasons[0] == "occurred_at is more than 5 min in the future (max_clock_skew_s)"
+    assert reasons[1] == "occurred_at is older than 30 days (max_event_age_s)"
     assert "ISO 8601" in reasons[2] and count(sqlite_center, ReceivedEvent) == 0
+    assert ingest.quarantined_by_kind == {"future": 1, "stale": 1, "malformed": 1}
+
+
+async def test_the_tolerance_is_the_configured_one(
+        sqlite_center: CenterStore, keys: GatewayKeys) -> None:
+    ingest = CenterIngest(sqlite_center, verifier(keys), private_topics(),
+                          max_clock_skew=timedelta(seconds=30),
+                          max_event_age=timedelta(days=1))
+    now = datetime.now(UTC)
+    times = [now + timedelta(minutes=1), now - timedelta(days=2), now - timedelta(hours=1)]
+    outcomes = []
+    for n, moment in enumerate(times, 1):
+        text = moment.isoformat().replace("+00:00", "Z")
+        outcomes.append(await ingest.handle(
+            "t", _resigned(keys, {**signed_event(keys, n), "occurred_at": text})))
+    assert outcomes == ["quarantined", "quarantined", "ingested"]
+    assert _reasons(sqlite_center) == [
+        "occurred_at is more than 30 s in the future (max_clock_skew_s)",
+        "occurred_at is older than 1 day (max_event_age_s)"]

@@ -222,8 +222,11 @@ def test_json_has_exactly_the_keys_the_help_documents(store: Store, db_path: Pat
         terminal_id="T0001", closed_at=NOON, outcome="mismatched", terminal_totals={"debits": 2},
         ledger_totals={"debits": 1}, differences={"debits": {"terminal": 2, "ledger": 1}}))
     report = status_json("--database", f"sqlite:///{db_path}", "--date", DAY)
-    assert report["unreconciled"] == [{"terminal_id": "T0001", "closed_at": report[
-        "unreconciled"][0]["closed_at"], "differences": {"debits": {"terminal": 2, "ledger": 1}}}]
+    assert report["unreconciled"] == [{
+        "terminal_id": "T0001", "closed_at": report["unreconciled"][0]["closed_at"],
+        "differences": {"debits": {"terminal": 2, "ledger": 1}},
+        "missing_at_gateway": {"debits": 1}, "missing_at_terminal": {},
+        "amount_differences": {}, "report_event_id": None}]
     assert set(report) == {"gateway", "daemon", "broker", "terminals", "totals", "outbox",
                            "unreconciled"}
     assert set(report["gateway"]) == {"branch_id", "gateway_id", "database"}
@@ -237,7 +240,7 @@ def test_json_has_exactly_the_keys_the_help_documents(store: Store, db_path: Pat
     assert set(report["outbox"]) == {"depth", "oldest_created_at", "oldest_age_s"}
     help_text = run_posgw("status", "--help").stdout
     documented = [*report, *report["daemon"], *report["broker"], *report["terminals"][0],
-                  *report["totals"]["rows"][0], *report["outbox"]]
+                  *report["totals"]["rows"][0], *report["outbox"], *report["unreconciled"][0]]
     assert [key for key in documented if key not in help_text] == []
 
 

@@ -77,12 +77,17 @@ def write_toml(path: Path, table: dict[str, Any]) -> Path:
     return path
 
 
-def center_for(workdir: Path, broker_port: int) -> tuple[CenterStore, CenterIngest]:
+def center_for(workdir: Path, broker_port: int, *,
+               shared: bool = False) -> tuple[CenterStore, CenterIngest]:
+    """A plain subscription, the center's default; `shared=True` subscribes
+    through `$share/e2e/...` (never across a broker restart: mosquitto 2.0
+    does not restore shared subscriptions from its persistence file)."""
     store = CenterStore(f"sqlite:///{workdir / 'center.db'}")
     verifier = SignatureVerifier(
         {GATEWAY_ID: load_public_key(workdir / "keys" / PUBLIC_KEY_FILE)})
     mqtt = CenterMqtt("127.0.0.1", broker_port, topic_prefix=topic_prefix(workdir),
-                      client_id=f"e2e-center-{free_port()}")
+                      client_id=f"e2e-center-{free_port()}",
+                      share_group="e2e" if shared else None)
     return store, CenterIngest(store, verifier, mqtt)
 
 

@@ -1,0 +1,160 @@
+"""The soak's verdict and its report: the ledger against the center, counted.
+
+lost        final transactions in the gateway's ledger the center does not hold
+duplicated  events stored at the center more than once (by event_id)
+unknown     events at the center the ledger does not hold
+approvals not in ledger
+            (terminal, STAN) of a purchase, refund or void a terminal heard
+            approved that the ledger does not hold as approved
+
+The comparison itself is the demo's (`gateway/cli_demo/summary.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+
+from center.db import CenterStore
+from center.models import ReceivedEvent
+from gateway.cli_demo.summary import Summary, summarize
+from gateway.store import LedgerEntry, Store
+from simulator.loadgen import percentile
+
+LABEL_WIDTH = 24
+
+
+def ledger_count(store: Store) -> int:
+    with store.session() as session:
+        return int(session.scalar(select(func.count()).select_from(LedgerEntry)) or 0)
+
+
+def center_count(center: CenterStore) -> int:
+    with center.session() as session:
+        return int(session.scalar(select(func.count()).select_from(ReceivedEvent)) or 0)
+
+
+def ledger_approvals(store: Store) -> set[tuple[str, str]]:
+    query = (select(LedgerEntry.terminal_id, LedgerEntry.stan)  # type: ignore[call-overload]
+             .where(LedgerEntry.response_code == "00"))
+    with store.session() as session:
+        return {(terminal, stan) for terminal, stan in session.execute(query)}
+
+
+def milliseconds(samples: list[float], q: float) -> float:
+    return round(percentile(sorted(samples), q) * 1000, 1) if samples else 0.0
+
+
+@dataclass(slots=True)
+class SoakReport:
+    machine: str
+    broker: str
+    center_subscription: str  # "plain" or "shared ($share/GROUP)"
+    minutes: float
+    target_rate: float
+    tcp_terminals: int
+    traffic_s: float
+    requests: int
+    answered: int
+    unanswered: int
+    retransmissions: int
+    redials: int
+    answered_by_link: dict[str, int]
+    latency_p50_ms: float
+    latency_p99_ms: float
+    schedule_lag_p99_ms: float
+    schedule_lag_max_ms: float
+    broker_restarts: int
+    broker_outage_s: float
+    gateway_kills: int
+    gateway_back_max_s: float  # SIGKILL to listening again, worst of the kills
+    max_outbox_depth: int
+    drained_s: float  # end of traffic to the center holding the whole ledger
+    gateway_exit_code: int  # after the final SIGTERM
+    ledger_final: int
+    center_count: int
+    lost: int
+    duplicated: int
+    unknown_at_center: int
+    redeliveries_ignored: int | None  # the center's count; None if it did not report
+    approvals_not_in_ledger: int
+    by_outcome: dict[str, int] = field(default_factory=dict)
+    terminal_replies: dict[str, int] = field(default_factory=dict)
+    cpu_cores: dict[str, float] = field(default_factory=dict)  # CPU s / wall s, whole run
+
+    @property
+    def achieved_rate(self) -> float:
+        return self.answered / self.traffic_s if self.traffic_s else 0.0
+
+    @property
+    def ok(self) -> bool:
+        return (self.lost == 0 and self.duplicated == 0 and self.unknown_at_center == 0
+                and self.approvals_not_in_ledger == 0 and self.ledger_final == self.center_count)
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "achieved_rate": round(self.achieved_rate, 1), "ok": self.ok}
+
+    def lines(self) -> list[str]:
+        links = ", ".join(f"{link} {count:,}" for link, count in sorted(
+            self.answered_by_link.items()))
+        outcomes = ", ".join(f"{status} {count:,}" for status, count in sorted(
+            self.by_outcome.items()))
+        redeliveries = ("not reported" if self.redeliveries_ignored is None
+                        else f"{self.redeliveries_ignored:,}")
+        verdict = ("exactly once: zero lost, zero duplicated" if self.ok
+                   else "MISMATCH: see lost, duplicated, unknown and approvals above")
+        rows = [
+            ("machine", f"{self.machine}; broker: {self.broker}"),
+            ("center", f"posgw center, SQLite, persistent session, "
+                       f"{self.center_subscription} subscription"),
+            ("terminals", f"1 serial (ecr-stx-lrc on a pty), 1 USB (unionpay-tpdu, emulated "
+                          f"device via pyusb), {self.tcp_terminals} TCP (iso87-ascii)"),
+            ("traffic", f"{self.traffic_s / 60:.1f} min, {self.requests:,} requests, "
+                        f"{self.answered:,} answered, {self.unanswered:,} given up"),
+            ("rate", f"{self.target_rate:g} tx/s target (open loop), "
+                     f"{self.achieved_rate:.1f} tx/s achieved"),
+            ("answered by link", links),
+            ("latency", f"p50 {self.latency_p50_ms:.1f} ms, p99 {self.latency_p99_ms:.1f} ms "
+                        "(request to answer, retransmissions included)"),
+            ("schedule lag", f"p99 {self.schedule_lag_p99_ms:.1f} ms, "
+                             f"max {self.schedule_lag_max_ms:,.0f} ms"),
+            ("broker restarts", f"{self.broker_restarts} (SIGTERM, down "
+                                f"{self.broker_outage_s:g} s each, persistence on)"),
+            ("gateway SIGKILLs", f"{self.gateway_kills} (listening again "
+                                 f"{self.gateway_back_max_s:.1f} s after, at worst)"),
+            ("terminal recoveries", f"{self.retransmissions:,} retransmissions, "
+                                    f"{self.redials:,} redials"),
+            ("max outbox depth", f"{self.max_outbox_depth:,} events"),
+            ("cpu (cores, average)", ", ".join(f"{name} {cores:.2f}" for name, cores
+                                              in self.cpu_cores.items())),
+            ("drained", (f"center complete {self.drained_s:.1f} s after the traffic"
+                         if self.drained_s >= 0 else "center NOT complete after the traffic")
+                        + f"; gateway SIGTERM exit code {self.gateway_exit_code}"),
+            ("ledger final", f"{self.ledger_final:,} ({outcomes})"),
+            ("center holds", f"{self.center_count:,}"),
+            ("lost", f"{self.lost:,}"),
+            ("duplicated", f"{self.duplicated:,} (redeliveries ignored by event_id: "
+                           f"{redeliveries})"),
+            ("unknown at center", f"{self.unknown_at_center:,}"),
+            ("approvals not in ledger", f"{self.approvals_not_in_ledger:,}"),
+            ("verdict", verdict),
+        ]
+        return [f"{label:<{LABEL_WIDTH}}{value}" for label, value in rows]
+
+
+def compare(database: str, center_database: str, gateway_id: str, *,
+            terminal_approvals: set[tuple[str, str]], redeliveries_ignored: int | None,
+            ) -> tuple[Summary, int]:
+    """The demo's ledger-vs-center summary, and approvals the ledger lacks."""
+    with Store(database) as store:
+        center = CenterStore(center_database, create=False)
+        try:
+            summary = summarize(store, center, gateway_id,
+                                redeliveries_ignored=redeliveries_ignored or 0,
+                                terminal_replies={}, duration_s=0.0)
+        finally:
+            center.close()
+        missing_approvals = len(terminal_approvals - ledger_approvals(store))
+    return summary, missing_approvals

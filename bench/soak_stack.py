@@ -1,0 +1,364 @@
+"""The soak's moving parts.
+
+Own processes, so they can be stopped and killed for real: a private
+mosquitto (restartable on the same port, with persistence), the gateway
+(`posgw run -c gateway.toml`, SIGKILLed and restarted on the same database)
+and the center (`posgw center -c center.toml`). In the bench process: the
+acquirer simulator and the terminals' ends of their lines — a pty pair for
+the serial terminal, an emulated USB device served to the gateway process
+through its loopback relay (`[testing] usb_backend`), and loopback TCP.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from drivers.serial_link import SerialSettings
+from gateway.cli_demo.cards import card_pool
+from gateway.profiles import load_profile
+from gateway.security.keys import PUBLIC_KEY_FILE, generate_keys
+from simulator.acquirer import AcquirerServer
+from simulator.acquirer_host import AcquirerHost
+from simulator.cards import Card, demo_cards
+from simulator.pty_pair import PtyPair, pty_supported
+from simulator.usb_emulation import EmulatedUsbDevice, UsbRelayServer
+from tests.brokers import free_port, port_accepts
+
+BRANCH, GATEWAY_ID, MERCHANT = "SOAK01", "gw-soak-1", "M00000000000001"
+TCP_PROFILE, SERIAL_PROFILE, USB_PROFILE = "iso87-ascii", "ecr-stx-lrc", "unionpay-tpdu"
+UPSTREAM_PROFILE = "iso87-binary"
+SERIAL_TERMINAL, USB_TERMINAL, USB_SERIAL_NUMBER = "S0000001", "U0000001", "SOAK0001"
+#: Enough cards that the rapid-repeat and duplicate-charge rules rarely fire
+#: by chance at 200 tx/s; they still fire when the traffic means them to.
+POOL_SIZE = 20_000
+#: A big outbox and mosquitto queue: the soak judges loss, so nothing may be
+#: dropped by a bound that a real deployment would size for its own traffic.
+OUTBOX_CAP = 10_000_000
+MAX_QUEUED = 10_000_000
+UPSTREAM_TIMEOUT_S = 5
+START_DEADLINE_S = 60.0
+#: A gateway start first replays the last 24 h of ledger into its dedupe and
+#: risk windows: about 0.1 ms a row here, so 25 s after 30 minutes at 200 tx/s.
+GATEWAY_START_DEADLINE_S = 600.0
+STOP_DEADLINE_S = 60.0
+MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
+CENTER_STOPPED = re.compile(r"stopped; ingested (\d+), duplicates (\d+), quarantined (\d+)")
+
+
+class SoakSetupError(RuntimeError):
+    """Something the soak needs is missing or did not start; the message says what."""
+
+
+def find_mosquitto() -> str:
+    for candidate in MOSQUITTO_CANDIDATES:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    raise SoakSetupError("the soak needs mosquitto (its persistence is what a broker restart "
+                         "is judged against): install it, e.g. `apt-get install mosquitto`")
+
+
+def wait_until(predicate: Callable[[], bool], what: str, deadline_s: float,
+               process: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll `predicate()` with a deadline; fail early when `process` exits."""
+    deadline = time.monotonic() + deadline_s
+    while not predicate():
+        if process is not None and process.poll() is not None:
+            raise SoakSetupError(f"{what}: the process exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise SoakSetupError(f"{what}: not within {deadline_s:.0f} s")
+        time.sleep(0.05)  # polling a port or a log file, with a deadline
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class SoakBroker:
+    """mosquitto on 127.0.0.1:`port`, restartable on that port.
+
+    `persistence true`: sessions (the center's subscription and the QoS 1
+    messages queued for it) are saved on SIGTERM and loaded again on start.
+    """
+
+    def __init__(self, binary: str, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.config = workdir / "mosquitto.conf"
+        # As root, mosquitto would drop to the user "mosquitto", which cannot
+        # write its database here: every restart would silently forget it.
+        self.config.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            f"persistence true\npersistence_location {workdir}/\n"
+            f"user {getpass.getuser()}\nmax_queued_messages {MAX_QUEUED}\n")
+        self.command = [binary, "-c", str(self.config)]
+        self.log = workdir / "mosquitto.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.cpu_s = 0.0  # over every run so far, counted when each one stops
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(self.command, stdout=out, stderr=out)
+        wait_until(lambda: port_accepts(self.port), f"mosquitto on port {self.port}",
+                   START_DEADLINE_S, self.process)
+
+    def cpu_so_far(self) -> float:
+        return self.cpu_s + (cpu_seconds(self.process.pid) if self.process else 0.0)
+
+    def stop(self) -> None:
+        """SIGTERM: mosquitto saves its persistence file and exits."""
+        if self.process is None:
+            return
+        process, self.process = self.process, None
+        self.cpu_s += cpu_seconds(process.pid)
+        process.terminate()
+        try:
+            process.wait(STOP_DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise SoakSetupError("mosquitto did not stop on SIGTERM") from None
+        if not (self.workdir / "mosquitto.db").exists():
+            raise SoakSetupError("mosquitto saved no persistence file: its sessions "
+                                 "would not survive the restart")
+
+
+class ChildProcess:
+    """One `posgw` sub-command as a child process, its output appended to `log`."""
+
+    def __init__(self, argv: list[str], log: Path) -> None:
+        self.argv, self.log = argv, log
+        self.process: subprocess.Popen[bytes] | None = None
+        self.cpu_s = 0.0  # over every run so far, counted when each one ends
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(self.argv, stdout=out, stderr=out,
+                                            env=child_environment())
+
+    def kill(self) -> None:
+        """SIGKILL, as a power cut or the OOM killer would: nothing runs after it."""
+        assert self.process is not None
+        self.cpu_s += cpu_seconds(self.process.pid)
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def terminate(self) -> int:
+        """SIGTERM and wait; the exit code (-9 if it had to be killed)."""
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.cpu_s += cpu_seconds(self.process.pid)  # short of its last moments
+            self.process.terminate()
+            try:
+                self.process.wait(STOP_DEADLINE_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return int(self.process.returncode)
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+
+
+@dataclass(frozen=True, slots=True)
+class CenterCounts:
+    """What `posgw center` reports when it stops: this run's deliveries."""
+
+    ingested: int
+    duplicates: int  # redeliveries it recognised by event_id and did not store again
+    quarantined: int
+
+
+def center_counts(center: ChildProcess) -> CenterCounts | None:
+    found = CENTER_STOPPED.findall(center.log_text())
+    if not found:
+        return None
+    ingested, duplicates, quarantined = (int(n) for n in found[-1])
+    return CenterCounts(ingested, duplicates, quarantined)
+
+
+@dataclass(slots=True)
+class SoakStack:
+    workdir: Path
+    broker: SoakBroker
+    gateway: ChildProcess
+    center: ChildProcess
+    listen_port: int
+    database: str  # the gateway's
+    center_database: str
+    cards: list[Card]
+    pool: list[Card]
+    pty: PtyPair
+    usb_device: EmulatedUsbDevice
+
+    def start_center(self) -> None:
+        """Start the center and wait for its subscription: the broker queues
+        for a persistent session only once it has subscribed."""
+        self.center.start()
+        wait_until(lambda: "center subscribed" in self.center.log_text(), "the center",
+                   START_DEADLINE_S, self.center.process)
+
+    def start_gateway(self) -> float:
+        """Start the gateway; seconds until its listener accepts."""
+        began = time.monotonic()
+        self.gateway.start()
+        wait_until(lambda: port_accepts(self.listen_port), "the gateway",
+                   GATEWAY_START_DEADLINE_S, self.gateway.process)
+        return time.monotonic() - began
+
+
+def posgw_command() -> str:
+    return shutil.which("posgw") or str(Path(sys.executable).with_name("posgw"))
+
+
+@asynccontextmanager
+async def soak_stack(workdir: Path, seed: int, share_group: str) -> AsyncIterator[SoakStack]:
+    """Everything set up, nothing but the broker started; children stopped on exit.
+
+    `share_group`: the center's `[mqtt] share_group`; "" subscribes plainly.
+    mosquitto (2.0.11 here) does not restore a shared subscription from its
+    persistence file: after a restart, until the center subscribes again,
+    what the gateway publishes matches no subscriber, and the broker
+    acknowledges it (reason code 16, "no matching subscribers") and drops it.
+    A plain subscription is restored, so the broker queues for the center
+    from its first second up.
+    """
+    if not pty_supported():
+        raise SoakSetupError("the soak's serial terminal needs a pseudo-terminal (POSIX)")
+    broker = SoakBroker(find_mosquitto(), workdir)
+    pool = card_pool(seed, POOL_SIZE)
+    cards = demo_cards() + pool  # one set of Card objects: the issuer's and the terminals'
+    upstream = load_profile(UPSTREAM_PROFILE)
+    async with AsyncExitStack() as stack:
+        broker.start()
+        stack.callback(broker.stop)
+        acquirer = await stack.enter_async_context(
+            AcquirerServer(upstream, AcquirerHost(upstream.iso8583, cards)))
+        settings = SerialSettings.from_spec(load_profile(SERIAL_PROFILE).transport)
+        pty = await stack.enter_async_context(PtyPair(settings=settings))
+        match = load_profile(USB_PROFILE).transport.usb[0]
+        usb_device = EmulatedUsbDevice(match.vid, match.pid, USB_SERIAL_NUMBER)
+        relay = await stack.enter_async_context(UsbRelayServer(usb_device))
+        generate_keys(workdir / "keys")
+        listen_port = free_port()
+        database = f"sqlite:///{workdir / 'gateway.db'}"
+        center_database = f"sqlite:///{workdir / 'center.db'}"
+        gateway_toml = workdir / "gateway.toml"
+        gateway_toml.write_text(gateway_config(
+            workdir, database, broker.port, acquirer.port, listen_port, pty.port, relay.option))
+        center_toml = workdir / "center.toml"
+        center_toml.write_text(center_config(workdir, center_database, broker.port, share_group))
+        posgw = posgw_command()
+        gateway = ChildProcess([posgw, "run", "-c", str(gateway_toml)], workdir / "gateway.log")
+        center = ChildProcess([posgw, "center", "-c", str(center_toml)], workdir / "center.log")
+        stack.callback(center.terminate)
+        stack.callback(gateway.terminate)
+        yield SoakStack(workdir, broker, gateway, center, listen_port, database,
+                        center_database, cards, pool, pty, usb_device)
+
+
+def gateway_config(workdir: Path, database: str, broker_port: int, acquirer_port: int,
+                   listen_port: int, serial_port: str, usb_relay: str) -> str:
+    # The soak drives each terminal far faster than a counter does: the
+    # per-terminal velocity and card-count rules would freeze nearly every
+    # sale after the first minutes, so they are off; the per-card rules stay.
+    return f"""
+[gateway]
+branch_id = "{BRANCH}"
+gateway_id = "{GATEWAY_ID}"
+database = "{database}"
+
+[mqtt]
+host = "127.0.0.1"
+port = {broker_port}
+
+[store]
+outbox_cap = {OUTBOX_CAP}
+
+[keys]
+dir = "{workdir / 'keys'}"
+
+[upstream]
+mode = "iso8583"
+host = "127.0.0.1:{acquirer_port}"
+profile = "{UPSTREAM_PROFILE}"
+timeout_s = {UPSTREAM_TIMEOUT_S}
+
+[testing]
+usb_backend = "{usb_relay}"
+
+[[listeners]]
+bind = "127.0.0.1:{listen_port}"
+profile = "{TCP_PROFILE}"
+
+[[terminals]]
+id = "{SERIAL_TERMINAL}"
+driver = "serial"
+port = "{serial_port}"
+profile = "{SERIAL_PROFILE}"
+merchant_id = "{MERCHANT}"
+
+[[terminals]]
+id = "{USB_TERMINAL}"
+driver = "usb"
+usb = "{_usb_id()}"
+serial_number = "{USB_SERIAL_NUMBER}"
+profile = "{USB_PROFILE}"
+merchant_id = "{MERCHANT}"
+
+[risk.rules.terminal_velocity]
+enabled = false
+
+[risk.rules.many_cards]
+enabled = false
+"""
+
+
+def _usb_id() -> str:
+    match = load_profile(USB_PROFILE).transport.usb[0]
+    return f"{match.vid:04x}:{match.pid:04x}"
+
+
+def center_config(workdir: Path, database: str, broker_port: int, share_group: str) -> str:
+    # A stable client id: the broker keeps the center's session, and what is
+    # queued for it, across the center's reconnects and the broker's restarts.
+    return f"""
+[center]
+database = "{database}"
+
+[mqtt]
+host = "127.0.0.1"
+port = {broker_port}
+client_id = "posgw-soak-center"
+share_group = "{share_group}"
+
+[[gateways]]
+id = "{GATEWAY_ID}"
+public_key = "{workdir / 'keys' / PUBLIC_KEY_FILE}"
+"""
+
+
+def child_environment() -> dict[str, str]:
+    """Ours without POSGW_* variables: they would override the soak's own files."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("POSGW_")}
