@@ -50,6 +50,7 @@ from gateway.case_policy import (
 from gateway.evidence import EvidenceError, EvidenceItem, EvidenceStore
 from gateway.forward.events import case_event, new_event_id, outbox_row, utc_iso
 from gateway.forward.topics import cases_topic, tx_topic
+from gateway.metrics import GatewayMetrics
 from gateway.pipeline import GatewayIdentity
 from gateway.security.vault import CardVault, VaultError
 from gateway.store import DuplicateRequest, FreezeCase, GroupCommitter, LedgerEntry, Store
@@ -73,7 +74,9 @@ Outcome = tuple[str, str]  # (command-reply outcome, detail)
 class CaseService:
     def __init__(self, store: Store, committer: GroupCommitter, identity: GatewayIdentity,
                  clock: Clock, vault: CardVault | None = None, *,
-                 evidence: EvidenceStore | None = None) -> None:
+                 evidence: EvidenceStore | None = None,
+                 metrics: GatewayMetrics | None = None) -> None:
+        self._metrics = metrics  # a resolution is a ledger row too: counted by status
         self._vault = vault  # the frozen sales' cards (security/vault.py)
         self._evidence = evidence  # files submitted at this gateway, by hash
         self._store = store
@@ -102,6 +105,8 @@ class CaseService:
         try:
             await self._committer.commit(*self._resolution_rows(case, frozen, case_status,
                                                                 tx_status))
+            if self._metrics is not None:
+                self._metrics.recorded(tx_status)
         except OutboxFull as exc:
             return "rejected", f"case {case_id} not resolved: {exc}"
         except DuplicateRequest:

@@ -115,7 +115,8 @@ class Gateway:
                                        config.mqtt.topic_prefix)
             cases = CaseService(store, committer, identity, self.clock, vault=vault,
                                 evidence=EvidenceStore(config.cases.evidence_dir,
-                                                       max_bytes=config.cases.evidence_max_bytes))
+                                                       max_bytes=config.cases.evidence_max_bytes),
+                                metrics=self.metrics)
             forwarder.on_command = CommandHandler(self.registry, committer, identity,
                                                   self.clock, cases,
                                                   reload_risk=self.reload_risk).handle

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 import zlib
 from collections.abc import Callable
@@ -28,6 +29,9 @@ from gateway.store import LedgerEntry, Store
 from simulator.cards import Card
 from simulator.terminal import TerminalSimulator
 from tests.brokers import free_port
+
+DIGIT_RUNS = re.compile(rb"\d{12,19}")
+HEX_RUNS = re.compile(rb"[0-9A-Fa-f]{24,}")
 
 GATEWAY_ID = "gw-e2e"
 BRANCH = "E2E"
@@ -160,3 +164,14 @@ def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30.0) ->
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)  # polling a port, a log file or a CLI, with a deadline
+
+
+def leaked(data: bytes, pans: set[str]) -> set[str]:
+    """PANs found in `data` as digits (text, BCD shown as hex) or as hex of ASCII.
+    Track 2 and track 1 begin with the PAN, so this finds track data too."""
+    found = {run.decode() for run in DIGIT_RUNS.findall(data)}
+    hits = {pan for pan in pans if any(pan in run for run in found)}
+    for run in HEX_RUNS.findall(data):
+        text = run.decode().upper()
+        hits |= {pan for pan in pans if pan.encode().hex().upper() in text}
+    return hits

@@ -5,7 +5,6 @@ logs, and every event the center received (which is what went over MQTT)."""
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import subprocess
 import sys
@@ -15,24 +14,13 @@ import pytest
 
 from gateway.cli_demo.cards import card_pool
 from simulator.cards import demo_cards
+from tests.e2e.harness import leaked
 
 POSGW = str(Path(sys.executable).with_name("posgw"))
-DIGIT_RUNS = re.compile(rb"\d{12,19}")
-HEX_RUNS = re.compile(rb"[0-9A-Fa-f]{24,}")
 
 
 def card_numbers(seed: int) -> set[str]:
     return {card.pan for card in demo_cards() + card_pool(seed)}
-
-
-def leaked(data: bytes, pans: set[str]) -> set[str]:
-    """PANs found in `data` as digits (text, BCD shown as hex) or as hex of ASCII."""
-    found = {run.decode() for run in DIGIT_RUNS.findall(data)}
-    hits = {pan for pan in pans if any(pan in run for run in found)}
-    for run in HEX_RUNS.findall(data):
-        text = run.decode().upper()
-        hits |= {pan for pan in pans if pan.encode().hex().upper() in text}
-    return hits
 
 
 def test_the_scan_finds_a_pan_where_there_is_one() -> None:

@@ -16,12 +16,14 @@ that each reversal points at the sale it undid.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import aiomqtt
 import pytest
 from sqlmodel import select
 
@@ -38,7 +40,15 @@ from simulator.cards import demo_cards
 from simulator.scenarios import SCENARIOS, ScenarioContext, ScenarioResult, run_scenario
 from simulator.shifted_clock import ShiftedClock
 from tests.brokers import shared_broker_port
-from tests.e2e.harness import TCP_PROFILE, center_for, gateway_config, ledger_rows, until_center_has
+from tests.e2e.harness import (
+    TCP_PROFILE,
+    center_for,
+    gateway_config,
+    leaked,
+    ledger_rows,
+    topic_prefix,
+    until_center_has,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -91,6 +101,30 @@ EXPECTED: dict[str, tuple[Row, ...]] = {
     "cable-pulled": (SETTLED,),  # the half frame is never a request
     "honest-retry-after-6-minutes": (SETTLED, SETTLED),
 }
+
+
+@dataclass(eq=False)  # a logging handler: hashed by identity
+class Wiretap(logging.Handler):
+    """Every MQTT payload under the run's topic prefix (tx, status, cases,
+    replies, reports) and every log line any component wrote while it ran."""
+
+    payloads: list[bytes] = field(default_factory=list)
+    log_lines: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        logging.Handler.__init__(self, logging.INFO)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.log_lines.append(self.format(record))
+
+    async def listen(self, port: int, prefix: str, subscribed: asyncio.Event) -> None:
+        async with aiomqtt.Client("127.0.0.1", port,
+                                  protocol=aiomqtt.ProtocolVersion.V5) as client:
+            await client.subscribe(f"{prefix}/#", qos=1)
+            subscribed.set()
+            async for message in client.messages:
+                self.payloads.append(bytes(message.payload))
 
 
 @dataclass(slots=True)
@@ -170,14 +204,26 @@ def gateway_side(database: str) -> tuple[dict[str, FreezeCase], list[Reconciliat
     return cases, reconciliations
 
 
-async def observe(tmp_path: Path) -> dict[str, Observed]:
+async def observe(tmp_path: Path, wiretap: Wiretap) -> dict[str, Observed]:
     clock = ShiftedClock()
-    async with gateway_and_center(tmp_path, clock) as (gateway, center, host):
-        results = await run_all(gateway, host, clock)
-        database = gateway.config.database
-        rows = sorted(ledger_rows(database), key=lambda r: r.id or 0)
-        await until_center_has(center, {r.event_id for r in rows}, timeout_s=30)
-        at_center = await asyncio.to_thread(center_statuses, center)
+    subscribed, root = asyncio.Event(), logging.getLogger()
+    listening = asyncio.create_task(wiretap.listen(shared_broker_port(), topic_prefix(tmp_path),
+                                                   subscribed))
+    await asyncio.wait_for(subscribed.wait(), 30)
+    level = root.level
+    root.addHandler(wiretap)
+    root.setLevel(logging.INFO)  # what the daemon logs by default
+    try:
+        async with gateway_and_center(tmp_path, clock) as (gateway, center, host):
+            results = await run_all(gateway, host, clock)
+            database = gateway.config.database
+            rows = sorted(ledger_rows(database), key=lambda r: r.id or 0)
+            await until_center_has(center, {r.event_id for r in rows}, timeout_s=30)
+            at_center = await asyncio.to_thread(center_statuses, center)
+    finally:
+        root.removeHandler(wiretap)
+        root.setLevel(level)
+        listening.cancel()
     cases, reconciliations = gateway_side(database)
     observed = {}
     for index, (name, result) in enumerate(results.items(), start=1):
@@ -235,9 +281,14 @@ def link_problems(seen: Observed) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def observed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Observed]:
+def wiretap() -> Wiretap:
+    return Wiretap()
+
+
+@pytest.fixture(scope="module")
+def observed(tmp_path_factory: pytest.TempPathFactory, wiretap: Wiretap) -> dict[str, Observed]:
     """All scenarios run once, through one gateway, for every test below."""
-    return asyncio.run(observe(tmp_path_factory.mktemp("scenarios")))
+    return asyncio.run(observe(tmp_path_factory.mktemp("scenarios"), wiretap))
 
 
 def test_every_scenario_drives_the_outcome_a_reviewer_expects(
@@ -251,3 +302,14 @@ def test_every_scenario_drives_the_outcome_a_reviewer_expects(
 def test_a_void_points_at_the_sale_it_voided(observed: dict[str, Observed]) -> None:
     sale, void = observed["void"].rows
     assert void.original_event_id == sale.event_id
+
+
+def test_no_mqtt_payload_or_log_line_carries_a_card_number_or_track_data(
+        observed: dict[str, Observed], wiretap: Wiretap) -> None:
+    """Every scenario's cards went through (wrong PINs, freezes, reversals,
+    retransmissions, a cable pulled mid-frame): none of them may be heard."""
+    pans = {card.pan for card in demo_cards()}
+    events = sum(len(seen.rows) for seen in observed.values())
+    assert len(wiretap.payloads) > events and len(wiretap.log_lines) > 0  # the tap heard it all
+    assert leaked(b"\n".join(wiretap.payloads), pans) == set()
+    assert leaked("\n".join(wiretap.log_lines).encode(), pans) == set()

@@ -19,6 +19,7 @@ from gateway.authorize import StandInAuthorizer
 from gateway.case_policy import CasePolicy
 from gateway.cases import CaseService
 from gateway.evidence import EvidenceError, EvidenceStore
+from gateway.metrics import GatewayMetrics
 from gateway.pipeline import GatewayIdentity, Pipeline
 from gateway.profiles import load_profile
 from gateway.risk import RiskEngine
@@ -79,12 +80,13 @@ async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
     store = Store(f"sqlite:///{tmp_path / 'gw.db'}")
     identity = GatewayIdentity("B001", "gw-1", "pos/v1")
     files = EvidenceStore(tmp_path / "evidence", max_bytes=1 << 20)
+    metrics = GatewayMetrics()
     async with GroupCommitter(store) as committer:
         pipeline = Pipeline(store=store, committer=committer, authorizer=StandInAuthorizer(10**9),
                             risk=RiskEngine(), tokenizer=PanTokenizer(b"k" * 32),
                             registry=TerminalRegistry(clock), identity=identity, clock=clock,
-                            case_policy=POLICY)
-        cases = CaseService(store, committer, identity, clock, evidence=files)
+                            case_policy=POLICY, metrics=metrics)
+        cases = CaseService(store, committer, identity, clock, evidence=files, metrics=metrics)
         yield Desk(store, pipeline, cases, clock, files, RequestBuilder(
             PROFILE.iso8583, terminal_id="T0000001", merchant_id="M00000000000001",
             clock=clock))
@@ -214,6 +216,9 @@ async def test_expire_by_command_before_the_deadline_and_twice_creates_one_refun
     assert (await desk.cases.resolve(case.id, "expire"))[0] == "done"  # a repeated command
     refunds = [row for row in desk.rows(LedgerEntry) if row.status == "refund"]
     assert len(refunds) == 1 and desk.case().status == "expired"
+    counted = desk.pipeline.metrics.registry.get_sample_value
+    assert counted("posgw_transactions_total", {"outcome": "refund"}) == 1  # once, like the row
+    assert counted("posgw_transactions_total", {"outcome": "frozen"}) == 1
 
 
 async def test_a_resolution_already_in_the_ledger_decides_a_case_left_open_by_a_crash(
