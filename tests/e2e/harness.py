@@ -8,7 +8,8 @@ import random
 import re
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from drivers.base import LinkClosed
 from drivers.clock import SYSTEM_CLOCK
 from drivers.tcp_link import connect_tcp
 from gateway.config import GatewayConfig, parse_config
+from gateway.daemon import Gateway
 from gateway.profiles import load_profile
 from gateway.security.keys import PUBLIC_KEY_FILE, generate_keys
 from gateway.store import LedgerEntry, Store
@@ -93,6 +95,25 @@ def center_for(workdir: Path, broker_port: int, *,
                       client_id=f"e2e-center-{free_port()}",
                       share_group="e2e" if shared else None)
     return store, CenterIngest(store, verifier, mqtt)
+
+
+@asynccontextmanager
+async def gateway_and_center(config: GatewayConfig, workdir: Path, broker_port: int
+                             ) -> AsyncIterator[tuple[Gateway, CenterStore]]:
+    """The daemon in this process and a center on `broker_port`, both up
+    (the daemon ready, the center subscribed); stopped on the way out."""
+    center, ingest = center_for(workdir, broker_port)
+    gateway, stop = Gateway(config), asyncio.Event()
+    center_task = asyncio.create_task(ingest.run())
+    run = asyncio.create_task(gateway.run(stop))
+    try:
+        await gateway.ready.wait()
+        await ingest.subscribed.wait()
+        yield gateway, center
+    finally:
+        stop.set()
+        await run
+        center_task.cancel()
 
 
 @dataclass(slots=True)

@@ -4,7 +4,6 @@ center as `settled`, a returned one as `refund`, both found by
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -17,7 +16,6 @@ from center.config import CenterMqtt
 from center.models import ReceivedEvent
 from center.verify import SignatureVerifier, load_public_key
 from drivers.tcp_link import connect_tcp
-from gateway.daemon import Gateway
 from gateway.security.keys import PUBLIC_KEY_FILE
 from gateway.store import FreezeCase, Store
 from gateway.store.reports import terminal_statement
@@ -30,7 +28,7 @@ from tests.e2e.harness import (
     BRANCH,
     GATEWAY_ID,
     TCP_PROFILE,
-    center_for,
+    gateway_and_center,
     gateway_config,
     ledger_rows,
     topic_prefix,
@@ -67,16 +65,10 @@ async def test_released_case_arrives_settled_and_returned_case_as_refund(
         tmp_path: Path) -> None:
     port = shared_broker_port()
     config = gateway_config(tmp_path, port)
-    center_store, ingest = center_for(tmp_path, port)
     mqtt = CenterMqtt("127.0.0.1", port, topic_prefix=topic_prefix(tmp_path))
     verifier = SignatureVerifier(
         {GATEWAY_ID: load_public_key(tmp_path / "keys" / PUBLIC_KEY_FILE)})
-    gateway, stop = Gateway(config), asyncio.Event()
-    center_task = asyncio.create_task(ingest.run())
-    run = asyncio.create_task(gateway.run(stop))
-    try:
-        await gateway.ready.wait()
-        await ingest.subscribed.wait()
+    async with gateway_and_center(config, tmp_path, port) as (gateway, center_store):
         await freeze_one(gateway.listener_ports[0], "F0000001", demo.VISA_OK)
         await freeze_one(gateway.listener_ports[0], "F0000002", demo.UNIONPAY_OK)
         cases = open_cases(config.database)
@@ -97,10 +89,6 @@ async def test_released_case_arrives_settled_and_returned_case_as_refund(
         await until_center_has(center_store, {row.event_id for row in rows})
         with Store(config.database) as store:
             statement = terminal_statement(store, "F0000001")
-    finally:
-        stop.set()
-        await run
-        center_task.cancel()
     by_status = {row.status: row for row in rows if row.original_event_id}
     frozen = {row.event_id: row for row in rows if row.status == "frozen"}
     assert set(by_status) == {"settled", "refund"} and len(rows) == 8  # 6 sales + 2 resolutions

@@ -6,7 +6,6 @@ lists it on the branch."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -18,7 +17,6 @@ from sqlmodel import select
 from center.db import CenterStore
 from center.models import QuarantinedPayload, ReceivedReconciliation
 from drivers.tcp_link import connect_tcp
-from gateway.daemon import Gateway
 from simulator import cards as demo
 from simulator.cards import demo_cards
 from simulator.terminal import TerminalSimulator
@@ -26,7 +24,7 @@ from tests.brokers import shared_broker_port
 from tests.drivers.helpers import wait_until
 from tests.e2e.harness import (
     TCP_PROFILE,
-    center_for,
+    gateway_and_center,
     gateway_config,
     ledger_rows,
     until_center_has,
@@ -63,20 +61,10 @@ async def test_a_mismatched_batch_reaches_the_center_as_a_reconciliation_report(
         tmp_path: Path) -> None:
     port = shared_broker_port()
     config = gateway_config(tmp_path, port)
-    center, ingest = center_for(tmp_path, port)
-    gateway, stop = Gateway(config), asyncio.Event()
-    center_task = asyncio.create_task(ingest.run())
-    run = asyncio.create_task(gateway.run(stop))
-    try:
-        await gateway.ready.wait()
-        await ingest.subscribed.wait()
+    async with gateway_and_center(config, tmp_path, port) as (gateway, center):
         assert await sell_then_settle_with_one_sale_too_many(gateway.listener_ports[0]) == "95"
         await until_center_has(center, {row.event_id for row in ledger_rows(config.database)})
         await wait_until(lambda: bool(stored_reports(center)), 30)
-    finally:
-        stop.set()
-        await run
-        center_task.cancel()
     [report] = stored_reports(center)
     assert (report.terminal_id, report.outcome) == ("S0000001", "mismatched")
     assert report.topic.endswith("/E2E/S0000001/reconciliation")
