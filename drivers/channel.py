@@ -46,11 +46,6 @@ from protocols.framing import (
 
 EventCallback = Callable[[Event], None]
 
-#: Received messages waiting for the session before the link refuses more
-#: (NAK, on lines with a handshake). A terminal waits for each answer; only
-#: a broken or hostile peer gets this far ahead, and it must not grow memory.
-DEFAULT_MAX_WAITING = 16
-
 
 class _Signal:
     """The marker queued after the last message once the line is gone."""
@@ -73,7 +68,6 @@ class FramedChannel:
         clock: Clock = SYSTEM_CLOCK,
         on_event: EventCallback | None = None,
         close_on_lost_sync: bool | None = None,
-        max_waiting: int = DEFAULT_MAX_WAITING,
     ) -> None:
         self.transport = transport
         self.link = link
@@ -85,7 +79,6 @@ class FramedChannel:
                 and transport.identity.kind == "tcp"
             )
         self._close_on_lost_sync = close_on_lost_sync
-        self._max_waiting = max_waiting
         if close_on_lost_sync:  # TCP delivers every byte: a late one is not noise
             link.without_inter_byte_timeout()
         self._timers_changed = asyncio.Event()  # send, expect_response, bytes: recompute
@@ -174,7 +167,6 @@ class FramedChannel:
                 data = await self.transport.read()
                 async with self._io_lock:
                     now = self._clock.monotonic()
-                    self.link.busy = self._received.qsize() >= self._max_waiting
                     events = self.link.receive_data(data, now)
                     await self._handle(events)
                 self._note_timers()  # e.g. an inter-byte timer for a partial frame

@@ -19,11 +19,6 @@ from drivers.base import LinkClosed, TerminalIdentity
 
 # How long close() waits for the thread; reads wake at least this often.
 JOIN_TIMEOUT_S = 2.0
-#: Chunks read but not yet consumed before the thread stops reading. The
-#: device's own buffer then fills and the peer's writes block: a peer that
-#: sends faster than the session can answer (a flood, never a terminal at
-#: 115,200 baud) is slowed down instead of growing this process's memory.
-MAX_UNCONSUMED_CHUNKS = 64
 
 
 class ReaderThread:
@@ -44,7 +39,6 @@ class ReaderThread:
         self._interrupt = interrupt
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[bytes | LinkClosed] = asyncio.Queue()
-        self._room = threading.Semaphore(MAX_UNCONSUMED_CHUNKS)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -55,7 +49,6 @@ class ReaderThread:
         if isinstance(item, LinkClosed):
             self._queue.put_nowait(item)
             raise item
-        self._room.release()
         return item
 
     async def stop(self) -> None:
@@ -70,19 +63,12 @@ class ReaderThread:
         try:
             while not self._stopping.is_set():
                 data = self._read_once()
-                if data and self._wait_for_room():
+                if data:
                     self._deliver(data)
         except LinkClosed as exc:
             closed = exc
         finally:
             self._deliver(closed)
-
-    def _wait_for_room(self) -> bool:
-        """Block while the consumer is behind; False once stopping."""
-        while not self._room.acquire(timeout=JOIN_TIMEOUT_S / 4):
-            if self._stopping.is_set():
-                return False
-        return True
 
     def _deliver(self, item: bytes | LinkClosed) -> None:
         # RuntimeError: the loop is already closed, nobody is left to read

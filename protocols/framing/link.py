@@ -112,10 +112,6 @@ class Link:
         self._last_rx = 0.0
         self._pending: _Pending | None = None
         self._response_deadline: float | None = None
-        #: Set by the owner while it cannot take another message: a good frame
-        #: is then NAKed (the sender retries later) instead of ACKed and queued.
-        #: Only a line with a handshake can refuse; without one, frames pass.
-        self.busy = False
 
     @property
     def awaiting_ack(self) -> bool:
@@ -157,8 +153,6 @@ class Link:
         split = split_envelope(payload, self.config.has_tpdu, self.config.header_len)
         if isinstance(split, FrameRejected):
             return [*self._answer(SendAck()), split]
-        if self.busy and self.config.handshake is not Handshake.NONE:
-            return [SendNak(), FrameRejected("receiver busy: earlier messages not answered yet")]
         self._response_deadline = None
         envelope, message = split
         return [*self._answer(SendAck()), MessageReceived(message, envelope)]
