@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import socket
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from center.verify import SignatureVerifier
 from protocols.iso8583.errors import SpecError
-from protocols.tables import TableReader
+from protocols.tables import TableReader, parse_toml, with_environment
 
 #: Four slashes: an absolute path (three would be relative to the working directory).
 DEFAULT_DATABASE = "sqlite:////var/lib/posgw/center.db"
@@ -125,24 +124,12 @@ def load_center_config(path: str | Path,
     """Read, merge environment secrets, validate, load the gateway keys."""
     source = str(path)
     try:
-        table = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError("(file)", exc.strerror or "cannot read", source) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError("(toml)", str(exc), source) from None
-    merged = apply_environment(table, os.environ if environ is None else environ)
+    merged = with_environment(parse_toml(text, source), os.environ if environ is None else environ,
+                              ENV_OVERRIDES, keep_empty=False)
     return parse_center_config(merged, source, base_dir=Path(path).resolve().parent)
-
-
-def apply_environment(table: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    merged = {key: dict(value) if isinstance(value, dict) else value
-              for key, value in table.items()}
-    for variable, (section, key) in ENV_OVERRIDES.items():
-        if environ.get(variable):
-            section_table = merged.setdefault(section, {})
-            if isinstance(section_table, dict):  # a non-table is reported by the parser
-                section_table[key] = environ[variable]
-    return merged
 
 
 def parse_center_config(table: Mapping[str, Any], source: str = "",

@@ -12,7 +12,6 @@ POSGW_KEYS_DIR.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,7 +22,7 @@ from gateway.case_policy import DEFAULT_EXPIRE_AFTER, DEFAULT_FIRST_RESPONSE, Ca
 from gateway.profiles import load_profile
 from gateway.risk import RiskSettings, parse_risk_settings
 from protocols.iso8583.errors import SpecError
-from protocols.tables import TableReader
+from protocols.tables import TableReader, parse_toml, with_environment
 
 DEFAULT_DATABASE = "sqlite:////var/lib/posgw/gateway.db"
 DEFAULT_KEYS_DIR = "/var/lib/posgw/keys"
@@ -125,22 +124,12 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> G
     """Read, merge environment secrets, validate."""
     source = str(path)
     try:
-        table = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError("(file)", exc.strerror or "cannot read", source) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError("(toml)", str(exc), source) from None
-    return parse_config(apply_environment(table, os.environ if environ is None else environ),
-                        source)
-
-
-def apply_environment(table: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    merged = {key: dict(value) if isinstance(value, dict) else value
-              for key, value in table.items()}
-    for variable, (section, key) in ENV_OVERRIDES.items():
-        if variable in environ:
-            merged.setdefault(section, {})[key] = environ[variable]
-    return merged
+    table = with_environment(parse_toml(text, source), os.environ if environ is None else environ,
+                             ENV_OVERRIDES, keep_empty=True)
+    return parse_config(table, source)
 
 
 def parse_config(table: Mapping[str, Any], source: str = "") -> GatewayConfig:

@@ -7,7 +7,6 @@ another profile first; the child's tables override the base's key by key.
 
 from __future__ import annotations
 
-import tomllib
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 from protocols.iso8583.codec import Codec
 from protocols.iso8583.errors import SpecError
 from protocols.profile import Profile, find_problems, merge_profiles
+from protocols.tables import parse_toml
 
 _MAX_EXTENDS_DEPTH = 8
 
@@ -58,10 +58,7 @@ def check_profile(name_or_path: str) -> list[SpecError]:
 
 def _resolved_table(name_or_path: str, depth: int) -> tuple[dict[str, Any], str]:
     text, source = _read(name_or_path)
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError("(toml)", str(exc), source) from None
+    table = parse_toml(text, source)
     base_name = table.get("profile", {}).get("extends")
     if base_name is None:
         return table, source

@@ -8,6 +8,7 @@ reason ("gateway.toml: mqtt.port: must be 1..65535; got 0").
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
@@ -15,6 +16,33 @@ from protocols.iso8583.errors import SpecError
 
 #: Default meaning "the key must be present".
 REQUIRED: Any = object()
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    """The TOML document `text` (read from `source`); a syntax error is a SpecError."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError("(toml)", str(exc), source) from None
+
+
+def with_environment(table: Mapping[str, Any], environ: Mapping[str, str],
+                     overrides: Mapping[str, tuple[str, str]], *,
+                     keep_empty: bool) -> dict[str, Any]:
+    """`table` with each `overrides` variable (VARIABLE -> (section, key)) set
+    from `environ`, so secrets need not be written in the file. `keep_empty`:
+    whether a variable set to "" overrides too. A section that is not a
+    table is left as it is, for the parser to report."""
+    merged = {key: dict(value) if isinstance(value, dict) else value
+              for key, value in table.items()}
+    for variable, (section, key) in overrides.items():
+        value = environ.get(variable)
+        if value is None or (not value and not keep_empty):
+            continue
+        section_table = merged.setdefault(section, {})
+        if isinstance(section_table, dict):
+            section_table[key] = value
+    return merged
 
 
 class TableReader:
