@@ -1,8 +1,10 @@
 """The risk engine: sliding windows per card, card+terminal and terminal.
 
-Cost per attempt is a few dict lookups and deque operations on windows that
+Cost per attempt is a few dict lookups and list operations on windows that
 hold only attempts younger than the longest enabled rule window, so it does
 not grow with the number of cards in state (bench/risk.py measures it).
+Windows are pruned when their key is seen again, and all of them once per
+longest window, so a card never seen again does not stay in memory.
 """
 
 from __future__ import annotations
@@ -61,10 +63,13 @@ class _TerminalWindow:
 class RiskEngine:
     def __init__(self, settings: RiskSettings | None = None) -> None:
         self.reconfigure(settings or RiskSettings())
-        self._by_card: dict[str, deque[Attempt]] = {}
-        self._by_card_terminal: dict[tuple[str, str], deque[Attempt]] = {}
+        # Lists, not deques: a card's window mostly holds one or two attempts,
+        # and a deque's first block alone is 64 slots (~600 bytes per key).
+        self._by_card: dict[str, list[Attempt]] = {}
+        self._by_card_terminal: dict[tuple[str, str], list[Attempt]] = {}
         self._by_terminal: dict[str, _TerminalWindow] = {}
         self._locked_until: dict[str, float] = {}
+        self._next_sweep_at: float | None = None
 
     def reconfigure(self, settings: RiskSettings) -> None:
         """New thresholds take effect at once; window state is kept (SIGHUP reload)."""
@@ -98,9 +103,10 @@ class RiskEngine:
         """Add a decided attempt to the windows (also used to rebuild from the ledger)."""
         if attempt.kind not in JUDGED_KINDS:
             return
-        self._by_card.setdefault(attempt.card, deque()).append(attempt)
+        self._sweep(attempt.at)
+        self._by_card.setdefault(attempt.card, []).append(attempt)
         key = (attempt.card, attempt.terminal)
-        self._by_card_terminal.setdefault(key, deque()).append(attempt)
+        self._by_card_terminal.setdefault(key, []).append(attempt)
         self._by_terminal.setdefault(attempt.terminal, _TerminalWindow()).add(attempt)
         if attempt.outcome is not ResponseCategory.INCORRECT_PIN:
             return
@@ -131,6 +137,11 @@ class RiskEngine:
         if window is not None:
             window.discard(tx_id)
         return True
+
+    @property
+    def keys_in_memory(self) -> int:
+        """Cards, card+terminal pairs and terminals that have windows now."""
+        return len(self._by_card) + len(self._by_card_terminal) + len(self._by_terminal)
 
     def rebuild(self, attempts: Iterable[Attempt]) -> None:
         """Replay the ledger's recent attempts, oldest first, after a restart."""
@@ -173,23 +184,46 @@ class RiskEngine:
             hits.append(rules.many_cards(distinct, attempt, spread))
         return hits
 
-    def _window(self, windows: dict[K, deque[Attempt]], key: K, now: float,
+    def _window(self, windows: dict[K, list[Attempt]], key: K, now: float,
                 window_s: float) -> list[Attempt]:
         """Attempts of `key` inside `window_s` before `now`; prunes past the longest window."""
         attempts = windows.get(key)
         if not attempts:
             return []
-        horizon = now - self._horizon_s
-        while attempts and attempts[0].at < horizon:
-            attempts.popleft()
+        _drop_before(attempts, now - self._horizon_s)
         if not attempts:
             del windows[key]
             return []
         start = now - window_s
         return [a for a in attempts if a.at >= start]
 
+    def _sweep(self, now: float) -> None:
+        """Once per longest window: forget every key with nothing left in it."""
+        if self._next_sweep_at is not None and now < self._next_sweep_at:
+            return
+        self._next_sweep_at = now + self._horizon_s
+        horizon = now - self._horizon_s
+        for windows in (self._by_card, self._by_card_terminal):
+            for key in [key for key, attempts in windows.items() if attempts[-1].at < horizon]:
+                del windows[key]  # type: ignore[arg-type]
+        for terminal in list(self._by_terminal):
+            window = self._by_terminal[terminal]
+            window.prune(now - self._terminal_span_s)
+            if not window.attempts:
+                del self._by_terminal[terminal]
+        for card in [card for card, until in self._locked_until.items() if until <= now]:
+            del self._locked_until[card]
 
-def _take(attempts: deque[Attempt], tx_id: str) -> Attempt | None:
+
+def _drop_before(attempts: list[Attempt], before: float) -> None:
+    """Remove the attempts older than `before` (the list is oldest first)."""
+    old = 0
+    while old < len(attempts) and attempts[old].at < before:
+        old += 1
+    del attempts[:old]
+
+
+def _take(attempts: list[Attempt] | deque[Attempt], tx_id: str) -> Attempt | None:
     """Remove and return attempt `tx_id`, searched newest first: an undo follows its sale."""
     for back, attempt in enumerate(reversed(attempts), start=1):
         if attempt.tx_id == tx_id:
