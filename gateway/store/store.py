@@ -177,9 +177,10 @@ class Store:
     def _update_outbox(self, ids: Sequence[int], values: dict[str, Any]) -> None:
         if not ids:
             return
-        with self.writing() as session:
-            session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(list(ids)))  # type: ignore[union-attr]
-                            .values(values))
+        # A plain connection: an ORM session per delivery round cost as much as the update.
+        with self.write_lock, self.engine.begin() as conn:
+            conn.execute(update(OutboxEvent).where(OutboxEvent.id.in_(list(ids)))  # type: ignore[union-attr]
+                         .values(values))
 
     # -- ledger ---------------------------------------------------------------
 
