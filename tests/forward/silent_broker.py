@@ -1,4 +1,5 @@
-"""An MQTT 5 "broker" that acknowledges only the first `ack_first` publishes.
+"""An MQTT 5 "broker" that acknowledges only the first `ack_first` publishes
+of each connection.
 
 Just enough of MQTT to prove the forwarder does not mark a row delivered
 before the PUBACK: CONNECT gets CONNACK, PINGREQ gets PINGRESP, a QoS 1
@@ -21,6 +22,7 @@ class SilentBroker:
     def __init__(self, ack_first: int) -> None:
         self.ack_first = ack_first
         self.publishes = 0
+        self.connections = 0
         self.received = asyncio.Condition()
         self.port = 0
 
@@ -29,6 +31,8 @@ class SilentBroker:
             await self.received.wait_for(lambda: self.publishes >= count)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        publishes_here = 0
         try:
             while True:
                 header = (await reader.readexactly(1))[0]
@@ -42,7 +46,8 @@ class SilentBroker:
                     async with self.received:
                         self.publishes += 1
                         self.received.notify_all()
-                    if self.publishes <= self.ack_first:
+                    publishes_here += 1
+                    if publishes_here <= self.ack_first:
                         writer.write(_puback(body))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):

@@ -103,6 +103,21 @@ async def test_rows_stay_pending_until_the_broker_acks(store: Store, keys: Gatew
         assert len(store.pending_outbox(10)) == 5
 
 
+async def test_a_broker_that_stops_acknowledging_is_left_for_a_new_connection(
+        store: Store, keys: GatewayKeys) -> None:
+    """No PUBACK within the publish timeout: the connection is given up, and
+    the same rows go out again on the next one."""
+    await commit_rows(store, "B001", range(3))
+    async with silent_broker() as broker:
+        gateway = OutboxForwarder(store, MqttSettings(port=broker.port), keys.signer,
+                                  branch_id="B001", gateway_id="gw-B001", backoff=FAST_BACKOFF,
+                                  connect_timeout_s=2.0, publish_timeout_s=0.3)
+        async with running(gateway.run()):
+            await broker.wait_for_publishes(2 * (1 + 3))  # birth and rows, on two connections
+    assert broker.connections >= 2
+    assert store.outbox_stats().depth == 3
+
+
 async def test_broker_down_then_restarted_loses_nothing(tmp_path: Path, store: Store,
                                                       keys: GatewayKeys) -> None:
     """Rows committed while the broker is down wait in the outbox and all arrive after.
