@@ -147,6 +147,8 @@ async def terminal_loop(port: int, index: int, templates: FrameTemplates, rate: 
     rng = random.Random(index)
     terminal_id = b"B%07d" % index
     start, sent = time.monotonic(), 0
+    if rate is not None:  # independent terminals: each at its own phase of the period
+        start += rng.random() / rate
     try:
         while time.monotonic() - start < seconds:
             if rate is not None:
