@@ -8,7 +8,8 @@ terminals. Each caller resumes only once its own batch is on disk.
 The outbox cap is checked inside the batch transaction: a request that
 would push the undelivered count past the cap gets `OutboxFull` and nothing
 of it is written (it must be declined) — the outbox never drops an event.
-Counting the undelivered rows per batch cost more than the batch's inserts,
+Counting the undelivered rows costs a scan as long as the outbox (about a
+tenth of a batch's time while the broker keeps up, more when it does not),
 so the check uses an upper bound — the last count plus every row inserted
 since (deliveries only lower the truth) — and counts again when that bound
 would reach the cap, or when the count is a second old.
