@@ -273,8 +273,7 @@ class Gateway:
             if store.undelivered_for(terminal_id) == 0:  # everything it did has arrived
                 log.warning("terminal %s decommissioned", terminal_id)
                 self.registry.decommissioned(terminal_id)
-        for record in self.registry.take_changes():
-            store.save_terminal(record)
+        store.save_terminals(self.registry.take_changes())
         now = self.clock.utc_now()
         values: dict[str, object] = {"heartbeat_at": now}
         connected = self.forwarder is not None and self.forwarder.connected.is_set()
@@ -286,8 +285,7 @@ class Gateway:
 
     def _goodbye(self, store: Store) -> None:
         self.registry.line_down({record.terminal_id for record in store.terminals()})
-        for record in self.registry.take_changes():
-            store.save_terminal(record)
+        store.save_terminals(self.registry.take_changes())
         store.update_runtime(stopped_at=self.clock.utc_now(), broker_connected=False,
                              broker_changed_at=self.clock.utc_now())
 

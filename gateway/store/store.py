@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import event, func, inspect, select, update
+from sqlalchemy import bindparam, event, func, insert, inspect, select, update
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -250,8 +250,31 @@ class Store:
 
     def save_terminal(self, record: TerminalRecord) -> None:
         """Insert or update one terminal's row (registration, online/offline)."""
-        with self.writing() as session:
-            session.merge(record)
+        self.save_terminals([record])
+
+    def save_terminals(self, records: Sequence[TerminalRecord]) -> None:
+        """Insert or update these terminals' rows in one transaction.
+
+        The heartbeat saves every terminal heard from since the last one: a
+        merge and a commit per terminal held the write lock (and the group
+        commit behind it) for a fsync each, hundreds per beat.
+        """
+        if not records:
+            return
+        table = TerminalRecord.__table__  # type: ignore[attr-defined]
+        rows = [record.model_dump() for record in records]
+        ids = [row["terminal_id"] for row in rows]
+        with self.write_lock, self.engine.begin() as conn:
+            known = set(conn.scalars(select(table.c.terminal_id)
+                                     .where(table.c.terminal_id.in_(ids))))
+            updates = [{**row, "key": row["terminal_id"]} for row in rows
+                       if row["terminal_id"] in known]
+            if updates:
+                conn.execute(update(table).where(table.c.terminal_id == bindparam("key")),
+                             updates)
+            inserts = [row for row in rows if row["terminal_id"] not in known]
+            if inserts:
+                conn.execute(insert(table), inserts)
 
     def terminals(self) -> list[TerminalRecord]:
         with self.session() as session:

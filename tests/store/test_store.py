@@ -18,6 +18,7 @@ from gateway.store import (
     SchemaVersionMismatch,
     Store,
 )
+from gateway.store.models import TerminalRecord
 from tests.store.pg import scratch_database
 from tests.store.rows import NOW, ledger, outbox
 
@@ -155,3 +156,24 @@ async def _commit_some(store: Store, count: int) -> None:
     async with GroupCommitter(store) as committer:
         for n in range(count):
             await committer.commit(ledger(n), outbox(n))
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_terminals_saved_together_insert_new_rows_and_update_known_ones(
+        engine: str, tmp_path: Path) -> None:
+    def saved(url: str) -> list[tuple[str, str, object]]:
+        with Store(url) as store:
+            store.save_terminal(TerminalRecord(terminal_id="T1", state="offline",
+                                               registered_at=NOW))
+            store.save_terminals([
+                TerminalRecord(terminal_id="T1", state="online", registered_at=NOW,
+                               last_seen_at=NOW),
+                TerminalRecord(terminal_id="T2", state="online", registered_at=NOW)])
+            return [(t.terminal_id, t.state, t.last_seen_at) for t in store.terminals()]
+
+    if engine == "sqlite":
+        rows = saved(f"sqlite:///{tmp_path / 'gateway.db'}")
+    else:
+        with scratch_database() as url:
+            rows = saved(url)
+    assert rows == [("T1", "online", NOW), ("T2", "online", None)]
