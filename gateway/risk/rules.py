@@ -63,8 +63,9 @@ class Decision:
 
     @classmethod
     def of(cls, hits: Sequence[RuleHit]) -> Decision:
-        action = max((h.action for h in hits), default=Action.ALLOW)
-        return cls(action, tuple(hits))
+        if not hits:  # nearly every request: no generator, no new object
+            return ALLOWED
+        return cls(max(hit.action for hit in hits), tuple(hits))
 
     @property
     def decline_with(self) -> ResponseCategory | None:
@@ -76,6 +77,10 @@ class Decision:
     @property
     def rules(self) -> tuple[str, ...]:
         return tuple(h.rule for h in self.hits)
+
+
+#: The decision without hits (immutable, so one serves every request).
+ALLOWED = Decision()
 
 
 def wrong_pins(history: Sequence[Attempt], current: Attempt, rule: RuleSettings) -> RuleHit | None:
