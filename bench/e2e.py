@@ -286,7 +286,7 @@ async def run(args: argparse.Namespace) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=15.0, help="per load phase")
-    parser.add_argument("--closed-terminals", type=int, default=64)
+    parser.add_argument("--closed-terminals", type=int, default=100)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args()
