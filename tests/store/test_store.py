@@ -177,3 +177,26 @@ def test_terminals_saved_together_insert_new_rows_and_update_known_ones(
         with scratch_database() as url:
             rows = saved(url)
     assert rows == [("T1", "online", NOW), ("T2", "online", None)]
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+async def test_delivered_marks_commit_and_leave_the_connection_durable(
+        engine: str, tmp_path: Path) -> None:
+    async def marked(url: str) -> tuple[int, list[int]]:
+        with Store(url) as store:
+            await _commit_some(store, 3)
+            store.mark_delivered([row.id for row in store.pending_outbox(10)], NOW)
+            with store.engine.connect() as conn:  # the pool's connection, after the mark
+                setting = (conn.exec_driver_sql("PRAGMA synchronous").scalar()
+                           if engine == "sqlite" else
+                           conn.exec_driver_sql("SHOW synchronous_commit").scalar())
+            return store.outbox_stats().depth, [setting]
+
+    if engine == "sqlite":
+        depth, settings = await marked(f"sqlite:///{tmp_path / 'gateway.db'}")
+        assert settings == [2]  # FULL again
+    else:
+        with scratch_database() as url:
+            depth, settings = await marked(url)
+        assert settings == ["on"]  # SET LOCAL ended with the transaction
+    assert depth == 0
