@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import shutil
@@ -27,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiomqtt
@@ -132,6 +135,14 @@ class FrameTemplates:
         self.frames = [codec.encode(builder.purchase(card, 1_00)) for card in cards]
         self.stan_at = [frame.index(self.MARK.encode()) for frame in self.frames]
         self.tid_at = [frame.index(b"B0000000") for frame in self.frames]
+        # Per terminal, across phases: a STAN used again with the same field 7
+        # is a retransmission, answered from the cache without a commit.
+        self._stans: dict[bytes, int] = {}
+
+    def next_stan(self, terminal_id: bytes) -> int:
+        stan = self._stans.get(terminal_id, 0) % 999_999 + 1
+        self._stans[terminal_id] = stan
+        return stan
 
     def request(self, index: int, terminal_id: bytes, stan: int) -> bytes:
         frame = bytearray(self.frames[index])
@@ -157,7 +168,7 @@ async def terminal_loop(port: int, index: int, templates: FrameTemplates, rate: 
                     await asyncio.sleep(delay)  # open-loop pacing
             sent += 1
             frame = templates.request(rng.randrange(len(templates.frames)), terminal_id,
-                                      sent % 999_999 + 1)
+                                      templates.next_stan(terminal_id))
             began = time.monotonic()
             writer.write(frame)
             size = int.from_bytes(await reader.readexactly(2), "big")
@@ -190,33 +201,94 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
 
 
-async def gateway_phases(args: argparse.Namespace, workdir: Path,
-                         broker: RunningBroker) -> list[str]:
+@dataclass
+class Figures:
+    """What the one-line summary at the end reports."""
+
+    throughput: float = 0.0
+    p99_ms: float = 0.0
+    rss_mb: float = 0.0
+    forwarder_ratio: float = 0.0
+
+    def line(self) -> str:
+        return (f"e2e: {self.throughput:,.0f} tx/s, p99 {self.p99_ms:.1f} ms at 500 tx/s, "
+                f"rss {self.rss_mb:.0f} MB, forwarder {self.forwarder_ratio:.0%} of bare")
+
+
+class DeliveryLag:
+    """A subscriber to the bench branch's events: `occurred_at` → arrival, for
+    the events that occur while `since` is set."""
+
+    def __init__(self, broker: RunningBroker) -> None:
+        self._broker = broker
+        self.subscribed = asyncio.Event()
+        self.since: datetime | None = None
+        self.lags: list[float] = []
+
+    async def run(self) -> None:
+        async with aiomqtt.Client(self._broker.host, self._broker.port,
+                                  logger=MQTT_LOGGER) as client:
+            await client.subscribe("pos/v1/BENCH/+/tx", qos=1)
+            self.subscribed.set()
+            async for message in client.messages:
+                if self.since is not None and isinstance(message.payload, bytes):
+                    occurred = datetime.fromisoformat(json.loads(message.payload)["occurred_at"])
+                    if occurred >= self.since:
+                        self.lags.append((datetime.now(UTC) - occurred).total_seconds())
+
+
+async def drain(store: Store, timeout_s: float = 60.0) -> tuple[int, float]:
+    """The outbox depth now, and the seconds until the broker had all of it."""
+    started = time.monotonic()
+    backlog = depth = store.outbox_stats().depth
+    while depth and time.monotonic() - started < timeout_s:
+        await asyncio.sleep(0.05)  # polling the gateway's table with a deadline
+        depth = store.outbox_stats().depth
+    return backlog, time.monotonic() - started
+
+
+async def gateway_phases(args: argparse.Namespace, workdir: Path, broker: RunningBroker,
+                         figures: Figures) -> list[str]:
     port = free_port()
     process = start_gateway(gateway_toml(workdir, broker, port), workdir)
     cards = FrameTemplates(card_pool(7, 2_000))
-    lines = []
+    lag = DeliveryLag(broker)
+    lines: list[str] = []
+    store = Store(f"sqlite:///{workdir / 'gateway.db'}")  # read-only use: the outbox depth
     try:
         await wait_port(port, process)
-        await load(port, 8, None, 2, cards)  # warm-up
-        latencies, elapsed = await load(port, args.closed_terminals, None, args.seconds, cards)
-        emit(lines, f"throughput: {len(latencies) / elapsed:,.0f} tx/s answered "
-                     f"({args.closed_terminals} terminals, closed loop, {elapsed:.0f} s, "
-                     f"SQLite synchronous=FULL)")
-        latencies, _ = await load(port, 100, 5.0, args.seconds, cards)
+        async with asyncio.TaskGroup() as probe:
+            listening = probe.create_task(lag.run())
+            await lag.subscribed.wait()
+            await load(port, 8, None, 2, cards)  # warm-up
+            latencies, elapsed = await load(port, args.closed_terminals, None, args.seconds,
+                                            cards)
+            figures.throughput = len(latencies) / elapsed
+            backlog, drained_s = await drain(store)
+            emit(lines, f"throughput: {figures.throughput:,.0f} tx/s answered "
+                         f"({args.closed_terminals} terminals, closed loop, {elapsed:.0f} s, "
+                         f"SQLite synchronous=FULL); outbox {backlog} at the end, "
+                         f"delivered {drained_s:.1f} s later")
+            lag.since = datetime.now(UTC)
+            latencies, _ = await load(port, 100, 5.0, args.seconds, cards)
+            await drain(store)
+            await asyncio.sleep(0.5)  # the last events' way to the subscriber
+            listening.cancel()
         latencies.sort()
+        lag.lags.sort()
+        figures.p99_ms = percentile(latencies, 99) * 1000
         emit(lines, f"latency at 500 tx/s: p50 {percentile(latencies, 50) * 1000:.1f} ms, "
-                     f"p99 {percentile(latencies, 99) * 1000:.1f} ms "
-                     f"({len(latencies)} answered)")
+                     f"p99 {figures.p99_ms:.1f} ms ({len(latencies)} answered); delivery lag "
+                     f"p99 {percentile(lag.lags, 99) * 1000:.1f} ms ({len(lag.lags)} events)")
         latencies, _ = await load(port, 500, 1.0, args.seconds, cards)
-        rss, peak = rss_mb(process.pid)
-        emit(lines, f"memory with 500 terminals at 1 tx/s: RSS {rss:.0f} MB "
+        figures.rss_mb, peak = rss_mb(process.pid)
+        emit(lines, f"memory with 500 terminals at 1 tx/s: RSS {figures.rss_mb:.0f} MB "
                      f"(peak {peak:.0f} MB), {len(latencies)} answered")
     finally:
         process.send_signal(signal.SIGTERM)
         await asyncio.to_thread(process.wait, 60)
-    with Store(f"sqlite:///{workdir / 'gateway.db'}") as store:
-        stats = store.outbox_stats()
+    stats = store.outbox_stats()
+    store.close()
     lines.append(f"after SIGTERM: exit code {process.returncode}, "
                  f"outbox undelivered {stats.depth}")
     return lines
@@ -232,7 +304,8 @@ def sample_event(index: int) -> dict[str, object]:
                     occurred_at=SYSTEM_CLOCK.utc_now())
 
 
-async def forwarder_phase(events: int, workdir: Path, broker: RunningBroker) -> list[str]:
+async def forwarder_phase(events: int, workdir: Path, broker: RunningBroker,
+                          figures: Figures) -> list[str]:
     keys = load_keys(generate_keys(workdir / "fkeys").parent)
     store = Store(f"sqlite:///{workdir / 'forward.db'}")
     mqtt = MqttConfig(host=broker.host, port=broker.port)
@@ -252,6 +325,7 @@ async def forwarder_phase(events: int, workdir: Path, broker: RunningBroker) -> 
     task.cancel()
     bare_rate = await bare_publish(broker, payloads)
     store.close()
+    figures.forwarder_ratio = forwarder_rate / bare_rate
     return [f"forwarder: {forwarder_rate:,.0f} events/s; bare aiomqtt: {bare_rate:,.0f} "
             f"msg/s; ratio {forwarder_rate / bare_rate:.2f} (QoS 1, window {WINDOW})"]
 
@@ -275,10 +349,11 @@ async def run(args: argparse.Namespace) -> list[str]:
     workdir = Path(tempfile.mkdtemp(prefix="posgw-bench-"))
     try:
         async with demo_broker(workdir) as broker:
+            figures = Figures()
             lines = [f"machine: {machine()}; broker: {broker.kind}"]
-            lines += await gateway_phases(args, workdir, broker)
-            lines += await forwarder_phase(args.events, workdir, broker)
-            return lines
+            lines += await gateway_phases(args, workdir, broker, figures)
+            lines += await forwarder_phase(args.events, workdir, broker, figures)
+            return [*lines, figures.line()]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
