@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import json
 import stat
 
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.security import KeyFileError, PanTokenizer, generate_keys, load_keys
 from protocols.canonical_json import CanonicalJsonError, canonical_json, without_signature
@@ -24,6 +27,30 @@ def test_canonical_json_sorts_keys_and_drops_whitespace() -> None:
 def test_canonical_json_refuses_floats_with_their_path() -> None:
     with pytest.raises(CanonicalJsonError, match=r"\$\.amount"):
         canonical_json({"amount": 12.5})
+
+
+_scalars = st.none() | st.booleans() | st.integers() | st.text()
+_json_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4)
+                            | st.dictionaries(st.text(), inner, max_size=4), max_leaves=20)
+
+
+@given(_json_values)
+def test_canonical_json_round_trips_and_is_stable(value: object) -> None:
+    encoded = canonical_json(value)
+    decoded = json.loads(encoded)
+    assert decoded == value
+    assert canonical_json(decoded) == encoded
+
+
+@given(st.lists(st.text(min_size=1, alphabet="abc"), min_size=1, max_size=4),
+       st.floats(allow_nan=False))
+def test_a_float_anywhere_is_refused_with_its_path(keys: list[str], number: float) -> None:
+    nested: object = number
+    for key in reversed(keys):
+        nested = {key: [nested]}
+    with pytest.raises(CanonicalJsonError, match="floats are not allowed") as refused:
+        canonical_json(nested)
+    assert str(refused.value).startswith("$." + keys[0] + "[0]")
 
 
 def test_keys_are_written_private_and_round_trip_a_signature(tmp_path) -> None:
