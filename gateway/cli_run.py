@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -17,6 +18,11 @@ if TYPE_CHECKING:  # the daemon's imports are heavy: only `run` needs them
     from gateway.daemon import Gateway
 
 EXIT_CONFIG = 2
+#: Young-generation collections every this many allocations (CPython: 700).
+#: With the default, full collections ran about every 2.5 s under load and
+#: each stopped the event loop for 35-85 ms (measured with gc.callbacks): the
+#: terminals' slowest answers. Cycles are still collected, just in fewer runs.
+GC_YOUNG_THRESHOLD = 20_000
 
 
 @click.command()
@@ -58,6 +64,7 @@ def run(config_path: Path, log_level: str, log_format: str | None) -> None:
         sys.exit(EXIT_CONFIG)
     # After the file is read: it may name the format. Nothing logs before this.
     configure_logging(log_level, log_format or config.log_format)
+    _tune_garbage_collector()
     try:
         asyncio.run(_serve(Gateway(config)))
     except KeyFileError as exc:  # e.g. a private key others may read: refused, one line
@@ -67,6 +74,14 @@ def run(config_path: Path, log_level: str, log_format: str | None) -> None:
         logging.getLogger("posgw").exception("gateway %s stopped by an error",
                                              config.gateway_id)
         sys.exit(1)
+
+
+def _tune_garbage_collector() -> None:
+    """Everything imported so far (~95,000 objects: SQLAlchemy, pydantic, the
+    profiles) lives as long as the process: frozen, no collection walks it
+    again. Then young collections run less often (GC_YOUNG_THRESHOLD)."""
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 async def _serve(gateway: Gateway) -> None:
