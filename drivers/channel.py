@@ -19,6 +19,16 @@ transport (jPOS channels drop the socket on a bad length the same way; see
 protocols.framing.length). On serial and USB the framer resynchronises on
 the next request, so the line stays open.
 
+Flow control: received messages wait in a queue for the session. A
+terminal waits for each answer, so only a broken or hostile peer gets
+ahead of the session; while `max_waiting` messages wait, the link refuses
+good frames (`Link.busy`: NAK on a line with a handshake, so the peer sends
+again later). The reader must keep reading meanwhile, because the peer's
+ACK of our last answer, which the session waits for, is behind the flood
+in the byte stream. Together with the transport's own bound (a serial
+line's reader thread stops at 64 unconsumed chunks) a flood costs bounded
+memory.
+
 The channel owns the transport: leaving `async with` closes it.
 """
 
@@ -46,6 +56,11 @@ from protocols.framing import (
 
 EventCallback = Callable[[Event], None]
 
+#: Received messages waiting for the session before the link refuses more
+#: (NAK, on lines with a handshake). A terminal waits for each answer; only
+#: a broken or hostile peer gets this far ahead, and it must not grow memory.
+DEFAULT_MAX_WAITING = 16
+
 
 class _Signal:
     """The marker queued after the last message once the line is gone."""
@@ -68,6 +83,7 @@ class FramedChannel:
         clock: Clock = SYSTEM_CLOCK,
         on_event: EventCallback | None = None,
         close_on_lost_sync: bool | None = None,
+        max_waiting: int = DEFAULT_MAX_WAITING,
     ) -> None:
         self.transport = transport
         self.link = link
@@ -79,6 +95,7 @@ class FramedChannel:
                 and transport.identity.kind == "tcp"
             )
         self._close_on_lost_sync = close_on_lost_sync
+        self._max_waiting = max_waiting
         if close_on_lost_sync:  # TCP delivers every byte: a late one is not noise
             link.without_inter_byte_timeout()
         self._timers_changed = asyncio.Event()  # send, expect_response, bytes: recompute
@@ -167,6 +184,7 @@ class FramedChannel:
                 data = await self.transport.read()
                 async with self._io_lock:
                     now = self._clock.monotonic()
+                    self.link.busy = self._received.qsize() >= self._max_waiting
                     events = self.link.receive_data(data, now)
                     await self._handle(events)
                 self._note_timers()  # e.g. an inter-byte timer for a partial frame

@@ -6,6 +6,13 @@ long-lived thread per open line instead reads continuously into an asyncio
 queue (the `serial.threaded` model: the reader is separate from what
 consumes the bytes). The transport that starts it stops it on close and
 joins it, so no thread outlives its transport.
+
+The queue is bounded: the thread reads only while fewer than
+`MAX_UNCONSUMED_CHUNKS` chunks wait for the consumer. Past that it blocks
+and the device's own buffer fills; on a pty, or a line with RTS/CTS, the
+peer's writes then block, and without flow control a UART drops what
+overflows (noise, to the framer). Either way a peer sending faster than
+the session answers costs this process no memory.
 """
 
 from __future__ import annotations
@@ -19,6 +26,11 @@ from drivers.base import LinkClosed, TerminalIdentity
 
 # How long close() waits for the thread; reads wake at least this often.
 JOIN_TIMEOUT_S = 2.0
+#: Chunks read but not yet consumed before the thread stops reading. The
+#: device's own buffer then fills and the peer's writes block: a peer that
+#: sends faster than the session can answer (a flood, never a terminal at
+#: 115,200 baud) is slowed down instead of growing this process's memory.
+MAX_UNCONSUMED_CHUNKS = 64
 
 
 class ReaderThread:
@@ -39,6 +51,8 @@ class ReaderThread:
         self._interrupt = interrupt
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[bytes | LinkClosed] = asyncio.Queue()
+        # one permit per chunk the queue may still take; `read` gives it back
+        self._room = threading.Semaphore(MAX_UNCONSUMED_CHUNKS)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -49,11 +63,13 @@ class ReaderThread:
         if isinstance(item, LinkClosed):
             self._queue.put_nowait(item)
             raise item
+        self._room.release()  # taken in _run for this chunk
         return item
 
     async def stop(self) -> None:
         """Stop and join the thread; pending and later reads raise LinkClosed."""
         self._stopping.set()
+        self._room.release()  # wake a thread that waits for room: it then sees _stopping
         if self._interrupt is not None:
             self._interrupt()
         await asyncio.to_thread(self._thread.join, JOIN_TIMEOUT_S)
@@ -64,6 +80,7 @@ class ReaderThread:
             while not self._stopping.is_set():
                 data = self._read_once()
                 if data:
+                    self._room.acquire()  # blocks while the consumer is behind
                     self._deliver(data)
         except LinkClosed as exc:
             closed = exc

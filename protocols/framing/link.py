@@ -6,7 +6,11 @@ check becomes `FrameRejected`, preceded by `SendNak`. A frame that passes its
 check but is too short for its TPDU/header is ACKed (the link did its job;
 NAKing would only make the peer resend the same bytes) and reported as
 `FrameRejected`. If our ACK is lost the peer resends and the message arrives
-again: deduplication (terminal, STAN, date) is the gateway's job.
+again: deduplication (terminal, STAN, date) is the gateway's job. While the
+owner sets `busy` (it cannot take another message yet), a good frame is
+NAKed and reported as `FrameRejected` instead: a NAK asks for the frame
+again, which is the only refusal an ACK/NAK line has. Without a handshake
+there is no way to refuse, and frames pass.
 
 Sending: `send` returns `Write`s. With a handshake the link then waits for
 ACK; a NAK or the ACK timeout triggers `Retransmit`, at most
@@ -112,6 +116,10 @@ class Link:
         self._last_rx = 0.0
         self._pending: _Pending | None = None
         self._response_deadline: float | None = None
+        #: Set by the owner while it cannot take another message: a good frame
+        #: is then NAKed (the sender retries later) instead of ACKed and queued.
+        #: Only a line with a handshake can refuse; without one, frames pass.
+        self.busy = False
 
     @property
     def awaiting_ack(self) -> bool:
@@ -153,6 +161,8 @@ class Link:
         split = split_envelope(payload, self.config.has_tpdu, self.config.header_len)
         if isinstance(split, FrameRejected):
             return [*self._answer(SendAck()), split]
+        if self.busy and self.config.handshake is not Handshake.NONE:
+            return [SendNak(), FrameRejected("receiver busy: earlier messages not answered yet")]
         self._response_deadline = None
         envelope, message = split
         return [*self._answer(SendAck()), MessageReceived(message, envelope)]

@@ -16,6 +16,7 @@ import contextlib
 import gc
 import logging
 import random
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from hypothesis import strategies as st
 from drivers.base import Transport
 from drivers.channel import FramedChannel
 from drivers.clock import SYSTEM_CLOCK
+from drivers.reader_thread import MAX_UNCONSUMED_CHUNKS, ReaderThread
 from drivers.tcp_link import TcpServer, connect_tcp
 from gateway.config import GatewayConfig, parse_config
 from gateway.daemon import Gateway
@@ -38,8 +40,12 @@ from gateway.terminals import TerminalLine, TerminalRegistry
 from protocols.framing import (
     ControlReceived,
     FrameReceived,
+    FrameRejected,
     LengthHeader,
     LengthPrefixedFramer,
+    MessageReceived,
+    SendAck,
+    SendNak,
     StxEtxFramer,
     build_framer,
     build_link,
@@ -48,13 +54,13 @@ from protocols.framing.control import ACK, NAK
 from protocols.iso8583.codec import Codec
 from protocols.iso8583.errors import Iso8583Error
 from protocols.iso8583.message import Message
-from protocols.normalize import normalize
+from protocols.normalize import normalize, response_mti
 from protocols.normalize.errors import NormalizeError
 from protocols.profile import Profile
 from simulator import cards as demo
 from simulator.cards import demo_cards
 from simulator.pty_pair import PtyPair, pty_supported
-from simulator.requests import RequestBuilder
+from simulator.requests import RequestBuilder, StanCounter
 from simulator.terminal import TerminalSimulator
 from tests.brokers import shared_broker_port
 from tests.drivers.helpers import wait_until
@@ -85,6 +91,20 @@ HONEST_PACE_S = 0.05  # pacing: about 20 honest purchases a second beside the fl
 # ledger rows and cached responses (~300 bytes each, replay.py) stay far below.
 RSS_GROWTH_BOUND_KB = 30 * 1024
 SERIAL_CHUNKS = 20_000
+SERIAL_WARMUP_CHUNKS = 5_000
+# Memory flat on the serial line: with the line's reader thread and channel
+# unbounded, the 15,000 chunks after warm-up grew this process by about 8
+# to 10 MB (more on a slower or busier machine: the flood gets further
+# ahead); bounded, by under 1 MB.
+SERIAL_RSS_GROWTH_BOUND_KB = 4 * 1024
+# The TCP terminal beside the serial flood buys more slowly: its own rows and
+# cached responses (~2 KB each in RSS, SQLite's page cache included) would
+# otherwise blur the serial line's figure.
+SERIAL_HONEST_PACE_S = 0.25
+PROBE_FIRST_STAN = 900_001  # the flood's messages use STANs from 000001 up
+# A refused probe is gone: send another after the profile's ACK timeout, as a
+# terminal would.
+PROBE_RESEND_S = build_link(SERIAL_PROFILE.framing).config.ack_timeout
 # Chunk mix on the serial line; 8 KB oversize frames are rarer (9600-baud lines).
 SERIAL_MIX = {"garbage": 4, "bad_check": 4, "no_etx": 3, "etb_blocks": 3, "good_check": 4,
               "oversize": 1}
@@ -333,7 +353,8 @@ async def flood(port: int, sources: list[HostileMessages], frames: int,
 
 async def honest_purchases(port: int, done: asyncio.Event, codes: list[str | None],
                            terminal_id: str = HONEST_ID,
-                           answered: asyncio.Event | None = None) -> None:
+                           answered: asyncio.Event | None = None,
+                           pace_s: float = HONEST_PACE_S) -> None:
     """Purchases on a connection of their own until `done`; one at least.
     `answered` is set once the first one has its answer."""
     cards = demo_cards()
@@ -347,7 +368,7 @@ async def honest_purchases(port: int, done: asyncio.Event, codes: list[str | Non
                 answered.set()
             if done.is_set():
                 return
-            await asyncio.sleep(HONEST_PACE_S)  # pacing, not synchronisation
+            await asyncio.sleep(pace_s)  # pacing, not synchronisation
 
 
 @pytest.mark.e2e
@@ -459,7 +480,12 @@ class HostileSerialPeer:
         self.codec = Codec(SERIAL_PROFILE.iso8583)
         self.acks_owed = 0
         self.answered = asyncio.Event()
-        self.heard_stans: set[str] = set()
+        self.heard: set[tuple[str, str]] = set()  # (MTI, STAN) of every answer heard
+        # One counter for every probe on this line, far from the flood's STANs:
+        # a probe must never be taken as answered by an earlier answer.
+        self.probes = RequestBuilder(SERIAL_PROFILE.iso8583, terminal_id=SERIAL_ID,
+                                     merchant_id=MERCHANT, clock=SYSTEM_CLOCK,
+                                     stans=StanCounter(PROBE_FIRST_STAN))
 
     async def read(self) -> None:
         framer = build_framer(SERIAL_PROFILE.framing)
@@ -472,33 +498,47 @@ class HostileSerialPeer:
                     case FrameReceived(payload=payload):
                         response = self.codec.decode(payload)
                         self.tally.answers[response.text(39)] += 1
-                        self.heard_stans.add(response.text(11))
+                        self.heard.add((response.mti, response.text(11)))
                         self.acks_owed += 1
                         self.answered.set()
 
-    async def flood(self) -> None:
-        for _ in range(SERIAL_CHUNKS):
+    async def flood(self, chunks: int) -> None:
+        for _ in range(chunks):
             await self.transport.write(self.chunks.next(self.tally))
             if self.chunks.between_frames:
                 await self.ack_all()
 
     async def probe(self) -> None:
-        """Echo tests until one is answered: all input before it has been handled."""
-        builder = RequestBuilder(SERIAL_PROFILE.iso8583, terminal_id=SERIAL_ID,
-                                 merchant_id=MERCHANT, clock=SYSTEM_CLOCK)
-        for _ in range(3):  # a probe whose STX closed a garbage "frame" is lost: again
-            request = builder.echo()
-            self.tally.probes += 1
-            await self.transport.write(self.chunks.framer.frame(self.codec.encode(request)))
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(ANSWER_TIMEOUT_S):
-                    while request.text(11) not in self.heard_stans:
-                        await self.ack_all()
-                        await self.answered.wait()
-                        self.answered.clear()
+        """Echo tests until the latest one is answered.
+
+        The gateway answers in order, so then every byte sent before it has
+        been handled and answered, and the line is quiet: the next sender
+        gets its own ACK, not one meant for the flood. A probe that reaches
+        the gateway while the flood's tail still waits is NAKed (busy) and
+        gone, or lost in a garbage "frame": after the ACK timeout, as a
+        terminal would, send another.
+        """
+        try:
+            async with asyncio.timeout(ANSWER_TIMEOUT_S):
+                while not await self._echo_answered():
+                    pass
+        except TimeoutError:
+            raise AssertionError("no echo test answered after the flood") from None
+
+    async def _echo_answered(self) -> bool:
+        request = self.probes.echo()
+        awaited = (response_mti(request.mti), request.text(11))
+        self.tally.probes += 1
+        await self.transport.write(self.chunks.framer.frame(self.codec.encode(request)))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(PROBE_RESEND_S):
+                while awaited not in self.heard:
                     await self.ack_all()
-                    return
-        raise AssertionError("no echo test answered after the flood")
+                    await self.answered.wait()
+                    self.answered.clear()
+                await self.ack_all()
+                return True
+        return False
 
     async def ack_all(self) -> None:
         while self.acks_owed:
@@ -506,12 +546,17 @@ class HostileSerialPeer:
             await self.transport.write(bytes((ACK,)))
 
 
-async def serial_soak(transport: Transport, tally: SerialTally) -> None:
+async def serial_soak(transport: Transport, tally: SerialTally) -> tuple[int, int]:
+    """RSS (kB) of this process, which runs the gateway, after the warm-up and at the end."""
     peer = HostileSerialPeer(transport, SerialChunks(seed=7), tally)
     reader = asyncio.create_task(peer.read())
     try:
-        await peer.flood()
+        await peer.flood(SERIAL_WARMUP_CHUNKS)
+        await peer.probe()  # everything sent so far has been handled
+        rss_warm = vm_rss_kb()
+        await peer.flood(SERIAL_CHUNKS - SERIAL_WARMUP_CHUNKS)
         await peer.probe()
+        return rss_warm, vm_rss_kb()
     finally:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -523,6 +568,7 @@ async def serial_soak(transport: Transport, tally: SerialTally) -> None:
 async def test_serial_line_naks_bad_frames_and_serves_an_honest_terminal_after(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     quiet_gateway_logs(caplog)
+    honest, done = list[str | None](), asyncio.Event()
     async with PtyPair() as pair:
         table = config_table(tmp_path, shared_broker_port())
         table["terminals"] = [{"id": SERIAL_ID, "driver": "serial", "port": pair.port,
@@ -531,8 +577,13 @@ async def test_serial_line_naks_bad_frames_and_serves_an_honest_terminal_after(
         tally = SerialTally()
         async with running_gateway(config) as (gateway, run):
             await wait_until(lambda: gateway.registry.state(SERIAL_ID) == "online", 10)
+            # another terminal, on another line, buys all through the flood
+            honest_task = asyncio.create_task(honest_purchases(
+                gateway.listener_ports[0], done, honest, pace_s=SERIAL_HONEST_PACE_S))
             transport = pair.master_transport()
-            await serial_soak(transport, tally)
+            rss_warm, rss_after = await serial_soak(transport, tally)
+            done.set()
+            await honest_task
             assert not run.done()
             async with TerminalSimulator(SERIAL_PROFILE, transport, SERIAL_ID, MERCHANT,
                                          demo_cards(), response_timeout_s=ANSWER_TIMEOUT_S,
@@ -540,11 +591,18 @@ async def test_serial_line_naks_bad_frames_and_serves_an_honest_terminal_after(
                 exchange = await terminal.purchase(demo.VISA_OK, 12_34)
     print(f"\nserial: {tally.chunks.total()} chunks {dict(tally.chunks)}; NAKs {tally.naks} "
           f"(owed at least {tally.naks_owed}), ACKs {tally.acks}, answers "
-          f"{dict(tally.answers)}, echo probes {tally.probes}")
-    assert exchange.response_code == "00"
+          f"{dict(tally.answers)}, echo probes {tally.probes}; honest TCP purchases "
+          f"{len(honest)}; RSS {rss_warm} kB after warm-up, {rss_after} kB after the soak")
+    assert exchange.response_code == "00", exchange
+    assert honest and set(honest) == {"00"}
     assert tally.naks >= tally.naks_owed > SERIAL_CHUNKS // 5
-    assert tally.answers["30"] > SERIAL_CHUNKS // 10 and session_failures(caplog) == []
-    assert [row.terminal_id for row in ledger_rows(config.database)] == [SERIAL_ID]
+    # A good frame is answered 30, or NAKed while 16 earlier ones still wait
+    # for their answers (the flood is far ahead of the session): both are
+    # what an ECR line allows; memory stays flat either way.
+    assert tally.answers["30"] > SERIAL_CHUNKS // 20 and session_failures(caplog) == []
+    assert Counter(row.terminal_id for row in ledger_rows(config.database)) == {
+        SERIAL_ID: 1, HONEST_ID: len(honest)}
+    assert rss_after - rss_warm < SERIAL_RSS_GROWTH_BOUND_KB
 
 
 # --- the session's answer path, byte by byte ----------------------------------------
@@ -627,3 +685,74 @@ async def test_tcp_frame_split_by_a_slow_network_is_still_received() -> None:
         message = await asyncio.wait_for(received.get(), 5)
         await terminal.close()
     assert CODEC.decode(message).text(70) == "301"
+
+
+# --- what bounds a flood, part by part ---------------------------------------------
+
+
+async def test_reader_thread_stops_reading_while_its_bound_of_chunks_waits_unconsumed(
+        ) -> None:
+    returned = 0
+
+    def read_once() -> bytes:  # a device that always has more bytes
+        nonlocal returned
+        returned += 1
+        return b"x"
+
+    reader = ReaderThread(read_once, "flooded-reader")
+    try:
+        await wait_until(lambda: returned > MAX_UNCONSUMED_CHUNKS)
+        assert returned == MAX_UNCONSUMED_CHUNKS + 1  # the last chunk waits for room
+        for _ in range(10):
+            assert await reader.read() == b"x"
+        await wait_until(lambda: returned > MAX_UNCONSUMED_CHUNKS + 10)
+        assert returned == MAX_UNCONSUMED_CHUNKS + 11  # one read for each chunk consumed
+    finally:
+        await reader.stop()  # wakes the thread waiting for room
+    assert "flooded-reader" not in {thread.name for thread in threading.enumerate()}
+
+
+def test_busy_link_naks_a_good_frame_and_takes_it_when_sent_again_later() -> None:
+    link = build_link(SERIAL_PROFILE.framing)
+    frame = link.framer.frame(b"0800")
+    link.busy = True
+    refused = link.receive_data(frame, now=0.0)
+    assert [type(event) for event in refused] == [SendNak, FrameRejected]
+    link.busy = False
+    accepted = link.receive_data(frame, now=0.1)
+    assert [type(event) for event in accepted] == [SendAck, MessageReceived]
+
+
+def test_busy_link_without_a_handshake_cannot_refuse_and_passes_frames() -> None:
+    link = build_link(TCP_PROFILE.framing)
+    link.busy = True
+    events = link.receive_data(link.framer.frame(b"0800"), now=0.0)
+    assert [type(event) for event in events] == [MessageReceived]
+
+
+async def test_channel_naks_good_frames_while_max_waiting_messages_wait_for_the_session(
+        ) -> None:
+    frame = build_link(SERIAL_PROFILE.framing).framer.frame(b"0800")
+    channels: asyncio.Queue[FramedChannel] = asyncio.Queue()
+    finished = asyncio.Event()
+
+    async def gateway_side(transport: Transport) -> None:
+        link = build_link(SERIAL_PROFILE.framing)
+        async with FramedChannel(transport, link, max_waiting=4) as channel:
+            channels.put_nowait(channel)
+            await finished.wait()
+
+    async def send(terminal: Transport) -> int:
+        """One frame; the gateway's ACK or NAK for it."""
+        await terminal.write(frame)
+        return (await terminal.read())[0]
+
+    async with TcpServer("127.0.0.1", 0, gateway_side) as server:
+        terminal = await connect_tcp("127.0.0.1", server.port)
+        replies = [await send(terminal) for _ in range(6)]
+        channel = await channels.get()
+        await channel.receive()  # the session takes one: room for one more
+        replies += [await send(terminal), await send(terminal)]
+        finished.set()
+        await terminal.close()
+    assert replies == [ACK] * 4 + [NAK] * 2 + [ACK, NAK]
