@@ -76,8 +76,10 @@ class RiskEngine:
         self.settings = settings
         # Derived once here, not per attempt: they are on the hot path.
         self._horizon_s = settings.longest_window_s
-        self._terminal_span_s = max(settings.rule("terminal_velocity").window_s,
-                                    settings.rule("many_cards").window_s)
+        # The terminal rules share one window; none is kept when both are off.
+        self._terminal_span_s = max((rule.window_s for rule in (
+            settings.rule("terminal_velocity"), settings.rule("many_cards")) if rule.enabled),
+            default=0.0)
 
     def before(self, attempt: Attempt) -> Decision:
         """Before authorization: lockouts and rules configured to decline."""
@@ -107,7 +109,8 @@ class RiskEngine:
         self._by_card.setdefault(attempt.card, []).append(attempt)
         key = (attempt.card, attempt.terminal)
         self._by_card_terminal.setdefault(key, []).append(attempt)
-        self._by_terminal.setdefault(attempt.terminal, _TerminalWindow()).add(attempt)
+        if self._terminal_span_s:
+            self._by_terminal.setdefault(attempt.terminal, _TerminalWindow()).add(attempt)
         if attempt.outcome is not ResponseCategory.INCORRECT_PIN:
             return
         wrong_pin = self.settings.rule("wrong_pin")
@@ -168,6 +171,8 @@ class RiskEngine:
         return [hit for hit in hits if hit is not None]
 
     def _terminal_hits(self, attempt: Attempt, actions: frozenset[str]) -> list[RuleHit | None]:
+        if not self._terminal_span_s:  # both terminal rules are off
+            return []
         window = self._by_terminal.get(attempt.terminal)
         if window is None:
             window = self._by_terminal[attempt.terminal] = _TerminalWindow()
