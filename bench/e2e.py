@@ -55,6 +55,11 @@ from simulator.loadgen import percentile
 
 PROFILE = load_profile("iso87-ascii")
 WINDOW = 64
+#: Distinct cards, each at a random terminal: at 2,000 tx/s a card comes back
+#: to the same terminal about every 1,000 s, rarely enough for the card rules
+#: (three swipes in 5 minutes on one terminal freeze) to see honest traffic.
+#: With 2,000 cards they froze most sales, which is another path.
+CARDS = 20_000
 
 
 def gateway_toml(workdir: Path, broker: RunningBroker, port: int) -> Path:
@@ -74,6 +79,14 @@ dir = "{workdir / 'keys'}"
 [upstream]
 mode = "standin"
 floor_limit = 100000000
+# Each bench terminal sends up to 20 requests a second, 144 times the
+# velocity rule's 500 an hour: it would freeze nearly every sale (a case and
+# a vault row each) after 25 s. The per-terminal rules are off here; every
+# card rule stays on.
+[risk.rules.terminal_velocity]
+enabled = false
+[risk.rules.many_cards]
+enabled = false
 [[listeners]]
 bind = "127.0.0.1:{port}"
 profile = "iso87-ascii"
@@ -132,19 +145,22 @@ class FrameTemplates:
                                  merchant_id="M00000000000001", clock=SYSTEM_CLOCK,
                                  stans=Fixed())
         codec = codec_for(PROFILE)
-        self.frames = [codec.encode(builder.purchase(card, 1_00)) for card in cards]
+        # Amounts differ from card to card (1.00 to 100.99), as at a counter.
+        self.frames = [codec.encode(builder.purchase(card, 1_00 + index % 10_000))
+                       for index, card in enumerate(cards)]
         self.stan_at = [frame.index(self.MARK.encode()) for frame in self.frames]
         self.tid_at = [frame.index(b"B0000000") for frame in self.frames]
-        # Per terminal, across phases: a STAN used again with the same field 7
-        # is a retransmission, answered from the cache without a commit.
+        # Across phases: a STAN used again with the same field 7 is a
+        # retransmission (answered from the cache, no commit), and a card
+        # sequence that restarts with each phase is the same card swiped again
+        # on the same terminal (a freeze).
         self._stans: dict[bytes, int] = {}
+        self._cards = random.Random(len(cards))
 
-    def next_stan(self, terminal_id: bytes) -> int:
-        stan = self._stans.get(terminal_id, 0) % 999_999 + 1
-        self._stans[terminal_id] = stan
-        return stan
-
-    def request(self, index: int, terminal_id: bytes, stan: int) -> bytes:
+    def next_request(self, terminal_id: bytes) -> bytes:
+        """A purchase of a random card, the terminal's next STAN, length-prefixed."""
+        index = self._cards.randrange(len(self.frames))
+        stan = self._stans[terminal_id] = self._stans.get(terminal_id, 0) % 999_999 + 1
         frame = bytearray(self.frames[index])
         frame[self.stan_at[index]:self.stan_at[index] + 6] = b"%06d" % stan
         frame[self.tid_at[index]:self.tid_at[index] + 8] = terminal_id
@@ -155,11 +171,10 @@ async def terminal_loop(port: int, index: int, templates: FrameTemplates, rate: 
                         seconds: float, latencies: list[float]) -> None:
     """One IP terminal: a request, its answer, the next (paced when `rate`)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    rng = random.Random(index)
     terminal_id = b"B%07d" % index
     start, sent = time.monotonic(), 0
     if rate is not None:  # independent terminals: each at its own phase of the period
-        start += rng.random() / rate
+        start += random.Random(index).random() / rate
     try:
         while time.monotonic() - start < seconds:
             if rate is not None:
@@ -167,8 +182,7 @@ async def terminal_loop(port: int, index: int, templates: FrameTemplates, rate: 
                 if delay > 0:
                     await asyncio.sleep(delay)  # open-loop pacing
             sent += 1
-            frame = templates.request(rng.randrange(len(templates.frames)), terminal_id,
-                                      templates.next_stan(terminal_id))
+            frame = templates.next_request(terminal_id)
             began = time.monotonic()
             writer.write(frame)
             size = int.from_bytes(await reader.readexactly(2), "big")
@@ -251,7 +265,7 @@ async def gateway_phases(args: argparse.Namespace, workdir: Path, broker: Runnin
                          figures: Figures) -> list[str]:
     port = free_port()
     process = start_gateway(gateway_toml(workdir, broker, port), workdir)
-    cards = FrameTemplates(card_pool(7, 2_000))
+    cards = FrameTemplates(card_pool(7, CARDS))
     lag = DeliveryLag(broker)
     lines: list[str] = []
     store = Store(f"sqlite:///{workdir / 'gateway.db'}")  # read-only use: the outbox depth
