@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, event, func, insert, inspect, select, update
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
 from drivers.clock import SYSTEM_CLOCK
@@ -164,21 +164,26 @@ class Store:
         statement = (update(OutboxEvent)
                      .where(OutboxEvent.id.in_(list(event_ids)))  # type: ignore[union-attr]
                      .values(delivered_at=at, attempts=OutboxEvent.attempts + 1))
-        with self.write_lock, self.engine.connect() as conn:
-            if self.url.get_backend_name() != "sqlite":
-                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-                conn.execute(statement)
-                conn.commit()
-                return
-            # WAL with synchronous=NORMAL: the commit is in the WAL, synced by the
-            # next FULL commit. Set outside the transaction, and put back.
-            conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
-            try:
-                conn.execute(statement)
-                conn.commit()
-            finally:
-                conn.exec_driver_sql(f"PRAGMA synchronous={self._synchronous}")
-                conn.commit()
+        with self.write_lock, self.engine.connect() as conn, self._without_fsync(conn):
+            conn.execute(statement)
+            conn.commit()
+
+    @contextmanager
+    def _without_fsync(self, conn: Connection) -> Iterator[None]:
+        """The next commit on `conn` does not wait for the disk."""
+        if self.url.get_backend_name() != "sqlite":
+            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")  # this transaction
+            yield
+            return
+        # WAL with synchronous=NORMAL: the commit is in the WAL, synced by the next
+        # FULL commit. Set outside a transaction, and put back for the pool.
+        conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql(f"PRAGMA synchronous={self._synchronous}")
+            conn.commit()
 
     def outbox_stats(self) -> OutboxStats:
         query = (select(func.count(), func.min(OutboxEvent.created_at))
@@ -264,10 +269,6 @@ class Store:
                                     next_attempt_at=next_attempt_at))
 
     # -- terminals and runtime state (read by `posgw status`) --------------------
-
-    def save_terminal(self, record: TerminalRecord) -> None:
-        """Insert or update one terminal's row (registration, online/offline)."""
-        self.save_terminals([record])
 
     def save_terminals(self, records: Sequence[TerminalRecord]) -> None:
         """Insert or update these terminals' rows in one transaction.

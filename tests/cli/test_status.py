@@ -145,11 +145,11 @@ def test_a_day_without_transactions_totals_to_no_rows(store: Store, db_path: Pat
 def test_configured_terminal_without_a_row_is_listed_as_never_seen(
         store: Store, db_path: Path, tmp_path: Path) -> None:
     seen = datetime.now(UTC).replace(microsecond=0)
-    store.save_terminal(TerminalRecord(terminal_id="T0001", profile="ecr-stx-lrc",
-                                       driver="serial", state="online", registered_at=seen,
-                                       last_seen_at=seen))
-    store.save_terminal(TerminalRecord(terminal_id="T0100", profile="iso87-ascii", driver="tcp",
-                                       state="decommissioned", registered_at=seen))
+    store.save_terminals([
+        TerminalRecord(terminal_id="T0001", profile="ecr-stx-lrc", driver="serial",
+                       state="online", registered_at=seen, last_seen_at=seen),
+        TerminalRecord(terminal_id="T0100", profile="iso87-ascii", driver="tcp",
+                       state="decommissioned", registered_at=seen)])
     config = write_config(tmp_path, db_path)
     report = status_json("-c", str(config))
     assert [(t["id"], t["state"], t["configured"]) for t in report["terminals"]] == [
@@ -217,7 +217,7 @@ def test_outbox_depth_and_oldest_age_count_only_undelivered_events(
 
 
 def test_json_has_exactly_the_keys_the_help_documents(store: Store, db_path: Path) -> None:
-    store.save_terminal(TerminalRecord(terminal_id="T0001", registered_at=NOON))
+    store.save_terminals([TerminalRecord(terminal_id="T0001", registered_at=NOON)])
     add(store, tx(1, "settled", 100), runtime(beat_age_s=1), Reconciliation(
         terminal_id="T0001", closed_at=NOON, outcome="mismatched", terminal_totals={"debits": 2},
         ledger_totals={"debits": 1}, differences={"debits": {"terminal": 2, "ledger": 1}}))

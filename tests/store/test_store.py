@@ -163,8 +163,8 @@ def test_terminals_saved_together_insert_new_rows_and_update_known_ones(
         engine: str, tmp_path: Path) -> None:
     def saved(url: str) -> list[tuple[str, str, object]]:
         with Store(url) as store:
-            store.save_terminal(TerminalRecord(terminal_id="T1", state="offline",
-                                               registered_at=NOW))
+            store.save_terminals([TerminalRecord(terminal_id="T1", state="offline",
+                                                 registered_at=NOW)])
             store.save_terminals([
                 TerminalRecord(terminal_id="T1", state="online", registered_at=NOW,
                                last_seen_at=NOW),
