@@ -29,7 +29,6 @@ from gateway.forward.events import gateway_status
 from gateway.forward.topics import command_topic, gateway_status_topic
 from gateway.security.signing import PayloadSigner
 from gateway.store.store import PendingEvent, Store
-from protocols.canonical_json import canonical_json
 
 log = logging.getLogger(__name__)
 CommandCallback = Callable[[bytes], Awaitable[None]]
@@ -77,7 +76,7 @@ class OutboxForwarder:
     def seal(self, payload: dict[str, Any]) -> bytes:
         """The bytes published for `payload`: signed canonical JSON. The group
         committer calls this (as its `seal`) once the seq is set."""
-        return canonical_json(self._signer.sign(payload))
+        return self._signer.seal(payload)
 
     def wake(self) -> None:
         """New rows were committed: look now (pass as GroupCommitter's on_commit)."""
@@ -209,7 +208,7 @@ class OutboxForwarder:
         payload: dict[str, Any] = gateway_status(
             state, last_seq=last_seq, branch_id=self._branch_id,
             gateway_id=self._gateway_id, clock=self._clock)
-        return canonical_json(self._signer.sign(payload))
+        return self._signer.seal(payload)
 
 
 async def _until_disconnected(client: aiomqtt.Client, on_command: CommandCallback | None) -> None:

@@ -13,10 +13,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.security import KeyFileError, PanTokenizer, generate_keys, load_keys
+from gateway.security.keys import GatewayKeys
 from protocols.canonical_json import CanonicalJsonError, canonical_json, without_signature
 from protocols.normalize import CardNumber
 
 PAN = "4761739001010010"
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> GatewayKeys:
+    """One key pair for the module: hypothesis runs a test many times."""
+    return load_keys(generate_keys(tmp_path_factory.mktemp("keys")).parent)
 
 
 def test_canonical_json_sorts_keys_and_drops_whitespace() -> None:
@@ -62,6 +69,24 @@ def test_keys_are_written_private_and_round_trip_a_signature(tmp_path) -> None:
     public = load_pem_public_key(public_path.read_bytes())
     public.verify(base64.b64decode(signed["signature"]),  # type: ignore[union-attr]
                   canonical_json(without_signature(signed)))
+
+
+@given(payload=st.dictionaries(st.text(), _json_values, max_size=6))
+def test_sealed_bytes_are_the_signed_payload_and_verify(keys: GatewayKeys,
+                                                        payload: dict[str, object]) -> None:
+    decoded = json.loads(keys.signer.seal(payload))
+    assert decoded == keys.signer.sign(payload)
+    public = load_pem_public_key(keys.public_key_pem)
+    public.verify(base64.b64decode(decoded["signature"]),  # type: ignore[union-attr]
+                  canonical_json(without_signature(decoded)))
+
+
+def test_sealing_replaces_an_old_signature_and_refuses_floats(keys: GatewayKeys) -> None:
+    signer = keys.signer
+    resealed = json.loads(signer.seal({"a": 1, "signature": "old"}))
+    assert resealed["signature"] != "old" and resealed == signer.sign({"a": 1})
+    with pytest.raises(CanonicalJsonError):
+        signer.seal({"amount": 1.5})
 
 
 def test_tampered_payload_fails_verification(tmp_path) -> None:
