@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiomqtt
@@ -26,6 +26,7 @@ from drivers.clock import SYSTEM_CLOCK, Clock
 from gateway.config import MqttConfig as MqttSettings
 from gateway.forward.client import new_client
 from gateway.forward.events import gateway_status
+from gateway.forward.fresh import FreshEvents
 from gateway.forward.topics import command_topic, gateway_status_topic
 from gateway.security.signing import PayloadSigner
 from gateway.store.store import PendingEvent, Store
@@ -67,6 +68,8 @@ class OutboxForwarder:
         self._connect_timeout_s = connect_timeout_s
         self._publish_timeout_s = publish_timeout_s
         self._wake = asyncio.Event()
+        self._fresh = FreshEvents()
+        self._read_table = True  # the outbox may hold rows from before this process
         self.connected = asyncio.Event()
         self.delivered_total = 0
         #: Receives each message on the branch's `cmd` topic (set by the daemon).
@@ -78,8 +81,13 @@ class OutboxForwarder:
         committer calls this (as its `seal`) once the seq is set."""
         return self._signer.seal(payload)
 
-    def wake(self) -> None:
-        """New rows were committed: look now (pass as GroupCommitter's on_commit)."""
+    def wake(self, events: Sequence[PendingEvent] = ()) -> None:
+        """New rows were committed: publish now (GroupCommitter's on_commit).
+        Without `events`, rows were written elsewhere: read the table."""
+        if events:
+            self._fresh.add(events)
+        else:
+            self._read_table = True
         self._wake.set()
 
     async def run(self) -> None:
@@ -130,7 +138,7 @@ class OutboxForwarder:
         and MQTT keeps that order per topic (MQTT 5 §4.6).
         """
         acked: list[int] = []
-        unacked: dict[int, float] = {}  # row id -> monotonic publish time, oldest first
+        unacked: dict[int, float] = {}  # seq -> monotonic publish time, oldest first
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._flush_periodically(acked))
@@ -144,19 +152,33 @@ class OutboxForwarder:
                     acked: list[int], unacked: dict[int, float]) -> None:
         slots = asyncio.Semaphore(self._window)
         after_seq = 0  # rows up to here are delivered or in flight
+        self._read_table = True  # a new connection: start from the table
         while True:
             self._wake.clear()  # before reading: a commit after the read wakes us again
-            rows = await asyncio.to_thread(self._store.pending_outbox, self._window, after_seq)
+            rows = await self._next_rows(after_seq)
             for row in rows:
                 await slots.acquire()
-                unacked[row.id] = self._clock.monotonic()
+                unacked[row.seq] = self._clock.monotonic()
                 group.create_task(self._publish_one(client, row, acked, unacked, slots))
             if rows:
                 after_seq = rows[-1].seq
                 continue
-            with contextlib.suppress(TimeoutError):
+            try:
                 async with asyncio.timeout(self._poll_interval_s):
                     await self._wake.wait()
+            except TimeoutError:
+                self._read_table = True  # the poll: rows another writer may have added
+
+    async def _next_rows(self, after_seq: int) -> list[PendingEvent]:
+        """The next window after `after_seq`: what the committer just handed
+        over when it continues there (FreshEvents), else from the table."""
+        rows = self._fresh.take(after_seq, self._window)
+        if rows is None or (not rows and self._read_table):
+            self._read_table = False
+            rows = await asyncio.to_thread(self._store.pending_outbox, self._window, after_seq)
+            # A full window: the table may hold more; the next round reads it too.
+            self._read_table = len(rows) == self._window
+        return rows
 
     async def _publish_one(self, client: aiomqtt.Client, row: PendingEvent, acked: list[int],
                            unacked: dict[int, float], slots: asyncio.Semaphore) -> None:
@@ -167,9 +189,9 @@ class OutboxForwarder:
             # second); `_watch_unacked` bounds every publish instead.
             await client.publish(row.topic, payload, qos=QOS_AT_LEAST_ONCE, retain=row.retain,
                                  timeout=math.inf)
-            acked.append(row.id)
+            acked.append(row.seq)
         finally:
-            del unacked[row.id]
+            del unacked[row.seq]
             slots.release()
 
     async def _watch_unacked(self, unacked: dict[int, float]) -> None:

@@ -26,15 +26,16 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
+from gateway.store.bulk import BulkInserter
 from gateway.store.errors import DuplicateRequest, OutboxFull, StoreError
 from gateway.store.models import FORBIDDEN_RESPONSE_FIELDS, LedgerEntry, OutboxEvent
 from gateway.store.rows import TableRow
-from gateway.store.store import Store
+from gateway.store.store import PendingEvent, Store
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,10 @@ RECOUNT_INTERVAL_S = 1.0
 Row = SQLModel | TableRow
 
 
+#: Told, after each durable commit, the outbox events it wrote (seq order).
+CommitListener = Callable[[list[PendingEvent]], None]
+
+
 @dataclass(slots=True)
 class _Request:
     rows: tuple[Row, ...]
@@ -56,6 +61,7 @@ class _Request:
     outbox: Row | None = None
     seq: int | None = None
     error: BaseException | None = field(default=None)
+    events: list[PendingEvent] = field(default_factory=list)  # its outbox rows, as written
 
 
 class GroupCommitter:
@@ -63,12 +69,15 @@ class GroupCommitter:
 
     def __init__(self, store: Store, *, outbox_cap: int = DEFAULT_OUTBOX_CAP,
                  max_batch: int = DEFAULT_MAX_BATCH,
-                 on_commit: Callable[[], None] | None = None,
+                 on_commit: CommitListener | None = None,
                  seal: Callable[[dict[str, Any]], bytes] | None = None) -> None:
         """`seal`: turns an outbox payload, once its seq is set, into the bytes
         to publish (the forwarder's signer); stored as `wire`, so signing and
-        serializing happen once, in the committer's thread, not per publish."""
+        serializing happen once, in the committer's thread, not per publish.
+        `on_commit`: hears each durable batch's outbox events, so the
+        forwarder can publish them without reading them back."""
         self._store = store
+        self._inserter = BulkInserter(store.engine.dialect)
         self._seal = seal
         self._cap = outbox_cap
         self._max_batch = max_batch
@@ -151,7 +160,8 @@ class GroupCommitter:
         for request in batch:
             _resolve(request)
         if self._on_commit is not None and any(r.error is None for r in batch):
-            self._on_commit()
+            self._on_commit([event for request in batch if request.error is None
+                             for event in request.events])
 
     # -- worker thread --------------------------------------------------------
 
@@ -212,10 +222,11 @@ class GroupCommitter:
 
     def _insert_all(self, conn: Connection, requests: Sequence[_Request]) -> None:
         """One executemany per table for the whole batch (an INSERT per row
-        cost more than the fsync it shares)."""
+        cost more than the fsync it shares), through BulkInserter."""
         by_table: dict[Any, list[dict[str, Any]]] = {}
         for request in requests:
             request.seq = None
+            request.events = []
             for row in request.rows:
                 model, values = _model_and_values(row)
                 if model is OutboxEvent:
@@ -223,10 +234,11 @@ class GroupCommitter:
                     values["payload"] = {**values["payload"], "seq": self._next_seq}
                     if self._seal is not None:
                         values["wire"] = self._seal(values["payload"])
+                    request.events.append(_pending(values))
                     self._next_seq += 1
                 by_table.setdefault(model.__table__, []).append(values)  # type: ignore[attr-defined]
         for table, rows in by_table.items():
-            conn.execute(insert(table), rows)
+            self._inserter.insert(conn, table, rows)
 
     def _fail_queued(self, error: BaseException) -> None:
         while self._queue:
@@ -246,6 +258,13 @@ def _model_and_values(row: Row) -> tuple[type[SQLModel], dict[str, Any]]:
         # Rule 5: a stored response must never carry PAN, track, PIN or ICC data.
         raise ValueError("response_fields holds card data fields; strip them before storing")
     return model, values
+
+
+def _pending(values: dict[str, Any]) -> PendingEvent:
+    wire = values.get("wire")
+    return PendingEvent(values["seq"], values["event_id"], values["topic"],
+                        values.get("terminal_id"), bool(values.get("retain")), wire,
+                        None if wire is not None else values["payload"])
 
 
 def _duplicate_error(rows: Sequence[Row]) -> StoreError:

@@ -41,9 +41,8 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
 class PendingEvent(NamedTuple):
-    """An undelivered outbox row, as the forwarder needs it."""
+    """An undelivered outbox row, as the forwarder needs it (`seq` is its key)."""
 
-    id: int
     seq: int
     event_id: str
     topic: str
@@ -53,7 +52,7 @@ class PendingEvent(NamedTuple):
     payload: dict[str, Any] | None  # read only for rows that were not sealed
 
 
-_PENDING_COLUMNS = ("id", "seq", "event_id", "topic", "terminal_id", "retain", "wire")
+_PENDING_COLUMNS = ("seq", "event_id", "topic", "terminal_id", "retain", "wire")
 
 
 class BatchRow(NamedTuple):
@@ -144,25 +143,26 @@ class Store:
                  .where(OutboxEvent.seq > after_seq).order_by(OutboxEvent.seq).limit(limit))
         with self.engine.connect() as conn:
             rows = [PendingEvent(*row, payload=None) for row in conn.execute(query)]
-            unsealed = [row.id for row in rows if row.wire is None]
+            unsealed = [row.seq for row in rows if row.wire is None]
             if not unsealed:  # the usual case: the JSON column is never decoded
                 return rows
-            payloads = dict(conn.execute(select(OutboxEvent.id, OutboxEvent.payload)
-                                         .where(OutboxEvent.id.in_(unsealed))).all())  # type: ignore[union-attr]
-        return [row._replace(payload=payloads.get(row.id)) for row in rows]
+            payloads = dict(conn.execute(select(OutboxEvent.seq, OutboxEvent.payload)
+                                         .where(OutboxEvent.seq.in_(unsealed))).all())  # type: ignore[attr-defined]
+        return [row._replace(payload=payloads.get(row.seq)) for row in rows]
 
-    def mark_delivered(self, event_ids: Sequence[int], at: datetime) -> None:
-        """Call only after the broker's PUBACK for every id (DESIGN rule 2).
+    def mark_delivered(self, seqs: Sequence[int], at: datetime) -> None:
+        """Call only after the broker's PUBACK for every event (DESIGN rule 2);
+        events are named by their `seq`.
 
         Committed without waiting for the disk: a mark lost to a power cut
         only means the event is published again, and the center ignores the
         repeat. The fsync it skipped held the write lock, and with it every
         terminal's next commit, twenty times a second.
         """
-        if not event_ids:
+        if not seqs:
             return
         statement = (update(OutboxEvent)
-                     .where(OutboxEvent.id.in_(list(event_ids)))  # type: ignore[union-attr]
+                     .where(OutboxEvent.seq.in_(list(seqs)))  # type: ignore[attr-defined]
                      .values(delivered_at=at, attempts=OutboxEvent.attempts + 1))
         with self.write_lock, self.engine.connect() as conn, self._without_fsync(conn):
             conn.execute(statement)

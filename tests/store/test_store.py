@@ -111,7 +111,7 @@ async def test_outbox_cap_raises_outbox_full_and_writes_nothing(store: Store) ->
 async def test_delivered_rows_free_outbox_room(store: Store) -> None:
     async with GroupCommitter(store, outbox_cap=1) as committer:
         await committer.commit(ledger(1), outbox(1))
-        store.mark_delivered([row.id for row in store.pending_outbox(10)], NOW)
+        store.mark_delivered([row.seq for row in store.pending_outbox(10)], NOW)
         assert await committer.commit(ledger(2), outbox(2)) == 2
 
 
@@ -185,7 +185,7 @@ async def test_delivered_marks_commit_and_leave_the_connection_durable(
     async def marked(url: str) -> tuple[int, list[int]]:
         with Store(url) as store:
             await _commit_some(store, 3)
-            store.mark_delivered([row.id for row in store.pending_outbox(10)], NOW)
+            store.mark_delivered([row.seq for row in store.pending_outbox(10)], NOW)
             with store.engine.connect() as conn:  # the pool's connection, after the mark
                 setting = (conn.exec_driver_sql("PRAGMA synchronous").scalar()
                            if engine == "sqlite" else
