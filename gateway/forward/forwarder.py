@@ -42,8 +42,10 @@ DEFAULT_CONNECT_TIMEOUT_S = 10.0
 DEFAULT_PUBLISH_TIMEOUT_S = 30.0
 #: Time allowed for the "offline" status on a graceful stop.
 GOODBYE_TIMEOUT_S = 2.0
-#: Acked rows are marked delivered this often (one write each time).
-MARK_INTERVAL_S = 0.05
+#: Acked rows are marked delivered this often (one write each time, holding
+#: the store's write lock, which the group commit waits for). A mark lost to a
+#: crash only republishes those events, and the center ignores repeats.
+MARK_INTERVAL_S = 0.25
 #: How often the oldest unacknowledged publish is checked against the timeout.
 WATCH_INTERVAL_S = 1.0
 QOS_AT_LEAST_ONCE = 1
