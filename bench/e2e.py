@@ -60,6 +60,9 @@ WINDOW = 64
 #: (three swipes in 5 minutes on one terminal freeze) to see honest traffic.
 #: With 2,000 cards they froze most sales, which is another path.
 CARDS = 20_000
+#: The gateway runs pinned to one CPU, as deploy/gateway.example.toml
+#: advises (`[gateway] cpus`); the broker and this process take the rest.
+GATEWAY_CPU = max(os.sched_getaffinity(0))
 
 
 def gateway_toml(workdir: Path, broker: RunningBroker, port: int) -> Path:
@@ -69,6 +72,7 @@ def gateway_toml(workdir: Path, broker: RunningBroker, port: int) -> Path:
 branch_id = "BENCH"
 gateway_id = "gw-bench"
 database = "sqlite:///{workdir / 'gateway.db'}"
+cpus = [{GATEWAY_CPU}]
 [mqtt]
 host = "{broker.host}"
 port = {broker.port}

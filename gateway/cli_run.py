@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -64,6 +65,7 @@ def run(config_path: Path, log_level: str, log_format: str | None) -> None:
         sys.exit(EXIT_CONFIG)
     # After the file is read: it may name the format. Nothing logs before this.
     configure_logging(log_level, log_format or config.log_format)
+    _pin_to_cpus(config.cpus)
     _tune_garbage_collector()
     try:
         asyncio.run(_serve(Gateway(config)))
@@ -74,6 +76,24 @@ def run(config_path: Path, log_level: str, log_format: str | None) -> None:
         logging.getLogger("posgw").exception("gateway %s stopped by an error",
                                              config.gateway_id)
         sys.exit(1)
+
+
+def _pin_to_cpus(cpus: tuple[int, ...]) -> None:
+    """`[gateway] cpus`: before any thread starts, so every thread inherits it.
+
+    The daemon is bound by the GIL to about one core of work; spread over two
+    cores, its threads hand the GIL (and the objects they share) from core to
+    core. Pinned to one core, the same run answered 25-35% more requests
+    (README, performance), and the other core stays with the broker and the OS.
+    """
+    if not cpus:
+        return
+    try:
+        os.sched_setaffinity(0, cpus)
+    except (OSError, AttributeError) as exc:  # AttributeError: not Linux
+        click.echo(f"posgw run: [gateway] cpus = {list(cpus)}: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    logging.getLogger("posgw").info("pinned to CPU %s", ", ".join(map(str, cpus)))
 
 
 def _tune_garbage_collector() -> None:

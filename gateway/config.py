@@ -117,6 +117,8 @@ class GatewayConfig:
     #: `[logging] format`: "text" or "json" (one object per line).
     log_format: str = "text"
     cases: CasesConfig = field(default_factory=CasesConfig)
+    #: `[gateway] cpus`: the CPUs the daemon's threads may run on; () = any.
+    cpus: tuple[int, ...] = ()
     source: str = ""
 
 
@@ -159,6 +161,7 @@ def parse_config(table: Mapping[str, Any], source: str = "") -> GatewayConfig:
         metrics_bind=_optional_host_port(metrics, "bind"),
         log_format=logs.choice("format", ("text", "json"), "text"),
         cases=_cases(cases, gateway.text("database", DEFAULT_DATABASE) or DEFAULT_DATABASE),
+        cpus=_cpus(gateway),
         source=source,
     )
     for reader in (gateway, store, testing, keys, metrics, logs, cases):
@@ -166,6 +169,14 @@ def parse_config(table: Mapping[str, Any], source: str = "") -> GatewayConfig:
     root.reject_unknown(also_known=("risk",))
     _check_unique_terminal_ids(config, source)
     return config
+
+
+def _cpus(reader: TableReader) -> tuple[int, ...]:
+    cpus = reader.raw("cpus", [])
+    if not isinstance(cpus, list) or not all(
+            isinstance(cpu, int) and not isinstance(cpu, bool) and cpu >= 0 for cpu in cpus):
+        reader.fail("cpus", "a list of CPU numbers, e.g. [1]")
+    return tuple(sorted(set(cpus)))
 
 
 def _identifier(reader: TableReader, key: str) -> str:

@@ -8,6 +8,7 @@ import pytest
 
 from gateway.config import load_config, parse_config
 from protocols.iso8583.errors import SpecError
+from tests.cli.test_decode import run_posgw
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "gateway.example.toml"
 MINIMAL = {"gateway": {"branch_id": "B001", "gateway_id": "gw-1"}}
@@ -34,6 +35,18 @@ def test_minimal_config_takes_documented_defaults() -> None:
     assert config.mqtt.topic_prefix == "pos/v1"
     assert config.database.startswith("sqlite:///")
     assert config.terminals == ()
+    assert config.cpus == ()  # any CPU
+
+
+def test_cpus_pin_the_daemon_and_a_missing_cpu_stops_it_with_exit_2(tmp_path: Path) -> None:
+    assert parse_config({"gateway": {**MINIMAL["gateway"], "cpus": [1, 0, 1]}}).cpus == (0, 1)
+    config = tmp_path / "gw.toml"
+    config.write_text(f'[gateway]\nbranch_id = "B001"\ngateway_id = "gw-1"\ncpus = [4096]\n'
+                      f'database = "sqlite:///{tmp_path / "gw.db"}"\n')
+    ran = run_posgw("run", "-c", str(config))
+    assert ran.returncode == 2
+    assert "posgw run: [gateway] cpus = [4096]: " in ran.stderr
+    assert "Traceback" not in ran.stderr
 
 
 @pytest.mark.parametrize(
@@ -52,6 +65,8 @@ def test_minimal_config_takes_documented_defaults() -> None:
         ({**MINIMAL, "terminals": [{"id": "T1", "driver": "tcp", "profile": "no-such"}]},
          "terminals[0].profile"),
         ({**MINIMAL, "mqtt": {"hots": "x"}}, "mqtt.hots"),
+        ({"gateway": {**MINIMAL["gateway"], "cpus": [-1]}}, "gateway.cpus"),
+        ({"gateway": {**MINIMAL["gateway"], "cpus": "1"}}, "gateway.cpus"),
     ],
 )
 def test_a_mistake_is_reported_with_its_key(table: dict, key: str) -> None:
