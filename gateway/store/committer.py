@@ -143,7 +143,9 @@ class GroupCommitter:
         request = _Request(rows, asyncio.get_running_loop().create_future(), outbox)
         self._queue.append(request)
         self._wakeup.set()
-        return await asyncio.shield(request.done)
+        # No shield needed: a cancelled caller cancels only its future, which
+        # `_resolve` then skips; the batch still holds and writes the rows.
+        return await request.done
 
     async def _run(self) -> None:
         while True:

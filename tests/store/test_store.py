@@ -78,6 +78,18 @@ async def test_each_caller_resumes_only_after_its_own_rows_are_committed(
             assert await asyncio.gather(*(commit_and_check(n) for n in range(50))) == [1] * 50
 
 
+async def test_a_caller_cancelled_after_submitting_still_gets_its_rows_written(
+        store: Store) -> None:
+    async with GroupCommitter(store) as committer:
+        caller = asyncio.create_task(committer.commit(ledger(1), outbox(1)))
+        await asyncio.sleep(0)  # submitted: the request is queued
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        assert await committer.commit(ledger(2), outbox(2)) == 2  # the committer carries on
+    assert [row.seq for row in store.pending_outbox(10)] == [1, 2]
+
+
 async def test_seq_is_stamped_into_the_outbox_payload(store: Store) -> None:
     async with GroupCommitter(store) as committer:
         await committer.commit(ledger(1), outbox(1))
