@@ -213,6 +213,26 @@ def emit(lines: list[str], line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """The gateway's CPU over one phase: cores busy, and CPU time per answer.
+    The per-answer figure is what to compare across machines."""
+
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+        self._cpu, self._at = cpu_seconds(pid), time.monotonic()
+
+    def line(self, answered: int) -> str:
+        used, elapsed = cpu_seconds(self._pid) - self._cpu, time.monotonic() - self._at
+        return (f"gateway CPU {used / elapsed:.2f} cores, "
+                f"{used / max(answered, 1) * 1e6:,.0f} us a request")
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text()
                   .splitlines() if ":" in line)
@@ -279,16 +299,20 @@ async def gateway_phases(args: argparse.Namespace, workdir: Path, broker: Runnin
             listening = probe.create_task(lag.run())
             await lag.subscribed.wait()
             await load(port, 8, None, 2, cards)  # warm-up
+            meter = CpuMeter(process.pid)
             latencies, elapsed = await load(port, args.closed_terminals, None, args.seconds,
                                             cards)
             figures.throughput = len(latencies) / elapsed
+            cpu = meter.line(len(latencies))
             backlog, drained_s = await drain(store)
             emit(lines, f"throughput: {figures.throughput:,.0f} tx/s answered "
                          f"({args.closed_terminals} terminals, closed loop, {elapsed:.0f} s, "
-                         f"SQLite synchronous=FULL); outbox {backlog} at the end, "
+                         f"SQLite synchronous=FULL); {cpu}; outbox {backlog} at the end, "
                          f"delivered {drained_s:.1f} s later")
             lag.since = datetime.now(UTC)
+            meter = CpuMeter(process.pid)
             latencies, _ = await load(port, 100, 5.0, args.seconds, cards)
+            cpu = meter.line(len(latencies))
             await drain(store)
             await asyncio.sleep(0.5)  # the last events' way to the subscriber
             listening.cancel()
@@ -296,8 +320,9 @@ async def gateway_phases(args: argparse.Namespace, workdir: Path, broker: Runnin
         lag.lags.sort()
         figures.p99_ms = percentile(latencies, 99) * 1000
         emit(lines, f"latency at 500 tx/s: p50 {percentile(latencies, 50) * 1000:.1f} ms, "
-                     f"p99 {figures.p99_ms:.1f} ms ({len(latencies)} answered); delivery lag "
-                     f"p99 {percentile(lag.lags, 99) * 1000:.1f} ms ({len(lag.lags)} events)")
+                     f"p99 {figures.p99_ms:.1f} ms ({len(latencies)} answered); {cpu}; "
+                     f"delivery lag p99 {percentile(lag.lags, 99) * 1000:.1f} ms "
+                     f"({len(lag.lags)} events)")
         latencies, _ = await load(port, 500, 1.0, args.seconds, cards)
         figures.rss_mb, peak = rss_mb(process.pid)
         emit(lines, f"memory with 500 terminals at 1 tx/s: RSS {figures.rss_mb:.0f} MB "
