@@ -31,7 +31,7 @@ def new_client(settings: MqttSettings, *, client_id: str, will: aiomqtt.Will | N
                                     keyfile=settings.tls_key)
     # A persistent session: commands the center sends while this gateway is
     # disconnected wait at the broker for it.
-    properties = Properties(PacketTypes.CONNECT)
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho: untyped
     properties.SessionExpiryInterval = SESSION_EXPIRY_S
     return aiomqtt.Client(
         settings.host, settings.port,
