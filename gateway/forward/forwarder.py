@@ -178,8 +178,9 @@ class OutboxForwarder:
         if rows is None or (not rows and self._read_table):
             self._read_table = False
             rows = await asyncio.to_thread(self._store.pending_outbox, self._window, after_seq)
-            # A full window: the table may hold more; the next round reads it too.
-            self._read_table = len(rows) == self._window
+            # A full window: the table may hold more; the next round reads it too
+            # (as it does when a wake-up without events came during this read).
+            self._read_table = self._read_table or len(rows) == self._window
         return rows
 
     async def _publish_one(self, client: aiomqtt.Client, row: PendingEvent, acked: list[int],
