@@ -47,9 +47,21 @@ def terminal(profile: Profile, transport: Transport) -> TerminalSimulator:
                              demo.demo_cards(), response_timeout_s=5.0)
 
 
-async def purchase_on(profile: Profile, transport: Transport) -> Exchange:
+async def purchase_on(profile: Profile, transport: Transport,
+                      other_end: asyncio.Future[TxKind] | None = None) -> Exchange:
+    """One purchase; the line stays open until `other_end` is done.
+
+    On a pty, closing the master hangs the slave up, which can discard input
+    the slave has not read yet: the terminal's ACK of the answer, written
+    just before the close, can vanish and fail the gateway side's send (seen
+    once in CI, "link closed before delivery"). A real line is not unplugged
+    the instant the answer arrives.
+    """
     async with terminal(profile, transport) as sim:
-        return await sim.purchase(demo.VISA_OK, 12_34)
+        exchange = await sim.purchase(demo.VISA_OK, 12_34)
+        if other_end is not None:
+            await other_end
+        return exchange
 
 
 @pytest.mark.skipif(not pty_supported(), reason="needs a pseudo-terminal")
@@ -62,7 +74,7 @@ def test_purchase_over_pty_serial_with_ecr_stx_lrc() -> None:
                                             SerialSettings.from_spec(profile.transport))
             async with asyncio.TaskGroup() as group:
                 kind = group.create_task(answer_one(profile, gateway_end))
-                exchange = await purchase_on(profile, pair.master_transport())
+                exchange = await purchase_on(profile, pair.master_transport(), kind)
             return exchange, kind.result()
 
     exchange, kind = asyncio.run(main())
@@ -94,7 +106,7 @@ def test_purchase_over_emulated_usb_with_unionpay_tpdu() -> None:
         gateway_end = await open_usb(match, serial_number="SIM0001", backend=device.backend)
         async with asyncio.TaskGroup() as group:
             kind = group.create_task(answer_one(profile, gateway_end))
-            exchange = await purchase_on(profile, device.device_transport())
+            exchange = await purchase_on(profile, device.device_transport(), kind)
         return exchange, kind.result()
 
     exchange, kind = asyncio.run(main())
