@@ -138,6 +138,10 @@ class FramedChannel:
             await self._group.__aexit__(None, None, None)
         finally:
             self._mark_closed()
+            # A cancelled task keeps its CancelledError, whose traceback holds
+            # our frames and so us: a cycle only the full collector would
+            # free, holding each closed session's memory until then.
+            self._reader = self._timer = self._group = None
             await self.transport.close()
 
     # --- API -----------------------------------------------------------------

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
+import weakref
 
 import pytest
 
@@ -132,6 +135,30 @@ async def test_cancelling_the_owner_of_a_channel_leaves_no_task() -> None:
         with pytest.raises(asyncio.CancelledError):
             await owner
         assert channel_tasks() == set()
+
+
+@async_test()
+async def test_a_channel_the_peer_hung_up_is_freed_without_the_cycle_collector() -> None:
+    # Terminals that dial per transaction leave one closed channel each: it
+    # must go with its last reference, not wait for a full collection
+    # (the daemon runs those rarely).
+    channels: list[weakref.ref[FramedChannel]] = []
+
+    async def host(transport: TcpTransport) -> None:
+        async with FramedChannel(transport, new_link()) as channel:
+            channels.append(weakref.ref(channel))
+            with contextlib.suppress(LinkClosed):
+                await channel.receive()
+
+    gc.disable()
+    try:
+        async with TcpServer("127.0.0.1", 0, host) as server:
+            terminal = await connect_tcp("127.0.0.1", server.port)
+            await wait_until(lambda: len(channels) == 1)
+            await terminal.close()
+        assert channels[0]() is None
+    finally:
+        gc.enable()
 
 
 @async_test()
