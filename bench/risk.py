@@ -29,7 +29,7 @@ OUTCOMES = [ResponseCategory.APPROVED] * 8 + [ResponseCategory.INSUFFICIENT_FUND
 def attempts(count: int, cards: int, start: float, rng: random.Random) -> list[Attempt]:
     return [
         Attempt(f"tx{start + i}", f"card{rng.randrange(cards)}", f"T{rng.randrange(2000)}",
-                "M1", rng.randrange(100, 500_000), start + i * 0.01,
+                rng.randrange(100, 500_000), start + i * 0.01,
                 outcome=rng.choice(OUTCOMES))
         for i in range(count)
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -102,7 +103,9 @@ class Pipeline:
         except NormalizeError as exc:
             log.warning("request %s rejected: field %s: %s", request.mti, exc.field, exc.reason)
             return _answer(request, ResponseCategory.FORMAT_ERROR)
-        terminal_id = line.terminal_id or tx.terminal_id or ""
+        # One string per terminal, not one per request: the risk windows and
+        # the retransmit cache keep it with every attempt they hold.
+        terminal_id = sys.intern(line.terminal_id or tx.terminal_id or "")
         if not terminal_id:
             log.warning("request without a terminal id (field 41) refused")
             return _answer(request, ResponseCategory.FORMAT_ERROR, tx.version)
@@ -193,8 +196,8 @@ class Pipeline:
         now = self._clock.utc_now()
         event_id = new_event_id()
         token = self._tokenizer.token(tx.card) if tx.card is not None else None
-        attempt = Attempt(event_id, token or "", terminal_id, tx.merchant_id or line.merchant_id,
-                          tx.amount_minor or 0, now.timestamp(), tx.kind)
+        attempt = Attempt(event_id, token or "", terminal_id, tx.amount_minor or 0,
+                          now.timestamp(), tx.kind)
         original, refused = await self._undone(request, tx, terminal_id)
         decided = refused or await self._decide(request, tx, attempt if token else None)
         authorization = decided.authorization

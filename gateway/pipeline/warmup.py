@@ -37,5 +37,5 @@ def warm_up(store: Store, risk: RiskEngine, recent: RecentResponses, clock: Cloc
 
 def _attempt(row: RecentRow) -> Attempt:
     outcome = category_for(row.response_code) if row.response_code else None
-    return Attempt(row.event_id, row.pan_token or "", row.terminal_id, row.merchant_id,
-                   row.amount_minor, row.occurred_at.timestamp(), TxKind(row.kind), outcome)
+    return Attempt(row.event_id, row.pan_token or "", row.terminal_id, row.amount_minor,
+                   row.occurred_at.timestamp(), TxKind(row.kind), outcome)

@@ -36,7 +36,6 @@ class Attempt:
     tx_id: str
     card: str  # PAN token
     terminal: str
-    merchant: str
     amount: int  # minor units
     at: float  # seconds, from the caller's clock
     kind: TxKind = TxKind.PURCHASE

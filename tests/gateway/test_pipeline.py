@@ -202,7 +202,7 @@ async def test_warm_up_refills_the_retransmit_cache_and_risk_windows(gw: Harness
     key = RequestKey(first.terminal_id, "2", first.stan, first.transmission_time)
     assert recent.get(key) == first.response_fields
     # The two earlier swipes are back in the windows: a third is frozen at once.
-    third = Attempt("ev-3", first.pan_token or "", first.terminal_id, "M", 9_02,
+    third = Attempt("ev-3", first.pan_token or "", first.terminal_id, 9_02,
                     SYSTEM_CLOCK.utc_now().timestamp(), outcome=ResponseCategory.APPROVED)
     assert risk.after(third).rules == ("rapid_repeat",)
 
@@ -246,7 +246,7 @@ async def test_warm_up_forgets_sales_that_were_reversed(gw: Harness) -> None:
     risk = RiskEngine()
     warm_up(gw.store, risk, RecentResponses(), SYSTEM_CLOCK)
     [first, _] = gw.rows(LedgerEntry)
-    repeat = Attempt("ev-repeat", first.pan_token or "", first.terminal_id, "M", 15_00,
+    repeat = Attempt("ev-repeat", first.pan_token or "", first.terminal_id, 15_00,
                      SYSTEM_CLOCK.utc_now().timestamp(), outcome=ResponseCategory.APPROVED)
     assert risk.after(repeat).rules == ()  # the honest repeat after a restart: not a duplicate
 

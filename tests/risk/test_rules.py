@@ -20,7 +20,7 @@ _ids = itertools.count(1)
 def attempt(at: float, amount: int = 10_000, card: str = "tokA", terminal: str = "T1",
             outcome: ResponseCategory | None = APPROVED,
             kind: TxKind = TxKind.PURCHASE) -> Attempt:
-    return Attempt(f"tx{next(_ids)}", card, terminal, "M1", amount, at, kind, outcome)
+    return Attempt(f"tx{next(_ids)}", card, terminal, amount, at, kind, outcome)
 
 
 def run(engine: RiskEngine, attempts: list[Attempt]) -> list[Action]:
