@@ -26,7 +26,7 @@ from gateway.profiles import codec_for
 from gateway.security.mac_check import UNKEYED, MacVerdict, TerminalMacs
 from gateway.terminals import TerminalLine, TerminalRegistry
 from protocols.framing import Event, FrameRejected, build_link
-from protocols.iso8583.errors import DecodeError, Iso8583Error
+from protocols.iso8583.errors import DecodeError, EncodeError, Iso8583Error
 from protocols.iso8583.message import Message
 from protocols.mac import MacKey, sign_message, without_mac
 from protocols.normalize import ResponseCategory, build_response, response_code_for
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 #: STAN, RRN, auth code, response code, terminal id: what a terminal matches on.
 _ESSENTIAL_FIELDS = frozenset({11, 37, 38, 39, 41})
+_RESPONSE_CODE = 39
 
 
 class TerminalSession:
@@ -130,17 +131,24 @@ class TerminalSession:
         """The response as the profile encodes it. An echoed request field the
         dialect cannot encode (the decoder is laxer than the encoder about
         charsets) must not cost the terminal its answer: the answer then goes
-        out with only the fields that identify it and the decision."""
+        out with only the fields that identify it and the decision, less any
+        of those the encoder refuses in turn (a control byte in field 41)."""
         try:
             return self._encode(response, mac_key)
         except Iso8583Error as exc:
             log.warning("response %s for %s echoes a field the profile cannot encode (%s); "
                         "answering with its essential fields", response.mti, self._where(), exc)
         essential = {n: v for n, v in response.fields.items() if n in _ESSENTIAL_FIELDS}
-        try:
-            return self._encode(Message(response.mti, essential), mac_key)
-        except Iso8583Error:
-            return None
+        while True:
+            try:
+                return self._encode(Message(response.mti, essential), mac_key)
+            except EncodeError as exc:
+                refused = int(exc.field) if exc.field.isdigit() else None
+                if refused not in essential or refused == _RESPONSE_CODE:
+                    return None
+                del essential[refused]
+            except Iso8583Error:
+                return None
 
     def _format_error(self, data: bytes, exc: Iso8583Error) -> bytes | None:
         self.rejected += 1

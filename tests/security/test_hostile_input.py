@@ -665,6 +665,21 @@ async def test_format_error_echoing_an_unencodable_currency_still_answers_30(
     assert harness.rows(LedgerEntry) == []
 
 
+async def test_format_error_for_a_terminal_id_with_a_control_byte_still_answers_30(
+        session: tuple[TerminalSession, Harness]) -> None:
+    # The decoder takes any byte in field 41; the encoder refuses to echo a
+    # control byte back, even in the short answer of essential fields.
+    terminal_session, harness = session
+    request = CODEC.encode(Message("0200", {3: "000000", 11: "000233", 41: HOSTILE_ID}))
+    broken = request.replace(HOSTILE_ID.encode(), HOSTILE_ID[:4].encode() + b"\x04"
+                             + HOSTILE_ID[5:].encode())
+    reply = await terminal_session._answer(broken)
+    assert reply is not None
+    response = CODEC.decode(reply)
+    assert (response.text(39), response.text(11)) == ("30", "000233")
+    assert harness.rows(LedgerEntry) == []
+
+
 async def test_tcp_frame_split_by_a_slow_network_is_still_received() -> None:
     """A GPRS terminal, or the gateway's own loop busy for 300 ms: TCP keeps
     order and the length header says how many bytes are still to come, so
