@@ -131,22 +131,28 @@ class TerminalSession:
         """The response as the profile encodes it. An echoed request field the
         dialect cannot encode (the decoder is laxer than the encoder about
         charsets) must not cost the terminal its answer: the answer then goes
-        out with only the fields that identify it and the decision, less any
-        of those the encoder refuses in turn (a control byte in field 41)."""
+        out with only the fields that identify it and the decision."""
         try:
             return self._encode(response, mac_key)
         except Iso8583Error as exc:
             log.warning("response %s for %s echoes a field the profile cannot encode (%s); "
                         "answering with its essential fields", response.mti, self._where(), exc)
         essential = {n: v for n, v in response.fields.items() if n in _ESSENTIAL_FIELDS}
+        return self._encoded_dropping_refused(Message(response.mti, essential), mac_key)
+
+    def _encoded_dropping_refused(self, response: Message,
+                                  mac_key: MacKey | None) -> bytes | None:
+        """`response` encoded, less each echoed field the encoder refuses (a
+        control byte in field 41); None if it refuses the response code itself."""
+        fields = dict(response.fields)
         while True:
             try:
-                return self._encode(Message(response.mti, essential), mac_key)
+                return self._encode(Message(response.mti, fields), mac_key)
             except EncodeError as exc:
                 refused = int(exc.field) if exc.field.isdigit() else None
-                if refused not in essential or refused == _RESPONSE_CODE:
+                if refused not in fields or refused == _RESPONSE_CODE:
                     return None
-                del essential[refused]
+                del fields[refused]
             except Iso8583Error:
                 return None
 
@@ -175,12 +181,11 @@ class TerminalSession:
         """`code` echoing only 11 and 41, for a request the pipeline did not answer."""
         echo = {n: v for n, v in request.fields.items() if n in (11, 41)}
         response = build_response(Message(request.mti, echo), response_code=code)
-        try:
-            return self._encode(response, mac_key)
-        except Iso8583Error:
+        encoded = self._encoded_dropping_refused(response, mac_key)
+        if encoded is None:
             log.warning("the %s response does not fit profile %s", what,
                         self._line.profile.name)
-            return None
+        return encoded
 
     def _note_terminal(self, request: Message) -> None:
         terminal_id = self._line.terminal_id or request.text(41).strip()

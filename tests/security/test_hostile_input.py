@@ -54,7 +54,7 @@ from protocols.framing.control import ACK, NAK
 from protocols.iso8583.codec import Codec
 from protocols.iso8583.errors import Iso8583Error
 from protocols.iso8583.message import Message
-from protocols.normalize import normalize, response_mti
+from protocols.normalize import ResponseCategory, normalize, response_mti
 from protocols.normalize.errors import NormalizeError
 from protocols.profile import Profile
 from simulator import cards as demo
@@ -678,6 +678,17 @@ async def test_format_error_for_a_terminal_id_with_a_control_byte_still_answers_
     response = CODEC.decode(reply)
     assert (response.text(39), response.text(11)) == ("30", "000233")
     assert harness.rows(LedgerEntry) == []
+
+
+async def test_system_error_for_a_terminal_id_with_a_control_byte_still_answers_96(
+        session: tuple[TerminalSession, Harness]) -> None:
+    # The short answer (system error, MAC error) echoes 11 and 41 the same way.
+    terminal_session, _ = session
+    request = Message("0200", {3: "000000", 11: "000234", 41: "HOST\x04LE1"})
+    reply = terminal_session._encoded_or_none(request, ResponseCategory.SYSTEM_ERROR)
+    assert reply is not None
+    response = CODEC.decode(reply)
+    assert (response.text(39), response.text(11)) == ("96", "000234")
 
 
 async def test_tcp_frame_split_by_a_slow_network_is_still_received() -> None:
