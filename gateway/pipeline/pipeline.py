@@ -195,7 +195,8 @@ class Pipeline:
             return _answer(request, ResponseCategory.SYSTEM_ERROR, tx.version)
         now = self._clock.utc_now()
         event_id = new_event_id()
-        token = self._tokenizer.token(tx.card) if tx.card is not None else None
+        # Interned as the terminal id is: a card's window holds one string for it.
+        token = sys.intern(self._tokenizer.token(tx.card)) if tx.card is not None else None
         attempt = Attempt(event_id, token or "", terminal_id, tx.amount_minor or 0,
                           now.timestamp(), tx.kind)
         original, refused = await self._undone(request, tx, terminal_id)

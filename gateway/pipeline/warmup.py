@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from drivers.clock import Clock
 from gateway.pipeline.replay import DEFAULT_RECENT, RecentResponses, RequestKey
 from gateway.risk import Attempt, RiskEngine
 from gateway.store import Store
 from gateway.store.store import RecentRow
-from protocols.normalize import TxKind, category_for
+from protocols.normalize import (
+    ACTION_CODES_1993,
+    RESPONSE_CODES_1987,
+    ResponseCategory,
+    TxKind,
+    category_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -18,13 +24,17 @@ log = logging.getLogger(__name__)
 WARM_UP_ROWS = DEFAULT_RECENT
 #: Retransmits come within a terminal's response timeout (minutes at most).
 RETRANSMIT_HORIZON = timedelta(hours=1)
+#: Field 39 values that mean a wrong PIN, in either ISO 8583 version.
+WRONG_PIN_CODES = frozenset(
+    code for table in (RESPONSE_CODES_1987, ACTION_CODES_1993)
+    for code, category in table.items() if category is ResponseCategory.INCORRECT_PIN)
 
 
 def warm_up(store: Store, risk: RiskEngine, recent: RecentResponses, clock: Clock) -> None:
     now = clock.utc_now()
-    horizon = max(timedelta(seconds=risk.settings.longest_window_s), RETRANSMIT_HORIZON)
-    rows = store.recent_ledger(now - horizon, WARM_UP_ROWS)
-    for row in rows:
+    since = now - max(timedelta(seconds=risk.lookback_s), RETRANSMIT_HORIZON)
+    rows = store.recent_ledger(since, WARM_UP_ROWS)
+    for row in [*_older_wrong_pins(store, risk, now, rows), *rows]:
         if row.pan_token:
             risk.record(_attempt(row))
             if row.status in ("reversed", "voided") and row.original_event_id:
@@ -32,7 +42,19 @@ def warm_up(store: Store, risk: RiskEngine, recent: RecentResponses, clock: Cloc
         if row.stan:
             recent.remember(RequestKey(row.terminal_id, row.message_class, row.stan,
                                        row.transmission_time), row.response_fields)
-    log.info("warmed up from %d ledger rows since %s", len(rows), (now - horizon).isoformat())
+    log.info("warmed up from %d ledger rows since %s", len(rows), since.isoformat())
+
+
+def _older_wrong_pins(store: Store, risk: RiskEngine, now: datetime,
+                      rows: list[RecentRow]) -> list[RecentRow]:
+    """Wrong PINs count for a day, longer than the other windows look back:
+    those of them that `rows` (the newest rows) does not reach, oldest first."""
+    if not risk.wrong_pin_lookback_s:
+        return []
+    wrong_pins = store.recent_ledger(now - timedelta(seconds=risk.wrong_pin_lookback_s),
+                                     WARM_UP_ROWS, response_codes=WRONG_PIN_CODES)
+    replayed = {row.event_id for row in rows}
+    return [row for row in wrong_pins if row.event_id not in replayed]
 
 
 def _attempt(row: RecentRow) -> Attempt:

@@ -1,18 +1,20 @@
-"""The risk engine: sliding windows per card, card+terminal and terminal.
+"""The risk engine: sliding windows per card and per terminal.
 
 Cost per attempt is a few dict lookups and list operations on windows that
-hold only attempts younger than the longest enabled rule window, so it does
-not grow with the number of cards in state (bench/risk.py measures it).
-Windows are pruned when their key is seen again, and all of them once per
-longest window, so a card never seen again does not stay in memory.
+hold only attempts younger than their rules' longest window, so it does not
+grow with the number of cards in state (bench/risk.py measures it). A card's
+window serves its card+terminal rules as well, and wrong PINs, judged over
+a day, have a window of their own: memory follows the last half hour's
+sales, not the whole day's. Windows are pruned when their key is seen
+again, and all of them once per shortest window, so a card never seen
+again does not stay in memory.
 """
 
 from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import TypeVar
+from dataclasses import dataclass, field, replace
 
 from protocols.normalize import ResponseCategory, TxKind
 
@@ -20,7 +22,6 @@ from . import rules
 from .rules import Action, Attempt, Decision, RuleHit
 from .settings import RiskSettings
 
-K = TypeVar("K", str, tuple[str, str])
 # Which configured actions each phase evaluates: declines before
 # authorization; freezes (approvals only) and alerts after it.
 _DECLINING = frozenset({"decline"})
@@ -49,15 +50,16 @@ class _TerminalWindow:
             if not self.cards[old.card]:
                 del self.cards[old.card]
 
-    def discard(self, tx_id: str) -> None:
-        """Take out an attempt that was undone (no-op when already pruned)."""
+    def discard(self, tx_id: str) -> bool:
+        """Take out an attempt that was undone; False when it is not here (pruned)."""
         attempt = _take(self.attempts, tx_id)
         if attempt is None:
-            return
+            return False
         self.amount -= attempt.amount
         self.cards[attempt.card] -= 1
         if not self.cards[attempt.card]:
             del self.cards[attempt.card]
+        return True
 
 
 class RiskEngine:
@@ -65,8 +67,11 @@ class RiskEngine:
         self.reconfigure(settings or RiskSettings())
         # Lists, not deques: a card's window mostly holds one or two attempts,
         # and a deque's first block alone is 64 slots (~600 bytes per key).
+        # One window per card serves the card+terminal rules too, filtered by
+        # terminal: a card's recent attempts are few, and a second map keyed
+        # by (card, terminal) cost ~180 bytes more per attempt.
         self._by_card: dict[str, list[Attempt]] = {}
-        self._by_card_terminal: dict[tuple[str, str], list[Attempt]] = {}
+        self._wrong_pins: dict[str, list[Attempt]] = {}
         self._by_terminal: dict[str, _TerminalWindow] = {}
         self._locked_until: dict[str, float] = {}
         self._next_sweep_at: float | None = None
@@ -74,12 +79,16 @@ class RiskEngine:
     def reconfigure(self, settings: RiskSettings) -> None:
         """New thresholds take effect at once; window state is kept (SIGHUP reload)."""
         self.settings = settings
-        # Derived once here, not per attempt: they are on the hot path.
-        self._horizon_s = settings.longest_window_s
+        # Derived once here, not per attempt: they are on the hot path. Each
+        # window keeps only what its own rules look back on: wrong PINs are
+        # judged over a day, but only the wrong PINs need to stay that long.
+        self._card_span_s = _span(settings, "rapid_repeat", "duplicate_charge",
+                                  "descending_probe")
+        self._wrong_pin_span_s = _span(settings, "wrong_pin")
         # The terminal rules share one window; none is kept when both are off.
-        self._terminal_span_s = max((rule.window_s for rule in (
-            settings.rule("terminal_velocity"), settings.rule("many_cards")) if rule.enabled),
-            default=0.0)
+        self._terminal_span_s = _span(settings, "terminal_velocity", "many_cards")
+        spans = (self._card_span_s, self._wrong_pin_span_s, self._terminal_span_s)
+        self._sweep_every_s = min((span for span in spans if span), default=0.0)
 
     def before(self, attempt: Attempt) -> Decision:
         """Before authorization: lockouts and rules configured to decline."""
@@ -106,18 +115,21 @@ class RiskEngine:
         if attempt.kind not in JUDGED_KINDS:
             return
         self._sweep(attempt.at)
-        self._by_card.setdefault(attempt.card, []).append(attempt)
-        key = (attempt.card, attempt.terminal)
-        self._by_card_terminal.setdefault(key, []).append(attempt)
+        if self._card_span_s:
+            self._by_card.setdefault(attempt.card, []).append(attempt)
         if self._terminal_span_s:
             self._by_terminal.setdefault(attempt.terminal, _TerminalWindow()).add(attempt)
-        if attempt.outcome is not ResponseCategory.INCORRECT_PIN:
-            return
-        wrong_pin = self.settings.rule("wrong_pin")
-        if wrong_pin.enabled and wrong_pin.lockout_s and rules.wrong_pins(
-                self._window(self._by_card, attempt.card, attempt.at, wrong_pin.window_s)[:-1],
-                attempt, wrong_pin):
-            self._locked_until[attempt.card] = attempt.at + wrong_pin.lockout_s
+        if attempt.outcome is ResponseCategory.INCORRECT_PIN and self._wrong_pin_span_s:
+            self._record_wrong_pin(attempt)
+
+    def _record_wrong_pin(self, attempt: Attempt) -> None:
+        """Keep it for the wrong-PIN window; lock the card out at the threshold."""
+        rule = self.settings.rule("wrong_pin")
+        history = self._window(self._wrong_pins, attempt.card, attempt.at, rule.window_s,
+                               self._wrong_pin_span_s)
+        self._wrong_pins.setdefault(attempt.card, []).append(attempt)
+        if rule.lockout_s and rules.wrong_pins(history, attempt, rule):
+            self._locked_until[attempt.card] = attempt.at + rule.lockout_s
 
     def undo(self, tx_id: str, *, card: str, terminal: str) -> bool:
         """A reversal or void undid attempt `tx_id` of `card` on `terminal`.
@@ -130,21 +142,31 @@ class RiskEngine:
         was still made (wrong_pin, descending_probe). False when the attempt is
         not in the windows (pruned, or of a kind that is not judged).
         """
-        key = (card, terminal)
-        pair = self._by_card_terminal.get(key)
-        if pair is None or _take(pair, tx_id) is None:
-            return False
-        if not pair:
-            del self._by_card_terminal[key]
+        found = _mark_undone(self._by_card.get(card, []), tx_id, terminal)
         window = self._by_terminal.get(terminal)
         if window is not None:
-            window.discard(tx_id)
-        return True
+            found = window.discard(tx_id) or found
+        return found
+
+    @property
+    def lookback_s(self) -> float:
+        """How far back the windows of every attempt look (what a warm-up replays)."""
+        return max(self._card_span_s, self._terminal_span_s)
+
+    @property
+    def wrong_pin_lookback_s(self) -> float:
+        """How far back wrong PINs count (0 when the rule is off)."""
+        return self._wrong_pin_span_s
 
     @property
     def keys_in_memory(self) -> int:
-        """Cards, card+terminal pairs and terminals that have windows now."""
-        return len(self._by_card) + len(self._by_card_terminal) + len(self._by_terminal)
+        """Cards and terminals that have windows now."""
+        return len(self._by_card) + len(self._wrong_pins) + len(self._by_terminal)
+
+    @property
+    def attempts_in_memory(self) -> int:
+        """Attempts held in the card windows now (what the engine's memory grows with)."""
+        return sum(map(len, self._by_card.values())) + sum(map(len, self._wrong_pins.values()))
 
     def rebuild(self, attempts: Iterable[Attempt]) -> None:
         """Replay the ledger's recent attempts, oldest first, after a restart."""
@@ -154,19 +176,25 @@ class RiskEngine:
     def _evaluate(self, attempt: Attempt, actions: frozenset[str]) -> list[RuleHit]:
         """Hits of the enabled rules whose configured action is in `actions`."""
         settings, hits = self.settings, []
-        card_rules = (("wrong_pin", rules.wrong_pins), ("descending_probe", rules.descending_probe))
-        for name, check in card_rules:
-            rule = settings.rule(name)
-            if rule.enabled and rule.action in actions:
-                history = self._window(self._by_card, attempt.card, attempt.at, rule.window_s)
-                hits.append(check(history, attempt, rule))
-        pair = (attempt.card, attempt.terminal)
+        rule = settings.rule("wrong_pin")
+        if rule.enabled and rule.action in actions:
+            history = self._window(self._wrong_pins, attempt.card, attempt.at, rule.window_s,
+                                   self._wrong_pin_span_s)
+            hits.append(rules.wrong_pins(history, attempt, rule))
+        rule = settings.rule("descending_probe")
+        if rule.enabled and rule.action in actions:
+            history = self._window(self._by_card, attempt.card, attempt.at, rule.window_s,
+                                   self._card_span_s)
+            hits.append(rules.descending_probe(history, attempt, rule))
         for name, check in (("rapid_repeat", rules.rapid_repeat),
                             ("duplicate_charge", rules.duplicate_charge)):
             rule = settings.rule(name)
             if rule.enabled and rule.action in actions:
-                history = self._window(self._by_card_terminal, pair, attempt.at, rule.window_s)
-                hits.append(check(history, attempt, rule))
+                history = self._window(self._by_card, attempt.card, attempt.at, rule.window_s,
+                                       self._card_span_s)
+                on_terminal = [a for a in history if a.terminal == attempt.terminal
+                               and not a.undone]
+                hits.append(check(on_terminal, attempt, rule))
         hits += self._terminal_hits(attempt, actions)
         return [hit for hit in hits if hit is not None]
 
@@ -189,13 +217,14 @@ class RiskEngine:
             hits.append(rules.many_cards(distinct, attempt, spread))
         return hits
 
-    def _window(self, windows: dict[K, list[Attempt]], key: K, now: float,
-                window_s: float) -> list[Attempt]:
-        """Attempts of `key` inside `window_s` before `now`; prunes past the longest window."""
+    @staticmethod
+    def _window(windows: dict[str, list[Attempt]], key: str, now: float, window_s: float,
+                span_s: float) -> list[Attempt]:
+        """Attempts of `key` inside `window_s` before `now`; prunes those past `span_s`."""
         attempts = windows.get(key)
         if not attempts:
             return []
-        _drop_before(attempts, now - self._horizon_s)
+        _drop_before(attempts, now - span_s)
         if not attempts:
             del windows[key]
             return []
@@ -203,14 +232,15 @@ class RiskEngine:
         return [a for a in attempts if a.at >= start]
 
     def _sweep(self, now: float) -> None:
-        """Once per longest window: forget every key with nothing left in it."""
+        """Once per shortest window: forget every key with nothing left in it
+        (most cards are seen once, and are not looked up again to be pruned)."""
         if self._next_sweep_at is not None and now < self._next_sweep_at:
             return
-        self._next_sweep_at = now + self._horizon_s
-        horizon = now - self._horizon_s
-        for windows in (self._by_card, self._by_card_terminal):
-            for key in [key for key, attempts in windows.items() if attempts[-1].at < horizon]:
-                del windows[key]  # type: ignore[arg-type]
+        self._next_sweep_at = now + self._sweep_every_s
+        for windows, span_s in ((self._by_card, self._card_span_s),
+                                (self._wrong_pins, self._wrong_pin_span_s)):
+            for key in [key for key, attempts in windows.items() if attempts[-1].at < now - span_s]:
+                del windows[key]
         for terminal in list(self._by_terminal):
             window = self._by_terminal[terminal]
             window.prune(now - self._terminal_span_s)
@@ -218,6 +248,24 @@ class RiskEngine:
                 del self._by_terminal[terminal]
         for card in [card for card, until in self._locked_until.items() if until <= now]:
             del self._locked_until[card]
+
+
+def _span(settings: RiskSettings, *names: str) -> float:
+    """The longest window of the named rules that are enabled (0: none is)."""
+    return max((settings.rule(name).window_s for name in names if settings.rule(name).enabled),
+               default=0.0)
+
+
+def _mark_undone(attempts: list[Attempt], tx_id: str, terminal: str) -> bool:
+    """Mark attempt `tx_id` on `terminal` undone, searched newest first: an undo
+    follows its sale. False when it is not there or was undone already."""
+    for back, attempt in enumerate(reversed(attempts), start=1):
+        if attempt.tx_id == tx_id:
+            if attempt.terminal != terminal or attempt.undone:
+                return False
+            attempts[-back] = replace(attempt, undone=True)
+            return True
+    return False
 
 
 def _drop_before(attempts: list[Attempt], before: float) -> None:
@@ -228,7 +276,7 @@ def _drop_before(attempts: list[Attempt], before: float) -> None:
     del attempts[:old]
 
 
-def _take(attempts: list[Attempt] | deque[Attempt], tx_id: str) -> Attempt | None:
+def _take(attempts: deque[Attempt], tx_id: str) -> Attempt | None:
     """Remove and return attempt `tx_id`, searched newest first: an undo follows its sale."""
     for back, attempt in enumerate(reversed(attempts), start=1):
         if attempt.tx_id == tx_id:

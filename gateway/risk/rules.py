@@ -40,6 +40,7 @@ class Attempt:
     at: float  # seconds, from the caller's clock
     kind: TxKind = TxKind.PURCHASE
     outcome: ResponseCategory | None = None  # None until authorized
+    undone: bool = False  # reversed or voided: no longer a swipe or a charge (engine.undo)
 
     @property
     def approved(self) -> bool:

@@ -9,7 +9,7 @@ last commits on power loss).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -216,12 +216,17 @@ class Store:
         with self.session() as session:
             return session.scalars(query).first()
 
-    def recent_ledger(self, since: datetime, limit: int) -> list[RecentRow]:
-        """The newest `limit` rows since `since`, oldest first (risk and dedupe
-        warm-up); plain rows, so a restart after a busy day stays quick."""
+    def recent_ledger(self, since: datetime, limit: int,
+                      response_codes: Collection[str] | None = None) -> list[RecentRow]:
+        """The newest `limit` rows since `since` (with one of `response_codes`
+        when given), oldest first (risk and dedupe warm-up); plain rows, so a
+        restart after a busy day stays quick."""
         columns = [getattr(LedgerEntry, name) for name in RecentRow._fields]
-        query = (select(*columns).where(LedgerEntry.occurred_at >= since)
-                 .order_by(LedgerEntry.id.desc()).limit(limit))  # type: ignore[union-attr]
+        query = select(*columns).where(LedgerEntry.occurred_at >= since)
+        if response_codes is not None:
+            query = query.where(LedgerEntry.response_code.in_(  # type: ignore[union-attr]
+                sorted(response_codes)))
+        query = query.order_by(LedgerEntry.id.desc()).limit(limit)  # type: ignore[union-attr]
         with self.engine.connect() as conn:
             return [RecentRow(*row) for row in reversed(conn.execute(query).all())]
 

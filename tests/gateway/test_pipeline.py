@@ -4,13 +4,15 @@ and answers (DESIGN rules 1, 3, 5)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
-from drivers.clock import SYSTEM_CLOCK
+from drivers.clock import SYSTEM_CLOCK, Clock
 from gateway.authorize import Authorization, StandInAuthorizer, UpstreamUnavailable
 from gateway.pipeline import GatewayIdentity, Pipeline, RecentResponses, RequestKey
 from gateway.pipeline.warmup import warm_up
@@ -61,8 +63,8 @@ class TimingOutAcquirer:
                                                    90: "0200000777" + "0" * 32}))
 
 
-async def harness_for(tmp_path: Path, authorizer: object = None,
-                      outbox_cap: int = 1000) -> AsyncIterator[Harness]:
+async def harness_for(tmp_path: Path, authorizer: object = None, outbox_cap: int = 1000,
+                      clock: Clock = SYSTEM_CLOCK) -> AsyncIterator[Harness]:
     store = Store(f"sqlite:///{tmp_path / 'gw.db'}")
     async with GroupCommitter(store, outbox_cap=outbox_cap) as committer:
         pipeline = Pipeline(
@@ -70,7 +72,7 @@ async def harness_for(tmp_path: Path, authorizer: object = None,
             authorizer=authorizer or StandInAuthorizer(FLOOR),  # type: ignore[arg-type]
             risk=RiskEngine(), tokenizer=PanTokenizer(b"k" * 32),
             registry=TerminalRegistry(SYSTEM_CLOCK),
-            identity=GatewayIdentity("B001", "gw-1", "pos/v1"), clock=SYSTEM_CLOCK)
+            identity=GatewayIdentity("B001", "gw-1", "pos/v1"), clock=clock)
         yield Harness(store, pipeline)
     store.close()
 
@@ -205,6 +207,46 @@ async def test_warm_up_refills_the_retransmit_cache_and_risk_windows(gw: Harness
     third = Attempt("ev-3", first.pan_token or "", first.terminal_id, 9_02,
                     SYSTEM_CLOCK.utc_now().timestamp(), outcome=ResponseCategory.APPROVED)
     assert risk.after(third).rules == ("rapid_repeat",)
+
+
+class WrongPinAcquirer:
+    async def authorize(self, transaction: Transaction, request: Message) -> Authorization:
+        return Authorization(ResponseCategory.INCORRECT_PIN, "55")
+
+
+class HoursAgo:
+    """The system clock, `hours` back: ledger rows from earlier in the day."""
+
+    def __init__(self, hours: float) -> None:
+        self._shift = timedelta(hours=hours)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def utc_now(self) -> datetime:
+        return datetime.now(UTC) - self._shift
+
+
+async def test_warm_up_brings_back_wrong_pins_from_hours_before(tmp_path: Path) -> None:
+    card = CARDS[demo.VISA_OK]
+    morning_clock = HoursAgo(20)
+    async for morning in harness_for(tmp_path, WrongPinAcquirer(), clock=morning_clock):
+        morning.terminal = RequestBuilder(PROFILE.iso8583, terminal_id="T0000001",
+                                          merchant_id="M00000000000001", clock=morning_clock)
+        for n in range(2):
+            assert (await morning.send(morning.terminal.purchase(card, 5_00 + n))).text(39) == "55"
+    async for now in harness_for(tmp_path):
+        await now.send(now.terminal.purchase(card, 7_00))  # within the hour: replayed too
+        token = now.rows(LedgerEntry)[0].pan_token or ""
+        risk = RiskEngine()
+        warm_up(now.store, risk, RecentResponses(), SYSTEM_CLOCK)
+        at = SYSTEM_CLOCK.utc_now().timestamp()
+        # The third wrong PIN within 24 h locks the card: the two of the morning count.
+        risk.after(Attempt("ev-3", token, "T0000001", 5_02, at,
+                           outcome=ResponseCategory.INCORRECT_PIN))
+        assert risk.before(Attempt("ev-4", token, "T0000001", 5_03, at + 1)).decline_with \
+            is ResponseCategory.PIN_TRIES_EXCEEDED
+        assert risk.attempts_in_memory == 2 + 1 + 1 + 1  # the morning's are kept as wrong PINs
 
 
 async def test_a_batch_that_matches_the_ledger_is_closed_with_00(gw: Harness) -> None:
