@@ -35,7 +35,7 @@ from gateway.forward.topics import terminal_status_topic
 from gateway.links import open_terminal_link
 from gateway.metrics import GatewayMetrics, serve_metrics
 from gateway.pipeline import GatewayIdentity, Pipeline, RecentResponses
-from gateway.pipeline.warmup import warm_up
+from gateway.pipeline.warmup import rrn_source, warm_up
 from gateway.profiles import load_profile
 from gateway.risk import RiskEngine
 from gateway.security.keys import (
@@ -103,6 +103,7 @@ class Gateway:
         recent = RecentResponses()
         self.registry.load(await asyncio.to_thread(store.terminals))
         await asyncio.to_thread(warm_up, store, risk, recent, self.clock)
+        rrns = await asyncio.to_thread(rrn_source, store, self.clock)
         forwarder = self.forwarder = OutboxForwarder(
             store, config.mqtt, keys.signer, self.clock, branch_id=config.branch_id,
             gateway_id=config.gateway_id)
@@ -124,7 +125,7 @@ class Gateway:
                 store=store, committer=committer, authorizer=authorizer, risk=risk,
                 tokenizer=keys.tokenizer, registry=self.registry, clock=self.clock,
                 identity=identity, recent=recent, metrics=self.metrics, vault=vault,
-                case_policy=config.cases.policy)
+                case_policy=config.cases.policy, rrns=rrns)
             self.metrics.watch(outbox=store, links=self.registry, broker=forwarder,
                                clock=self.clock, upstream=self.upstream, pipeline=self.pipeline)
             self.metrics_port = await stack.enter_async_context(

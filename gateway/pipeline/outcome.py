@@ -20,6 +20,8 @@ UNDOING_KINDS = frozenset({TxKind.VOID, TxKind.REVERSAL})
 _STATUS_OF_APPROVED = {TxKind.REFUND: "refund", TxKind.VOID: "voided",
                        TxKind.REVERSAL: "reversed"}
 _RRN_SERIAL_DIGITS = 8
+#: Field 37 is an12: YDDD and the serial.
+RRN_LENGTH = 4 + _RRN_SERIAL_DIGITS
 
 
 def final_status(kind: TxKind, *, approved: bool, frozen: bool) -> str | None:
@@ -37,16 +39,24 @@ class RrnSource:
     """Retrieval reference numbers for locally decided requests (field 37, an12).
 
     YDDD (last digit of the year, day of the year) and an 8-digit serial
-    that starts at the process start's millisecond of the day, so a restart
-    the same day continues past the numbers already handed out unless the
-    gateway sustained more than 1,000 local decisions per second.
+    that starts at the process start's millisecond of the day, or past the
+    highest RRN of that day the ledger already holds (`issued_today`): a
+    restart the same day never hands out a number again, however fast the
+    gateway ran before it.
     """
 
-    def __init__(self, started: datetime) -> None:
+    def __init__(self, started: datetime, issued_today: str | None = None) -> None:
         midnight = started.replace(hour=0, minute=0, second=0, microsecond=0)
         first = int((started - midnight).total_seconds() * 1000)
+        if issued_today is not None and issued_today.startswith(rrn_day_prefix(started)):
+            first = max(first, int(issued_today[-_RRN_SERIAL_DIGITS:]) + 1)
         self._serials = itertools.count(first)
 
     def next(self, now: datetime) -> str:
         serial = next(self._serials) % 10**_RRN_SERIAL_DIGITS
-        return f"{now.year % 10}{now.timetuple().tm_yday:03d}{serial:0{_RRN_SERIAL_DIGITS}d}"
+        return f"{rrn_day_prefix(now)}{serial:0{_RRN_SERIAL_DIGITS}d}"
+
+
+def rrn_day_prefix(day: datetime) -> str:
+    """YDDD: the part of an RRN that names its day."""
+    return f"{day.year % 10}{day.timetuple().tm_yday:03d}"

@@ -80,7 +80,8 @@ class Pipeline:
                  recent: RecentResponses | None = None,
                  metrics: GatewayMetrics | None = None,
                  vault: CardVault | None = None,
-                 case_policy: CasePolicy = DEFAULT_CASE_POLICY) -> None:
+                 case_policy: CasePolicy = DEFAULT_CASE_POLICY,
+                 rrns: RrnSource | None = None) -> None:
         self._store = store
         self._committer = committer
         self._authorizer = authorizer
@@ -92,7 +93,7 @@ class Pipeline:
         self._recent = recent if recent is not None else RecentResponses()
         self._vault = vault  # frozen sales' PANs, for a return to the card
         self._case_policy = case_policy  # a new case's first-response and expiry deadlines
-        self._rrns = RrnSource(clock.utc_now())
+        self._rrns = rrns if rrns is not None else RrnSource(clock.utc_now())
         self.in_flight = 0
         self.metrics = metrics if metrics is not None else GatewayMetrics()
 

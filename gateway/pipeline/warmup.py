@@ -1,4 +1,4 @@
-"""After a restart: the risk windows and the retransmit cache from the ledger."""
+"""After a restart: the risk windows, the retransmit cache and the RRN serial from the ledger."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import logging
 from datetime import datetime, timedelta
 
 from drivers.clock import Clock
+from gateway.pipeline.outcome import RRN_LENGTH, RrnSource, rrn_day_prefix
 from gateway.pipeline.replay import DEFAULT_RECENT, RecentResponses, RequestKey
 from gateway.risk import Attempt, RiskEngine
 from gateway.store import Store
@@ -43,6 +44,12 @@ def warm_up(store: Store, risk: RiskEngine, recent: RecentResponses, clock: Cloc
             recent.remember(RequestKey(row.terminal_id, row.message_class, row.stan,
                                        row.transmission_time), row.response_fields)
     log.info("warmed up from %d ledger rows since %s", len(rows), since.isoformat())
+
+
+def rrn_source(store: Store, clock: Clock) -> RrnSource:
+    """RRNs that continue past the highest one the ledger holds for today."""
+    now = clock.utc_now()
+    return RrnSource(now, store.highest_rrn(rrn_day_prefix(now), RRN_LENGTH))
 
 
 def _older_wrong_pins(store: Store, risk: RiskEngine, now: datetime,

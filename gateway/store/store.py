@@ -230,6 +230,17 @@ class Store:
         with self.engine.connect() as conn:
             return [RecentRow(*row) for row in reversed(conn.execute(query).all())]
 
+    def highest_rrn(self, prefix: str, length: int) -> str | None:
+        """The highest RRN of `length` digits that starts with `prefix` (an
+        index range, not a scan: the ledger may hold years of rows)."""
+        low, high = prefix.ljust(length, "0"), prefix.ljust(length, "9")
+        query = select(func.max(LedgerEntry.rrn)).where(
+            LedgerEntry.rrn >= low, LedgerEntry.rrn <= high,  # type: ignore[operator]
+            func.length(LedgerEntry.rrn) == length)
+        with self.engine.connect() as conn:
+            highest = conn.scalar(query)
+        return highest if isinstance(highest, str) else None
+
     def batch_rows(self, terminal_id: str, since: datetime | None) -> list[BatchRow]:
         """The terminal's ledger rows of its open batch (all of them when `since` is None)."""
         columns = [getattr(LedgerEntry, name) for name in BatchRow._fields]

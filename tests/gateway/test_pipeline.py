@@ -15,7 +15,8 @@ from sqlmodel import select
 from drivers.clock import SYSTEM_CLOCK, Clock
 from gateway.authorize import Authorization, StandInAuthorizer, UpstreamUnavailable
 from gateway.pipeline import GatewayIdentity, Pipeline, RecentResponses, RequestKey
-from gateway.pipeline.warmup import warm_up
+from gateway.pipeline.outcome import RrnSource
+from gateway.pipeline.warmup import rrn_source, warm_up
 from gateway.profiles import load_profile
 from gateway.risk import Attempt, RiskEngine
 from gateway.security.tokens import PanTokenizer
@@ -64,7 +65,8 @@ class TimingOutAcquirer:
 
 
 async def harness_for(tmp_path: Path, authorizer: object = None, outbox_cap: int = 1000,
-                      clock: Clock = SYSTEM_CLOCK) -> AsyncIterator[Harness]:
+                      clock: Clock = SYSTEM_CLOCK,
+                      rrns: RrnSource | None = None) -> AsyncIterator[Harness]:
     store = Store(f"sqlite:///{tmp_path / 'gw.db'}")
     async with GroupCommitter(store, outbox_cap=outbox_cap) as committer:
         pipeline = Pipeline(
@@ -72,7 +74,7 @@ async def harness_for(tmp_path: Path, authorizer: object = None, outbox_cap: int
             authorizer=authorizer or StandInAuthorizer(FLOOR),  # type: ignore[arg-type]
             risk=RiskEngine(), tokenizer=PanTokenizer(b"k" * 32),
             registry=TerminalRegistry(SYSTEM_CLOCK),
-            identity=GatewayIdentity("B001", "gw-1", "pos/v1"), clock=clock)
+            identity=GatewayIdentity("B001", "gw-1", "pos/v1"), clock=clock, rrns=rrns)
         yield Harness(store, pipeline)
     store.close()
 
@@ -247,6 +249,29 @@ async def test_warm_up_brings_back_wrong_pins_from_hours_before(tmp_path: Path) 
         assert risk.before(Attempt("ev-4", token, "T0000001", 5_03, at + 1)).decline_with \
             is ResponseCategory.PIN_TRIES_EXCEEDED
         assert risk.attempts_in_memory == 2 + 1 + 1 + 1  # the morning's are kept as wrong PINs
+
+
+async def test_after_a_restart_rrns_continue_past_the_ledgers_highest_of_the_day(
+        tmp_path: Path) -> None:
+    # Before the restart the gateway ran faster than 1,000 RRNs a second: its
+    # serial is past the millisecond of the day a new process would start at.
+    ahead = RrnSource(SYSTEM_CLOCK.utc_now().replace(hour=23, minute=59, second=59,
+                                                     microsecond=999_000))
+    async for before in harness_for(tmp_path, rrns=ahead):
+        issued = (await before.send(before.terminal.purchase(CARDS[demo.VISA_OK], 3_00)))
+    last = issued.text(37)
+    store = Store(f"sqlite:///{tmp_path / 'gw.db'}")
+    following = rrn_source(store, SYSTEM_CLOCK).next(SYSTEM_CLOCK.utc_now())
+    store.close()
+    assert following[:4] == last[:4] and int(following[4:]) == int(last[4:]) + 1
+
+
+def test_the_serial_starts_past_the_days_highest_rrn_and_the_millisecond_of_the_day() -> None:
+    started = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)  # 36,000,000 ms into day 339
+    assert RrnSource(started).next(started) == "633936000000"
+    assert RrnSource(started, "633990000000").next(started) == "633990000001"
+    assert RrnSource(started, "633900000007").next(started) == "633936000000"  # lower
+    assert RrnSource(started, "633899999999").next(started) == "633936000000"  # yesterday
 
 
 async def test_a_batch_that_matches_the_ledger_is_closed_with_00(gw: Harness) -> None:

@@ -212,3 +212,24 @@ async def test_delivered_marks_commit_and_leave_the_connection_durable(
             depth, settings = await marked(url)
         assert settings == ["on"]  # SET LOCAL ended with the transaction
     assert depth == 0
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+async def test_the_highest_rrn_of_a_day_counts_only_full_length_rrns_of_that_day(
+        engine: str, tmp_path: Path) -> None:
+    async def highest(url: str) -> tuple[str | None, str | None]:
+        with Store(url) as store:
+            async with GroupCommitter(store) as committer:
+                for n, rrn in enumerate(["633900000042", "633900000007", "6339999",
+                                         "634000000001", "6339ABCDEFGH"]):
+                    row = ledger(n)
+                    row.rrn = rrn
+                    await committer.commit(row)
+            return store.highest_rrn("6339", 12), store.highest_rrn("6341", 12)
+
+    if engine == "sqlite":
+        found = await highest(f"sqlite:///{tmp_path / 'gateway.db'}")
+    else:
+        with scratch_database() as url:
+            found = await highest(url)
+    assert found == ("633900000042", None)
