@@ -14,6 +14,10 @@ each entry names a gateway_id and the path of that gateway's Ed25519 public
 key (`signing.pub` from `posgw keys generate`). Relative paths are read from
 the config file's directory.
 
+`[center] command_key` names the private key `posgw center cmd` signs
+commands with (center/command_key.py); gateways given its public half obey
+only signed commands.
+
 `[center] max_clock_skew_s` and `max_event_age_s` bound an event's
 `occurred_at`: later than now + skew, or older than the age, and it is
 quarantined (a replayed or forged payload, or a gateway clock gone wrong).
@@ -28,9 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from center.command_key import CommandKeyError, load_command_key
 from center.verify import SignatureVerifier
 from protocols.iso8583.errors import SpecError
 from protocols.tables import TableReader, parse_toml, with_environment
@@ -106,6 +111,8 @@ class CenterConfig:
     source: str = ""
     max_clock_skew_s: int = DEFAULT_MAX_CLOCK_SKEW_S
     max_event_age_s: int = DEFAULT_MAX_EVENT_AGE_S
+    #: `[center] command_key`: signs `posgw center cmd` (center/command_key.py).
+    command_key: Ed25519PrivateKey | None = field(default=None, repr=False, compare=False)
 
     def verifier(self) -> SignatureVerifier:
         """Trusts exactly center.toml's gateways, each with its own key (the
@@ -140,6 +147,7 @@ def parse_center_config(table: Mapping[str, Any], source: str = "",
     _check_database_url(center, database)
     skew = center.integer("max_clock_skew_s", DEFAULT_MAX_CLOCK_SKEW_S, 1, 24 * 3600)
     age = center.integer("max_event_age_s", DEFAULT_MAX_EVENT_AGE_S, 60, 10 * 365 * 24 * 3600)
+    command_key = _command_key(center, base_dir or Path.cwd())
     center.reject_unknown()
     config = CenterConfig(
         database=database,
@@ -148,9 +156,20 @@ def parse_center_config(table: Mapping[str, Any], source: str = "",
         source=source,
         max_clock_skew_s=skew,
         max_event_age_s=age,
+        command_key=command_key,
     )
     root.reject_unknown()
     return config
+
+
+def _command_key(reader: TableReader, base_dir: Path) -> Ed25519PrivateKey | None:
+    path_text = reader.text("command_key", None)
+    if not path_text:
+        return None
+    try:
+        return load_command_key(base_dir / path_text)
+    except CommandKeyError as exc:
+        reader.fail("command_key", str(exc))
 
 
 def _mqtt(reader: TableReader) -> CenterMqtt:

@@ -315,6 +315,8 @@ def cmd(ctx: click.Context, branch: str, action: str, args: tuple[str, ...],
     """Send a command to BRANCH's gateway: publish it QoS 1 on
     {prefix}/BRANCH/cmd and print it (JSON, with its command_id).
 
+    With `[center] command_key` in center.toml the command is signed with
+    it (gateways with `[keys] center_public_key` obey only signed commands).
     With --wait-reply, the reply topic {prefix}/BRANCH/cmd/reply is
     subscribed first; the reply with the same command_id is checked against
     the registered gateway keys and printed. Exit status 0 when the outcome
@@ -322,6 +324,7 @@ def cmd(ctx: click.Context, branch: str, action: str, args: tuple[str, ...],
     """
     import aiomqtt
 
+    from center.command_key import sign_command
     from center.commands import CommandError, ReplyError, build_command, send_command
     from gateway.cli_center_gateways import trusted_verifier
 
@@ -330,6 +333,8 @@ def cmd(ctx: click.Context, branch: str, action: str, args: tuple[str, ...],
         command = build_command(branch, action, args)
     except CommandError as exc:
         raise click.UsageError(str(exc)) from None
+    if config.command_key is not None:
+        command = sign_command(command, config.command_key)
     reply, untrusted = None, None
     try:
         reply = asyncio.run(send_command(config.mqtt, command, wait_reply_s=wait_reply,
@@ -351,6 +356,25 @@ def cmd(ctx: click.Context, branch: str, action: str, args: tuple[str, ...],
 
 
 # --- shared -----------------------------------------------------------------
+
+
+@center.command("command-key", short_help="Write the key pair center commands are signed with.")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True,
+              help="Replace an existing pair: every gateway then needs the new command.pub.")
+def command_key(directory: Path, force: bool) -> None:
+    """Write command.key (0600; name it as [center] command_key in
+    center.toml) and command.pub (give it to every gateway as [keys]
+    center_public_key) into DIRECTORY. A gateway that has it obeys only
+    commands `posgw center cmd` signed with command.key."""
+    from center.command_key import PRIVATE_FILE, CommandKeyError, generate_command_key
+
+    try:
+        public = generate_command_key(directory, overwrite=force)
+    except (CommandKeyError, OSError) as exc:
+        _fail("command-key", exc)
+    click.echo(f"wrote {directory / PRIVATE_FILE} (keep it at head office) and {public} "
+               f"(for every gateway's [keys] center_public_key)")
 
 
 def _open_store(config: CenterConfig) -> CenterStore:

@@ -61,6 +61,8 @@ def _publish(config: Any, command: dict[str, Any], wait_s: float) -> dict[str, A
     from center.commands import send_command
     from center.config import CenterMqtt
 
+    if config.center_public_key is not None:  # the daemon obeys only signed commands
+        command = _signed_by_this_gateway(config, command)
     mqtt = config.mqtt
     broker = CenterMqtt(mqtt.host, mqtt.port, topic_prefix=mqtt.topic_prefix,
                         username=mqtt.username, password=mqtt.password, tls_ca=mqtt.tls_ca,
@@ -139,6 +141,15 @@ def cases_show(config_path: Path, case_id: str) -> None:
         click.echo(f"no case {case_id}", err=True)
         sys.exit(1)
     click.echo(json.dumps(found[0], indent=2))
+
+
+def _signed_by_this_gateway(config: Any, command: dict[str, Any]) -> dict[str, Any]:
+    from gateway.security.keys import KeyFileError, load_keys
+
+    try:
+        return load_keys(config.keys_dir).signer.sign(command)
+    except (KeyFileError, OSError) as exc:
+        _fail("sign command", f"{exc} (the daemon obeys only signed commands)")
 
 
 @cases.command("evidence")

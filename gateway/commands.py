@@ -17,8 +17,9 @@
   changed).
 
 Replies are outbox events like any other: signed, durable, exactly once at
-the center. A command is trusted as the broker delivers it; restricting who
-may publish on `cmd` is the broker's ACL (see SECURITY in README).
+the center. With `[keys] center_public_key` set, only signed commands are
+obeyed (gateway/security/command_auth.py); without it a command is trusted
+as the broker delivers it, and the broker's ACL on `cmd` is the only guard.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from gateway.forward.events import COMMAND_REPLY_SCHEMA, envelope, new_event_id,
 from gateway.forward.topics import command_reply_topic
 from gateway.pipeline import GatewayIdentity
 from gateway.risk import RiskSettings
+from gateway.security.command_auth import CommandAuthenticator
 from gateway.store import GroupCommitter
 from gateway.terminals import TerminalRegistry
 
@@ -49,8 +51,10 @@ RiskReload = Callable[[], tuple[bool, str]]
 class CommandHandler:
     def __init__(self, registry: TerminalRegistry, committer: GroupCommitter,
                  identity: GatewayIdentity, clock: Clock, cases: CaseService,
-                 reload_risk: RiskReload | None = None) -> None:
+                 reload_risk: RiskReload | None = None,
+                 authenticator: CommandAuthenticator | None = None) -> None:
         self._registry = registry
+        self._authenticator = authenticator
         self._reload_risk = reload_risk
         self._cases = cases
         self._committer = committer
@@ -76,6 +80,10 @@ class CommandHandler:
                                      self._reply(command["command_id"], outcome, detail))
 
     async def _act(self, command: dict[str, Any]) -> tuple[str, str]:
+        refusal = self._authenticator.refusal(command) if self._authenticator else None
+        if refusal is not None:
+            log.warning("command %s refused: %s", command["command_id"], refusal)
+            return "rejected", refusal
         if command.get("schema") != COMMAND_SCHEMA:
             return "rejected", f"schema must be {COMMAND_SCHEMA}"
         if command.get("branch_id") != self._identity.branch_id:

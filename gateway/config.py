@@ -21,6 +21,7 @@ from typing import Any
 from gateway.case_policy import DEFAULT_EXPIRE_AFTER, DEFAULT_FIRST_RESPONSE, CasePolicy
 from gateway.profiles import load_profile
 from gateway.risk import RiskSettings, parse_risk_settings
+from gateway.security.command_auth import CommandKeyError, load_center_public_key
 from protocols.iso8583.errors import SpecError
 from protocols.tables import TableReader, parse_toml, with_environment
 
@@ -119,6 +120,9 @@ class GatewayConfig:
     cases: CasesConfig = field(default_factory=CasesConfig)
     #: `[gateway] cpus`: the CPUs the daemon's threads may run on; () = any.
     cpus: tuple[int, ...] = ()
+    #: `[keys] center_public_key`: when set, only commands signed with it (or
+    #: with this gateway's own key) are obeyed (gateway/security/command_auth.py).
+    center_public_key: str | None = None
     source: str = ""
 
 
@@ -162,6 +166,7 @@ def parse_config(table: Mapping[str, Any], source: str = "") -> GatewayConfig:
         log_format=logs.choice("format", ("text", "json"), "text"),
         cases=_cases(cases, gateway.text("database", DEFAULT_DATABASE) or DEFAULT_DATABASE),
         cpus=_cpus(gateway),
+        center_public_key=_center_public_key(keys),
         source=source,
     )
     for reader in (gateway, store, testing, keys, metrics, logs, cases):
@@ -169,6 +174,16 @@ def parse_config(table: Mapping[str, Any], source: str = "") -> GatewayConfig:
     root.reject_unknown(also_known=("risk",))
     _check_unique_terminal_ids(config, source)
     return config
+
+
+def _center_public_key(reader: TableReader) -> str | None:
+    path = reader.text("center_public_key", None)
+    if path:
+        try:
+            load_center_public_key(path)
+        except CommandKeyError as exc:
+            reader.fail("center_public_key", str(exc))
+    return path or None
 
 
 def _cpus(reader: TableReader) -> tuple[int, ...]:

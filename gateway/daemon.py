@@ -38,6 +38,7 @@ from gateway.pipeline import GatewayIdentity, Pipeline, RecentResponses
 from gateway.pipeline.warmup import rrn_source, warm_up
 from gateway.profiles import load_profile
 from gateway.risk import RiskEngine
+from gateway.security.command_auth import CommandAuthenticator, load_center_public_key
 from gateway.security.keys import (
     SIGNING_KEY_FILE,
     TOKEN_KEY_FILE,
@@ -120,7 +121,9 @@ class Gateway:
                                 metrics=self.metrics)
             forwarder.on_command = CommandHandler(self.registry, committer, identity,
                                                   self.clock, cases,
-                                                  reload_risk=self.reload_risk).handle
+                                                  reload_risk=self.reload_risk,
+                                                  authenticator=_commands_from(config, keys)
+                                                  ).handle
             self.pipeline = Pipeline(
                 store=store, committer=committer, authorizer=authorizer, risk=risk,
                 tokenizer=keys.tokenizer, registry=self.registry, clock=self.clock,
@@ -301,3 +304,13 @@ def ensure_keys(directory: str) -> GatewayKeys:
                     folder, public)
     return load_keys(folder)
 
+
+def _commands_from(config: GatewayConfig, keys: GatewayKeys) -> CommandAuthenticator | None:
+    """Signed commands only, when `[keys] center_public_key` names the center's
+    key; this gateway's own key is trusted too (`posgw cases` signs with it)."""
+    if config.center_public_key is None:
+        return None
+    log.info("commands must be signed with %s or this gateway's key",
+             config.center_public_key)
+    return CommandAuthenticator([load_center_public_key(config.center_public_key),
+                                 keys.signer.public_key])

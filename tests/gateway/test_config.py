@@ -67,6 +67,9 @@ def test_cpus_pin_the_daemon_and_a_missing_cpu_stops_it_with_exit_2(tmp_path: Pa
         ({**MINIMAL, "mqtt": {"hots": "x"}}, "mqtt.hots"),
         ({"gateway": {**MINIMAL["gateway"], "cpus": [-1]}}, "gateway.cpus"),
         ({"gateway": {**MINIMAL["gateway"], "cpus": "1"}}, "gateway.cpus"),
+        ({**MINIMAL, "keys": {"center_public_key": "/no/such/command.pub"}},
+         "keys.center_public_key"),
+        ({**MINIMAL, "keys": {"center_public_key": str(EXAMPLE)}}, "keys.center_public_key"),
     ],
 )
 def test_a_mistake_is_reported_with_its_key(table: dict, key: str) -> None:

@@ -1,0 +1,97 @@
+"""A gateway given the center's public key obeys only signed commands: `posgw
+center cmd` with `[center] command_key` is obeyed, a command anyone else
+publishes on the broker is answered `rejected` and changes nothing, and the
+gateway's own `posgw cases` still works (it signs with the gateway's key)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from center.command_key import PRIVATE_FILE, generate_command_key, load_command_key, sign_command
+from center.commands import build_command, send_command
+from center.config import CenterMqtt
+from center.verify import SignatureVerifier, load_public_key
+from drivers.tcp_link import connect_tcp
+from gateway.config import load_config
+from gateway.daemon import Gateway
+from gateway.security.keys import PUBLIC_KEY_FILE
+from simulator import cards as demo
+from simulator.cards import demo_cards
+from simulator.terminal import TerminalSimulator
+from tests.brokers import shared_broker_port
+from tests.e2e.harness import (
+    BRANCH,
+    GATEWAY_ID,
+    TCP_PROFILE,
+    config_table,
+    topic_prefix,
+    write_toml,
+)
+
+POSGW = str(Path(sys.executable).with_name("posgw"))
+
+
+def run_posgw(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([POSGW, *args], capture_output=True, text=True, timeout=60)
+
+
+async def test_only_signed_commands_are_obeyed(tmp_path: Path) -> None:
+    port = shared_broker_port()
+    made = run_posgw("center", "command-key", str(tmp_path / "hq"))
+    assert made.returncode == 0, made.stderr
+    table = config_table(tmp_path, port)
+    table["keys"]["center_public_key"] = str(tmp_path / "hq" / "command.pub")
+    gateway_toml = write_toml(tmp_path / "gw.toml", table)
+    center_toml = write_toml(tmp_path / "center.toml", {
+        "center": {"database": f"sqlite:///{tmp_path / 'center.db'}",
+                   "command_key": str(tmp_path / "hq" / "command.key")},
+        "mqtt": {"host": "127.0.0.1", "port": port, "topic_prefix": topic_prefix(tmp_path)},
+        "gateways": [{"id": GATEWAY_ID, "public_key": str(tmp_path / "keys" / PUBLIC_KEY_FILE)}]})
+    broker = CenterMqtt("127.0.0.1", port, topic_prefix=topic_prefix(tmp_path))
+    verifier = SignatureVerifier({GATEWAY_ID: load_public_key(tmp_path / "keys" /
+                                                              PUBLIC_KEY_FILE)})
+
+    async def published(command: dict[str, Any]) -> dict[str, Any]:
+        reply = await send_command(broker, command, wait_reply_s=15, verifier=verifier)
+        assert reply is not None
+        return reply
+
+    gateway, stop = Gateway(load_config(gateway_toml)), asyncio.Event()
+    run = asyncio.create_task(gateway.run(stop))
+    try:
+        await gateway.ready.wait()
+        assert gateway.forwarder is not None
+        await gateway.forwarder.connected.wait()
+        transport = await connect_tcp("127.0.0.1", gateway.listener_ports[0])
+        async with TerminalSimulator(TCP_PROFILE, transport, "S0000001", "M00000000000001",
+                                     demo_cards(), response_timeout_s=5.0) as terminal:
+            assert (await terminal.purchase(demo.VISA_OK, 10_00)).approved
+            unsigned = await published(build_command(BRANCH, "decommission", ["S0000001"]))
+            assert unsigned["outcome"] == "rejected" and "unsigned" in unsigned["detail"]
+            generate_command_key(tmp_path / "impostor")
+            forged = sign_command(build_command(BRANCH, "decommission", ["S0000001"]),
+                                  load_command_key(tmp_path / "impostor" / PRIVATE_FILE))
+            refused = await published(forged)
+            assert refused["outcome"] == "rejected" and "does not verify" in refused["detail"]
+            # Neither took effect: the terminal still sells.
+            assert (await terminal.purchase(demo.VISA_OK, 11_00)).approved
+            assert gateway.registry.state("S0000001") == "online"
+            signed = await asyncio.to_thread(run_posgw, "center", "-c", str(center_toml), "cmd",
+                                             BRANCH, "decommission", "S0000001",
+                                             "--wait-reply", "15")
+            assert signed.returncode == 0, signed.stdout + signed.stderr
+            assert json.loads(signed.stdout.splitlines()[-1])["outcome"] == "done"
+            assert (await terminal.purchase(demo.VISA_OK, 12_00)).response_code == "58"
+        # The gateway host's own operator command is signed with the gateway's key.
+        local = await asyncio.to_thread(run_posgw, "cases", "release", "-c", str(gateway_toml),
+                                        "NO-SUCH-CASE", "--wait", "15")
+        assert "not_found" in local.stdout + local.stderr, local.stdout + local.stderr
+    finally:
+        stop.set()
+        await run
+
