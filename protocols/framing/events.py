@@ -37,9 +37,15 @@ class Event:
 
 @dataclass(frozen=True, slots=True, repr=False)
 class FrameReceived(Event):
-    """A complete frame passed its length/check; `payload` has the framing removed."""
+    """A complete frame passed its length/check; `payload` has the framing removed.
+
+    `earlier_blocks`: how many leading bytes of `payload` came in earlier ETB
+    blocks (0 for a one-block frame); a link that refuses the closing block
+    hands them back to the framer (`Framer.hold_blocks`).
+    """
 
     payload: bytes
+    earlier_blocks: int = 0
 
     def __repr__(self) -> str:
         return f"FrameReceived(<{len(self.payload)} bytes>)"

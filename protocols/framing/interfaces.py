@@ -52,6 +52,11 @@ class Framer(Protocol):
         """Discard everything buffered, blocks included; return bytes dropped."""
         ...
 
+    def hold_blocks(self, data: bytes) -> None:
+        """Put accepted ETB blocks back: their closing block was refused (NAK)
+        and comes again, and must complete the same message."""
+        ...
+
 
 class MessageLink(Protocol):
     """One terminal line: frames, envelopes, handshake and timers. Times in seconds."""

@@ -9,7 +9,8 @@ NAKing would only make the peer resend the same bytes) and reported as
 again: deduplication (terminal, STAN, date) is the gateway's job. While the
 owner sets `busy` (it cannot take another message yet), a good frame is
 NAKed and reported as `FrameRejected` instead: a NAK asks for the frame
-again, which is the only refusal an ACK/NAK line has. Without a handshake
+again, which is the only refusal an ACK/NAK line has (for a multi-block
+message, its closing block: the accepted blocks are kept for it). Without a handshake
 there is no way to refuse, and frames pass.
 
 Sending: `send` returns `Write`s. With a handshake the link then waits for
@@ -147,8 +148,8 @@ class Link:
 
     def _on_framer_event(self, event: Event, now: float) -> list[Event]:
         match event:
-            case FrameReceived(payload=payload):
-                return self._on_frame(payload)
+            case FrameReceived():
+                return self._on_frame(event)
             case FrameRejected():
                 return [*self._answer(SendNak()), event]
             case BlockAccepted():
@@ -157,11 +158,14 @@ class Link:
                 return self._on_control(event, code, now)
         return [event]
 
-    def _on_frame(self, payload: bytes) -> list[Event]:
-        split = split_envelope(payload, self.config.has_tpdu, self.config.header_len)
+    def _on_frame(self, frame: FrameReceived) -> list[Event]:
+        split = split_envelope(frame.payload, self.config.has_tpdu, self.config.header_len)
         if isinstance(split, FrameRejected):
             return [*self._answer(SendAck()), split]
         if self.busy and self.config.handshake is not Handshake.NONE:
+            # The NAK asks for the closing block only: the blocks before it,
+            # already ACKed, must be there when it comes again.
+            self.framer.hold_blocks(frame.payload[:frame.earlier_blocks])
             return [SendNak(), FrameRejected("receiver busy: earlier messages not answered yet")]
         self._response_deadline = None
         envelope, message = split

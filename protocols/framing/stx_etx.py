@@ -113,6 +113,10 @@ class StxEtxFramer(HuntingFramer):
         self._blocks.clear()
         return dropped
 
+    def hold_blocks(self, data: bytes) -> None:
+        """Accepted blocks back in front of any held now (see `Framer.hold_blocks`)."""
+        self._blocks[:0] = data
+
     # --- reading: one method per state -------------------------------------
 
     def _on_start_marker(self, events: list[Event]) -> None:
@@ -178,7 +182,7 @@ class StxEtxFramer(HuntingFramer):
             self._blocks += self._text
             events.append(BlockAccepted(len(self._text)))
         else:
-            events.append(FrameReceived(bytes(self._blocks + self._text)))
+            events.append(FrameReceived(bytes(self._blocks + self._text), len(self._blocks)))
             self._blocks.clear()
         self._clear_frame()
 

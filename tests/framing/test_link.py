@@ -94,6 +94,30 @@ def test_etb_blocks_are_acked_one_by_one() -> None:
     ]
 
 
+def test_a_busy_nak_of_the_closing_block_keeps_the_blocks_before_it() -> None:
+    link = ecr_link()
+    first, second, last = StxEtxFramer().frame_blocks(b"HELLO, WORLD", 4)
+    link.receive_data(first + second, now=0.0)
+    link.busy = True
+    refused = link.receive_data(last, now=0.1)
+    assert [type(event) for event in refused] == [SendNak, FrameRejected]
+    assert link.framer.assembling  # the ACKed blocks wait for the closing one
+    link.busy = False
+    # The sender repeats what was NAKed: the closing block only.
+    assert link.receive_data(last, now=0.2) == [
+        SendAck(), MessageReceived(b"HELLO, WORLD", Envelope())]
+    assert not link.framer.assembling
+
+
+def test_blocks_held_for_a_refused_closing_block_expire_with_the_retry_window() -> None:
+    link = ecr_link()
+    first, last = StxEtxFramer().frame_blocks(b"HELLO!", 3)
+    link.receive_data(first, now=0.0)
+    link.busy = True
+    link.receive_data(last, now=1.0)
+    assert link.poll(13.0) == [PartialFrameDropped(3, "multi-block message abandoned")]
+
+
 def test_enq_from_the_peer_is_acked() -> None:
     link = ecr_link(Handshake.ENQ_ACK_NAK)
     assert link.receive_data(ENQ, now=0.0) == [SendAck()]

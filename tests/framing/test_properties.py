@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.framing import (
+    BlockAccepted,
     CrcCheck,
     DleFramer,
     Envelope,
@@ -28,6 +29,8 @@ from protocols.framing import (
     LinkConfig,
     LrcCheck,
     MessageReceived,
+    SendAck,
+    SendNak,
     StxEtxFramer,
 )
 
@@ -93,7 +96,8 @@ def test_multi_block_round_trip(name: str, data: st.DataObject) -> None:
     blocks = framer.frame_blocks(message, data.draw(st.integers(1, 16)))
     wire = b"".join(blocks)
     events = feed_in_chunks(framer, wire, data.draw(st.lists(st.integers(0, len(wire)))))
-    assert events[-1] == FrameReceived(message)
+    earlier = sum(event.size for event in events[:-1] if isinstance(event, BlockAccepted))
+    assert events[-1] == FrameReceived(message, earlier)
     assert len(events) == len(blocks)
 
 
@@ -174,3 +178,18 @@ def test_link_never_raises_under_random_traffic_and_time(name: str, data: st.Dat
             deadline = link.next_deadline()
             assert deadline is None or deadline > now
         assert link.framer.buffered <= SMALL_MAX + SLACK
+
+
+@given(payload=st.binary(min_size=1, max_size=200).filter(lambda b: not set(b) & {2, 3, 0x17}),
+       block_size=st.integers(1, 50), refusals=st.integers(0, 3))
+def test_a_multi_block_message_survives_busy_naks_of_its_closing_block(
+        payload: bytes, block_size: int, refusals: int) -> None:
+    link = Link(StxEtxFramer(), LinkConfig(handshake=Handshake.ACK_NAK))
+    *blocks, last = StxEtxFramer().frame_blocks(payload, block_size)
+    for block in blocks:
+        assert link.receive_data(block, now=0.0) == [SendAck(), BlockAccepted(len(block) - 3)]
+    link.busy = True
+    for _ in range(refusals):
+        assert isinstance(link.receive_data(last, now=0.0)[0], SendNak)
+    link.busy = False
+    assert link.receive_data(last, now=0.0) == [SendAck(), MessageReceived(payload, Envelope())]

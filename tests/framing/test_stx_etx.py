@@ -56,7 +56,8 @@ def test_etb_blocks_are_accepted_one_by_one_and_joined() -> None:
     framer = StxEtxFramer()
     assert framer.feed(bytes.fromhex("02 48454C 17 56")) == [BlockAccepted(3)]  # "HEL" ETB
     assert framer.assembling
-    assert framer.feed(bytes.fromhex("02 4C4F21 03 21")) == [FrameReceived(b"HELLO!")]  # "LO!" ETX
+    # "LO!" ETX; the first 3 bytes came in the earlier block
+    assert framer.feed(bytes.fromhex("02 4C4F21 03 21")) == [FrameReceived(b"HELLO!", 3)]
     assert not framer.assembling
 
 
@@ -69,7 +70,7 @@ def test_bad_block_keeps_earlier_blocks_and_accepts_the_resend() -> None:
     framer = StxEtxFramer()
     framer.feed(bytes.fromhex("02 48454C 17 56"))
     assert framer.feed(bytes.fromhex("02 4C4F21 03 22")) == [FrameRejected("check mismatch", 3)]
-    assert framer.feed(bytes.fromhex("02 4C4F21 03 21")) == [FrameReceived(b"HELLO!")]
+    assert framer.feed(bytes.fromhex("02 4C4F21 03 21")) == [FrameReceived(b"HELLO!", 3)]
 
 
 def test_stx_inside_text_restarts_the_frame() -> None:
