@@ -40,7 +40,7 @@ from protocols.framing.events import (
     Write,
     wire_bytes,
 )
-from protocols.framing.interfaces import Framer, MessageLink
+from protocols.framing.interfaces import Framer, HoldsBlocks, MessageLink
 from protocols.framing.length import LengthHeader, LengthPrefixedFramer
 from protocols.framing.link import Handshake, Link, LinkConfig
 from protocols.framing.spec import CheckKind, EnvelopeKind, FramingSpec, build_framer, build_link
@@ -65,6 +65,7 @@ __all__ = [
     "FramingSpec",
     "GarbageSkipped",
     "Handshake",
+    "HoldsBlocks",
     "LengthHeader",
     "LengthPrefixedFramer",
     "Link",

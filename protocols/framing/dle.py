@@ -63,11 +63,6 @@ class DleFramer(HuntingFramer):
         """Discard everything buffered (same as `drop_partial` here)."""
         return self.drop_partial()
 
-    def hold_blocks(self, data: bytes) -> None:
-        """Never needed: this framing has no multi-block frames."""
-        if data:
-            raise FramingError("this framing has no multi-block frames to hold")
-
     # --- reading: one method per state -------------------------------------
 
     def _on_start_marker(self, events: list[Event]) -> None:

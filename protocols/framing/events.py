@@ -41,14 +41,15 @@ class FrameReceived(Event):
 
     `earlier_blocks`: how many leading bytes of `payload` came in earlier ETB
     blocks (0 for a one-block frame); a link that refuses the closing block
-    hands them back to the framer (`Framer.hold_blocks`).
+    hands them back to the framer (`HoldsBlocks.hold_blocks`).
     """
 
     payload: bytes
     earlier_blocks: int = 0
 
     def __repr__(self) -> str:
-        return f"FrameReceived(<{len(self.payload)} bytes>)"
+        return (f"FrameReceived(<{len(self.payload)} bytes, "
+                f"{self.earlier_blocks} in earlier blocks>)")
 
 
 @dataclass(frozen=True, slots=True)

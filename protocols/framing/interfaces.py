@@ -13,7 +13,7 @@ satisfies `MessageLink`, so a driver runs any firmware profile with one loop::
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from protocols.framing.envelope import Envelope
 from protocols.framing.events import Event
@@ -52,9 +52,14 @@ class Framer(Protocol):
         """Discard everything buffered, blocks included; return bytes dropped."""
         ...
 
-    def hold_blocks(self, data: bytes) -> None:
-        """Put accepted ETB blocks back: their closing block was refused (NAK)
-        and comes again, and must complete the same message."""
+
+@runtime_checkable
+class HoldsBlocks(Protocol):
+    """A framer with multi-block frames (STX/ETX with ETB)."""
+
+    def hold_blocks(self, blocks: bytes, closing: bytes) -> None:
+        """The closing block `closing` was refused (NAK): keep the accepted
+        `blocks` for its repeat, and only for that."""
         ...
 
 

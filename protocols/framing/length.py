@@ -150,11 +150,6 @@ class LengthPrefixedFramer:
         """Discard everything buffered (same as `drop_partial` here)."""
         return self.drop_partial()
 
-    def hold_blocks(self, data: bytes) -> None:
-        """Never needed: this framing has no multi-block frames."""
-        if data:
-            raise FramingError("this framing has no multi-block frames to hold")
-
     def _read_header(self, data: bytes, index: int, events: list[Event]) -> int:
         end = index + self.header.size - len(self._header_bytes)
         self._header_bytes += data[index:end]

@@ -57,7 +57,7 @@ from protocols.framing.events import (
     SendNak,
     Write,
 )
-from protocols.framing.interfaces import Framer
+from protocols.framing.interfaces import Framer, HoldsBlocks
 
 
 class Handshake(StrEnum):
@@ -165,7 +165,9 @@ class Link:
         if self.busy and self.config.handshake is not Handshake.NONE:
             # The NAK asks for the closing block only: the blocks before it,
             # already ACKed, must be there when it comes again.
-            self.framer.hold_blocks(frame.payload[:frame.earlier_blocks])
+            if frame.earlier_blocks and isinstance(self.framer, HoldsBlocks):
+                self.framer.hold_blocks(frame.payload[:frame.earlier_blocks],
+                                        frame.payload[frame.earlier_blocks:])
             return [SendNak(), FrameRejected("receiver busy: earlier messages not answered yet")]
         self._response_deadline = None
         envelope, message = split

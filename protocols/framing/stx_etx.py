@@ -60,6 +60,7 @@ class StxEtxFramer(HuntingFramer):
         self._terminator = ETX
         self._check_bytes = bytearray()
         self._blocks = bytearray()  # data of accepted ETB blocks
+        self._held_closing: bytes | None = None  # refused closing block (hold_blocks)
 
     @property
     def assembling(self) -> bool:
@@ -111,11 +112,18 @@ class StxEtxFramer(HuntingFramer):
         """Discard the partial frame and any accepted blocks; return bytes dropped."""
         dropped = self.drop_partial() + len(self._blocks)
         self._blocks.clear()
+        self._held_closing = None
         return dropped
 
-    def hold_blocks(self, data: bytes) -> None:
-        """Accepted blocks back in front of any held now (see `Framer.hold_blocks`)."""
-        self._blocks[:0] = data
+    def hold_blocks(self, blocks: bytes, closing: bytes) -> None:
+        """Keep `blocks` for a repeat of the refused closing block `closing`.
+
+        Only that repeat completes them: a terminal that gave up and sends
+        another message (a new first block, or a different one-block frame)
+        gets it read alone, not glued to the old blocks.
+        """
+        self._blocks[:0] = blocks
+        self._held_closing = bytes(closing)
 
     # --- reading: one method per state -------------------------------------
 
@@ -178,6 +186,10 @@ class StxEtxFramer(HuntingFramer):
         if self.check.digest(covered) != self._check_bytes:
             self._reject(events, "check mismatch", len(self._text))
             return
+        if self._held_closing is not None:
+            if self._terminator == ETB or self._text != self._held_closing:
+                self._blocks.clear()  # not the repeat: the held message was given up
+            self._held_closing = None
         if self._terminator == ETB:
             self._blocks += self._text
             events.append(BlockAccepted(len(self._text)))

@@ -109,6 +109,30 @@ def test_a_busy_nak_of_the_closing_block_keeps_the_blocks_before_it() -> None:
     assert not link.framer.assembling
 
 
+def test_held_blocks_are_not_glued_to_the_next_message_after_the_sender_gave_up() -> None:
+    link = ecr_link()
+    first, last = StxEtxFramer().frame_blocks(b"SALE 1000", 5)
+    link.receive_data(first, now=0.0)
+    link.busy = True
+    for attempt in range(4):  # the sender's first try and its 3 retransmissions
+        assert link.receive_data(last, now=0.1 * attempt)[0] == SendNak()
+    link.busy = False
+    assert link.receive_data(GOOD, now=2.0) == [SendAck(), MessageReceived(b"ABC", Envelope())]
+    assert not link.framer.assembling
+
+
+def test_a_sender_that_repeats_the_whole_message_after_a_busy_nak_is_read_once() -> None:
+    link = ecr_link()
+    blocks = StxEtxFramer().frame_blocks(b"HELLO!", 3)
+    link.receive_data(blocks[0], now=0.0)
+    link.busy = True
+    link.receive_data(blocks[1], now=0.1)
+    link.busy = False
+    link.receive_data(blocks[0], now=0.2)
+    assert link.receive_data(blocks[1], now=0.3) == [
+        SendAck(), MessageReceived(b"HELLO!", Envelope())]
+
+
 def test_blocks_held_for_a_refused_closing_block_expire_with_the_retry_window() -> None:
     link = ecr_link()
     first, last = StxEtxFramer().frame_blocks(b"HELLO!", 3)
