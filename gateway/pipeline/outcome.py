@@ -41,15 +41,19 @@ class RrnSource:
     YDDD (last digit of the year, day of the year) and an 8-digit serial
     that starts at the process start's millisecond of the day, or past the
     highest RRN of that day the ledger already holds (`issued_today`): a
-    restart the same day never hands out a number again, however fast the
-    gateway ran before it.
+    restart the same day does not hand out its own numbers again, however
+    fast the gateway ran before it. The ledger also holds acquirers' RRNs,
+    which may share the day's prefix and push the serial up; past 10^8 it
+    wraps, which would take 100 million numbers a day from both together.
     """
 
     def __init__(self, started: datetime, issued_today: str | None = None) -> None:
         midnight = started.replace(hour=0, minute=0, second=0, microsecond=0)
         first = int((started - midnight).total_seconds() * 1000)
-        if issued_today is not None and issued_today.startswith(rrn_day_prefix(started)):
-            first = max(first, int(issued_today[-_RRN_SERIAL_DIGITS:]) + 1)
+        serial = (issued_today or "")[len(rrn_day_prefix(started)):]
+        if (issued_today is not None and issued_today.startswith(rrn_day_prefix(started))
+                and serial.isascii() and serial.isdigit()):
+            first = max(first, int(serial) + 1)
         self._serials = itertools.count(first)
 
     def next(self, now: datetime) -> str:

@@ -65,6 +65,10 @@ class BatchRow(NamedTuple):
     original_event_id: str | None
 
 
+#: RRNs read past, highest first, to find one of digits only (highest_rrn).
+_RRN_CANDIDATES = 100
+
+
 class RecentRow(NamedTuple):
     """A recent ledger row, as the warm-up after a restart needs it."""
 
@@ -231,15 +235,20 @@ class Store:
             return [RecentRow(*row) for row in reversed(conn.execute(query).all())]
 
     def highest_rrn(self, prefix: str, length: int) -> str | None:
-        """The highest RRN of `length` digits that starts with `prefix` (an
-        index range, not a scan: the ledger may hold years of rows)."""
+        """The highest all-digit RRN of `length` that starts with `prefix`.
+
+        An index range, not a scan: the ledger may hold years of rows. Field
+        37 is an12, so an acquirer's or a terminal's RRN with letters can sort
+        inside the range ('63390000004A'); those are skipped.
+        """
         low, high = prefix.ljust(length, "0"), prefix.ljust(length, "9")
-        query = select(func.max(LedgerEntry.rrn)).where(
+        query = (select(LedgerEntry.rrn).where(
             LedgerEntry.rrn >= low, LedgerEntry.rrn <= high,  # type: ignore[operator]
             func.length(LedgerEntry.rrn) == length)
+            .order_by(LedgerEntry.rrn.desc()).limit(_RRN_CANDIDATES))  # type: ignore[union-attr]
         with self.engine.connect() as conn:
-            highest = conn.scalar(query)
-        return highest if isinstance(highest, str) else None
+            candidates = conn.scalars(query).all()
+        return next((rrn for rrn in candidates if rrn.isascii() and rrn.isdigit()), None)
 
     def batch_rows(self, terminal_id: str, since: datetime | None) -> list[BatchRow]:
         """The terminal's ledger rows of its open batch (all of them when `since` is None)."""

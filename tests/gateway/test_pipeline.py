@@ -272,6 +272,7 @@ def test_the_serial_starts_past_the_days_highest_rrn_and_the_millisecond_of_the_
     assert RrnSource(started, "633990000000").next(started) == "633990000001"
     assert RrnSource(started, "633900000007").next(started) == "633936000000"  # lower
     assert RrnSource(started, "633899999999").next(started) == "633936000000"  # yesterday
+    assert RrnSource(started, "63399000004A").next(started) == "633936000000"  # not digits
 
 
 async def test_a_batch_that_matches_the_ledger_is_closed_with_00(gw: Harness) -> None:

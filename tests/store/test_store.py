@@ -221,7 +221,7 @@ async def test_the_highest_rrn_of_a_day_counts_only_full_length_rrns_of_that_day
         with Store(url) as store:
             async with GroupCommitter(store) as committer:
                 for n, rrn in enumerate(["633900000042", "633900000007", "6339999",
-                                         "634000000001", "6339ABCDEFGH"]):
+                                         "634000000001", "6339ABCDEFGH", "63390000004A"]):
                     row = ledger(n)
                     row.rrn = rrn
                     await committer.commit(row)
