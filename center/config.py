@@ -32,10 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from center.command_key import CommandKeyError, load_command_key
 from center.verify import SignatureVerifier
 from protocols.iso8583.errors import SpecError
 from protocols.tables import TableReader, parse_toml, with_environment
@@ -111,8 +110,10 @@ class CenterConfig:
     source: str = ""
     max_clock_skew_s: int = DEFAULT_MAX_CLOCK_SKEW_S
     max_event_age_s: int = DEFAULT_MAX_EVENT_AGE_S
-    #: `[center] command_key`: signs `posgw center cmd` (center/command_key.py).
-    command_key: Ed25519PrivateKey | None = field(default=None, repr=False, compare=False)
+    #: `[center] command_key`: the private key `posgw center cmd` signs with
+    #: (center/command_key.py), read only there: the ingest service and the
+    #: queries never need it.
+    command_key_path: Path | None = None
 
     def verifier(self) -> SignatureVerifier:
         """Trusts exactly center.toml's gateways, each with its own key (the
@@ -147,7 +148,7 @@ def parse_center_config(table: Mapping[str, Any], source: str = "",
     _check_database_url(center, database)
     skew = center.integer("max_clock_skew_s", DEFAULT_MAX_CLOCK_SKEW_S, 1, 24 * 3600)
     age = center.integer("max_event_age_s", DEFAULT_MAX_EVENT_AGE_S, 60, 10 * 365 * 24 * 3600)
-    command_key = _command_key(center, base_dir or Path.cwd())
+    command_key = center.text("command_key", None)
     center.reject_unknown()
     config = CenterConfig(
         database=database,
@@ -156,20 +157,11 @@ def parse_center_config(table: Mapping[str, Any], source: str = "",
         source=source,
         max_clock_skew_s=skew,
         max_event_age_s=age,
-        command_key=command_key,
+        command_key_path=(base_dir or Path.cwd()) / command_key if command_key else None,
     )
     root.reject_unknown()
     return config
 
-
-def _command_key(reader: TableReader, base_dir: Path) -> Ed25519PrivateKey | None:
-    path_text = reader.text("command_key", None)
-    if not path_text:
-        return None
-    try:
-        return load_command_key(base_dir / path_text)
-    except CommandKeyError as exc:
-        reader.fail("command_key", str(exc))
 
 
 def _mqtt(reader: TableReader) -> CenterMqtt:

@@ -324,7 +324,7 @@ def cmd(ctx: click.Context, branch: str, action: str, args: tuple[str, ...],
     """
     import aiomqtt
 
-    from center.command_key import sign_command
+    from center.command_key import CommandKeyError, load_command_key, sign_command
     from center.commands import CommandError, ReplyError, build_command, send_command
     from gateway.cli_center_gateways import trusted_verifier
 
@@ -333,8 +333,11 @@ def cmd(ctx: click.Context, branch: str, action: str, args: tuple[str, ...],
         command = build_command(branch, action, args)
     except CommandError as exc:
         raise click.UsageError(str(exc)) from None
-    if config.command_key is not None:
-        command = sign_command(command, config.command_key)
+    if config.command_key_path is not None:
+        try:
+            command = sign_command(command, load_command_key(config.command_key_path))
+        except CommandKeyError as exc:
+            _fail("cmd", f"[center] command_key: {exc}")
     reply, untrusted = None, None
     try:
         reply = asyncio.run(send_command(config.mqtt, command, wait_reply_s=wait_reply,

@@ -144,10 +144,10 @@ def cases_show(config_path: Path, case_id: str) -> None:
 
 
 def _signed_by_this_gateway(config: Any, command: dict[str, Any]) -> dict[str, Any]:
-    from gateway.security.keys import KeyFileError, load_keys
+    from gateway.security.keys import KeyFileError, load_signer
 
     try:
-        return load_keys(config.keys_dir).signer.sign(command)
+        return load_signer(config.keys_dir).sign(command)
     except (KeyFileError, OSError) as exc:
         _fail("sign command", f"{exc} (the daemon obeys only signed commands)")
 

@@ -178,12 +178,16 @@ def parse_config(table: Mapping[str, Any], source: str = "") -> GatewayConfig:
 
 def _center_public_key(reader: TableReader) -> str | None:
     path = reader.text("center_public_key", None)
-    if path:
-        try:
-            load_center_public_key(path)
-        except CommandKeyError as exc:
-            reader.fail("center_public_key", str(exc))
-    return path or None
+    if path is None:
+        return None
+    if not path:  # an empty value must not quietly turn command checks off
+        reader.fail("center_public_key", "empty: name the center's command.pub, or leave "
+                                          "the key out")
+    try:
+        load_center_public_key(path)
+    except CommandKeyError as exc:
+        reader.fail("center_public_key", str(exc))
+    return path
 
 
 def _cpus(reader: TableReader) -> tuple[int, ...]:

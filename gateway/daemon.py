@@ -309,6 +309,8 @@ def _commands_from(config: GatewayConfig, keys: GatewayKeys) -> CommandAuthentic
     """Signed commands only, when `[keys] center_public_key` names the center's
     key; this gateway's own key is trusted too (`posgw cases` signs with it)."""
     if config.center_public_key is None:
+        log.warning("commands on cmd are obeyed unsigned: set [keys] center_public_key "
+                    "(SECURITY.md, Commands on cmd)")
         return None
     log.info("commands must be signed with %s or this gateway's key",
              config.center_public_key)

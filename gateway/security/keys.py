@@ -159,6 +159,12 @@ def load_keys(directory: str | Path, *, refuse_loose: bool = True) -> GatewayKey
                        PayloadSigner(private), public_pem(private))
 
 
+def load_signer(directory: str | Path) -> PayloadSigner:
+    """The signing key alone (`posgw cases` signs its commands): an operator
+    who may release a case needs no access to the PAN token key."""
+    return PayloadSigner(_load_private_key(Path(directory) / SIGNING_KEY_FILE))
+
+
 def load_token_key(directory: str | Path, *, refuse_loose: bool = True) -> bytes:
     return _load_token_key(Path(directory) / TOKEN_KEY_FILE, refuse_loose)
 

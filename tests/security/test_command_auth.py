@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,6 +22,8 @@ from center.command_key import (
 )
 from center.commands import build_command
 from center.config import load_center_config
+from gateway.cli import main
+from gateway.config import parse_config
 from gateway.security.command_auth import CommandAuthenticator
 from gateway.security.command_auth import load_center_public_key as load_public
 from protocols.iso8583.errors import SpecError
@@ -87,10 +90,23 @@ def test_the_key_pair_is_written_private_and_not_replaced_by_accident(tmp_path: 
 def test_the_center_refuses_a_command_key_others_may_read(tmp_path: Path) -> None:
     generate_command_key(tmp_path / "hq")
     os.chmod(tmp_path / "hq" / PRIVATE_FILE, 0o644)
+    with pytest.raises(CommandKeyError, match="chmod 600"):
+        load_command_key(tmp_path / "hq" / PRIVATE_FILE)
+
+
+def test_only_posgw_center_cmd_reads_the_command_key(tmp_path: Path) -> None:
     config = tmp_path / "center.toml"
     config.write_text('[center]\ncommand_key = "hq/command.key"\n')
+    # No such file yet: the ingest service and the queries load this config fine.
+    loaded = load_center_config(config, {})
+    assert loaded.command_key_path == tmp_path / "hq" / "command.key"
+    refused = CliRunner().invoke(main, ["center", "-c", str(config), "cmd", "B001", "ping"])
+    assert refused.exit_code == 2
+    assert "[center] command_key" in refused.output and "No such file" in refused.output
+
+
+def test_an_empty_center_public_key_is_a_mistake_not_checks_turned_off() -> None:
     with pytest.raises(SpecError) as caught:
-        load_center_config(config, {})
-    assert caught.value.key == "center.command_key" and "chmod 600" in str(caught.value)
-    os.chmod(tmp_path / "hq" / PRIVATE_FILE, 0o600)
-    assert load_center_config(config, {}).command_key is not None
+        parse_config({"gateway": {"branch_id": "B001", "gateway_id": "gw-1"},
+                      "keys": {"center_public_key": ""}}, "gw.toml")
+    assert caught.value.key == "keys.center_public_key"
