@@ -35,7 +35,8 @@ def warm_up(store: Store, risk: RiskEngine, recent: RecentResponses, clock: Cloc
     now = clock.utc_now()
     since = now - max(timedelta(seconds=risk.lookback_s), RETRANSMIT_HORIZON)
     rows = store.recent_ledger(since, WARM_UP_ROWS)
-    for row in [*_older_wrong_pins(store, risk, now, rows), *rows]:
+    wrong_pins = _older_wrong_pins(store, risk, now, rows)
+    for row in [*wrong_pins, *rows]:
         if row.pan_token:
             risk.record(_attempt(row))
             if row.status in ("reversed", "voided") and row.original_event_id:
@@ -43,7 +44,8 @@ def warm_up(store: Store, risk: RiskEngine, recent: RecentResponses, clock: Cloc
         if row.stan:
             recent.remember(RequestKey(row.terminal_id, row.message_class, row.stan,
                                        row.transmission_time), row.response_fields)
-    log.info("warmed up from %d ledger rows since %s", len(rows), since.isoformat())
+    log.info("warmed up from %d ledger rows since %s and %d older wrong PINs", len(rows),
+             since.isoformat(), len(wrong_pins))
 
 
 def rrn_source(store: Store, clock: Clock) -> RrnSource:

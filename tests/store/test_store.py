@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import update
 
 from gateway.store import (
@@ -233,3 +237,28 @@ async def test_the_highest_rrn_of_a_day_counts_only_full_length_rrns_of_that_day
         with scratch_database() as url:
             found = await highest(url)
     assert found == ("633900000042", None)
+
+
+@settings(max_examples=25, deadline=None)
+@given(gaps=st.lists(st.integers(0, 3), min_size=0, max_size=40), since_s=st.integers(-1, 125))
+def test_recent_rows_are_found_by_id_range_exactly_as_a_time_filter_would(
+        gaps: list[int], since_s: int) -> None:
+    with tempfile.TemporaryDirectory() as folder, \
+            Store(f"sqlite:///{Path(folder) / 'gateway.db'}") as store:
+        times, at = [], 0
+        for gap in gaps:  # a ledger written in time order, several rows a second
+            at += gap
+            times.append(at)
+        asyncio.run(_commit_at(store, times))
+        since = NOW + timedelta(seconds=since_s)
+        found = [row.event_id for row in store.recent_ledger(since, 1000)]
+    assert found == [f"ev-T0001-{n}" for n, t in enumerate(times)
+                     if NOW + timedelta(seconds=t) >= since]
+
+
+async def _commit_at(store: Store, seconds: list[int]) -> None:
+    async with GroupCommitter(store) as committer:
+        for n, offset in enumerate(seconds):
+            row = ledger(n)
+            row.occurred_at = NOW + timedelta(seconds=offset)
+            await committer.commit(row)
