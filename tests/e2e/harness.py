@@ -83,6 +83,16 @@ def write_toml(path: Path, table: dict[str, Any]) -> Path:
     return path
 
 
+def center_toml(workdir: Path, broker_port: int, **center: str) -> Path:
+    """A center.toml trusting this test's gateway, on its topic prefix;
+    `center` adds keys to `[center]` (e.g. `command_key`)."""
+    return write_toml(workdir / "center.toml", {
+        "center": {"database": f"sqlite:///{workdir / 'center.db'}", **center},
+        "mqtt": {"host": "127.0.0.1", "port": broker_port, "topic_prefix": topic_prefix(workdir)},
+        "gateways": [{"id": GATEWAY_ID,
+                      "public_key": str(workdir / "keys" / PUBLIC_KEY_FILE)}]})
+
+
 def center_for(workdir: Path, broker_port: int, *,
                shared: bool = False) -> tuple[CenterStore, CenterIngest]:
     """A plain subscription, the center's default; `shared=True` subscribes
@@ -95,6 +105,22 @@ def center_for(workdir: Path, broker_port: int, *,
                       client_id=f"e2e-center-{free_port()}",
                       share_group="e2e" if shared else None)
     return store, CenterIngest(store, verifier, mqtt)
+
+
+@asynccontextmanager
+async def connected_gateway(config: GatewayConfig) -> AsyncIterator[Gateway]:
+    """The daemon in this process, ready and connected to its broker (so it
+    hears commands); stopped on the way out."""
+    gateway, stop = Gateway(config), asyncio.Event()
+    run = asyncio.create_task(gateway.run(stop))
+    try:
+        await gateway.ready.wait()
+        assert gateway.forwarder is not None
+        await gateway.forwarder.connected.wait()
+        yield gateway
+    finally:
+        stop.set()
+        await run
 
 
 @asynccontextmanager

@@ -13,7 +13,6 @@ from sqlmodel import select
 from center.commands import build_command, send_command
 from center.config import CenterMqtt
 from center.verify import SignatureVerifier, load_public_key
-from gateway.daemon import Gateway
 from gateway.security.keys import PUBLIC_KEY_FILE
 from gateway.security.vault import CardVault, load_keyring
 from gateway.store import FreezeCase, LedgerEntry, Store
@@ -21,7 +20,7 @@ from gateway.store.models import VaultedCard
 from protocols.normalize import CardNumber
 from simulator import cards as demo
 from tests.brokers import shared_broker_port
-from tests.e2e.harness import BRANCH, GATEWAY_ID, gateway_config, topic_prefix
+from tests.e2e.harness import BRANCH, GATEWAY_ID, connected_gateway, gateway_config, topic_prefix
 from tests.e2e.test_cases import freeze_one
 from tests.e2e.test_no_card_data_at_rest import leaked
 
@@ -47,12 +46,7 @@ async def test_a_frozen_sale_is_vaulted_once_and_a_return_recovers_then_shreds_i
     mqtt = CenterMqtt("127.0.0.1", port, topic_prefix=topic_prefix(tmp_path))
     verifier = SignatureVerifier(
         {GATEWAY_ID: load_public_key(tmp_path / "keys" / PUBLIC_KEY_FILE)})
-    gateway, stop = Gateway(config), asyncio.Event()
-    run = asyncio.create_task(gateway.run(stop))
-    try:
-        await gateway.ready.wait()
-        assert gateway.forwarder is not None
-        await gateway.forwarder.connected.wait()
+    async with connected_gateway(config) as gateway:
         await freeze_one(gateway.listener_ports[0], "V0000001", demo.VISA_OK)
         vaulted, frozen, cases = await asyncio.to_thread(vault_state, config.database)
         [row], [sale], [case] = vaulted, frozen, cases
@@ -67,7 +61,4 @@ async def test_a_frozen_sale_is_vaulted_once_and_a_return_recovers_then_shreds_i
         assert "card 476173******0010 recovered from the vault (key v1)" in str(reply["detail"])
         vaulted, _, cases = await asyncio.to_thread(vault_state, config.database)
         assert vaulted == [] and [c.status for c in cases] == ["returned"]
-    finally:
-        stop.set()
-        await run
     assert files_with_the_pan(tmp_path, demo.VISA_OK) == []

@@ -28,12 +28,12 @@ from tests.e2e.harness import (
     BRANCH,
     GATEWAY_ID,
     TCP_PROFILE,
+    center_toml,
     gateway_and_center,
     gateway_config,
     ledger_rows,
     topic_prefix,
     until_center_has,
-    write_toml,
 )
 from tests.e2e.test_commands import terminal_state
 
@@ -94,11 +94,7 @@ async def test_released_case_arrives_settled_and_returned_case_as_refund(
     assert set(by_status) == {"settled", "refund"} and len(rows) == 8  # 6 sales + 2 resolutions
     assert {row.original_event_id for row in by_status.values()} == set(frozen)
     assert {c.status for c in open_cases(config.database).values()} == {"released", "returned"}
-    center_config = write_toml(tmp_path / "center.toml", {
-        "center": {"database": f"sqlite:///{tmp_path / 'center.db'}"},
-        "mqtt": {"host": "127.0.0.1", "port": port, "topic_prefix": topic_prefix(tmp_path)},
-        "gateways": [{"id": GATEWAY_ID,
-                      "public_key": str(tmp_path / "keys" / PUBLIC_KEY_FILE)}]})
+    center_config = center_toml(tmp_path, port)
     for status, row in by_status.items():
         found = center_query(center_config, row.rrn or "")
         assert status in {event["status"] for event in found}

@@ -16,7 +16,6 @@ from sqlmodel import select
 from drivers.tcp_link import connect_tcp
 from gateway.config import load_config
 from gateway.daemon import Gateway
-from gateway.security.keys import PUBLIC_KEY_FILE
 from gateway.store import LedgerEntry, Store
 from simulator import cards as demo
 from simulator.cards import demo_cards
@@ -24,10 +23,10 @@ from simulator.terminal import TerminalSimulator
 from tests.brokers import shared_broker_port
 from tests.e2e.harness import (
     BRANCH,
-    GATEWAY_ID,
     TCP_PROFILE,
+    center_toml,
     config_table,
-    topic_prefix,
+    connected_gateway,
     write_toml,
 )
 
@@ -51,8 +50,8 @@ def statuses(database: str, terminal_id: str) -> list[str]:
         return list(session.scalars(query))
 
 
-def center_cmd(center_toml: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([POSGW, "center", "-c", str(center_toml), "cmd", BRANCH, *args,
+def center_cmd(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([POSGW, "center", "-c", str(config), "cmd", BRANCH, *args,
                            "--wait-reply", "15"], capture_output=True, text=True, timeout=60)
 
 
@@ -61,32 +60,21 @@ async def test_reload_risk_command_applies_the_new_threshold_and_refuses_a_bad_f
     port = shared_broker_port()
     gateway_toml = write_toml(tmp_path / "gw.toml", config_table(tmp_path, port))
     rules = gateway_toml.read_text()
-    center_toml = write_toml(tmp_path / "center.toml", {
-        "center": {"database": f"sqlite:///{tmp_path / 'center.db'}"},
-        "mqtt": {"host": "127.0.0.1", "port": port, "topic_prefix": topic_prefix(tmp_path)},
-        "gateways": [{"id": GATEWAY_ID, "public_key": str(tmp_path / "keys" / PUBLIC_KEY_FILE)}]})
-    gateway, stop = Gateway(load_config(gateway_toml)), asyncio.Event()
-    run = asyncio.create_task(gateway.run(stop))
-    try:
-        await gateway.ready.wait()
-        assert gateway.forwarder is not None
-        await gateway.forwarder.connected.wait()
+    center_config = center_toml(tmp_path, port)
+    async with connected_gateway(load_config(gateway_toml)) as gateway:
         # The default: a third swipe within 300 s is frozen, a second is not.
         assert await swipe_twice(gateway, "K0000001", demo.VISA_OK) == ["settled", "settled"]
         gateway_toml.write_text(rules + "\n[risk.rules.rapid_repeat]\nthreshold = 2\n")
-        reloaded = await asyncio.to_thread(center_cmd, center_toml, "reload_risk")
+        reloaded = await asyncio.to_thread(center_cmd, center_config, "reload_risk")
         assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
         reply = json.loads(reloaded.stdout.splitlines()[-1])
         assert reply["outcome"] == "done" and "rapid_repeat 2/300s freeze" in reply["detail"]
         assert await swipe_twice(gateway, "K0000002", demo.UNIONPAY_OK) == ["settled", "frozen"]
         gateway_toml.write_text(rules + "\n[risk.rules.rapid_repeat]\nthreshold = 0\n")
-        refused = await asyncio.to_thread(center_cmd, center_toml, "reload_risk")
+        refused = await asyncio.to_thread(center_cmd, center_config, "reload_risk")
         assert refused.returncode == 1
         reply = json.loads(refused.stdout.splitlines()[-1])
         assert reply["outcome"] == "rejected"
         assert "risk.rules.rapid_repeat.threshold" in reply["detail"]
         # Nothing changed: the threshold is still 2.
         assert await swipe_twice(gateway, "K0000003", demo.VISA_LOW) == ["settled", "frozen"]
-    finally:
-        stop.set()
-        await run

@@ -18,7 +18,6 @@ from center.config import CenterMqtt
 from center.verify import SignatureVerifier, load_public_key
 from drivers.tcp_link import connect_tcp
 from gateway.config import load_config
-from gateway.daemon import Gateway
 from gateway.security.keys import PUBLIC_KEY_FILE
 from simulator import cards as demo
 from simulator.cards import demo_cards
@@ -28,7 +27,9 @@ from tests.e2e.harness import (
     BRANCH,
     GATEWAY_ID,
     TCP_PROFILE,
+    center_toml,
     config_table,
+    connected_gateway,
     topic_prefix,
     write_toml,
 )
@@ -47,11 +48,8 @@ async def test_only_signed_commands_are_obeyed(tmp_path: Path) -> None:
     table = config_table(tmp_path, port)
     table["keys"]["center_public_key"] = str(tmp_path / "hq" / "command.pub")
     gateway_toml = write_toml(tmp_path / "gw.toml", table)
-    center_toml = write_toml(tmp_path / "center.toml", {
-        "center": {"database": f"sqlite:///{tmp_path / 'center.db'}",
-                   "command_key": str(tmp_path / "hq" / "command.key")},
-        "mqtt": {"host": "127.0.0.1", "port": port, "topic_prefix": topic_prefix(tmp_path)},
-        "gateways": [{"id": GATEWAY_ID, "public_key": str(tmp_path / "keys" / PUBLIC_KEY_FILE)}]})
+    center_config = center_toml(tmp_path, port,
+                                command_key=str(tmp_path / "hq" / "command.key"))
     broker = CenterMqtt("127.0.0.1", port, topic_prefix=topic_prefix(tmp_path))
     verifier = SignatureVerifier({GATEWAY_ID: load_public_key(tmp_path / "keys" /
                                                               PUBLIC_KEY_FILE)})
@@ -61,12 +59,7 @@ async def test_only_signed_commands_are_obeyed(tmp_path: Path) -> None:
         assert reply is not None
         return reply
 
-    gateway, stop = Gateway(load_config(gateway_toml)), asyncio.Event()
-    run = asyncio.create_task(gateway.run(stop))
-    try:
-        await gateway.ready.wait()
-        assert gateway.forwarder is not None
-        await gateway.forwarder.connected.wait()
+    async with connected_gateway(load_config(gateway_toml)) as gateway:
         transport = await connect_tcp("127.0.0.1", gateway.listener_ports[0])
         async with TerminalSimulator(TCP_PROFILE, transport, "S0000001", "M00000000000001",
                                      demo_cards(), response_timeout_s=5.0) as terminal:
@@ -81,7 +74,7 @@ async def test_only_signed_commands_are_obeyed(tmp_path: Path) -> None:
             # Neither took effect: the terminal still sells.
             assert (await terminal.purchase(demo.VISA_OK, 11_00)).approved
             assert gateway.registry.state("S0000001") == "online"
-            signed = await asyncio.to_thread(run_posgw, "center", "-c", str(center_toml), "cmd",
+            signed = await asyncio.to_thread(run_posgw, "center", "-c", str(center_config), "cmd",
                                              BRANCH, "decommission", "S0000001",
                                              "--wait-reply", "15")
             assert signed.returncode == 0, signed.stdout + signed.stderr
@@ -91,7 +84,4 @@ async def test_only_signed_commands_are_obeyed(tmp_path: Path) -> None:
         local = await asyncio.to_thread(run_posgw, "cases", "release", "-c", str(gateway_toml),
                                         "NO-SUCH-CASE", "--wait", "15")
         assert "not_found" in local.stdout + local.stderr, local.stdout + local.stderr
-    finally:
-        stop.set()
-        await run
 
