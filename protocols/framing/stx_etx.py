@@ -122,7 +122,9 @@ class StxEtxFramer(HuntingFramer):
         another message (a new first block, or a different one-block frame)
         gets it read alone, not glued to the old blocks.
         """
-        self._blocks[:0] = blocks
+        if self._blocks:  # the sender went on without waiting for our answer
+            return
+        self._blocks += blocks
         self._held_closing = bytes(closing)
 
     # --- reading: one method per state -------------------------------------

@@ -133,6 +133,18 @@ def test_a_sender_that_repeats_the_whole_message_after_a_busy_nak_is_read_once()
         SendAck(), MessageReceived(b"HELLO!", Envelope())]
 
 
+def test_a_sender_that_does_not_wait_for_the_nak_keeps_its_next_message_whole() -> None:
+    link = ecr_link()
+    old_first, old_last = StxEtxFramer().frame_blocks(b"AAAaaa", 3)
+    new_first, new_last = StxEtxFramer().frame_blocks(b"BBBbbb", 3)
+    link.receive_data(old_first, now=0.0)
+    link.busy = True
+    link.receive_data(old_last + new_first, now=0.1)  # one chunk: no pause for our answer
+    link.busy = False
+    assert link.receive_data(new_last, now=0.2) == [
+        SendAck(), MessageReceived(b"BBBbbb", Envelope())]
+
+
 def test_blocks_held_for_a_refused_closing_block_expire_with_the_retry_window() -> None:
     link = ecr_link()
     first, last = StxEtxFramer().frame_blocks(b"HELLO!", 3)
