@@ -163,7 +163,6 @@ def parse_center_config(table: Mapping[str, Any], source: str = "",
     return config
 
 
-
 def _mqtt(reader: TableReader) -> CenterMqtt:
     share_group = reader.text("share_group", DEFAULT_SHARE_GROUP or "")
     if share_group and not is_identifier(share_group):

@@ -50,9 +50,9 @@ class RrnSource:
     def __init__(self, started: datetime, issued_today: str | None = None) -> None:
         midnight = started.replace(hour=0, minute=0, second=0, microsecond=0)
         first = int((started - midnight).total_seconds() * 1000)
-        serial = (issued_today or "")[len(rrn_day_prefix(started)):]
-        if (issued_today is not None and issued_today.startswith(rrn_day_prefix(started))
-                and serial.isascii() and serial.isdigit()):
+        day = rrn_day_prefix(started)
+        serial = (issued_today or "")[len(day):]
+        if issued_today and issued_today.startswith(day) and serial.isascii() and serial.isdigit():
             first = max(first, int(serial) + 1)
         self._serials = itertools.count(first)
 

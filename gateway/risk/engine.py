@@ -26,6 +26,10 @@ from .settings import RiskSettings
 # authorization; freezes (approvals only) and alerts after it.
 _DECLINING = frozenset({"decline"})
 _FREEZING = frozenset({"freeze", "alert"})
+#: Rules on a card's window: (name, check, on this terminal only).
+_CARD_RULES = (("descending_probe", rules.descending_probe, False),
+               ("rapid_repeat", rules.rapid_repeat, True),
+               ("duplicate_charge", rules.duplicate_charge, True))
 _ALERTING = frozenset({"alert"})
 #: Only money leaving the card is judged; refunds, voids and reversals pass.
 JUDGED_KINDS = frozenset({TxKind.PURCHASE, TxKind.PREAUTH, TxKind.COMPLETION})
@@ -125,8 +129,8 @@ class RiskEngine:
     def _record_wrong_pin(self, attempt: Attempt) -> None:
         """Keep it for the wrong-PIN window; lock the card out at the threshold."""
         rule = self.settings.rule("wrong_pin")
-        history = self._window(self._wrong_pins, attempt.card, attempt.at, rule.window_s,
-                               self._wrong_pin_span_s)
+        history = _since(self._window(self._wrong_pins, attempt.card, attempt.at,
+                                      self._wrong_pin_span_s), attempt.at - rule.window_s)
         self._wrong_pins.setdefault(attempt.card, []).append(attempt)
         if rule.lockout_s and rules.wrong_pins(history, attempt, rule):
             self._locked_until[attempt.card] = attempt.at + rule.lockout_s
@@ -175,28 +179,31 @@ class RiskEngine:
 
     def _evaluate(self, attempt: Attempt, actions: frozenset[str]) -> list[RuleHit]:
         """Hits of the enabled rules whose configured action is in `actions`."""
-        settings, hits = self.settings, []
-        rule = settings.rule("wrong_pin")
+        hits: list[RuleHit | None] = []
+        rule = self.settings.rule("wrong_pin")
         if rule.enabled and rule.action in actions:
-            history = self._window(self._wrong_pins, attempt.card, attempt.at, rule.window_s,
+            history = self._window(self._wrong_pins, attempt.card, attempt.at,
                                    self._wrong_pin_span_s)
-            hits.append(rules.wrong_pins(history, attempt, rule))
-        rule = settings.rule("descending_probe")
-        if rule.enabled and rule.action in actions:
-            history = self._window(self._by_card, attempt.card, attempt.at, rule.window_s,
-                                   self._card_span_s)
-            hits.append(rules.descending_probe(history, attempt, rule))
-        for name, check in (("rapid_repeat", rules.rapid_repeat),
-                            ("duplicate_charge", rules.duplicate_charge)):
-            rule = settings.rule(name)
-            if rule.enabled and rule.action in actions:
-                history = self._window(self._by_card, attempt.card, attempt.at, rule.window_s,
-                                       self._card_span_s)
-                on_terminal = [a for a in history if a.terminal == attempt.terminal
-                               and not a.undone]
-                hits.append(check(on_terminal, attempt, rule))
+            hits.append(rules.wrong_pins(_since(history, attempt.at - rule.window_s), attempt,
+                                         rule))
+        hits += self._card_hits(attempt, actions)
         hits += self._terminal_hits(attempt, actions)
         return [hit for hit in hits if hit is not None]
+
+    def _card_hits(self, attempt: Attempt, actions: frozenset[str]) -> list[RuleHit | None]:
+        """The rules on the card's window, read (and pruned) once for all of them;
+        rapid_repeat and duplicate_charge see the card's attempts on this
+        terminal that were not undone."""
+        wanted = [(self.settings.rule(name), check, per_terminal)
+                  for name, check, per_terminal in _CARD_RULES]
+        wanted = [entry for entry in wanted if entry[0].enabled and entry[0].action in actions]
+        if not wanted:
+            return []
+        history = self._window(self._by_card, attempt.card, attempt.at, self._card_span_s)
+        on_terminal = [a for a in history if a.terminal == attempt.terminal and not a.undone]
+        return [check(_since(on_terminal if per_terminal else history,
+                             attempt.at - rule.window_s), attempt, rule)
+                for rule, check, per_terminal in wanted]
 
     def _terminal_hits(self, attempt: Attempt, actions: frozenset[str]) -> list[RuleHit | None]:
         if not self._terminal_span_s:  # both terminal rules are off
@@ -218,18 +225,17 @@ class RiskEngine:
         return hits
 
     @staticmethod
-    def _window(windows: dict[str, list[Attempt]], key: str, now: float, window_s: float,
+    def _window(windows: dict[str, list[Attempt]], key: str, now: float,
                 span_s: float) -> list[Attempt]:
-        """Attempts of `key` inside `window_s` before `now`; prunes those past `span_s`."""
+        """The attempts of `key`, oldest first, after pruning those past `span_s`
+        (the list itself: callers only read it)."""
         attempts = windows.get(key)
         if not attempts:
             return []
         _drop_before(attempts, now - span_s)
         if not attempts:
             del windows[key]
-            return []
-        start = now - window_s
-        return [a for a in attempts if a.at >= start]
+        return attempts
 
     def _sweep(self, now: float) -> None:
         """Once per shortest window: forget every key with nothing left in it
@@ -266,6 +272,11 @@ def _mark_undone(attempts: list[Attempt], tx_id: str, terminal: str) -> bool:
             attempts[-back] = replace(attempt, undone=True)
             return True
     return False
+
+
+def _since(attempts: list[Attempt], start: float) -> list[Attempt]:
+    """A copy of the attempts at or after `start` (rules keep what they are given)."""
+    return [a for a in attempts if a.at >= start]
 
 
 def _drop_before(attempts: list[Attempt], before: float) -> None:
