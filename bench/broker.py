@@ -13,7 +13,7 @@ broker is a process of its own the CPU time it spent per message (from
     python bench/broker.py [--messages 20000] [--window 64] [--subscriber]
 
 Brokers: mosquitto on 127.0.0.1:1883 (skipped when nothing listens there),
-the embedded broker as its own process (`python -m simulator.mqtt_broker`),
+the embedded broker as its own process (`python -m posgw.sandbox.mqtt_broker`),
 and the embedded broker in a thread of this process, as `posgw demo` runs
 it (client and broker then share one interpreter and its GIL).
 """
@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiomqtt
 
 from bench.readme import machine
-from simulator.mqtt_broker import BrokerThread
+from posgw.sandbox.mqtt_broker import BrokerThread
 
 MOSQUITTO_PORT = 1883
 TOPIC = "bench/v1/B001/T0001/tx"
@@ -84,7 +84,7 @@ def mosquitto_running() -> bool:
 @contextmanager
 def broker_process() -> Iterator[tuple[int, int]]:
     """(port, pid) of an embedded broker running as its own process."""
-    process = subprocess.Popen([sys.executable, "-m", "simulator.mqtt_broker", "--port", "0"],
+    process = subprocess.Popen([sys.executable, "-m", "sandbox.mqtt_broker", "--port", "0"],
                                stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

@@ -25,9 +25,9 @@ import iso8583
 import iso8583.specs
 
 from bench.readme import machine, update_readmes
-from gateway.profiles import load_profile
-from protocols.iso8583.codec import Codec
-from protocols.iso8583.message import Message
+from posgw.gateway.profiles import load_profile
+from posgw.protocols.iso8583.codec import Codec
+from posgw.protocols.iso8583.message import Message
 
 ICC_DATA = bytes.fromhex(
     "9F2608C2C12B098F3DA6E39F2701809F100706010A03A4B8009F3704F8D1BC759F3602000E"

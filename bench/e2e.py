@@ -37,21 +37,21 @@ import aiomqtt
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/e2e.py`
 
 from bench.readme import machine, update_readmes
-from drivers.base import LinkUnavailable
-from drivers.clock import SYSTEM_CLOCK
-from drivers.tcp_link import connect_tcp
-from gateway.cli_demo.broker import RunningBroker, demo_broker
-from gateway.cli_demo.cards import card_pool
-from gateway.config import MqttConfig
-from gateway.forward import OutboxForwarder
-from gateway.forward.client import MQTT_LOGGER
-from gateway.forward.events import new_event_id, outbox_row, tx_event
-from gateway.profiles import codec_for, load_profile
-from gateway.security.keys import generate_keys, load_keys
-from gateway.store import GroupCommitter, Store
-from protocols.normalize import Transaction, TxKind
-from simulator.cards import Card
-from simulator.loadgen import percentile
+from posgw.drivers.base import LinkUnavailable
+from posgw.drivers.clock import SYSTEM_CLOCK
+from posgw.drivers.tcp_link import connect_tcp
+from posgw.gateway.config import MqttConfig
+from posgw.gateway.forward import OutboxForwarder
+from posgw.gateway.forward.client import MQTT_LOGGER
+from posgw.gateway.forward.events import new_event_id, outbox_row, tx_event
+from posgw.gateway.profiles import codec_for, load_profile
+from posgw.gateway.security.keys import generate_keys, load_keys
+from posgw.gateway.store import GroupCommitter, Store
+from posgw.protocols.normalize import Transaction, TxKind
+from posgw.sandbox.demo.cards import card_pool
+from posgw.sandbox.mosquitto import RunningBroker, demo_broker
+from posgw.simulator.cards import Card
+from posgw.simulator.loadgen import percentile
 
 PROFILE = load_profile("iso87-ascii")
 WINDOW = 64
@@ -139,7 +139,7 @@ class FrameTemplates:
     MARK = "987651"
 
     def __init__(self, cards: list[Card]) -> None:
-        from simulator.requests import RequestBuilder, StanCounter
+        from posgw.simulator.requests import RequestBuilder, StanCounter
 
         class Fixed(StanCounter):
             def next(self) -> str:

@@ -22,9 +22,9 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from drivers.base import Transport
-from drivers.clock import SYSTEM_CLOCK
-from protocols.framing import (
+from posgw.drivers.base import Transport
+from posgw.drivers.clock import SYSTEM_CLOCK
+from posgw.protocols.framing import (
     BlockAccepted,
     ControlReceived,
     FrameReceived,
@@ -34,10 +34,10 @@ from protocols.framing import (
     build_link,
     control,
 )
-from protocols.framing.control import ACK, ETB, ETX, NAK
-from protocols.iso8583.codec import Codec
-from protocols.normalize import response_mti
-from simulator.requests import RequestBuilder, StanCounter
+from posgw.protocols.framing.control import ACK, ETB, ETX, NAK
+from posgw.protocols.iso8583.codec import Codec
+from posgw.protocols.normalize import response_mti
+from posgw.simulator.requests import RequestBuilder, StanCounter
 from tests.security.test_hostile_input import (
     MAX_FRAME,
     MERCHANT,

@@ -19,8 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.readme import machine, update_readmes
-from gateway.risk import Attempt, RiskEngine
-from protocols.normalize import ResponseCategory
+from posgw.gateway.risk import Attempt, RiskEngine
+from posgw.protocols.normalize import ResponseCategory
 
 OUTCOMES = [ResponseCategory.APPROVED] * 8 + [ResponseCategory.INSUFFICIENT_FUNDS,
                                               ResponseCategory.INCORRECT_PIN]

@@ -68,12 +68,12 @@ from bench.soak_traffic import (
     run_terminal,
     tcp_redial,
 )
-from center.db import CenterStore
-from drivers.base import Transport
-from drivers.clock import SYSTEM_CLOCK
-from drivers.tcp_link import connect_tcp
-from gateway.cli_demo.summary import Summary
-from gateway.store import Store
+from posgw.center.db import CenterStore
+from posgw.drivers.base import Transport
+from posgw.drivers.clock import SYSTEM_CLOCK
+from posgw.drivers.tcp_link import connect_tcp
+from posgw.gateway.store import Store
+from posgw.sandbox.demo.summary import Summary
 
 WATCH_S = 1.0  # outbox depth sampling, and drain polling
 #: The outbox is empty and the center has stored nothing new for this long:

@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 
 from bench.soak_stack import SoakStack
-from drivers.clock import SYSTEM_CLOCK
+from posgw.drivers.clock import SYSTEM_CLOCK
 
 log = logging.getLogger("bench.soak")
 

@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from center.db import CenterStore
-from center.models import ReceivedEvent
-from gateway.cli_demo.summary import Summary, summarize
-from gateway.store import LedgerEntry, Store
-from simulator.loadgen import percentile
+from posgw.center.db import CenterStore
+from posgw.center.models import ReceivedEvent
+from posgw.gateway.store import LedgerEntry, Store
+from posgw.sandbox.demo.summary import Summary, summarize
+from posgw.simulator.loadgen import percentile
 
 LABEL_WIDTH = 24
 

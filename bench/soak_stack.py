@@ -24,15 +24,15 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from drivers.serial_link import SerialSettings
-from gateway.cli_demo.cards import card_pool
-from gateway.profiles import load_profile
-from gateway.security.keys import PUBLIC_KEY_FILE, generate_keys
-from simulator.acquirer import AcquirerServer
-from simulator.acquirer_host import AcquirerHost
-from simulator.cards import Card, demo_cards
-from simulator.pty_pair import PtyPair, pty_supported
-from simulator.usb_emulation import EmulatedUsbDevice, UsbRelayServer
+from posgw.drivers.serial_link import SerialSettings
+from posgw.gateway.profiles import load_profile
+from posgw.gateway.security.keys import PUBLIC_KEY_FILE, generate_keys
+from posgw.sandbox.demo.cards import card_pool
+from posgw.simulator.acquirer import AcquirerServer
+from posgw.simulator.acquirer_host import AcquirerHost
+from posgw.simulator.cards import Card, demo_cards
+from posgw.simulator.pty_pair import PtyPair, pty_supported
+from posgw.simulator.usb_emulation import EmulatedUsbDevice, UsbRelayServer
 from tests.brokers import free_port, port_accepts
 
 BRANCH, GATEWAY_ID, MERCHANT = "SOAK01", "gw-soak-1", "M00000000000001"

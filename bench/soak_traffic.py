@@ -24,14 +24,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from drivers.base import LinkClosed, Transport
-from drivers.clock import SYSTEM_CLOCK
-from drivers.tcp_link import connect_tcp
-from gateway.cli_demo import traffic
-from gateway.cli_demo.traffic import Action, Tally, TerminalRun
-from gateway.profiles import load_profile
-from simulator.cards import Card
-from simulator.terminal import LINK_CLOSED, NOT_DELIVERED, Exchange, TerminalSimulator
+from posgw.drivers.base import LinkClosed, Transport
+from posgw.drivers.clock import SYSTEM_CLOCK
+from posgw.drivers.tcp_link import connect_tcp
+from posgw.gateway.profiles import load_profile
+from posgw.sandbox.demo import traffic
+from posgw.sandbox.demo.traffic import Action, Tally, TerminalRun
+from posgw.simulator.cards import Card
+from posgw.simulator.terminal import LINK_CLOSED, NOT_DELIVERED, Exchange, TerminalSimulator
 
 #: How long a terminal waits for an answer before it retransmits. Short, so
 #: a request lost to a SIGKILL is retransmitted soon after the restart.

@@ -20,7 +20,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from protocols.canonical_json import canonical_json, without_signature
+from posgw.protocols.canonical_json import canonical_json, without_signature
 
 PRIVATE_FILE = "command.key"
 PUBLIC_FILE = "command.pub"

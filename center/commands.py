@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from center.config import CenterMqtt
-from center.mqtt import QOS_AT_LEAST_ONCE, new_client
-from center.verify import BadPayload, SignatureVerifier
-from protocols.canonical_json import canonical_json
+from posgw.center.config import CenterMqtt
+from posgw.center.mqtt import QOS_AT_LEAST_ONCE, new_client
+from posgw.center.verify import BadPayload, SignatureVerifier
+from posgw.protocols.canonical_json import canonical_json
 
 COMMAND_SCHEMA = "command.v1"
 REPLY_SCHEMA = "command-reply.v1"

@@ -35,9 +35,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from center.verify import SignatureVerifier
-from protocols.iso8583.errors import SpecError
-from protocols.tables import TableReader, parse_toml, with_environment
+from posgw.center.verify import SignatureVerifier
+from posgw.protocols.iso8583.errors import SpecError
+from posgw.protocols.tables import TableReader, parse_toml, with_environment
 
 #: Four slashes: an absolute path (three would be relative to the working directory).
 DEFAULT_DATABASE = "sqlite:////var/lib/posgw/center.db"

@@ -17,8 +17,13 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, create_engine
 
-from center.models import GatewayKey, QuarantinedPayload, ReceivedEvent, ReceivedReconciliation
-from protocols.redact import mask_pan
+from posgw.center.models import (
+    GatewayKey,
+    QuarantinedPayload,
+    ReceivedEvent,
+    ReceivedReconciliation,
+)
+from posgw.protocols.redact import mask_pan
 
 _TABLES = [model.__table__ for model in (  # type: ignore[union-attr]
     ReceivedEvent, QuarantinedPayload, GatewayKey, ReceivedReconciliation)]

@@ -37,11 +37,11 @@ from typing import Any
 import aiomqtt
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
-from center.config import DEFAULT_MAX_CLOCK_SKEW_S, DEFAULT_MAX_EVENT_AGE_S, CenterMqtt
-from center.db import CenterStore, ReplayedSeq
-from center.mqtt import QOS_AT_LEAST_ONCE, ack, new_client
-from center.registry import GatewayTrust
-from center.verify import BadPayload, QuarantineKind, SignatureVerifier
+from posgw.center.config import DEFAULT_MAX_CLOCK_SKEW_S, DEFAULT_MAX_EVENT_AGE_S, CenterMqtt
+from posgw.center.db import CenterStore, ReplayedSeq
+from posgw.center.mqtt import QOS_AT_LEAST_ONCE, ack, new_client
+from posgw.center.registry import GatewayTrust
+from posgw.center.verify import BadPayload, QuarantineKind, SignatureVerifier
 
 __all__ = ["CenterIngest", "CenterMqtt"]
 

@@ -24,7 +24,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from center.config import CenterMqtt
+from posgw.center.config import CenterMqtt
 
 QOS_AT_LEAST_ONCE = 1
 

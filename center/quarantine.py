@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
-from center.models import QuarantinedPayload
+from posgw.center.models import QuarantinedPayload
 
 #: Shown for rows quarantined before rows had a kind.
 UNCLASSIFIED = "unclassified"

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from center.models import ReceivedEvent
+from posgw.center.models import ReceivedEvent
 
 #: Statuses whose amount counts towards a day's settled total.
 SETTLED_STATUSES = ("settled",)

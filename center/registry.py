@@ -35,10 +35,10 @@ from cryptography.hazmat.primitives.serialization import (
 from sqlalchemy import inspect
 from sqlmodel import col, select
 
-from center.config import RegisteredGateway, is_identifier
-from center.db import CenterStore
-from center.models import GatewayKey
-from center.verify import SignatureVerifier, key_fingerprint
+from posgw.center.config import RegisteredGateway, is_identifier
+from posgw.center.db import CenterStore
+from posgw.center.models import GatewayKey
+from posgw.center.verify import SignatureVerifier, key_fingerprint
 
 #: A revocation reaches the running ingest within this many seconds.
 REFRESH_S = 5.0

@@ -15,10 +15,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from center.config import CenterConfig
-from center.db import CenterStore
-from center.ingest import CenterIngest
-from center.registry import GatewayTrust
+from posgw.center.config import CenterConfig
+from posgw.center.db import CenterStore
+from posgw.center.ingest import CenterIngest
+from posgw.center.registry import GatewayTrust
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 

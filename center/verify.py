@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
-from protocols.canonical_json import CanonicalJsonError, canonical_json, without_signature
+from posgw.protocols.canonical_json import CanonicalJsonError, canonical_json, without_signature
 
 #: Longest gateway_id quoted in a quarantine reason (the schema's maximum).
 MAX_SHOWN_ID = 64

@@ -40,9 +40,9 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Final
 
-from drivers.base import LinkClosed, Transport
-from drivers.clock import SYSTEM_CLOCK, Clock
-from protocols.framing import (
+from posgw.drivers.base import LinkClosed, Transport
+from posgw.drivers.clock import SYSTEM_CLOCK, Clock
+from posgw.protocols.framing import (
     Delivered,
     DeliveryFailed,
     Envelope,

@@ -19,9 +19,9 @@ from typing import Any
 import usb.core
 from serial.tools import list_ports
 
-from drivers.base import TerminalIdentity
-from drivers.usb_link import usb_key
-from protocols.profile import Profile, UsbMatch
+from posgw.drivers.base import TerminalIdentity
+from posgw.drivers.usb_link import usb_key
+from posgw.protocols.profile import Profile, UsbMatch
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
-from drivers.backoff import Backoff
-from drivers.base import LinkClosed, Transport
-from drivers.discovery import DiscoveredTerminal
+from posgw.drivers.backoff import Backoff
+from posgw.drivers.base import LinkClosed, Transport
+from posgw.drivers.discovery import DiscoveredTerminal
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import contextlib
 import threading
 from collections.abc import Callable
 
-from drivers.base import LinkClosed, TerminalIdentity
+from posgw.drivers.base import LinkClosed, TerminalIdentity
 
 # How long close() waits for the thread; reads wake at least this often.
 JOIN_TIMEOUT_S = 2.0

@@ -20,9 +20,9 @@ from typing import Any
 
 import serial
 
-from drivers.base import LinkClosed, LinkUnavailable, TerminalIdentity
-from drivers.reader_thread import ThreadedTransport
-from protocols.profile import TransportSpec
+from posgw.drivers.base import LinkClosed, LinkUnavailable, TerminalIdentity
+from posgw.drivers.reader_thread import ThreadedTransport
+from posgw.protocols.profile import TransportSpec
 
 # 5 s to push one message out: generous at 9600 baud (about 1 KB/s).
 WRITE_TIMEOUT_S = 5.0

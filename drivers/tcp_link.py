@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 
-from drivers.base import LinkClosed, LinkUnavailable, TerminalIdentity
+from posgw.drivers.base import LinkClosed, LinkUnavailable, TerminalIdentity
 
 log = logging.getLogger(__name__)
 

@@ -24,10 +24,10 @@ import libusb_package
 import usb.core
 import usb.util
 
-from drivers.base import LinkClosed, LinkUnavailable, TerminalIdentity
-from drivers.reader_thread import ThreadedTransport
-from drivers.usb_relay import RelayBackend
-from protocols.profile import UsbMatch
+from posgw.drivers.base import LinkClosed, LinkUnavailable, TerminalIdentity
+from posgw.drivers.reader_thread import ThreadedTransport
+from posgw.drivers.usb_relay import RelayBackend
+from posgw.protocols.profile import UsbMatch
 
 # 100 ms read polls: how long close() may wait for the reader thread.
 READ_TIMEOUT_MS = 100

@@ -15,12 +15,12 @@ import contextlib
 import logging
 from datetime import timedelta
 
-from drivers.clock import Clock
-from gateway.authorize.base import UpstreamUnavailable
-from gateway.authorize.upstream import Iso8583Upstream
-from gateway.store.models import UpstreamQueueItem
-from gateway.store.store import Store
-from protocols.iso8583.message import FieldValue, Message
+from posgw.drivers.clock import Clock
+from posgw.gateway.authorize.base import UpstreamUnavailable
+from posgw.gateway.authorize.upstream import Iso8583Upstream
+from posgw.gateway.store.models import UpstreamQueueItem
+from posgw.gateway.store.store import Store
+from posgw.protocols.iso8583.message import FieldValue, Message
 
 log = logging.getLogger(__name__)
 

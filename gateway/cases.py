@@ -36,8 +36,8 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from drivers.clock import Clock
-from gateway.case_policy import (
+from posgw.drivers.clock import Clock
+from posgw.gateway.case_policy import (
     EVIDENCE_SUBMITTED,
     EXPIRED,
     OPEN,
@@ -47,16 +47,16 @@ from gateway.case_policy import (
     CaseDeadlines,
     is_overdue,
 )
-from gateway.evidence import EvidenceError, EvidenceItem, EvidenceStore
-from gateway.forward.events import case_event, new_event_id, outbox_row, utc_iso
-from gateway.forward.topics import cases_topic, tx_topic
-from gateway.metrics import GatewayMetrics
-from gateway.pipeline import GatewayIdentity
-from gateway.security.vault import CardVault, VaultError
-from gateway.store import DuplicateRequest, FreezeCase, GroupCommitter, LedgerEntry, Store
-from gateway.store.errors import OutboxFull
-from gateway.store.models import CaseEvidence
-from gateway.store.rows import TableRow, table_row
+from posgw.gateway.evidence import EvidenceError, EvidenceItem, EvidenceStore
+from posgw.gateway.forward.events import case_event, new_event_id, outbox_row, utc_iso
+from posgw.gateway.forward.topics import cases_topic, tx_topic
+from posgw.gateway.metrics import GatewayMetrics
+from posgw.gateway.pipeline import GatewayIdentity
+from posgw.gateway.security.vault import CardVault, VaultError
+from posgw.gateway.store import DuplicateRequest, FreezeCase, GroupCommitter, LedgerEntry, Store
+from posgw.gateway.store.errors import OutboxFull
+from posgw.gateway.store.models import CaseEvidence
+from posgw.gateway.store.rows import TableRow, table_row
 
 log = logging.getLogger(__name__)
 

@@ -29,15 +29,15 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from drivers.clock import Clock
-from gateway.cases import CaseService
-from gateway.forward.events import COMMAND_REPLY_SCHEMA, envelope, new_event_id, outbox_row
-from gateway.forward.topics import command_reply_topic
-from gateway.pipeline import GatewayIdentity
-from gateway.risk import RiskSettings
-from gateway.security.command_auth import CommandAuthenticator
-from gateway.store import GroupCommitter
-from gateway.terminals import TerminalRegistry
+from posgw.drivers.clock import Clock
+from posgw.gateway.cases import CaseService
+from posgw.gateway.forward.events import COMMAND_REPLY_SCHEMA, envelope, new_event_id, outbox_row
+from posgw.gateway.forward.topics import command_reply_topic
+from posgw.gateway.pipeline import GatewayIdentity
+from posgw.gateway.risk import RiskSettings
+from posgw.gateway.security.command_auth import CommandAuthenticator
+from posgw.gateway.store import GroupCommitter
+from posgw.gateway.terminals import TerminalRegistry
 
 log = logging.getLogger(__name__)
 

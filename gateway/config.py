@@ -18,12 +18,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from gateway.case_policy import DEFAULT_EXPIRE_AFTER, DEFAULT_FIRST_RESPONSE, CasePolicy
-from gateway.profiles import load_profile
-from gateway.risk import RiskSettings, parse_risk_settings
-from gateway.security.command_auth import CommandKeyError, load_center_public_key
-from protocols.iso8583.errors import SpecError
-from protocols.tables import TableReader, parse_toml, with_environment
+from posgw.gateway.case_policy import DEFAULT_EXPIRE_AFTER, DEFAULT_FIRST_RESPONSE, CasePolicy
+from posgw.gateway.profiles import load_profile
+from posgw.gateway.risk import RiskSettings, parse_risk_settings
+from posgw.gateway.security.command_auth import CommandKeyError, load_center_public_key
+from posgw.protocols.iso8583.errors import SpecError
+from posgw.protocols.tables import TableReader, parse_toml, with_environment
 
 DEFAULT_DATABASE = "sqlite:////var/lib/posgw/gateway.db"
 DEFAULT_KEYS_DIR = "/var/lib/posgw/keys"

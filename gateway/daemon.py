@@ -18,42 +18,42 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-from drivers.base import Transport
-from drivers.clock import SYSTEM_CLOCK, Clock
-from drivers.hotplug import TerminalLinkSupervisor
-from drivers.tcp_link import TcpServer
-from drivers.usb_link import backend_from_option
-from gateway.advices import AdviceSender
-from gateway.authorize import Authorizer, Iso8583Upstream, StandInAuthorizer
-from gateway.cases import CaseService
-from gateway.commands import CommandHandler, describe_rules
-from gateway.config import GatewayConfig, TerminalConfig, load_config
-from gateway.evidence import EvidenceStore
-from gateway.forward import OutboxForwarder
-from gateway.forward.events import outbox_row, terminal_status
-from gateway.forward.topics import terminal_status_topic
-from gateway.links import open_terminal_link
-from gateway.metrics import GatewayMetrics, serve_metrics
-from gateway.pipeline import GatewayIdentity, Pipeline, RecentResponses
-from gateway.pipeline.warmup import rrn_source, warm_up
-from gateway.profiles import load_profile
-from gateway.risk import RiskEngine
-from gateway.security.command_auth import CommandAuthenticator, load_center_public_key
-from gateway.security.keys import (
+from posgw.drivers.base import Transport
+from posgw.drivers.clock import SYSTEM_CLOCK, Clock
+from posgw.drivers.hotplug import TerminalLinkSupervisor
+from posgw.drivers.tcp_link import TcpServer
+from posgw.drivers.usb_link import backend_from_option
+from posgw.gateway.advices import AdviceSender
+from posgw.gateway.authorize import Authorizer, Iso8583Upstream, StandInAuthorizer
+from posgw.gateway.cases import CaseService
+from posgw.gateway.commands import CommandHandler, describe_rules
+from posgw.gateway.config import GatewayConfig, TerminalConfig, load_config
+from posgw.gateway.evidence import EvidenceStore
+from posgw.gateway.forward import OutboxForwarder
+from posgw.gateway.forward.events import outbox_row, terminal_status
+from posgw.gateway.forward.topics import terminal_status_topic
+from posgw.gateway.links import open_terminal_link
+from posgw.gateway.metrics import GatewayMetrics, serve_metrics
+from posgw.gateway.pipeline import GatewayIdentity, Pipeline, RecentResponses
+from posgw.gateway.pipeline.warmup import rrn_source, warm_up
+from posgw.gateway.profiles import load_profile
+from posgw.gateway.risk import RiskEngine
+from posgw.gateway.security.command_auth import CommandAuthenticator, load_center_public_key
+from posgw.gateway.security.keys import (
     SIGNING_KEY_FILE,
     TOKEN_KEY_FILE,
     GatewayKeys,
     generate_keys,
     load_keys,
 )
-from gateway.security.mac_check import TerminalMacs
-from gateway.security.vault import open_vault
-from gateway.sessions import TerminalSession
-from gateway.store import GroupCommitter, Store
-from gateway.store.reports import terminal_statement
-from gateway.store.rows import TableRow
-from gateway.terminals import DECOMMISSIONED, TerminalLine, TerminalRegistry
-from protocols.iso8583.errors import SpecError
+from posgw.gateway.security.mac_check import TerminalMacs
+from posgw.gateway.security.vault import open_vault
+from posgw.gateway.sessions import TerminalSession
+from posgw.gateway.store import GroupCommitter, Store
+from posgw.gateway.store.reports import terminal_statement
+from posgw.gateway.store.rows import TableRow
+from posgw.gateway.terminals import DECOMMISSIONED, TerminalLine, TerminalRegistry
+from posgw.protocols.iso8583.errors import SpecError
 
 log = logging.getLogger(__name__)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from drivers.base import Transport
-from drivers.serial_link import SerialSettings, open_serial
-from drivers.tcp_link import connect_tcp
-from drivers.usb_link import open_usb
-from gateway.config import TerminalConfig
-from protocols.profile import Profile, UsbMatch
+from posgw.drivers.base import Transport
+from posgw.drivers.serial_link import SerialSettings, open_serial
+from posgw.drivers.tcp_link import connect_tcp
+from posgw.drivers.usb_link import open_usb
+from posgw.gateway.config import TerminalConfig
+from posgw.protocols.profile import Profile, UsbMatch
 
 
 async def open_terminal_link(terminal: TerminalConfig, profile: Profile,

@@ -11,15 +11,15 @@ from dataclasses import fields as dataclass_fields
 from enum import Enum
 from typing import Any
 
-from protocols.iso8583.codec import Codec
-from protocols.iso8583.emv_tags import SENSITIVE_TAGS, describe_tlv, display_value
-from protocols.iso8583.errors import Iso8583Error
-from protocols.iso8583.message import FieldValue, Message
-from protocols.iso8583.spec import FieldSpec
-from protocols.iso8583.subfields import SubfieldCodec
-from protocols.iso8583.tlv import TlvNode, build_tlv, parse_tlv
-from protocols.normalize import normalize
-from protocols.redact import mask_pan, mask_secret, mask_track
+from posgw.protocols.iso8583.codec import Codec
+from posgw.protocols.iso8583.emv_tags import SENSITIVE_TAGS, describe_tlv, display_value
+from posgw.protocols.iso8583.errors import Iso8583Error
+from posgw.protocols.iso8583.message import FieldValue, Message
+from posgw.protocols.iso8583.spec import FieldSpec
+from posgw.protocols.iso8583.subfields import SubfieldCodec
+from posgw.protocols.iso8583.tlv import TlvNode, build_tlv, parse_tlv
+from posgw.protocols.normalize import normalize
+from posgw.protocols.redact import mask_pan, mask_secret, mask_track
 
 MTI_CLASSES = {
     "1": "authorization", "2": "financial", "3": "file action", "4": "reversal",

@@ -39,12 +39,12 @@ from prometheus_client.core import (
     Metric,
 )
 
-from drivers.clock import SYSTEM_CLOCK, Clock
+from posgw.drivers.clock import SYSTEM_CLOCK, Clock
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from gateway.risk import Action, RuleHit
+    from posgw.gateway.risk import Action, RuleHit
 
 log = logging.getLogger(__name__)
 _perf_counter = time.perf_counter

@@ -12,17 +12,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from protocols.iso8583.codec import Codec
-from protocols.iso8583.errors import SpecError
-from protocols.profile import Profile, find_problems, merge_profiles
-from protocols.tables import parse_toml
+from posgw.protocols.iso8583.codec import Codec
+from posgw.protocols.iso8583.errors import SpecError
+from posgw.protocols.profile import Profile, find_problems, merge_profiles
+from posgw.protocols.tables import parse_toml
 
 _MAX_EXTENDS_DEPTH = 8
 
 
 def builtin_names() -> list[str]:
     """Names of the profiles shipped with posgw."""
-    folder = resources.files("firmware_profiles")
+    folder = resources.files("posgw.firmware_profiles")
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
@@ -80,5 +80,5 @@ def _read(name_or_path: str) -> tuple[str, str]:
     if name_or_path not in builtin_names():
         known = ", ".join(builtin_names())
         raise SpecError("(name)", f"no profile {name_or_path!r}; shipped: {known}", name_or_path)
-    resource = resources.files("firmware_profiles") / f"{name_or_path}.toml"
+    resource = resources.files("posgw.firmware_profiles") / f"{name_or_path}.toml"
     return resource.read_text(encoding="utf-8"), f"firmware_profiles/{name_or_path}.toml"

@@ -19,17 +19,17 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from drivers.base import LinkClosed, Transport
-from drivers.channel import FramedChannel
-from gateway.pipeline import Pipeline
-from gateway.profiles import codec_for
-from gateway.security.mac_check import UNKEYED, MacVerdict, TerminalMacs
-from gateway.terminals import TerminalLine, TerminalRegistry
-from protocols.framing import Event, FrameRejected, build_link
-from protocols.iso8583.errors import DecodeError, EncodeError, Iso8583Error
-from protocols.iso8583.message import Message
-from protocols.mac import MacKey, sign_message, without_mac
-from protocols.normalize import ResponseCategory, build_response, response_code_for
+from posgw.drivers.base import LinkClosed, Transport
+from posgw.drivers.channel import FramedChannel
+from posgw.gateway.pipeline import Pipeline
+from posgw.gateway.profiles import codec_for
+from posgw.gateway.security.mac_check import UNKEYED, MacVerdict, TerminalMacs
+from posgw.gateway.terminals import TerminalLine, TerminalRegistry
+from posgw.protocols.framing import Event, FrameRejected, build_link
+from posgw.protocols.iso8583.errors import DecodeError, EncodeError, Iso8583Error
+from posgw.protocols.iso8583.message import Message
+from posgw.protocols.mac import MacKey, sign_message, without_mac
+from posgw.protocols.normalize import ResponseCategory, build_response, response_code_for
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from drivers.clock import Clock
-from gateway.store.models import TerminalRecord
-from protocols.profile import Profile
+from posgw.drivers.clock import Clock
+from posgw.gateway.store.models import TerminalRecord
+from posgw.protocols.profile import Profile
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ stream, so they run the profile's framing once over the bytes given.
 
 from __future__ import annotations
 
-from protocols.framing import (
+from posgw.protocols.framing import (
     Envelope,
     FrameRejected,
     FramingSpec,

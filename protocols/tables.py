@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
-from protocols.iso8583.errors import SpecError
+from posgw.protocols.iso8583.errors import SpecError
 
 #: Default meaning "the key must be present".
 REQUIRED: Any = object()

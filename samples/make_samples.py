@@ -13,11 +13,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from gateway.profiles import load_profile  # noqa: E402
-from gateway.wire import wrap  # noqa: E402
-from protocols.framing import Envelope, Tpdu  # noqa: E402
-from protocols.iso8583.codec import Codec  # noqa: E402
-from protocols.iso8583.message import Message  # noqa: E402
+from posgw.gateway.profiles import load_profile  # noqa: E402
+from posgw.gateway.wire import wrap  # noqa: E402
+from posgw.protocols.framing import Envelope, Tpdu  # noqa: E402
+from posgw.protocols.iso8583.codec import Codec  # noqa: E402
+from posgw.protocols.iso8583.message import Message  # noqa: E402
 
 ICC = bytes.fromhex(
     "9F2608C2C12B098F3DA6E39F2701809F100706010A03A4B8009F3704F8D1BC759F3602000E"

@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
 
-from drivers.base import LinkClosed, Transport
-from drivers.channel import FramedChannel
-from drivers.tcp_link import TcpServer
-from protocols.framing import MessageReceived, build_link
-from protocols.iso8583.codec import Codec
-from protocols.iso8583.errors import Iso8583Error
-from protocols.profile import Profile
-from simulator.acquirer_host import AcquirerHost
+from posgw.drivers.base import LinkClosed, Transport
+from posgw.drivers.channel import FramedChannel
+from posgw.drivers.tcp_link import TcpServer
+from posgw.protocols.framing import MessageReceived, build_link
+from posgw.protocols.iso8583.codec import Codec
+from posgw.protocols.iso8583.errors import Iso8583Error
+from posgw.protocols.profile import Profile
+from posgw.simulator.acquirer_host import AcquirerHost
 
 log = logging.getLogger(__name__)
 

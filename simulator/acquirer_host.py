@@ -26,13 +26,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from drivers.clock import SYSTEM_CLOCK, Clock
-from protocols.iso8583.message import FieldValue, Message
-from protocols.iso8583.spec import MessageSpec
-from protocols.normalize import build_response
-from protocols.normalize.batch import BatchTotals
-from simulator.cards import Card, CardBook, CardRequest, Code
-from simulator.pinblock import TEST_PIN_KEY, verify_pin
+from posgw.drivers.clock import SYSTEM_CLOCK, Clock
+from posgw.protocols.iso8583.message import FieldValue, Message
+from posgw.protocols.iso8583.spec import MessageSpec
+from posgw.protocols.normalize import build_response
+from posgw.protocols.normalize.batch import BatchTotals
+from posgw.simulator.cards import Card, CardBook, CardRequest, Code
+from posgw.simulator.pinblock import TEST_PIN_KEY, verify_pin
 
 _TRACK2_SEPARATORS = ("=", "D")
 INVALID_TRANSACTION = "12"

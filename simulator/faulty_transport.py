@@ -6,7 +6,7 @@ writes, so the peer sees real damaged bytes.
 
 from __future__ import annotations
 
-from drivers.base import LinkClosed, TerminalIdentity, Transport
+from posgw.drivers.base import LinkClosed, TerminalIdentity, Transport
 
 #: Framing bytes a corruption must avoid (STX, ETX, EOT, ENQ, ACK, DLE, NAK,
 #: ETB): changing one of them breaks the frame structure instead of its check.

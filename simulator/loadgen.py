@@ -16,12 +16,12 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from drivers.clock import SYSTEM_CLOCK, Clock
-from protocols.profile import Profile
-from simulator import cards as demo
-from simulator.cards import Card
-from simulator.scenario_kit import Connect
-from simulator.terminal import Exchange, TerminalSimulator
+from posgw.drivers.clock import SYSTEM_CLOCK, Clock
+from posgw.protocols.profile import Profile
+from posgw.simulator import cards as demo
+from posgw.simulator.cards import Card
+from posgw.simulator.scenario_kit import Connect
+from posgw.simulator.terminal import Exchange, TerminalSimulator
 
 #: Cards with balances far above what a load run spends, and no limits.
 LOAD_CARDS = (demo.VISA_OK, demo.UNIONPAY_OK)

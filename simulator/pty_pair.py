@@ -30,8 +30,8 @@ from types import TracebackType
 
 import serial
 
-from drivers.base import TerminalIdentity
-from drivers.serial_link import SerialSettings, SerialTransport
+from posgw.drivers.base import TerminalIdentity
+from posgw.drivers.serial_link import SerialSettings, SerialTransport
 
 PTMX = "/dev/ptmx"
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 
-from drivers.clock import Clock
-from protocols.iso8583.message import FieldValue, Message
-from protocols.iso8583.spec import MessageSpec
-from protocols.iso8583.tlv import TlvNode, build_tlv
-from protocols.normalize.batch import BatchTotals
-from simulator.cards import Card
-from simulator.pinblock import TEST_PIN_KEY, encrypt_pin_block
+from posgw.drivers.clock import Clock
+from posgw.protocols.iso8583.message import FieldValue, Message
+from posgw.protocols.iso8583.spec import MessageSpec
+from posgw.protocols.iso8583.tlv import TlvNode, build_tlv
+from posgw.protocols.normalize.batch import BatchTotals
+from posgw.simulator.cards import Card
+from posgw.simulator.pinblock import TEST_PIN_KEY, encrypt_pin_block
 
 #: STAN is n6 and 000000 is not used by most hosts: wrap 999999 -> 000001.
 STAN_MAX = 999_999

@@ -15,14 +15,14 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from drivers.base import Transport
-from protocols.profile import Profile
-from simulator.acquirer import AcquirerServer
-from simulator.acquirer_host import AcquirerHost
-from simulator.cards import demo_cards
-from simulator.loadgen import LoadReport, run_load
-from simulator.scenario_kit import Connect, ScenarioContext, ScenarioResult
-from simulator.scenarios import SCENARIOS
+from posgw.drivers.base import Transport
+from posgw.protocols.profile import Profile
+from posgw.simulator.acquirer import AcquirerServer
+from posgw.simulator.acquirer_host import AcquirerHost
+from posgw.simulator.cards import demo_cards
+from posgw.simulator.loadgen import LoadReport, run_load
+from posgw.simulator.scenario_kit import Connect, ScenarioContext, ScenarioResult
+from posgw.simulator.scenarios import SCENARIOS
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +46,12 @@ def connector(target: Target, profile: Profile) -> Connect:
 
     async def connect() -> Transport:
         if target.kind == "tcp":
-            from drivers.tcp_link import connect_tcp
+            from posgw.drivers.tcp_link import connect_tcp
 
             host, port = split_host_port(target.address)
             return await connect_tcp(host, port)
         if target.kind == "serial":
-            from drivers.serial_link import SerialSettings, open_serial
+            from posgw.drivers.serial_link import SerialSettings, open_serial
 
             return await open_serial(target.address, SerialSettings.from_spec(profile.transport))
         return await _open_usb(target, profile)
@@ -60,7 +60,7 @@ def connector(target: Target, profile: Profile) -> Connect:
 
 
 async def _open_usb(target: Target, profile: Profile) -> Transport:
-    from drivers.usb_link import open_usb
+    from posgw.drivers.usb_link import open_usb
 
     matches = profile.transport.usb
     if target.address:
@@ -70,7 +70,7 @@ async def _open_usb(target: Target, profile: Profile) -> Transport:
         raise ValueError(f"profile {profile.name} names no USB identity")
     backend = None
     if target.usb_relay:  # an emulated device served by `UsbRelayServer`
-        from drivers.usb_relay import RelayBackend
+        from posgw.drivers.usb_relay import RelayBackend
 
         backend = RelayBackend(*split_host_port(target.usb_relay))
     return await open_usb(matches[0], backend=backend)  # type: ignore[no-any-return]

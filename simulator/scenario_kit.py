@@ -15,13 +15,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from drivers.base import Transport
-from protocols.profile import Profile
-from simulator.acquirer_host import AcquirerHost
-from simulator.cards import Card, demo_cards
-from simulator.requests import StanCounter
-from simulator.shifted_clock import ShiftedClock
-from simulator.terminal import Exchange, TerminalSimulator
+from posgw.drivers.base import Transport
+from posgw.protocols.profile import Profile
+from posgw.simulator.acquirer_host import AcquirerHost
+from posgw.simulator.cards import Card, demo_cards
+from posgw.simulator.requests import StanCounter
+from posgw.simulator.shifted_clock import ShiftedClock
+from posgw.simulator.terminal import Exchange, TerminalSimulator
 
 Connect = Callable[[], Awaitable[Transport]]
 

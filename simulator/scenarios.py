@@ -7,10 +7,10 @@ differently, the checks report what differed. Amounts are minor units.
 
 from __future__ import annotations
 
-from protocols.framing import Handshake
-from simulator import cards as demo
-from simulator.faulty_transport import CorruptOnce, CutMidFrame
-from simulator.scenario_kit import (
+from posgw.protocols.framing import Handshake
+from posgw.simulator import cards as demo
+from posgw.simulator.faulty_transport import CorruptOnce, CutMidFrame
+from posgw.simulator.scenario_kit import (
     SCENARIOS,
     Check,
     ScenarioContext,
@@ -20,7 +20,7 @@ from simulator.scenario_kit import (
     result,
     scenario,
 )
-from simulator.terminal import LINK_CLOSED, NO_RESPONSE
+from posgw.simulator.terminal import LINK_CLOSED, NO_RESPONSE
 
 WRONG_PIN = "0000"
 SIX_MINUTES_S = 360.0

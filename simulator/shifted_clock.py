@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from drivers.clock import SYSTEM_CLOCK, Clock
+from posgw.drivers.clock import SYSTEM_CLOCK, Clock
 
 
 class ShiftedClock:

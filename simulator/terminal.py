@@ -29,20 +29,20 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from types import TracebackType
 
-from drivers.base import LinkClosed, Transport
-from drivers.channel import FramedChannel
-from drivers.clock import SYSTEM_CLOCK, Clock
-from protocols.framing import Envelope, Event, Tpdu, build_link
-from protocols.iso8583.codec import Codec
-from protocols.iso8583.errors import Iso8583Error
-from protocols.iso8583.message import Message
-from protocols.mac import MacCheck, MacKey, check_message, sign_message
-from protocols.normalize import response_mti
-from protocols.normalize.batch import BatchTotals
-from protocols.profile import Profile
-from protocols.redact import mask_pan
-from simulator.cards import Card, Code
-from simulator.requests import RequestBuilder, StanCounter
+from posgw.drivers.base import LinkClosed, Transport
+from posgw.drivers.channel import FramedChannel
+from posgw.drivers.clock import SYSTEM_CLOCK, Clock
+from posgw.protocols.framing import Envelope, Event, Tpdu, build_link
+from posgw.protocols.iso8583.codec import Codec
+from posgw.protocols.iso8583.errors import Iso8583Error
+from posgw.protocols.iso8583.message import Message
+from posgw.protocols.mac import MacCheck, MacKey, check_message, sign_message
+from posgw.protocols.normalize import response_mti
+from posgw.protocols.normalize.batch import BatchTotals
+from posgw.protocols.profile import Profile
+from posgw.protocols.redact import mask_pan
+from posgw.simulator.cards import Card, Code
+from posgw.simulator.requests import RequestBuilder, StanCounter
 
 #: Terminals wait 60-180 s for an authorisation (DESIGN.md); 60 s is the floor.
 DEFAULT_RESPONSE_TIMEOUT_S = 60.0

@@ -29,9 +29,9 @@ import usb.backend
 import usb.core
 import usb.util
 
-from drivers.base import LinkClosed, TerminalIdentity
-from drivers.tcp_link import TcpServer, TcpTransport
-from drivers.usb_relay import error_to_wire, from_wire, to_wire
+from posgw.drivers.base import LinkClosed, TerminalIdentity
+from posgw.drivers.tcp_link import TcpServer, TcpTransport
+from posgw.drivers.usb_relay import error_to_wire, from_wire, to_wire
 
 _BULK, _MAX_PACKET = 0x02, 64
 _VENDOR_CLASS = 0xFF

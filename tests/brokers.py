@@ -4,12 +4,12 @@ Tests that stop and restart the broker get their own process so they never
 disturb the shared one on 1883.
 
 Without mosquitto, the tests still run, against the embedded Python broker
-(`simulator.mqtt_broker`, the one `posgw demo` falls back to):
+(`sandbox.mqtt_broker`, the one `posgw demo` falls back to):
 
 * `shared_broker_port()` uses whatever listens on 127.0.0.1:1883; when
   nothing does, it starts the embedded broker once per test process (each
   xdist worker has its own) in a thread, on a free port.
-* `PrivateMosquitto` runs `python -m simulator.mqtt_broker --port N` when
+* `PrivateMosquitto` runs `python -m posgw.sandbox.mqtt_broker --port N` when
   mosquitto is not installed. That broker keeps sessions in memory only, so
   `persistent=True` (sessions that survive a restart) still needs mosquitto
   and is skipped without it.
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.mqtt_broker import BrokerConfig, BrokerThread
+from posgw.sandbox.mqtt_broker import BrokerConfig, BrokerThread
 
 MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 START_DEADLINE_S = 10.0
@@ -88,7 +88,7 @@ class PrivateMosquitto:
             if persistent:
                 pytest.skip("needs mosquitto: the embedded broker fallback keeps sessions in "
                             "memory, so they cannot survive the restart this test makes")
-            self.command = [sys.executable, "-m", "simulator.mqtt_broker",
+            self.command = [sys.executable, "-m", "sandbox.mqtt_broker",
                             "--port", str(self.port), "--max-queued", str(MAX_QUEUED)]
             return
         self.config = workdir / "mosquitto.conf"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.profiles import builtin_names, load_profile
-from protocols.iso8583.codec import Codec
+from posgw.gateway.profiles import builtin_names, load_profile
+from posgw.protocols.iso8583.codec import Codec
 
 SHIPPED = builtin_names()
 

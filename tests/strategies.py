@@ -6,8 +6,8 @@ import string
 
 from hypothesis import strategies as st
 
-from protocols.iso8583.message import Message
-from protocols.iso8583.spec import FieldSpec, MessageSpec
+from posgw.protocols.iso8583.message import Message
+from posgw.protocols.iso8583.spec import FieldSpec, MessageSpec
 
 _ALPHABETS = {
     "n": string.digits,

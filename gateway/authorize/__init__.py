@@ -7,9 +7,9 @@ not answer in time, and the pipeline then answers the terminal itself and
 queues a reversal advice (0420) for the acquirer.
 """
 
-from gateway.authorize.base import Authorization, Authorizer, UpstreamUnavailable
-from gateway.authorize.standin import StandInAuthorizer
-from gateway.authorize.upstream import Iso8583Upstream
+from posgw.gateway.authorize.base import Authorization, Authorizer, UpstreamUnavailable
+from posgw.gateway.authorize.standin import StandInAuthorizer
+from posgw.gateway.authorize.upstream import Iso8583Upstream
 
 __all__ = [
     "Authorization",

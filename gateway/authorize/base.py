@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from protocols.iso8583.message import Message
-from protocols.normalize import ResponseCategory, Transaction
+from posgw.protocols.iso8583.message import Message
+from posgw.protocols.normalize import ResponseCategory, Transaction
 
 
 class UpstreamUnavailable(Exception):

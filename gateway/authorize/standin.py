@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import itertools
 
-from gateway.authorize.base import Authorization
-from protocols.iso8583.message import Message
-from protocols.normalize import ResponseCategory, Transaction, TxKind, response_code_for
+from posgw.gateway.authorize.base import Authorization
+from posgw.protocols.iso8583.message import Message
+from posgw.protocols.normalize import ResponseCategory, Transaction, TxKind, response_code_for
 
 _SPENDING = frozenset({TxKind.PURCHASE, TxKind.PREAUTH, TxKind.COMPLETION})
 _REDUCING = frozenset({TxKind.REFUND, TxKind.VOID, TxKind.REVERSAL})

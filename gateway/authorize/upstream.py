@@ -23,17 +23,17 @@ import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 
-from drivers.backoff import Backoff
-from drivers.base import LinkClosed, Transport
-from drivers.channel import FramedChannel
-from drivers.tcp_link import connect_tcp
-from gateway.authorize.base import Authorization, UpstreamUnavailable
-from protocols.framing import build_link
-from protocols.iso8583.codec import Codec
-from protocols.iso8583.errors import Iso8583Error
-from protocols.iso8583.message import Message
-from protocols.normalize import Transaction, category_for, response_code_for
-from protocols.profile import Profile
+from posgw.drivers.backoff import Backoff
+from posgw.drivers.base import LinkClosed, Transport
+from posgw.drivers.channel import FramedChannel
+from posgw.drivers.tcp_link import connect_tcp
+from posgw.gateway.authorize.base import Authorization, UpstreamUnavailable
+from posgw.protocols.framing import build_link
+from posgw.protocols.iso8583.codec import Codec
+from posgw.protocols.iso8583.errors import Iso8583Error
+from posgw.protocols.iso8583.message import Message
+from posgw.protocols.normalize import Transaction, category_for, response_code_for
+from posgw.protocols.profile import Profile
 
 log = logging.getLogger(__name__)
 Connector = Callable[[str, int], Awaitable[Transport]]

@@ -1,7 +1,7 @@
 """Outbox → MQTT forwarding (QoS 1, delivered only after PUBACK)."""
 
-from gateway.config import MqttConfig as MqttSettings
-from gateway.forward.events import (
+from posgw.gateway.config import MqttConfig as MqttSettings
+from posgw.gateway.forward.events import (
     TX_EVENT_SCHEMA,
     envelope,
     gateway_status,
@@ -10,8 +10,8 @@ from gateway.forward.events import (
     tx_event,
     utc_iso,
 )
-from gateway.forward.forwarder import DEFAULT_WINDOW, OutboxForwarder
-from gateway.forward.topics import (
+from posgw.gateway.forward.forwarder import DEFAULT_WINDOW, OutboxForwarder
+from posgw.gateway.forward.topics import (
     DEFAULT_TOPIC_PREFIX,
     cases_topic,
     command_reply_topic,

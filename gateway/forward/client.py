@@ -13,12 +13,12 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gateway.config import MqttConfig as MqttSettings
+from posgw.gateway.config import MqttConfig as MqttSettings
 
 #: aiomqtt logs a warning for every publish started while more than ten are
 #: pending: with our window of 64 that is nearly every publish, and writing
 #: those lines cost more than the publishing. Errors still come through.
-MQTT_LOGGER = logging.getLogger("gateway.forward.aiomqtt")
+MQTT_LOGGER = logging.getLogger("posgw.gateway.forward.aiomqtt")
 MQTT_LOGGER.setLevel(logging.ERROR)
 SESSION_EXPIRY_S = 7 * 24 * 3600
 

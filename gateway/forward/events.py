@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from drivers.clock import Clock
-from gateway.case_policy import CaseDeadlines, is_overdue
-from gateway.store.models import OutboxEvent
-from gateway.store.rows import TableRow, table_row
-from protocols.normalize import Transaction
+from posgw.drivers.clock import Clock
+from posgw.gateway.case_policy import CaseDeadlines, is_overdue
+from posgw.gateway.store.models import OutboxEvent
+from posgw.gateway.store.rows import TableRow, table_row
+from posgw.protocols.normalize import Transaction
 
 TX_EVENT_SCHEMA = "tx-event.v1"
 TERMINAL_STATUS_SCHEMA = "terminal-status.v1"

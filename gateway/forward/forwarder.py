@@ -21,15 +21,15 @@ from typing import Any
 
 import aiomqtt
 
-from drivers.backoff import Backoff
-from drivers.clock import SYSTEM_CLOCK, Clock
-from gateway.config import MqttConfig as MqttSettings
-from gateway.forward.client import new_client
-from gateway.forward.events import gateway_status
-from gateway.forward.fresh import FreshEvents
-from gateway.forward.topics import command_topic, gateway_status_topic
-from gateway.security.signing import PayloadSigner
-from gateway.store.store import PendingEvent, Store
+from posgw.drivers.backoff import Backoff
+from posgw.drivers.clock import SYSTEM_CLOCK, Clock
+from posgw.gateway.config import MqttConfig as MqttSettings
+from posgw.gateway.forward.client import new_client
+from posgw.gateway.forward.events import gateway_status
+from posgw.gateway.forward.fresh import FreshEvents
+from posgw.gateway.forward.topics import command_topic, gateway_status_topic
+from posgw.gateway.security.signing import PayloadSigner
+from posgw.gateway.store.store import PendingEvent, Store
 
 log = logging.getLogger(__name__)
 CommandCallback = Callable[[bytes], Awaitable[None]]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Iterable
 
-from gateway.store.store import PendingEvent
+from posgw.gateway.store.store import PendingEvent
 
 #: Events kept at most; older ones are dropped (they stay in the table).
 DEFAULT_CAPACITY = 2048

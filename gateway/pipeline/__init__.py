@@ -1,6 +1,6 @@
 """The request pipeline: decode → dedupe → risk → authorize → commit → respond."""
 
-from gateway.pipeline.pipeline import GatewayIdentity, Pipeline
-from gateway.pipeline.replay import RecentResponses, RequestKey
+from posgw.gateway.pipeline.pipeline import GatewayIdentity, Pipeline
+from posgw.gateway.pipeline.replay import RecentResponses, RequestKey
 
 __all__ = ["GatewayIdentity", "Pipeline", "RecentResponses", "RequestKey"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from datetime import datetime
 
-from protocols.normalize import TxKind
+from posgw.protocols.normalize import TxKind
 
 #: Kinds that move money: each one is a ledger row and a `tx` event.
 MONEY_KINDS = frozenset({TxKind.PURCHASE, TxKind.PREAUTH, TxKind.COMPLETION, TxKind.REFUND,

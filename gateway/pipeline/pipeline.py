@@ -15,30 +15,30 @@ import sys
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from drivers.clock import Clock
-from gateway.authorize import Authorization, Authorizer, UpstreamUnavailable
-from gateway.case_policy import DEFAULT_CASE_POLICY, CasePolicy
-from gateway.forward.events import case_event, new_event_id, outbox_row, tx_event
-from gateway.forward.topics import cases_topic, tx_topic
-from gateway.metrics import GatewayMetrics
-from gateway.pipeline.outcome import UNDOING_KINDS, RrnSource, final_status
-from gateway.pipeline.records import advice_row, case_row, ledger_row, vault_row
-from gateway.pipeline.replay import (
+from posgw.drivers.clock import Clock
+from posgw.gateway.authorize import Authorization, Authorizer, UpstreamUnavailable
+from posgw.gateway.case_policy import DEFAULT_CASE_POLICY, CasePolicy
+from posgw.gateway.forward.events import case_event, new_event_id, outbox_row, tx_event
+from posgw.gateway.forward.topics import cases_topic, tx_topic
+from posgw.gateway.metrics import GatewayMetrics
+from posgw.gateway.pipeline.outcome import UNDOING_KINDS, RrnSource, final_status
+from posgw.gateway.pipeline.records import advice_row, case_row, ledger_row, vault_row
+from posgw.gateway.pipeline.replay import (
     NotRecorded,
     RecentResponses,
     RequestKey,
     replayed,
     stored_fields,
 )
-from gateway.pipeline.settlement import ledger_totals, settlement_rows
-from gateway.risk import Action, Attempt, Decision, RiskEngine
-from gateway.security.tokens import PanTokenizer
-from gateway.security.vault import CardVault
-from gateway.store import DuplicateRequest, GroupCommitter, OutboxFull, Store
-from gateway.store.rows import TableRow
-from gateway.terminals import DECOMMISSIONED, DRAINING, TerminalLine, TerminalRegistry
-from protocols.iso8583.message import Message
-from protocols.normalize import (
+from posgw.gateway.pipeline.settlement import ledger_totals, settlement_rows
+from posgw.gateway.risk import Action, Attempt, Decision, RiskEngine
+from posgw.gateway.security.tokens import PanTokenizer
+from posgw.gateway.security.vault import CardVault
+from posgw.gateway.store import DuplicateRequest, GroupCommitter, OutboxFull, Store
+from posgw.gateway.store.rows import TableRow
+from posgw.gateway.terminals import DECOMMISSIONED, DRAINING, TerminalLine, TerminalRegistry
+from posgw.protocols.iso8583.message import Message
+from posgw.protocols.normalize import (
     ResponseCategory,
     Transaction,
     TxKind,
@@ -47,8 +47,8 @@ from protocols.normalize import (
     response_code_for,
     response_mti,
 )
-from protocols.normalize.batch import BatchTotals
-from protocols.normalize.errors import NormalizeError
+from posgw.protocols.normalize.batch import BatchTotals
+from posgw.protocols.normalize.errors import NormalizeError
 
 log = logging.getLogger(__name__)
 

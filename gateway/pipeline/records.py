@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from gateway.case_policy import CaseDeadlines
-from gateway.pipeline.replay import RequestKey
-from gateway.risk import Action, Decision
-from gateway.security.vault import CardVault
-from gateway.store.models import FreezeCase, LedgerEntry, UpstreamQueueItem
-from gateway.store.rows import TableRow, table_row
-from protocols.iso8583.message import Message
-from protocols.normalize import Transaction
+from posgw.gateway.case_policy import CaseDeadlines
+from posgw.gateway.pipeline.replay import RequestKey
+from posgw.gateway.risk import Action, Decision
+from posgw.gateway.security.vault import CardVault
+from posgw.gateway.store.models import FreezeCase, LedgerEntry, UpstreamQueueItem
+from posgw.gateway.store.rows import TableRow, table_row
+from posgw.protocols.iso8583.message import Message
+from posgw.protocols.normalize import Transaction
 
 
 def ledger_row(tx: Transaction, key: RequestKey | None, *, status: str, event_id: str,

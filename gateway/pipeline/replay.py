@@ -16,8 +16,8 @@ import json
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from gateway.store.models import FORBIDDEN_RESPONSE_FIELDS
-from protocols.iso8583.message import FieldValue, Message
+from posgw.gateway.store.models import FORBIDDEN_RESPONSE_FIELDS
+from posgw.protocols.iso8583.message import FieldValue, Message
 
 #: Responses kept in memory: about 6 MB (each one compact JSON string, ~300
 #: bytes with its key). Hours of a branch's traffic, 10 s of 2,000 tx/s; a

@@ -33,16 +33,16 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from drivers.clock import Clock
-from gateway.forward.events import new_event_id, outbox_row, reconciliation_event, utc_iso
-from gateway.forward.topics import reconciliation_topic
-from gateway.store.models import Reconciliation
-from gateway.store.rows import TableRow, table_row
-from gateway.store.store import BatchRow
-from protocols.normalize.batch import BatchTotals
+from posgw.drivers.clock import Clock
+from posgw.gateway.forward.events import new_event_id, outbox_row, reconciliation_event, utc_iso
+from posgw.gateway.forward.topics import reconciliation_topic
+from posgw.gateway.store.models import Reconciliation
+from posgw.gateway.store.rows import TableRow, table_row
+from posgw.gateway.store.store import BatchRow
+from posgw.protocols.normalize.batch import BatchTotals
 
 if TYPE_CHECKING:
-    from gateway.pipeline.pipeline import GatewayIdentity
+    from posgw.gateway.pipeline.pipeline import GatewayIdentity
 
 DEBIT_KINDS = frozenset({"purchase", "preauth", "completion"})
 #: The kinds of transaction a batch counts (each with a `_amount` total).

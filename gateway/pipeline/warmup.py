@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from drivers.clock import Clock
-from gateway.pipeline.outcome import RRN_LENGTH, RrnSource, rrn_day_prefix
-from gateway.pipeline.replay import DEFAULT_RECENT, RecentResponses, RequestKey
-from gateway.risk import Attempt, RiskEngine
-from gateway.store import Store
-from gateway.store.store import RecentRow
-from protocols.normalize import (
+from posgw.drivers.clock import Clock
+from posgw.gateway.pipeline.outcome import RRN_LENGTH, RrnSource, rrn_day_prefix
+from posgw.gateway.pipeline.replay import DEFAULT_RECENT, RecentResponses, RequestKey
+from posgw.gateway.risk import Attempt, RiskEngine
+from posgw.gateway.store import Store
+from posgw.gateway.store.store import RecentRow
+from posgw.protocols.normalize import (
     ACTION_CODES_1993,
     RESPONSE_CODES_1987,
     ResponseCategory,

@@ -10,9 +10,9 @@ clock or the database: callers pass times in, replay the ledger into
 cancelled (it then no longer counts as a swipe or a charge).
 """
 
-from gateway.risk.engine import RiskEngine
-from gateway.risk.rules import Action, Attempt, Decision, RuleHit
-from gateway.risk.settings import RiskSettings, RuleSettings, parse_risk_settings
+from posgw.gateway.risk.engine import RiskEngine
+from posgw.gateway.risk.rules import Action, Attempt, Decision, RuleHit
+from posgw.gateway.risk.settings import RiskSettings, RuleSettings, parse_risk_settings
 
 __all__ = [
     "Action",

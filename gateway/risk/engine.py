@@ -16,7 +16,7 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from protocols.normalize import ResponseCategory, TxKind
+from posgw.protocols.normalize import ResponseCategory, TxKind
 
 from . import rules
 from .rules import Action, Attempt, Decision, RuleHit

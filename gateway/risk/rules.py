@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
-from protocols.normalize import ResponseCategory, TxKind
+from posgw.protocols.normalize import ResponseCategory, TxKind
 
 from .settings import RuleSettings
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from protocols.tables import TableReader
+from posgw.protocols.tables import TableReader
 
 HOUR = 3600.0
 

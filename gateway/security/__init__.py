@@ -1,6 +1,6 @@
 """Gateway secrets: PAN tokens (HMAC), payload signatures (Ed25519), key files."""
 
-from gateway.security.keys import (
+from posgw.gateway.security.keys import (
     PUBLIC_KEY_FILE,
     GatewayKeys,
     KeyFileError,
@@ -8,8 +8,8 @@ from gateway.security.keys import (
     load_keys,
     public_pem,
 )
-from gateway.security.signing import SIGNATURE_KEY, PayloadSigner
-from gateway.security.tokens import TOKEN_HEX_CHARS, PanTokenizer
+from posgw.gateway.security.signing import SIGNATURE_KEY, PayloadSigner
+from posgw.gateway.security.tokens import TOKEN_HEX_CHARS, PanTokenizer
 
 __all__ = [
     "PUBLIC_KEY_FILE",

@@ -21,8 +21,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from gateway.security.signing import SIGNATURE_KEY
-from protocols.canonical_json import canonical_json, without_signature
+from posgw.gateway.security.signing import SIGNATURE_KEY
+from posgw.protocols.canonical_json import canonical_json, without_signature
 
 
 class CommandKeyError(ValueError):

@@ -29,8 +29,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.security.signing import PayloadSigner
-from gateway.security.tokens import MIN_KEY_BYTES, PanTokenizer
+from posgw.gateway.security.signing import PayloadSigner
+from posgw.gateway.security.tokens import MIN_KEY_BYTES, PanTokenizer
 
 TOKEN_KEY_FILE = "token.key"
 SIGNING_KEY_FILE = "signing.key"

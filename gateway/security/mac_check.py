@@ -19,11 +19,11 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from drivers.clock import Clock
-from gateway.security.keys import KeyFileError
-from gateway.security.mac_keys import TerminalMacKeys, load_mac_keys, mac_key_path
-from protocols.iso8583.message import Message
-from protocols.mac import MacCheck, MacKey, MacSpec, check_message
+from posgw.drivers.clock import Clock
+from posgw.gateway.security.keys import KeyFileError
+from posgw.gateway.security.mac_keys import TerminalMacKeys, load_mac_keys, mac_key_path
+from posgw.protocols.iso8583.message import Message
+from posgw.protocols.mac import MacCheck, MacKey, MacSpec, check_message
 
 log = logging.getLogger(__name__)
 

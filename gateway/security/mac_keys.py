@@ -35,8 +35,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from gateway.security.keys import KeyFileError, read_private, write_private
-from protocols.mac import MacAlgorithm, MacError, MacKey
+from posgw.gateway.security.keys import KeyFileError, read_private, write_private
+from posgw.protocols.mac import MacAlgorithm, MacError, MacKey
 
 MAC_KEY_FILE = "terminal-mac.toml"
 #: A day: terminals take a new key at their next key download, and one that is

@@ -14,7 +14,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from protocols.canonical_json import canonical_json, without_signature
+from posgw.protocols.canonical_json import canonical_json, without_signature
 
 SIGNATURE_KEY = "signature"
 _SIGNATURE_MEMBER = f'"{SIGNATURE_KEY}":"'.encode("ascii")

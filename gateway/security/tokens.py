@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from protocols.normalize import CardNumber
+from posgw.protocols.normalize import CardNumber
 
 TOKEN_HEX_CHARS = 32
 MIN_KEY_BYTES = 32  # HMAC-SHA256 key as long as the hash output (RFC 2104 §3)

@@ -37,12 +37,17 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, literal, select
 from sqlmodel import col
 
-from gateway.case_policy import RESOLVED
-from gateway.security.keys import VAULT_KEY_BYTES, add_vault_key, read_vault_keys, vault_key_ids
-from gateway.store import FreezeCase, Store
-from gateway.store.models import VaultedCard
-from gateway.store.rows import TableRow, table_row
-from protocols.normalize import CardNumber
+from posgw.gateway.case_policy import RESOLVED
+from posgw.gateway.security.keys import (
+    VAULT_KEY_BYTES,
+    add_vault_key,
+    read_vault_keys,
+    vault_key_ids,
+)
+from posgw.gateway.store import FreezeCase, Store
+from posgw.gateway.store.models import VaultedCard
+from posgw.gateway.store.rows import TableRow, table_row
+from posgw.protocols.normalize import CardNumber
 
 log = logging.getLogger(__name__)
 

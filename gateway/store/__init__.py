@@ -1,8 +1,13 @@
 """The gateway's durable store: ledger, outbox, terminals, cases, upstream queue."""
 
-from gateway.store.committer import DEFAULT_MAX_BATCH, DEFAULT_OUTBOX_CAP, GroupCommitter
-from gateway.store.errors import DuplicateRequest, OutboxFull, SchemaVersionMismatch, StoreError
-from gateway.store.models import (
+from posgw.gateway.store.committer import DEFAULT_MAX_BATCH, DEFAULT_OUTBOX_CAP, GroupCommitter
+from posgw.gateway.store.errors import (
+    DuplicateRequest,
+    OutboxFull,
+    SchemaVersionMismatch,
+    StoreError,
+)
+from posgw.gateway.store.models import (
     FORBIDDEN_RESPONSE_FIELDS,
     SCHEMA_VERSION,
     FreezeCase,
@@ -14,7 +19,7 @@ from gateway.store.models import (
     TerminalRecord,
     UpstreamQueueItem,
 )
-from gateway.store.store import OutboxStats, Store
+from posgw.gateway.store.store import OutboxStats, Store
 
 __all__ = [
     "DEFAULT_MAX_BATCH",

@@ -32,11 +32,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
-from gateway.store.bulk import BulkInserter
-from gateway.store.errors import DuplicateRequest, OutboxFull, StoreError
-from gateway.store.models import FORBIDDEN_RESPONSE_FIELDS, LedgerEntry, OutboxEvent
-from gateway.store.rows import TableRow
-from gateway.store.store import PendingEvent, Store
+from posgw.gateway.store.bulk import BulkInserter
+from posgw.gateway.store.errors import DuplicateRequest, OutboxFull, StoreError
+from posgw.gateway.store.models import FORBIDDEN_RESPONSE_FIELDS, LedgerEntry, OutboxEvent
+from posgw.gateway.store.rows import TableRow
+from posgw.gateway.store.store import PendingEvent, Store
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from gateway.store.columns import JsonDocument, UtcDateTime
+from posgw.gateway.store.columns import JsonDocument, UtcDateTime
 
 #: Bump when a table changes; Store refuses a database recorded with another.
 SCHEMA_VERSION = 3

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from gateway.case_policy import UNRESOLVED
-from gateway.store.models import FreezeCase, LedgerEntry, Reconciliation
-from gateway.store.store import Store
+from posgw.gateway.case_policy import UNRESOLVED
+from posgw.gateway.store.models import FreezeCase, LedgerEntry, Reconciliation
+from posgw.gateway.store.store import Store
 
 
 @dataclass(frozen=True, slots=True)

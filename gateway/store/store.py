@@ -19,9 +19,9 @@ from sqlalchemy import bindparam, event, func, insert, inspect, select, update
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
-from drivers.clock import SYSTEM_CLOCK
-from gateway.store.errors import SchemaVersionMismatch
-from gateway.store.models import (
+from posgw.drivers.clock import SYSTEM_CLOCK
+from posgw.gateway.store.errors import SchemaVersionMismatch
+from posgw.gateway.store.models import (
     SCHEMA_VERSION,
     CaseEvidence,
     FreezeCase,

@@ -18,11 +18,11 @@ Peer bytes never raise: they become events. `FramingError` means our side
 asked for something impossible; `SpecError` means a bad profile.
 """
 
-from protocols.framing.checks import Check, CrcCheck, LrcCheck, crc16_kermit, lrc_xor
-from protocols.framing.dle import DleFramer
-from protocols.framing.envelope import Envelope, Tpdu, join_envelope, split_envelope
-from protocols.framing.errors import FramingError
-from protocols.framing.events import (
+from posgw.protocols.framing.checks import Check, CrcCheck, LrcCheck, crc16_kermit, lrc_xor
+from posgw.protocols.framing.dle import DleFramer
+from posgw.protocols.framing.envelope import Envelope, Tpdu, join_envelope, split_envelope
+from posgw.protocols.framing.errors import FramingError
+from posgw.protocols.framing.events import (
     BlockAccepted,
     ControlReceived,
     Delivered,
@@ -40,11 +40,17 @@ from protocols.framing.events import (
     Write,
     wire_bytes,
 )
-from protocols.framing.interfaces import Framer, HoldsBlocks, MessageLink
-from protocols.framing.length import LengthHeader, LengthPrefixedFramer
-from protocols.framing.link import Handshake, Link, LinkConfig
-from protocols.framing.spec import CheckKind, EnvelopeKind, FramingSpec, build_framer, build_link
-from protocols.framing.stx_etx import StxEtxFramer
+from posgw.protocols.framing.interfaces import Framer, HoldsBlocks, MessageLink
+from posgw.protocols.framing.length import LengthHeader, LengthPrefixedFramer
+from posgw.protocols.framing.link import Handshake, Link, LinkConfig
+from posgw.protocols.framing.spec import (
+    CheckKind,
+    EnvelopeKind,
+    FramingSpec,
+    build_framer,
+    build_link,
+)
+from posgw.protocols.framing.stx_etx import StxEtxFramer
 
 __all__ = [
     "BlockAccepted",

@@ -11,7 +11,7 @@ from functools import reduce
 from operator import xor
 from typing import ClassVar, Final
 
-from protocols.iso8583.errors import SpecError
+from posgw.protocols.iso8583.errors import SpecError
 
 
 def lrc_xor(data: bytes, seed: int = 0) -> int:

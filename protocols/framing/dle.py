@@ -13,12 +13,12 @@ The check bytes follow DLE ETX raw (not doubled), as ZVT sends them.
 
 from __future__ import annotations
 
-from protocols.framing.checks import Check, CrcCheck
-from protocols.framing.control import DLE, ETX, STX
-from protocols.framing.errors import FramingError
-from protocols.framing.events import Event, FrameReceived, FrameRejected
-from protocols.framing.hunting import HuntingFramer
-from protocols.framing.length import DEFAULT_MAX_FRAME, check_max_frame
+from posgw.protocols.framing.checks import Check, CrcCheck
+from posgw.protocols.framing.control import DLE, ETX, STX
+from posgw.protocols.framing.errors import FramingError
+from posgw.protocols.framing.events import Event, FrameReceived, FrameRejected
+from posgw.protocols.framing.hunting import HuntingFramer
+from posgw.protocols.framing.length import DEFAULT_MAX_FRAME, check_max_frame
 
 _DLE_BYTE = bytes((DLE,))
 _ETX_BYTE = bytes((ETX,))

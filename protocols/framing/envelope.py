@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocols.framing.errors import FramingError
-from protocols.framing.events import FrameRejected
+from posgw.protocols.framing.errors import FramingError
+from posgw.protocols.framing.events import FrameRejected
 
 TPDU_SIZE = 5
 TPDU_ID_TRANSACTION = 0x60

@@ -21,10 +21,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from protocols.framing.control import ACK, NAK
+from posgw.protocols.framing.control import ACK, NAK
 
 if TYPE_CHECKING:
-    from protocols.framing.envelope import Envelope
+    from posgw.protocols.framing.envelope import Envelope
 
 
 @dataclass(frozen=True, slots=True)

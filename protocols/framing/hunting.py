@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from protocols.framing.checks import Check
-from protocols.framing.control import LINK_CONTROLS
-from protocols.framing.events import ControlReceived, Event, GarbageSkipped
+from posgw.protocols.framing.checks import Check
+from posgw.protocols.framing.control import LINK_CONTROLS
+from posgw.protocols.framing.events import ControlReceived, Event, GarbageSkipped
 
 Step = Callable[[bytes, int, list[Event]], int]
 """A state: consumes data from index on, appends events, returns the next index."""

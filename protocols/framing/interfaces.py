@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from protocols.framing.envelope import Envelope
-from protocols.framing.events import Event
+from posgw.protocols.framing.envelope import Envelope
+from posgw.protocols.framing.events import Event
 
 
 class Framer(Protocol):

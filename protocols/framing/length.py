@@ -26,9 +26,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from protocols.framing.errors import FramingError
-from protocols.framing.events import Event, FrameReceived, FrameRejected
-from protocols.iso8583.errors import SpecError
+from posgw.protocols.framing.errors import FramingError
+from posgw.protocols.framing.events import Event, FrameReceived, FrameRejected
+from posgw.protocols.iso8583.errors import SpecError
 
 # 8 KB comfortably holds the largest ISO 8583 message a terminal sends (field
 # 55 and private fields included) while bounding what a garbled header can

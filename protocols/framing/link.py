@@ -38,10 +38,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import Enum, StrEnum, auto
 
-from protocols.framing.control import ACK, ENQ, EOT, NAK
-from protocols.framing.envelope import Envelope, join_envelope, split_envelope
-from protocols.framing.errors import FramingError
-from protocols.framing.events import (
+from posgw.protocols.framing.control import ACK, ENQ, EOT, NAK
+from posgw.protocols.framing.envelope import Envelope, join_envelope, split_envelope
+from posgw.protocols.framing.errors import FramingError
+from posgw.protocols.framing.events import (
     BlockAccepted,
     ControlReceived,
     Delivered,
@@ -57,7 +57,7 @@ from protocols.framing.events import (
     SendNak,
     Write,
 )
-from protocols.framing.interfaces import Framer, HoldsBlocks
+from posgw.protocols.framing.interfaces import Framer, HoldsBlocks
 
 
 class Handshake(StrEnum):

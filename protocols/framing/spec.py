@@ -31,16 +31,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from protocols.framing.checks import Check, CrcCheck, LrcCheck
-from protocols.framing.dle import DleFramer
-from protocols.framing.interfaces import Framer
-from protocols.framing.length import (
+from posgw.protocols.framing.checks import Check, CrcCheck, LrcCheck
+from posgw.protocols.framing.dle import DleFramer
+from posgw.protocols.framing.interfaces import Framer
+from posgw.protocols.framing.length import (
     DEFAULT_MAX_FRAME,
     LengthHeader,
     LengthPrefixedFramer,
     check_max_frame,
 )
-from protocols.framing.link import (
+from posgw.protocols.framing.link import (
     DEFAULT_ACK_TIMEOUT,
     DEFAULT_INTER_BYTE_TIMEOUT,
     DEFAULT_MAX_RETRANSMITS,
@@ -49,9 +49,9 @@ from protocols.framing.link import (
     Link,
     LinkConfig,
 )
-from protocols.framing.stx_etx import StxEtxFramer
-from protocols.iso8583.errors import SpecError
-from protocols.tables import TableReader
+from posgw.protocols.framing.stx_etx import StxEtxFramer
+from posgw.protocols.iso8583.errors import SpecError
+from posgw.protocols.tables import TableReader
 
 _NONE = "none"
 _MAX_HEADER = 64  # UnionPay uses 6; anything near this is a typo

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import re
 
-from protocols.framing.checks import Check, LrcCheck
-from protocols.framing.control import ETB, ETX, STX
-from protocols.framing.errors import FramingError
-from protocols.framing.events import BlockAccepted, Event, FrameReceived, FrameRejected
-from protocols.framing.hunting import HuntingFramer
-from protocols.framing.length import DEFAULT_MAX_FRAME, LengthHeader, check_max_frame
+from posgw.protocols.framing.checks import Check, LrcCheck
+from posgw.protocols.framing.control import ETB, ETX, STX
+from posgw.protocols.framing.errors import FramingError
+from posgw.protocols.framing.events import BlockAccepted, Event, FrameReceived, FrameRejected
+from posgw.protocols.framing.hunting import HuntingFramer
+from posgw.protocols.framing.length import DEFAULT_MAX_FRAME, LengthHeader, check_max_frame
 
 _DELIMITERS = re.compile(b"[\x02\x03\x17]")  # STX, ETX, ETB
 

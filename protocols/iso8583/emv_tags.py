@@ -13,10 +13,10 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, TypedDict
 
-from protocols.redact import mask_pan, mask_secret, mask_track
+from posgw.protocols.redact import mask_pan, mask_secret, mask_track
 
 if TYPE_CHECKING:
-    from protocols.iso8583.tlv import TlvNode
+    from posgw.protocols.iso8583.tlv import TlvNode
 
 EMV_TAG_NAMES: Mapping[str, str] = MappingProxyType(
     {

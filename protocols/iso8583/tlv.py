@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from string import hexdigits
 
-from protocols.iso8583.emv_tags import SENSITIVE_TAGS
-from protocols.iso8583.errors import DecodeError, EncodeError
+from posgw.protocols.iso8583.emv_tags import SENSITIVE_TAGS
+from posgw.protocols.iso8583.errors import DecodeError, EncodeError
 
 #: Templates nested deeper than this are refused: EMV itself nests at most
 #: two or three levels, and the bound keeps hostile input from recursing.

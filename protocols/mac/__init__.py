@@ -5,7 +5,7 @@
 message is verified and signed.
 """
 
-from protocols.mac.algorithms import (
+from posgw.protocols.mac.algorithms import (
     MAC_LENGTH,
     MacAlgorithm,
     MacError,
@@ -16,8 +16,14 @@ from protocols.mac.algorithms import (
     macs_equal,
     retail_mac,
 )
-from protocols.mac.message import MacCheck, check_message, mac_input, sign_message, without_mac
-from protocols.mac.spec import MAC_FIELDS, MacSpec, parse_mac_spec
+from posgw.protocols.mac.message import (
+    MacCheck,
+    check_message,
+    mac_input,
+    sign_message,
+    without_mac,
+)
+from posgw.protocols.mac.spec import MAC_FIELDS, MacSpec, parse_mac_spec
 
 __all__ = [
     "MAC_FIELDS",

@@ -1,21 +1,21 @@
 """Normalization: decoded ISO 8583 messages to `Transaction`, and responses back."""
 
-from protocols.normalize.errors import NormalizeError
-from protocols.normalize.mapping import normalize
-from protocols.normalize.response import (
+from posgw.protocols.normalize.errors import NormalizeError
+from posgw.protocols.normalize.mapping import normalize
+from posgw.protocols.normalize.response import (
     ECHO_FIELDS_1987,
     ECHO_FIELDS_1993,
     NEVER_IN_RESPONSE,
     build_response,
     response_mti,
 )
-from protocols.normalize.response_codes import (
+from posgw.protocols.normalize.response_codes import (
     ACTION_CODES_1993,
     RESPONSE_CODES_1987,
     category_for,
     response_code_for,
 )
-from protocols.normalize.transaction import (
+from posgw.protocols.normalize.transaction import (
     CardNumber,
     EntryMode,
     ResponseCategory,

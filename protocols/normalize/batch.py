@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from protocols.iso8583.message import Message
+from posgw.protocols.iso8583.message import Message
 
 COUNT_DIGITS = 10  # fields 74-80 are n10
 AMOUNT_DIGITS = 16  # fields 86-89 are n16

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from protocols.normalize.errors import NormalizeError
-from protocols.normalize.field_values import is_ascii_digits
-from protocols.normalize.transaction import EntryMode, TxKind
+from posgw.protocols.normalize.errors import NormalizeError
+from posgw.protocols.normalize.field_values import is_ascii_digits
+from posgw.protocols.normalize.transaction import EntryMode, TxKind
 
 #: Field 3 positions 1-2, ISO 8583 transaction type codes.
 _KIND_BY_TRANSACTION_TYPE: Mapping[str, TxKind] = MappingProxyType(

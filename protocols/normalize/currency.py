@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from protocols.normalize.field_values import is_ascii_digits
+from posgw.protocols.normalize.field_values import is_ascii_digits
 
 ISO4217_ALPHA_BY_NUMERIC: Mapping[str, str] = MappingProxyType(
     {

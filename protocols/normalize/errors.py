@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocols.iso8583.errors import Iso8583Error
+from posgw.protocols.iso8583.errors import Iso8583Error
 
 
 class NormalizeError(Iso8583Error):

@@ -7,8 +7,8 @@ field, never quoting it.
 
 from __future__ import annotations
 
-from protocols.iso8583.message import Message
-from protocols.normalize.errors import NormalizeError
+from posgw.protocols.iso8583.message import Message
+from posgw.protocols.normalize.errors import NormalizeError
 
 
 def is_ascii_digits(text: str) -> bool:

@@ -19,25 +19,25 @@ from collections.abc import Mapping
 from string import hexdigits
 from types import MappingProxyType
 
-from protocols.iso8583.emv_tags import SENSITIVE_TAGS
-from protocols.iso8583.errors import DecodeError
-from protocols.iso8583.message import Message
-from protocols.iso8583.tlv import primitive_values
-from protocols.normalize.classify import (
+from posgw.protocols.iso8583.emv_tags import SENSITIVE_TAGS
+from posgw.protocols.iso8583.errors import DecodeError
+from posgw.protocols.iso8583.message import Message
+from posgw.protocols.iso8583.tlv import primitive_values
+from posgw.protocols.normalize.classify import (
     classify_kind,
     entry_mode_from_field22,
     entry_mode_from_pan_entry_code,
 )
-from protocols.normalize.currency import currency_alpha
-from protocols.normalize.errors import NormalizeError
-from protocols.normalize.field_values import (
+from posgw.protocols.normalize.currency import currency_alpha
+from posgw.protocols.normalize.errors import NormalizeError
+from posgw.protocols.normalize.field_values import (
     digits_field,
     is_ascii_digits,
     stripped_field,
     text_field,
 )
-from protocols.normalize.response_codes import category_for
-from protocols.normalize.transaction import (
+from posgw.protocols.normalize.response_codes import category_for
+from posgw.protocols.normalize.transaction import (
     CardNumber,
     EntryMode,
     Transaction,

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from protocols.iso8583.errors import EncodeError
-from protocols.iso8583.message import FieldValue, Message
-from protocols.normalize.field_values import is_ascii_digits
-from protocols.normalize.response_codes import category_for
+from posgw.protocols.iso8583.errors import EncodeError
+from posgw.protocols.iso8583.message import FieldValue, Message
+from posgw.protocols.normalize.field_values import is_ascii_digits
+from posgw.protocols.normalize.response_codes import category_for
 
 #: Never in a response, whatever the caller asks: expiry, tracks, PIN block.
 NEVER_IN_RESPONSE = frozenset({14, 35, 45, 52})

@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from protocols.normalize.field_values import is_ascii_digits
-from protocols.normalize.transaction import ResponseCategory
+from posgw.protocols.normalize.field_values import is_ascii_digits
+from posgw.protocols.normalize.transaction import ResponseCategory
 
 _C = ResponseCategory
 

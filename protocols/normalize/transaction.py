@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NoReturn
 
-from protocols.normalize.field_values import is_ascii_digits
-from protocols.redact import mask_pan
+from posgw.protocols.normalize.field_values import is_ascii_digits
+from posgw.protocols.redact import mask_pan
 
 #: ISO/IEC 7812-1 PANs are 8 to 19 digits.
 PAN_MIN_DIGITS = 8

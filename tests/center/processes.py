@@ -21,7 +21,7 @@ from pathlib import Path
 
 import aiomqtt
 
-from gateway.security import PUBLIC_KEY_FILE
+from posgw.gateway.security import PUBLIC_KEY_FILE
 from tests.center.events import GATEWAY_ID
 
 POSGW = str(Path(sys.executable).with_name("posgw"))

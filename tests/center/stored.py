@@ -7,8 +7,8 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from center.db import CenterStore
-from center.models import ReceivedEvent
+from posgw.center.db import CenterStore
+from posgw.center.models import ReceivedEvent
 
 POLL_S = 0.05
 

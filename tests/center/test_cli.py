@@ -12,10 +12,10 @@ import aiomqtt
 import pytest
 from click.testing import CliRunner, Result
 
-from center.db import CenterStore
-from gateway.cli import main
-from gateway.security import GatewayKeys, generate_keys, load_keys
-from protocols.canonical_json import canonical_json
+from posgw.center.db import CenterStore
+from posgw.cli.main import main
+from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
+from posgw.protocols.canonical_json import canonical_json
 from tests.brokers import shared_broker_port
 from tests.center.events import DAY_TEXT, GATEWAY_ID, signed_event
 from tests.center.processes import POSGW, Topics, write_config

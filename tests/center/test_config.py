@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from center.config import DEFAULT_DATABASE, DEFAULT_SESSION_EXPIRY_S, load_center_config
-from gateway.security import PUBLIC_KEY_FILE, generate_keys
-from protocols.iso8583.errors import SpecError
+from posgw.center.config import DEFAULT_DATABASE, DEFAULT_SESSION_EXPIRY_S, load_center_config
+from posgw.gateway.security import PUBLIC_KEY_FILE, generate_keys
+from posgw.protocols.iso8583.errors import SpecError
 
 GATEWAY = '[[gateways]]\nid = "gw-b001-1"\npublic_key = "keys/signing.pub"\n'
 

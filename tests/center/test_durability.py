@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from center.config import CenterMqtt
-from center.db import CenterStore
-from center.ingest import CenterIngest
-from gateway.security import GatewayKeys, generate_keys, load_keys
+from posgw.center.config import CenterMqtt
+from posgw.center.db import CenterStore
+from posgw.center.ingest import CenterIngest
+from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
 from tests.brokers import private_mosquitto, shared_broker_port
 from tests.center.events import verifier, wires
 from tests.center.processes import SESSION_EXPIRY_S, Topics, center_process, publish, write_config

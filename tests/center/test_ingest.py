@@ -14,11 +14,11 @@ import aiomqtt
 import pytest
 from sqlalchemy import func, select
 
-from center.db import CenterStore
-from center.ingest import CenterIngest, CenterMqtt
-from center.models import QuarantinedPayload, ReceivedEvent
-from center.queries import by_card_amount_day, by_rrn, by_terminal_stan, daily_totals
-from gateway.security import GatewayKeys, generate_keys, load_keys
+from posgw.center.db import CenterStore
+from posgw.center.ingest import CenterIngest, CenterMqtt
+from posgw.center.models import QuarantinedPayload, ReceivedEvent
+from posgw.center.queries import by_card_amount_day, by_rrn, by_terminal_stan, daily_totals
+from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
 from tests.brokers import shared_broker_port
 from tests.center.events import DAY, signed_event, verifier, wire
 from tests.center.processes import SESSION_EXPIRY_S

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.security import GatewayKeys, generate_keys, load_keys
+from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
 from tests.brokers import shared_broker_port
 from tests.center.events import wires
 from tests.center.processes import Topics, center_process, publish, write_config

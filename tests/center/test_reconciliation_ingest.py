@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from center.db import CenterStore
-from center.ingest import CenterIngest, CenterMqtt
-from center.models import QuarantinedPayload, ReceivedEvent, ReceivedReconciliation
-from drivers.clock import SYSTEM_CLOCK
-from gateway.pipeline import GatewayIdentity
-from gateway.pipeline.settlement import settlement_rows
-from gateway.security import GatewayKeys, generate_keys, load_keys
-from protocols.normalize.batch import BatchTotals
+from posgw.center.db import CenterStore
+from posgw.center.ingest import CenterIngest, CenterMqtt
+from posgw.center.models import QuarantinedPayload, ReceivedEvent, ReceivedReconciliation
+from posgw.drivers.clock import SYSTEM_CLOCK
+from posgw.gateway.pipeline import GatewayIdentity
+from posgw.gateway.pipeline.settlement import settlement_rows
+from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
+from posgw.protocols.normalize.batch import BatchTotals
 from tests.center.events import DAY, GATEWAY_ID, verifier, wire
 from tests.store.pg import scratch_database
 

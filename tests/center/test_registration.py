@@ -17,16 +17,16 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
-from center.config import RegisteredGateway
-from center.db import CenterStore
-from center.ingest import CenterIngest
-from center.models import QuarantinedPayload
-from center.registry import GatewayTrust, parse_public_key, register_key, revoke
-from center.verify import key_fingerprint
-from gateway.cli import main
-from gateway.cli_keys import fingerprint
-from gateway.security import GatewayKeys, generate_keys, load_keys
-from gateway.security.keys import PUBLIC_KEY_FILE
+from posgw.center.config import RegisteredGateway
+from posgw.center.db import CenterStore
+from posgw.center.ingest import CenterIngest
+from posgw.center.models import QuarantinedPayload
+from posgw.center.registry import GatewayTrust, parse_public_key, register_key, revoke
+from posgw.center.verify import key_fingerprint
+from posgw.cli.keys import fingerprint
+from posgw.cli.main import main
+from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
+from posgw.gateway.security.keys import PUBLIC_KEY_FILE
 from tests.brokers import shared_broker_port
 from tests.center.events import GATEWAY_ID, signed_event, wire
 from tests.center.processes import Topics, center_process, publish, write_config

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.forward import gateway_status
-from gateway.security import generate_keys, load_keys
+from posgw.gateway.forward import gateway_status
+from posgw.gateway.security import generate_keys, load_keys
 from tests.center.events import signed_event
 from tests.store.rows import NOW
 

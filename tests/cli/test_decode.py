@@ -13,7 +13,7 @@ import iso8583.specs
 import pytest
 from click.testing import CliRunner
 
-from gateway.cli import main
+from posgw.cli.main import main
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 PAN = "4761739001010010"

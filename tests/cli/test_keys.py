@@ -11,10 +11,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.cli_keys import aes_check_value, fingerprint
-from gateway.security import load_keys
-from gateway.security.keys import LooseKeyFile
-from gateway.security.vault import load_keyring
+from posgw.cli.keys import aes_check_value, fingerprint
+from posgw.gateway.security import load_keys
+from posgw.gateway.security.keys import LooseKeyFile
+from posgw.gateway.security.vault import load_keyring
 from tests.cli.test_status import run_posgw
 
 PAN = "4761739001010010"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from gateway.cli import main
-from gateway.profiles import builtin_names
+from posgw.cli.main import main
+from posgw.gateway.profiles import builtin_names
 
 
 def test_list_shows_every_shipped_profile_with_its_transport() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.store import (
+from posgw.gateway.store import (
     GatewayRuntime,
     LedgerEntry,
     OutboxEvent,

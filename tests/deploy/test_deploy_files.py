@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import DEFAULT_UPSTREAM_TIMEOUT_S
-from gateway.profiles import builtin_names, load_profile
+from posgw.gateway.config import DEFAULT_UPSTREAM_TIMEOUT_S
+from posgw.gateway.profiles import builtin_names, load_profile
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 GATEWAY_UNIT = DEPLOY / "posgw.service"

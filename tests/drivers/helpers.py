@@ -7,9 +7,9 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gateway.profiles import load_profile
-from protocols.iso8583.codec import Codec
-from protocols.iso8583.message import Message
+from posgw.gateway.profiles import load_profile
+from posgw.protocols.iso8583.codec import Codec
+from posgw.protocols.iso8583.message import Message
 
 AsyncTest = Callable[..., Awaitable[None]]
 

@@ -9,12 +9,12 @@ import weakref
 
 import pytest
 
-from drivers.base import LinkClosed
-from drivers.channel import FramedChannel
-from drivers.tcp_link import TcpServer, TcpTransport, connect_tcp
-from gateway.profiles import load_profile
-from protocols.framing import Event, FrameRejected, Link, MessageReceived, build_link
-from protocols.iso8583.message import Message
+from posgw.drivers.base import LinkClosed
+from posgw.drivers.channel import FramedChannel
+from posgw.drivers.tcp_link import TcpServer, TcpTransport, connect_tcp
+from posgw.gateway.profiles import load_profile
+from posgw.protocols.framing import Event, FrameRejected, Link, MessageReceived, build_link
+from posgw.protocols.iso8583.message import Message
 from tests.drivers.helpers import async_test, codec_for, purchase, wait_until
 
 PROFILE = "iso87-ascii"  # 2-byte binary length header, no handshake

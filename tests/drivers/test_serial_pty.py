@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from drivers.backoff import Backoff
-from drivers.base import Transport
-from drivers.channel import FramedChannel
-from drivers.discovery import DiscoveredTerminal, discover
-from drivers.hotplug import HotplugMonitor, TerminalLinkSupervisor
-from drivers.serial_link import SerialSettings, open_serial
-from gateway.profiles import load_profile
-from protocols.framing import Event, FrameRejected, GarbageSkipped, Link, build_link
-from protocols.iso8583.message import Message
-from simulator.pty_pair import PtyPair, pty_supported
-from simulator.usb_emulation import EmulatedUsbDevice
+from posgw.drivers.backoff import Backoff
+from posgw.drivers.base import Transport
+from posgw.drivers.channel import FramedChannel
+from posgw.drivers.discovery import DiscoveredTerminal, discover
+from posgw.drivers.hotplug import HotplugMonitor, TerminalLinkSupervisor
+from posgw.drivers.serial_link import SerialSettings, open_serial
+from posgw.gateway.profiles import load_profile
+from posgw.protocols.framing import Event, FrameRejected, GarbageSkipped, Link, build_link
+from posgw.protocols.iso8583.message import Message
+from posgw.simulator.pty_pair import PtyPair, pty_supported
+from posgw.simulator.usb_emulation import EmulatedUsbDevice
 from tests.drivers.helpers import async_test, codec_for, purchase, read_exactly, wait_until
 
 pytestmark = pytest.mark.skipif(not pty_supported(), reason="needs /dev/ptmx (POSIX pty)")

@@ -6,17 +6,17 @@ import asyncio
 
 import pytest
 
-from drivers.backoff import Backoff
-from drivers.base import LinkClosed, LinkUnavailable, Transport
-from drivers.channel import FramedChannel
-from drivers.discovery import discover
-from drivers.hotplug import TerminalLinkSupervisor
-from drivers.usb_link import backend_from_option, open_usb
-from drivers.usb_relay import RelayBackend
-from gateway.profiles import load_profile
-from protocols.framing import Envelope, Link, Tpdu, build_link
-from protocols.iso8583.message import Message
-from simulator.usb_emulation import EmulatedUsbDevice, UsbRelayServer
+from posgw.drivers.backoff import Backoff
+from posgw.drivers.base import LinkClosed, LinkUnavailable, Transport
+from posgw.drivers.channel import FramedChannel
+from posgw.drivers.discovery import discover
+from posgw.drivers.hotplug import TerminalLinkSupervisor
+from posgw.drivers.usb_link import backend_from_option, open_usb
+from posgw.drivers.usb_relay import RelayBackend
+from posgw.gateway.profiles import load_profile
+from posgw.protocols.framing import Envelope, Link, Tpdu, build_link
+from posgw.protocols.iso8583.message import Message
+from posgw.simulator.usb_emulation import EmulatedUsbDevice, UsbRelayServer
 from tests.drivers.helpers import async_test, codec_for, purchase, wait_until
 
 PROFILE = "unionpay-tpdu"

@@ -16,20 +16,20 @@ from typing import Any
 
 from sqlmodel import select
 
-from center.db import CenterStore
-from center.ingest import CenterIngest, CenterMqtt
-from center.models import ReceivedEvent
-from center.verify import SignatureVerifier, load_public_key
-from drivers.base import LinkClosed
-from drivers.clock import SYSTEM_CLOCK
-from drivers.tcp_link import connect_tcp
-from gateway.config import GatewayConfig, parse_config
-from gateway.daemon import Gateway
-from gateway.profiles import load_profile
-from gateway.security.keys import PUBLIC_KEY_FILE, generate_keys
-from gateway.store import LedgerEntry, Store
-from simulator.cards import Card
-from simulator.terminal import TerminalSimulator
+from posgw.center.db import CenterStore
+from posgw.center.ingest import CenterIngest, CenterMqtt
+from posgw.center.models import ReceivedEvent
+from posgw.center.verify import SignatureVerifier, load_public_key
+from posgw.drivers.base import LinkClosed
+from posgw.drivers.clock import SYSTEM_CLOCK
+from posgw.drivers.tcp_link import connect_tcp
+from posgw.gateway.config import GatewayConfig, parse_config
+from posgw.gateway.daemon import Gateway
+from posgw.gateway.profiles import load_profile
+from posgw.gateway.security.keys import PUBLIC_KEY_FILE, generate_keys
+from posgw.gateway.store import LedgerEntry, Store
+from posgw.simulator.cards import Card
+from posgw.simulator.terminal import TerminalSimulator
 from tests.brokers import free_port
 
 DIGIT_RUNS = re.compile(rb"\d{12,19}")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from drivers.clock import SYSTEM_CLOCK
-from gateway.cli_demo.cards import card_pool
-from gateway.daemon import Gateway
-from gateway.store import Store
+from posgw.drivers.clock import SYSTEM_CLOCK
+from posgw.gateway.daemon import Gateway
+from posgw.gateway.store import Store
+from posgw.sandbox.demo.cards import card_pool
 from tests.brokers import private_mosquitto
 from tests.e2e.harness import (
     TerminalLog,

@@ -10,15 +10,15 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from center.commands import build_command, send_command
-from center.config import CenterMqtt
-from center.verify import SignatureVerifier, load_public_key
-from gateway.security.keys import PUBLIC_KEY_FILE
-from gateway.security.vault import CardVault, load_keyring
-from gateway.store import FreezeCase, LedgerEntry, Store
-from gateway.store.models import VaultedCard
-from protocols.normalize import CardNumber
-from simulator import cards as demo
+from posgw.center.commands import build_command, send_command
+from posgw.center.config import CenterMqtt
+from posgw.center.verify import SignatureVerifier, load_public_key
+from posgw.gateway.security.keys import PUBLIC_KEY_FILE
+from posgw.gateway.security.vault import CardVault, load_keyring
+from posgw.gateway.store import FreezeCase, LedgerEntry, Store
+from posgw.gateway.store.models import VaultedCard
+from posgw.protocols.normalize import CardNumber
+from posgw.simulator import cards as demo
 from tests.brokers import shared_broker_port
 from tests.e2e.harness import BRANCH, GATEWAY_ID, connected_gateway, gateway_config, topic_prefix
 from tests.e2e.test_cases import freeze_one

@@ -19,11 +19,11 @@ from typing import Any
 
 import aiomqtt
 
-from center.commands import command_payload, send_command
-from center.config import CenterMqtt
-from center.verify import SignatureVerifier, load_public_key
-from gateway.security.keys import PUBLIC_KEY_FILE
-from simulator import cards as demo
+from posgw.center.commands import command_payload, send_command
+from posgw.center.config import CenterMqtt
+from posgw.center.verify import SignatureVerifier, load_public_key
+from posgw.gateway.security.keys import PUBLIC_KEY_FILE
+from posgw.simulator import cards as demo
 from tests.brokers import free_port, port_accepts, shared_broker_port
 from tests.drivers.helpers import wait_until
 from tests.e2e.harness import (

@@ -6,16 +6,16 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from center.commands import build_command, send_command
-from center.config import CenterMqtt
-from center.verify import SignatureVerifier, load_public_key
-from drivers.tcp_link import connect_tcp
-from gateway.daemon import Gateway
-from gateway.security.keys import PUBLIC_KEY_FILE
-from gateway.store import Store
-from simulator import cards as demo
-from simulator.cards import demo_cards
-from simulator.terminal import TerminalSimulator
+from posgw.center.commands import build_command, send_command
+from posgw.center.config import CenterMqtt
+from posgw.center.verify import SignatureVerifier, load_public_key
+from posgw.drivers.tcp_link import connect_tcp
+from posgw.gateway.daemon import Gateway
+from posgw.gateway.security.keys import PUBLIC_KEY_FILE
+from posgw.gateway.store import Store
+from posgw.simulator import cards as demo
+from posgw.simulator.cards import demo_cards
+from posgw.simulator.terminal import TerminalSimulator
 from tests.brokers import shared_broker_port
 from tests.drivers.helpers import wait_until
 from tests.e2e.harness import BRANCH, GATEWAY_ID, TCP_PROFILE, gateway_config, topic_prefix

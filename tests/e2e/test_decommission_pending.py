@@ -17,20 +17,20 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from center.commands import build_command, send_command
-from center.config import CenterMqtt
-from center.db import CenterStore
-from center.models import ReceivedEvent
-from center.queries import RETURNED_STATUSES, terminal_days
-from center.verify import SignatureVerifier, load_public_key
-from drivers.tcp_link import connect_tcp
-from gateway.daemon import Gateway
-from gateway.security.keys import PUBLIC_KEY_FILE
-from gateway.store import FreezeCase, OutboxEvent, Store
-from protocols.canonical_json import canonical_json
-from simulator import cards as demo
-from simulator.cards import demo_cards
-from simulator.terminal import TerminalSimulator
+from posgw.center.commands import build_command, send_command
+from posgw.center.config import CenterMqtt
+from posgw.center.db import CenterStore
+from posgw.center.models import ReceivedEvent
+from posgw.center.queries import RETURNED_STATUSES, terminal_days
+from posgw.center.verify import SignatureVerifier, load_public_key
+from posgw.drivers.tcp_link import connect_tcp
+from posgw.gateway.daemon import Gateway
+from posgw.gateway.security.keys import PUBLIC_KEY_FILE
+from posgw.gateway.store import FreezeCase, OutboxEvent, Store
+from posgw.protocols.canonical_json import canonical_json
+from posgw.simulator import cards as demo
+from posgw.simulator.cards import demo_cards
+from posgw.simulator.terminal import TerminalSimulator
 from tests.brokers import mosquitto_path, private_mosquitto
 from tests.drivers.helpers import wait_until
 from tests.e2e.harness import (

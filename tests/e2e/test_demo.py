@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.pty_pair import pty_supported
+from posgw.simulator.pty_pair import pty_supported
 
 POSGW = str(Path(sys.executable).with_name("posgw"))
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from drivers.clock import SYSTEM_CLOCK
-from gateway.cli_demo.cards import card_pool
+from posgw.drivers.clock import SYSTEM_CLOCK
+from posgw.sandbox.demo.cards import card_pool
 from tests.brokers import free_port, port_accepts, shared_broker_port
 from tests.e2e.harness import (
     TerminalLog,

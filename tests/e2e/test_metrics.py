@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from drivers.clock import SYSTEM_CLOCK
-from drivers.tcp_link import connect_tcp
-from gateway.cli_demo.cards import card_pool
-from gateway.config import parse_config
-from gateway.daemon import Gateway
-from gateway.store import LedgerEntry
-from simulator.cards import Card
-from simulator.terminal import TerminalSimulator
+from posgw.drivers.clock import SYSTEM_CLOCK
+from posgw.drivers.tcp_link import connect_tcp
+from posgw.gateway.config import parse_config
+from posgw.gateway.daemon import Gateway
+from posgw.gateway.store import LedgerEntry
+from posgw.sandbox.demo.cards import card_pool
+from posgw.simulator.cards import Card
+from posgw.simulator.terminal import TerminalSimulator
 from tests.brokers import free_port, port_accepts, shared_broker_port
 from tests.e2e.harness import (
     TCP_PROFILE,

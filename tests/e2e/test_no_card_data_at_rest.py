@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli_demo.cards import card_pool
-from simulator.cards import demo_cards
+from posgw.sandbox.demo.cards import card_pool
+from posgw.simulator.cards import demo_cards
 from tests.e2e.harness import leaked
 
 POSGW = str(Path(sys.executable).with_name("posgw"))

@@ -10,10 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from drivers.tcp_link import connect_tcp
-from simulator import cards as demo
-from simulator.cards import demo_cards
-from simulator.terminal import TerminalSimulator
+from posgw.drivers.tcp_link import connect_tcp
+from posgw.simulator import cards as demo
+from posgw.simulator.cards import demo_cards
+from posgw.simulator.terminal import TerminalSimulator
 from tests.brokers import free_port, port_accepts, shared_broker_port
 from tests.e2e.harness import TCP_PROFILE, config_table, wait_for, write_toml
 

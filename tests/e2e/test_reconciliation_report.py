@@ -14,12 +14,12 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from center.db import CenterStore
-from center.models import QuarantinedPayload, ReceivedReconciliation
-from drivers.tcp_link import connect_tcp
-from simulator import cards as demo
-from simulator.cards import demo_cards
-from simulator.terminal import TerminalSimulator
+from posgw.center.db import CenterStore
+from posgw.center.models import QuarantinedPayload, ReceivedReconciliation
+from posgw.drivers.tcp_link import connect_tcp
+from posgw.simulator import cards as demo
+from posgw.simulator.cards import demo_cards
+from posgw.simulator.terminal import TerminalSimulator
 from tests.brokers import shared_broker_port
 from tests.drivers.helpers import wait_until
 from tests.e2e.harness import (

@@ -13,13 +13,13 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from drivers.tcp_link import connect_tcp
-from gateway.config import load_config
-from gateway.daemon import Gateway
-from gateway.store import LedgerEntry, Store
-from simulator import cards as demo
-from simulator.cards import demo_cards
-from simulator.terminal import TerminalSimulator
+from posgw.drivers.tcp_link import connect_tcp
+from posgw.gateway.config import load_config
+from posgw.gateway.daemon import Gateway
+from posgw.gateway.store import LedgerEntry, Store
+from posgw.simulator import cards as demo
+from posgw.simulator.cards import demo_cards
+from posgw.simulator.terminal import TerminalSimulator
 from tests.brokers import shared_broker_port
 from tests.e2e.harness import (
     BRANCH,

@@ -27,18 +27,18 @@ import aiomqtt
 import pytest
 from sqlmodel import select
 
-from center.db import CenterStore
-from center.models import ReceivedEvent
-from drivers.base import Transport
-from drivers.tcp_link import connect_tcp
-from gateway.daemon import Gateway
-from gateway.profiles import load_profile
-from gateway.store import FreezeCase, LedgerEntry, Reconciliation, Store
-from simulator.acquirer import AcquirerServer
-from simulator.acquirer_host import AcquirerHost
-from simulator.cards import demo_cards
-from simulator.scenarios import SCENARIOS, ScenarioContext, ScenarioResult, run_scenario
-from simulator.shifted_clock import ShiftedClock
+from posgw.center.db import CenterStore
+from posgw.center.models import ReceivedEvent
+from posgw.drivers.base import Transport
+from posgw.drivers.tcp_link import connect_tcp
+from posgw.gateway.daemon import Gateway
+from posgw.gateway.profiles import load_profile
+from posgw.gateway.store import FreezeCase, LedgerEntry, Reconciliation, Store
+from posgw.simulator.acquirer import AcquirerServer
+from posgw.simulator.acquirer_host import AcquirerHost
+from posgw.simulator.cards import demo_cards
+from posgw.simulator.scenarios import SCENARIOS, ScenarioContext, ScenarioResult, run_scenario
+from posgw.simulator.shifted_clock import ShiftedClock
 from tests.brokers import shared_broker_port
 from tests.e2e.harness import (
     TCP_PROFILE,

@@ -12,16 +12,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from center.command_key import PRIVATE_FILE, generate_command_key, load_command_key, sign_command
-from center.commands import build_command, send_command
-from center.config import CenterMqtt
-from center.verify import SignatureVerifier, load_public_key
-from drivers.tcp_link import connect_tcp
-from gateway.config import load_config
-from gateway.security.keys import PUBLIC_KEY_FILE
-from simulator import cards as demo
-from simulator.cards import demo_cards
-from simulator.terminal import TerminalSimulator
+from posgw.center.command_key import (
+    PRIVATE_FILE,
+    generate_command_key,
+    load_command_key,
+    sign_command,
+)
+from posgw.center.commands import build_command, send_command
+from posgw.center.config import CenterMqtt
+from posgw.center.verify import SignatureVerifier, load_public_key
+from posgw.drivers.tcp_link import connect_tcp
+from posgw.gateway.config import load_config
+from posgw.gateway.security.keys import PUBLIC_KEY_FILE
+from posgw.simulator import cards as demo
+from posgw.simulator.cards import demo_cards
+from posgw.simulator.terminal import TerminalSimulator
 from tests.brokers import shared_broker_port
 from tests.e2e.harness import (
     BRANCH,

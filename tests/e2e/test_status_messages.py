@@ -10,11 +10,11 @@ from typing import Any
 
 import aiomqtt
 
-from drivers.tcp_link import connect_tcp
-from gateway.daemon import Gateway
-from simulator import cards as demo
-from simulator.cards import demo_cards
-from simulator.terminal import TerminalSimulator
+from posgw.drivers.tcp_link import connect_tcp
+from posgw.gateway.daemon import Gateway
+from posgw.simulator import cards as demo
+from posgw.simulator.cards import demo_cards
+from posgw.simulator.terminal import TerminalSimulator
 from tests.brokers import shared_broker_port
 from tests.e2e.harness import BRANCH, TCP_PROFILE, gateway_config, topic_prefix
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from drivers.backoff import Backoff
-from gateway.forward import MqttSettings, OutboxForwarder, tx_topic
-from gateway.security import GatewayKeys, generate_keys, load_keys
-from gateway.store import GroupCommitter, Store
-from protocols.canonical_json import canonical_json, without_signature
+from posgw.drivers.backoff import Backoff
+from posgw.gateway.forward import MqttSettings, OutboxForwarder, tx_topic
+from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
+from posgw.gateway.store import GroupCommitter, Store
+from posgw.protocols.canonical_json import canonical_json, without_signature
 from tests.brokers import private_mosquitto, shared_broker_port
 from tests.forward.collector import Collector
 from tests.forward.silent_broker import silent_broker

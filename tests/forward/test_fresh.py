@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.forward.fresh import FreshEvents
-from gateway.store.store import PendingEvent
+from posgw.gateway.forward.fresh import FreshEvents
+from posgw.gateway.store.store import PendingEvent
 
 
 def event(seq: int, *, sealed: bool = True) -> PendingEvent:

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.framing import CrcCheck, LrcCheck, crc16_kermit, lrc_xor
-from protocols.iso8583.errors import SpecError
+from posgw.protocols.framing import CrcCheck, LrcCheck, crc16_kermit, lrc_xor
+from posgw.protocols.iso8583.errors import SpecError
 
 
 def _reflect(value: int, width: int) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocols.framing import (
+from posgw.protocols.framing import (
     ControlReceived,
     DleFramer,
     FrameReceived,

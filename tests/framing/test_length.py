@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from protocols.framing import (
+from posgw.protocols.framing import (
     FrameReceived,
     FrameRejected,
     FramingError,
     LengthHeader,
     LengthPrefixedFramer,
 )
-from protocols.iso8583.errors import SpecError
+from posgw.protocols.iso8583.errors import SpecError
 
 PAYLOAD_291 = bytes(range(256)) + bytes(35)
 

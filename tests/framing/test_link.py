@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from protocols.framing import (
+from posgw.protocols.framing import (
     BlockAccepted,
     ControlReceived,
     Delivered,

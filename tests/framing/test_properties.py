@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.framing import (
+from posgw.protocols.framing import (
     BlockAccepted,
     CrcCheck,
     DleFramer,

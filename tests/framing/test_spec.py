@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from protocols.framing import (
+from posgw.protocols.framing import (
     CheckKind,
     CrcCheck,
     Delivered,
@@ -24,7 +24,7 @@ from protocols.framing import (
     build_link,
     wire_bytes,
 )
-from protocols.iso8583.errors import SpecError
+from posgw.protocols.iso8583.errors import SpecError
 
 SOURCE = "firmware_profiles/test.toml"
 

@@ -8,16 +8,16 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from drivers.backoff import Backoff
-from drivers.base import LinkClosed
-from drivers.channel import FramedChannel
-from drivers.tcp_link import TcpServer, TcpTransport
-from gateway.authorize import Iso8583Upstream, StandInAuthorizer, UpstreamUnavailable
-from gateway.profiles import load_profile
-from protocols.framing import build_link
-from protocols.iso8583.codec import Codec
-from protocols.iso8583.message import Message
-from protocols.normalize import ResponseCategory, build_response, normalize
+from posgw.drivers.backoff import Backoff
+from posgw.drivers.base import LinkClosed
+from posgw.drivers.channel import FramedChannel
+from posgw.drivers.tcp_link import TcpServer, TcpTransport
+from posgw.gateway.authorize import Iso8583Upstream, StandInAuthorizer, UpstreamUnavailable
+from posgw.gateway.profiles import load_profile
+from posgw.protocols.framing import build_link
+from posgw.protocols.iso8583.codec import Codec
+from posgw.protocols.iso8583.message import Message
+from posgw.protocols.normalize import ResponseCategory, build_response, normalize
 
 PROFILE = load_profile("iso87-binary")
 CODEC = Codec(PROFILE.iso8583)

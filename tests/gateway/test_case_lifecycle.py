@@ -15,23 +15,23 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from gateway.authorize import StandInAuthorizer
-from gateway.case_policy import CasePolicy
-from gateway.cases import CaseService
-from gateway.evidence import EvidenceError, EvidenceStore
-from gateway.metrics import GatewayMetrics
-from gateway.pipeline import GatewayIdentity, Pipeline
-from gateway.profiles import load_profile
-from gateway.risk import RiskEngine
-from gateway.security import generate_keys, load_keys
-from gateway.security.tokens import PanTokenizer
-from gateway.store import FreezeCase, GroupCommitter, LedgerEntry, OutboxEvent, Store
-from gateway.store.models import CaseEvidence
-from gateway.store.reports import terminal_statement
-from gateway.terminals import TerminalLine, TerminalRegistry
-from simulator import cards as demo
-from simulator.requests import RequestBuilder
-from simulator.shifted_clock import ShiftedClock
+from posgw.gateway.authorize import StandInAuthorizer
+from posgw.gateway.case_policy import CasePolicy
+from posgw.gateway.cases import CaseService
+from posgw.gateway.evidence import EvidenceError, EvidenceStore
+from posgw.gateway.metrics import GatewayMetrics
+from posgw.gateway.pipeline import GatewayIdentity, Pipeline
+from posgw.gateway.profiles import load_profile
+from posgw.gateway.risk import RiskEngine
+from posgw.gateway.security import generate_keys, load_keys
+from posgw.gateway.security.tokens import PanTokenizer
+from posgw.gateway.store import FreezeCase, GroupCommitter, LedgerEntry, OutboxEvent, Store
+from posgw.gateway.store.models import CaseEvidence
+from posgw.gateway.store.reports import terminal_statement
+from posgw.gateway.terminals import TerminalLine, TerminalRegistry
+from posgw.simulator import cards as demo
+from posgw.simulator.requests import RequestBuilder
+from posgw.simulator.shifted_clock import ShiftedClock
 
 PROFILE = load_profile("iso87-ascii")
 CARDS = {card.pan: card for card in demo.demo_cards()}

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from gateway.config import DEFAULT_EVIDENCE_DIR, parse_config
-from protocols.iso8583.errors import SpecError
+from posgw.gateway.config import DEFAULT_EVIDENCE_DIR, parse_config
+from posgw.protocols.iso8583.errors import SpecError
 
 
 def config(cases: dict[str, Any] | None = None, database: str | None = None) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from center.commands import build_command, command_payload
+from posgw.center.commands import build_command, command_payload
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 jsonschema = pytest.importorskip("jsonschema")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import load_config, parse_config
-from protocols.iso8583.errors import SpecError
+from posgw.gateway.config import load_config, parse_config
+from posgw.protocols.iso8583.errors import SpecError
 from tests.cli.test_decode import run_posgw
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "gateway.example.toml"

@@ -17,15 +17,15 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 
-from drivers.clock import SYSTEM_CLOCK
-from gateway.config import load_config, parse_config
-from gateway.logsetup import JsonFormatter
-from gateway.metrics import LATENCY_BUCKETS, LEDGER_STATUSES, GatewayMetrics, serve_metrics
-from gateway.profiles import load_profile
-from gateway.risk import Action, RuleHit
-from gateway.store import Store
-from gateway.terminals import TerminalLine, TerminalRegistry
-from protocols.iso8583.errors import SpecError
+from posgw.drivers.clock import SYSTEM_CLOCK
+from posgw.gateway.config import load_config, parse_config
+from posgw.gateway.logsetup import JsonFormatter
+from posgw.gateway.metrics import LATENCY_BUCKETS, LEDGER_STATUSES, GatewayMetrics, serve_metrics
+from posgw.gateway.profiles import load_profile
+from posgw.gateway.risk import Action, RuleHit
+from posgw.gateway.store import Store
+from posgw.gateway.terminals import TerminalLine, TerminalRegistry
+from posgw.protocols.iso8583.errors import SpecError
 from tests.brokers import port_accepts
 from tests.metrics_scrape import Samples, parse, scrape
 

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from drivers.clock import SYSTEM_CLOCK, Clock
-from gateway.authorize import Authorization, StandInAuthorizer, UpstreamUnavailable
-from gateway.pipeline import GatewayIdentity, Pipeline, RecentResponses, RequestKey
-from gateway.pipeline.outcome import RrnSource
-from gateway.pipeline.warmup import rrn_source, warm_up
-from gateway.profiles import load_profile
-from gateway.risk import Attempt, RiskEngine
-from gateway.security.tokens import PanTokenizer
-from gateway.store import (
+from posgw.drivers.clock import SYSTEM_CLOCK, Clock
+from posgw.gateway.authorize import Authorization, StandInAuthorizer, UpstreamUnavailable
+from posgw.gateway.pipeline import GatewayIdentity, Pipeline, RecentResponses, RequestKey
+from posgw.gateway.pipeline.outcome import RrnSource
+from posgw.gateway.pipeline.warmup import rrn_source, warm_up
+from posgw.gateway.profiles import load_profile
+from posgw.gateway.risk import Attempt, RiskEngine
+from posgw.gateway.security.tokens import PanTokenizer
+from posgw.gateway.store import (
     FreezeCase,
     GroupCommitter,
     LedgerEntry,
@@ -29,11 +29,11 @@ from gateway.store import (
     Store,
     UpstreamQueueItem,
 )
-from gateway.terminals import TerminalLine, TerminalRegistry
-from protocols.iso8583.message import Message
-from protocols.normalize import ResponseCategory, Transaction
-from simulator import cards as demo
-from simulator.requests import BatchTotals, RequestBuilder
+from posgw.gateway.terminals import TerminalLine, TerminalRegistry
+from posgw.protocols.iso8583.message import Message
+from posgw.protocols.normalize import ResponseCategory, Transaction
+from posgw.simulator import cards as demo
+from posgw.simulator.requests import BatchTotals, RequestBuilder
 
 PROFILE = load_profile("iso87-ascii")
 LINE = TerminalLine(PROFILE, "tcp")

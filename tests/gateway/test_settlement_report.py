@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from gateway.security import generate_keys, load_keys
-from gateway.store import OutboxEvent, Reconciliation
-from simulator import cards as demo
-from simulator.requests import BatchTotals
+from posgw.gateway.security import generate_keys, load_keys
+from posgw.gateway.store import OutboxEvent, Reconciliation
+from posgw.simulator import cards as demo
+from posgw.simulator.requests import BatchTotals
 from tests.gateway.test_pipeline import CARDS, Harness, harness_for
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from protocols.iso8583.codec import Codec
-from protocols.iso8583.errors import DecodeError
-from protocols.iso8583.message import Message
+from posgw.protocols.iso8583.codec import Codec
+from posgw.protocols.iso8583.errors import DecodeError
+from posgw.protocols.iso8583.message import Message
 from tests.conftest import SHIPPED
 from tests.strategies import messages
 

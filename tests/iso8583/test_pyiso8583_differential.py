@@ -12,8 +12,8 @@ import iso8583.specs
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from protocols.iso8583.codec import Codec
-from protocols.iso8583.message import Message
+from posgw.protocols.iso8583.codec import Codec
+from posgw.protocols.iso8583.message import Message
 from tests.strategies import messages
 
 PEERS = {"iso87-ascii": iso8583.specs.default_ascii, "iso87-mixed": iso8583.specs.default}

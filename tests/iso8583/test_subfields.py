@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.profiles import load_profile
-from protocols.iso8583.errors import DecodeError, EncodeError
-from protocols.iso8583.spec import FieldSpec, MessageSpec
-from protocols.iso8583.subfields import SubfieldCodec
+from posgw.gateway.profiles import load_profile
+from posgw.protocols.iso8583.errors import DecodeError, EncodeError
+from posgw.protocols.iso8583.spec import FieldSpec, MessageSpec
+from posgw.protocols.iso8583.subfields import SubfieldCodec
 
 
 def parent(field: dict[str, Any]) -> SubfieldCodec:

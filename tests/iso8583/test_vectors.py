@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from protocols.iso8583.codec import Codec
-from protocols.iso8583.errors import DecodeError, EncodeError
-from protocols.iso8583.message import Message
-from protocols.iso8583.spec import MessageSpec
+from posgw.protocols.iso8583.codec import Codec
+from posgw.protocols.iso8583.errors import DecodeError, EncodeError
+from posgw.protocols.iso8583.message import Message
+from posgw.protocols.iso8583.spec import MessageSpec
 
 
 def codec_for(fields: dict[str, dict[str, Any]], **message: Any) -> Codec:

@@ -8,7 +8,7 @@ import os
 import stat
 from pathlib import Path
 
-from gateway.security.mac_keys import MAC_KEY_FILE, load_mac_keys
+from posgw.gateway.security.mac_keys import MAC_KEY_FILE, load_mac_keys
 from tests.cli.test_status import run_posgw
 
 TERMINAL = "T0000902"

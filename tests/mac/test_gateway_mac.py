@@ -14,24 +14,24 @@ from pathlib import Path
 
 import pytest
 
-from drivers.base import Transport
-from drivers.channel import FramedChannel
-from drivers.clock import SYSTEM_CLOCK
-from drivers.tcp_link import connect_tcp
-from gateway.config import parse_config
-from gateway.daemon import Gateway
-from gateway.profiles import load_profile
-from gateway.security.mac_keys import generate_mac_key
-from protocols.framing import build_link
-from protocols.iso8583.codec import Codec
-from protocols.iso8583.message import Message
-from protocols.mac import MacAlgorithm, MacCheck, MacKey, check_message, sign_message
-from protocols.profile import Profile
-from simulator import cards as demo
-from simulator.cards import demo_cards
-from simulator.requests import RequestBuilder
-from simulator.terminal import TerminalSimulator, default_envelope
-from simulator.usb_emulation import EmulatedUsbDevice
+from posgw.drivers.base import Transport
+from posgw.drivers.channel import FramedChannel
+from posgw.drivers.clock import SYSTEM_CLOCK
+from posgw.drivers.tcp_link import connect_tcp
+from posgw.gateway.config import parse_config
+from posgw.gateway.daemon import Gateway
+from posgw.gateway.profiles import load_profile
+from posgw.gateway.security.mac_keys import generate_mac_key
+from posgw.protocols.framing import build_link
+from posgw.protocols.iso8583.codec import Codec
+from posgw.protocols.iso8583.message import Message
+from posgw.protocols.mac import MacAlgorithm, MacCheck, MacKey, check_message, sign_message
+from posgw.protocols.profile import Profile
+from posgw.simulator import cards as demo
+from posgw.simulator.cards import demo_cards
+from posgw.simulator.requests import RequestBuilder
+from posgw.simulator.terminal import TerminalSimulator, default_envelope
+from posgw.simulator.usb_emulation import EmulatedUsbDevice
 from tests.brokers import shared_broker_port
 from tests.e2e.harness import config_table, ledger_rows
 
@@ -133,7 +133,7 @@ async def test_usb_terminal_with_a_tampered_amount_gets_a0_and_nothing_is_record
         running: Running, caplog: pytest.LogCaptureFixture) -> None:
     key = running.keys[USB_TERMINAL]
     stan, request = tampered_purchase(USB_PROFILE, USB_TERMINAL, key)
-    with caplog.at_level(logging.WARNING, logger="gateway.sessions"):
+    with caplog.at_level(logging.WARNING, logger="posgw.gateway.sessions"):
         answer = await raw_exchange(USB_PROFILE, running.usb(), request)
     assert (answer.mti, answer.text(11), answer.text(39)) == ("0210", stan, "A0")
     assert 64 not in answer.fields  # the error answer carries no MAC

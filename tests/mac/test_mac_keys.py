@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.profiles import codec_for, load_profile
-from gateway.security.keys import KeyFileError, LooseKeyFile
-from gateway.security.mac_check import RELOAD_CHECK_S, TerminalMacs
-from gateway.security.mac_keys import (
+from posgw.gateway.profiles import codec_for, load_profile
+from posgw.gateway.security.keys import KeyFileError, LooseKeyFile
+from posgw.gateway.security.mac_check import RELOAD_CHECK_S, TerminalMacs
+from posgw.gateway.security.mac_keys import (
     DEFAULT_GRACE_S,
     MAC_KEY_FILE,
     MacKeyError,
@@ -21,9 +21,9 @@ from gateway.security.mac_keys import (
     load_mac_keys,
     rotate_mac_key,
 )
-from protocols.iso8583.message import Message
-from protocols.mac import MacAlgorithm, MacKey, sign_message
-from simulator.shifted_clock import ShiftedClock
+from posgw.protocols.iso8583.message import Message
+from posgw.protocols.mac import MacAlgorithm, MacKey, sign_message
+from posgw.simulator.shifted_clock import ShiftedClock
 
 UNIONPAY = load_profile("unionpay-tpdu")
 assert UNIONPAY.mac is not None

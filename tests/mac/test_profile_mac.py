@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.profiles import check_profile, load_profile
-from protocols.iso8583.errors import SpecError
-from protocols.mac import MacAlgorithm, MacSpec
+from posgw.gateway.profiles import check_profile, load_profile
+from posgw.protocols.iso8583.errors import SpecError
+from posgw.protocols.mac import MacAlgorithm, MacSpec
 
 
 def test_unionpay_macs_field_64_with_the_retail_mac_and_answers_a0() -> None:

@@ -6,11 +6,11 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from gateway.profiles import load_profile
-from protocols.iso8583.codec import Codec
-from protocols.iso8583.errors import Iso8583Error
-from protocols.iso8583.message import Message
-from protocols.mac import (
+from posgw.gateway.profiles import load_profile
+from posgw.protocols.iso8583.codec import Codec
+from posgw.protocols.iso8583.errors import Iso8583Error
+from posgw.protocols.iso8583.message import Message
+from posgw.protocols.mac import (
     MAC_LENGTH,
     MacAlgorithm,
     MacCheck,
@@ -22,7 +22,7 @@ from protocols.mac import (
     macs_equal,
     sign_message,
 )
-from protocols.profile import Profile
+from posgw.protocols.profile import Profile
 from tests.strategies import messages
 
 MACED_PROFILES = ("unionpay-tpdu", "iso87-binary")  # field 64 alg3, field 128 AES-CMAC

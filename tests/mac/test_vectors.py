@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from protocols.mac import MacAlgorithm, MacError, MacKey, aes_cmac, compute_mac, retail_mac
-from protocols.mac.algorithms import key_check_value, pad
+from posgw.protocols.mac import MacAlgorithm, MacError, MacKey, aes_cmac, compute_mac, retail_mac
+from posgw.protocols.mac.algorithms import key_check_value, pad
 
 # ISO/IEC 9797-1:1999 Annex B.4 (MAC algorithm 3, DES): K = 0123456789ABCDEF,
 # K' = FEDCBA9876543210; the annex prints the MAC truncated to m = 32 bits.

@@ -14,9 +14,9 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from simulator.mqtt_broker.codec import encode
-from simulator.mqtt_broker.packets import MQTT_5, ConnAck, Connect, Packet
-from simulator.mqtt_broker.stream import PacketReader
+from posgw.sandbox.mqtt_broker.codec import encode
+from posgw.sandbox.mqtt_broker.packets import MQTT_5, ConnAck, Connect, Packet
+from posgw.sandbox.mqtt_broker.stream import PacketReader
 
 WAIT_S = 5.0
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from simulator.mqtt_broker import EmbeddedBroker
+from posgw.sandbox.mqtt_broker import EmbeddedBroker
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from typing import TypeVar
 
 from hypothesis import strategies as st
 
-from simulator.mqtt_broker.packets import (
+from posgw.sandbox.mqtt_broker.packets import (
     MQTT_5,
     MQTT_311,
     ConnAck,
@@ -24,7 +24,7 @@ from simulator.mqtt_broker.packets import (
     Unsubscribe,
     Will,
 )
-from simulator.mqtt_broker.wire import (
+from posgw.sandbox.mqtt_broker.wire import (
     MAX_UINT32,
     MAX_VARINT,
     PROPERTY_KINDS,

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.mqtt_broker.codec import decode, encode
-from simulator.mqtt_broker.packets import (
+from posgw.sandbox.mqtt_broker.codec import decode, encode
+from posgw.sandbox.mqtt_broker.packets import (
     MQTT_5,
     MQTT_311,
     ConnAck,
@@ -20,8 +20,8 @@ from simulator.mqtt_broker.packets import (
     Subscribe,
     SubscriptionRequest,
 )
-from simulator.mqtt_broker.stream import PacketReader
-from simulator.mqtt_broker.wire import (
+from posgw.sandbox.mqtt_broker.stream import PacketReader
+from posgw.sandbox.mqtt_broker.wire import (
     CodecError,
     MalformedPacket,
     Prop,

@@ -6,8 +6,14 @@ import asyncio
 
 import aiomqtt
 
-from simulator.mqtt_broker import EmbeddedBroker
-from simulator.mqtt_broker.packets import Connect, Publish, SubAck, Subscribe, SubscriptionRequest
+from posgw.sandbox.mqtt_broker import EmbeddedBroker
+from posgw.sandbox.mqtt_broker.packets import (
+    Connect,
+    Publish,
+    SubAck,
+    Subscribe,
+    SubscriptionRequest,
+)
 from tests.mqtt_broker.clients import client, next_messages, payloads, raw_session
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.mqtt_broker import BrokerConfig, EmbeddedBroker
-from simulator.mqtt_broker.packets import MQTT_311, ConnAck, Connect, Disconnect, Publish, Will
-from simulator.mqtt_broker.wire import Reason
+from posgw.sandbox.mqtt_broker import BrokerConfig, EmbeddedBroker
+from posgw.sandbox.mqtt_broker.packets import MQTT_311, ConnAck, Connect, Disconnect, Publish, Will
+from posgw.sandbox.mqtt_broker.wire import Reason
 from tests.mqtt_broker.clients import RawClient, client, next_messages, payloads, raw_session
 
 

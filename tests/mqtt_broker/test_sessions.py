@@ -8,8 +8,8 @@ import logging
 import aiomqtt
 import pytest
 
-from simulator.mqtt_broker import BrokerConfig, EmbeddedBroker
-from simulator.mqtt_broker.packets import (
+from posgw.sandbox.mqtt_broker import BrokerConfig, EmbeddedBroker
+from posgw.sandbox.mqtt_broker.packets import (
     Connect,
     Disconnect,
     PingReq,
@@ -20,7 +20,7 @@ from simulator.mqtt_broker.packets import (
     Subscribe,
     SubscriptionRequest,
 )
-from simulator.mqtt_broker.wire import Prop, Reason
+from posgw.sandbox.mqtt_broker.wire import Prop, Reason
 from tests.mqtt_broker.clients import RawClient, client, next_messages, payloads, raw_session
 
 PERSISTENT = ((Prop.SESSION_EXPIRY, 600),)
@@ -83,7 +83,7 @@ async def test_unacked_message_is_sent_again_with_dup_on_reconnect(
 
 async def test_full_queue_drops_new_messages_with_a_warning(
         caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="simulator.mqtt_broker")
+    caplog.set_level(logging.WARNING, logger="sandbox.mqtt_broker")
     async with EmbeddedBroker(config=BrokerConfig(max_queued=5)) as broker:
         async with client(broker.port, "bounded", session_expiry=600) as subscriber:
             await subscriber.subscribe("tx/#", qos=1)

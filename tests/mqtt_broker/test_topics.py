@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.mqtt_broker.routing import SharedGroup, Subscription, SubscriptionIndex
-from simulator.mqtt_broker.topics import (
+from posgw.sandbox.mqtt_broker.routing import SharedGroup, Subscription, SubscriptionIndex
+from posgw.sandbox.mqtt_broker.topics import (
     FilterSpec,
     parse_filter,
     topic_matches,

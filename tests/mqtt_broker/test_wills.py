@@ -7,9 +7,9 @@ import socket
 
 import aiomqtt
 
-from simulator.mqtt_broker import EmbeddedBroker
-from simulator.mqtt_broker.packets import Connect, Disconnect, Will
-from simulator.mqtt_broker.wire import Prop, Reason
+from posgw.sandbox.mqtt_broker import EmbeddedBroker
+from posgw.sandbox.mqtt_broker.packets import Connect, Disconnect, Will
+from posgw.sandbox.mqtt_broker.wire import Prop, Reason
 from tests.mqtt_broker.clients import RawClient, client, next_messages, raw_session
 
 STATUS = "pos/v1/B1/gateway/status"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocols.iso8583.message import FieldValue, Message
+from posgw.protocols.iso8583.message import FieldValue, Message
 
 PAN = "4761739001010010"  # Visa test card
 TRACK2 = PAN + "=22122011143804400000"

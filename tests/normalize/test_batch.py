@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.iso8583.message import Message
-from protocols.normalize.batch import BatchTotals
+from posgw.protocols.iso8583.message import Message
+from posgw.protocols.normalize.batch import BatchTotals
 
 counts = st.integers(0, 10**10 - 1)
 amounts = st.integers(0, 10**16 - 1)

@@ -8,7 +8,7 @@ import pickle
 
 import pytest
 
-from protocols.normalize import CardNumber, normalize
+from posgw.protocols.normalize import CardNumber, normalize
 
 from .examples import EXPIRY, PAN, PIN_BLOCK, TRACK1, TRACK2, purchase_1987
 

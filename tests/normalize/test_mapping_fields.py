@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from protocols.iso8583.message import Message
-from protocols.normalize import NormalizeError, normalize
+from posgw.protocols.iso8583.message import Message
+from posgw.protocols.normalize import NormalizeError, normalize
 
 from .examples import PAN, purchase_1987
 

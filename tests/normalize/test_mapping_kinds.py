@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from protocols.iso8583.message import Message
-from protocols.normalize import EntryMode, ResponseCategory, TxKind, normalize
+from posgw.protocols.iso8583.message import Message
+from posgw.protocols.normalize import EntryMode, ResponseCategory, TxKind, normalize
 
 from .examples import ORIGINAL_DATA_ELEMENTS, PAN, purchase_1987, with_mti
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.iso8583.errors import Iso8583Error
-from protocols.iso8583.message import FieldValue, Message
-from protocols.normalize import Transaction, normalize
+from posgw.protocols.iso8583.errors import Iso8583Error
+from posgw.protocols.iso8583.message import FieldValue, Message
+from posgw.protocols.normalize import Transaction, normalize
 
 from .examples import PAN, purchase_1987
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from protocols.iso8583.errors import EncodeError
-from protocols.iso8583.message import Message
-from protocols.normalize import build_response, response_mti
+from posgw.protocols.iso8583.errors import EncodeError
+from posgw.protocols.iso8583.message import Message
+from posgw.protocols.normalize import build_response, response_mti
 
 from .examples import ORIGINAL_DATA_ELEMENTS, purchase_1987, with_mti
 

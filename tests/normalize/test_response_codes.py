@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from protocols.normalize import (
+from posgw.protocols.normalize import (
     ACTION_CODES_1993,
     RESPONSE_CODES_1987,
     ResponseCategory,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.risk import Action, RiskEngine, parse_risk_settings
+from posgw.gateway.risk import Action, RiskEngine, parse_risk_settings
 from tests.risk.test_rules import MINUTE, WRONG_PIN, attempt, run
 
 HOUR = 60 * MINUTE

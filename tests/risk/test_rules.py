@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
-from gateway.risk import Action, Attempt, RiskEngine, RiskSettings, parse_risk_settings
-from protocols.iso8583.errors import SpecError
-from protocols.normalize import ResponseCategory, TxKind
+from posgw.gateway.risk import Action, Attempt, RiskEngine, RiskSettings, parse_risk_settings
+from posgw.protocols.iso8583.errors import SpecError
+from posgw.protocols.normalize import ResponseCategory, TxKind
 
 APPROVED = ResponseCategory.APPROVED
 WRONG_PIN = ResponseCategory.INCORRECT_PIN

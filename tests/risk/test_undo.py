@@ -3,8 +3,8 @@ wrong PINs and probing runs stay evidence."""
 
 from __future__ import annotations
 
-from gateway.risk import Action, RiskEngine, parse_risk_settings
-from protocols.normalize import ResponseCategory
+from posgw.gateway.risk import Action, RiskEngine, parse_risk_settings
+from posgw.protocols.normalize import ResponseCategory
 from tests.risk.test_rules import MINUTE, NSF, WRONG_PIN, attempt, run
 
 

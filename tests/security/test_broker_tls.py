@@ -29,13 +29,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from drivers.backoff import Backoff
-from gateway.config import MqttConfig
-from gateway.forward import OutboxForwarder, tx_topic
-from gateway.forward.client import new_client
-from gateway.security import GatewayKeys, generate_keys, load_keys
-from gateway.store import GroupCommitter, Store
-from protocols.canonical_json import canonical_json, without_signature
+from posgw.drivers.backoff import Backoff
+from posgw.gateway.config import MqttConfig
+from posgw.gateway.forward import OutboxForwarder, tx_topic
+from posgw.gateway.forward.client import new_client
+from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
+from posgw.gateway.store import GroupCommitter, Store
+from posgw.protocols.canonical_json import canonical_json, without_signature
 from tests.security.certs import BrokerPki, Identity, make_pki
 from tests.security.tls_broker import CONNACK_TYPE, client_tls, first_reply, tls_mosquitto
 from tests.store.rows import ledger, outbox
@@ -166,7 +166,7 @@ async def test_forwarder_pinning_an_unrelated_ca_keeps_the_event_pending(
         caplog: pytest.LogCaptureFixture) -> None:
     await commit_one_event(store)
     gateway = forwarder(store, keys, settings(port, pki.other_ca, pki.client))
-    caplog.set_level(logging.WARNING, logger="gateway.forward.forwarder")
+    caplog.set_level(logging.WARNING, logger="posgw.gateway.forward.forwarder")
     async with running(gateway.run()), asyncio.timeout(TIMEOUT_S):
         while "CERTIFICATE_VERIFY_FAILED" not in caplog.text:
             await asyncio.sleep(0.02)  # polling the captured log with a deadline

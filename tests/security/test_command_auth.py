@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
-from center.command_key import (
+from posgw.center.command_key import (
     PRIVATE_FILE,
     PUBLIC_FILE,
     CommandKeyError,
@@ -20,13 +20,13 @@ from center.command_key import (
     load_command_key,
     sign_command,
 )
-from center.commands import build_command
-from center.config import load_center_config
-from gateway.cli import main
-from gateway.config import parse_config
-from gateway.security.command_auth import CommandAuthenticator
-from gateway.security.command_auth import load_center_public_key as load_public
-from protocols.iso8583.errors import SpecError
+from posgw.center.commands import build_command
+from posgw.center.config import load_center_config
+from posgw.cli.main import main
+from posgw.gateway.config import parse_config
+from posgw.gateway.security.command_auth import CommandAuthenticator
+from posgw.gateway.security.command_auth import load_center_public_key as load_public
+from posgw.protocols.iso8583.errors import SpecError
 
 CENTER, OWN = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
 AUTH = CommandAuthenticator([CENTER.public_key(), OWN.public_key()])

@@ -26,18 +26,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drivers.base import Transport
-from drivers.channel import FramedChannel
-from drivers.clock import SYSTEM_CLOCK
-from drivers.reader_thread import MAX_UNCONSUMED_CHUNKS, ReaderThread
-from drivers.tcp_link import TcpServer, connect_tcp
-from gateway.config import GatewayConfig, parse_config
-from gateway.daemon import Gateway
-from gateway.profiles import load_profile
-from gateway.sessions import TerminalSession
-from gateway.store import LedgerEntry
-from gateway.terminals import TerminalLine, TerminalRegistry
-from protocols.framing import (
+from posgw.drivers.base import Transport
+from posgw.drivers.channel import FramedChannel
+from posgw.drivers.clock import SYSTEM_CLOCK
+from posgw.drivers.reader_thread import MAX_UNCONSUMED_CHUNKS, ReaderThread
+from posgw.drivers.tcp_link import TcpServer, connect_tcp
+from posgw.gateway.config import GatewayConfig, parse_config
+from posgw.gateway.daemon import Gateway
+from posgw.gateway.profiles import load_profile
+from posgw.gateway.sessions import TerminalSession
+from posgw.gateway.store import LedgerEntry
+from posgw.gateway.terminals import TerminalLine, TerminalRegistry
+from posgw.protocols.framing import (
     ControlReceived,
     FrameReceived,
     FrameRejected,
@@ -50,18 +50,18 @@ from protocols.framing import (
     build_framer,
     build_link,
 )
-from protocols.framing.control import ACK, NAK
-from protocols.iso8583.codec import Codec
-from protocols.iso8583.errors import Iso8583Error
-from protocols.iso8583.message import Message
-from protocols.normalize import ResponseCategory, normalize, response_mti
-from protocols.normalize.errors import NormalizeError
-from protocols.profile import Profile
-from simulator import cards as demo
-from simulator.cards import demo_cards
-from simulator.pty_pair import PtyPair, pty_supported
-from simulator.requests import RequestBuilder, StanCounter
-from simulator.terminal import TerminalSimulator
+from posgw.protocols.framing.control import ACK, NAK
+from posgw.protocols.iso8583.codec import Codec
+from posgw.protocols.iso8583.errors import Iso8583Error
+from posgw.protocols.iso8583.message import Message
+from posgw.protocols.normalize import ResponseCategory, normalize, response_mti
+from posgw.protocols.normalize.errors import NormalizeError
+from posgw.protocols.profile import Profile
+from posgw.simulator import cards as demo
+from posgw.simulator.cards import demo_cards
+from posgw.simulator.pty_pair import PtyPair, pty_supported
+from posgw.simulator.requests import RequestBuilder, StanCounter
+from posgw.simulator.terminal import TerminalSimulator
 from tests.brokers import shared_broker_port
 from tests.drivers.helpers import wait_until
 from tests.e2e.harness import TCP_PROFILE, config_table, ledger_rows

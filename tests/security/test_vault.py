@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from gateway.security.keys import (
+from posgw.gateway.security.keys import (
     LooseKeyFile,
     add_vault_key,
     generate_keys,
     vault_key_ids,
 )
-from gateway.security.vault import (
+from posgw.gateway.security.vault import (
     NONCE_BYTES,
     CardVault,
     SealedCard,
@@ -27,9 +27,9 @@ from gateway.security.vault import (
     ensure_keyring,
     load_keyring,
 )
-from gateway.store import FreezeCase, Store
-from gateway.store.models import VaultedCard
-from protocols.normalize import CardNumber
+from posgw.gateway.store import FreezeCase, Store
+from posgw.gateway.store.models import VaultedCard
+from posgw.protocols.normalize import CardNumber
 
 PAN = "4761739001010010"
 NOW = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)

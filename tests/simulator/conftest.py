@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from drivers.tcp_link import connect_tcp
-from gateway.profiles import load_profile
-from simulator.acquirer import AcquirerServer
-from simulator.acquirer_host import AcquirerHost
-from simulator.cards import demo_cards
-from simulator.scenario_kit import ScenarioContext
-from simulator.shifted_clock import ShiftedClock
+from posgw.drivers.tcp_link import connect_tcp
+from posgw.gateway.profiles import load_profile
+from posgw.simulator.acquirer import AcquirerServer
+from posgw.simulator.acquirer_host import AcquirerHost
+from posgw.simulator.cards import demo_cards
+from posgw.simulator.scenario_kit import ScenarioContext
+from posgw.simulator.shifted_clock import ShiftedClock
 
 #: Short enough to keep the no-response test quick, long enough for a loaded CI box.
 TEST_RESPONSE_TIMEOUT_S = 0.5

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from simulator import cards as demo
-from simulator.acquirer import Fault, FaultKind
-from simulator.terminal import NO_RESPONSE, Exchange
+from posgw.simulator import cards as demo
+from posgw.simulator.acquirer import Fault, FaultKind
+from posgw.simulator.terminal import NO_RESPONSE, Exchange
 from tests.simulator.conftest import acquirer_context
 
 

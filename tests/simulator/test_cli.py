@@ -7,8 +7,8 @@ import sys
 
 from click.testing import CliRunner
 
-from gateway.cli import main
-from simulator.scenarios import SCENARIOS
+from posgw.cli.main import main
+from posgw.simulator.scenarios import SCENARIOS
 
 
 def test_simulate_help_lists_every_scenario() -> None:
@@ -27,7 +27,7 @@ def test_simulate_rejects_an_unknown_scenario() -> None:
 
 
 def test_cli_module_does_not_import_the_simulator() -> None:
-    code = "import sys, gateway.cli; print(any(m.startswith('simulator') for m in sys.modules))"
+    code = "import sys, cli.main; print(any(m.startswith('simulator') for m in sys.modules))"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True).stdout
     assert output.strip() == "False"

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from simulator.loadgen import LoadReport, percentile, run_load
+from posgw.simulator.loadgen import LoadReport, percentile, run_load
 from tests.simulator.conftest import acquirer_context
 
 

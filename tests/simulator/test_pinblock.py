@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulator.pinblock import (
+from posgw.simulator.pinblock import (
     clear_pin_block,
     decrypt_pin,
     encrypt_pin_block,

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from simulator.scenarios import SCENARIOS, ScenarioResult, run_scenario
+from posgw.simulator.scenarios import SCENARIOS, ScenarioResult, run_scenario
 from tests.simulator.conftest import acquirer_context
 
 #: line-noise needs a frame check: iso87-binary messages in DLE/CRC framing (ecr-zvt-crc).

@@ -11,20 +11,20 @@ import asyncio
 
 import pytest
 
-from drivers.base import Transport
-from drivers.channel import FramedChannel
-from drivers.serial_link import SerialSettings, open_serial
-from drivers.tcp_link import TcpServer, connect_tcp
-from drivers.usb_link import open_usb
-from gateway.profiles import load_profile
-from protocols.framing import build_link
-from protocols.iso8583.codec import Codec
-from protocols.normalize import TxKind, build_response, normalize
-from protocols.profile import Profile
-from simulator import cards as demo
-from simulator.pty_pair import PtyPair, pty_supported
-from simulator.terminal import Exchange, TerminalSimulator
-from simulator.usb_emulation import EmulatedUsbDevice
+from posgw.drivers.base import Transport
+from posgw.drivers.channel import FramedChannel
+from posgw.drivers.serial_link import SerialSettings, open_serial
+from posgw.drivers.tcp_link import TcpServer, connect_tcp
+from posgw.drivers.usb_link import open_usb
+from posgw.gateway.profiles import load_profile
+from posgw.protocols.framing import build_link
+from posgw.protocols.iso8583.codec import Codec
+from posgw.protocols.normalize import TxKind, build_response, normalize
+from posgw.protocols.profile import Profile
+from posgw.simulator import cards as demo
+from posgw.simulator.pty_pair import PtyPair, pty_supported
+from posgw.simulator.terminal import Exchange, TerminalSimulator
+from posgw.simulator.usb_emulation import EmulatedUsbDevice
 
 TERMINAL_ID = "T0000042"
 

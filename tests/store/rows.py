@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from gateway.store import LedgerEntry, OutboxEvent
+from posgw.gateway.store import LedgerEntry, OutboxEvent
 
 NOW = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
 

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from gateway.store import Store
-from gateway.store.bulk import BulkInserter
-from gateway.store.models import OutboxEvent
+from posgw.gateway.store import Store
+from posgw.gateway.store.bulk import BulkInserter
+from posgw.gateway.store.models import OutboxEvent
 from tests.store.pg import scratch_database
 
 AT = datetime(2026, 11, 23, 9, 30, 15, 123456, tzinfo=UTC)

@@ -12,10 +12,10 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.security import KeyFileError, PanTokenizer, generate_keys, load_keys
-from gateway.security.keys import GatewayKeys
-from protocols.canonical_json import CanonicalJsonError, canonical_json, without_signature
-from protocols.normalize import CardNumber
+from posgw.gateway.security import KeyFileError, PanTokenizer, generate_keys, load_keys
+from posgw.gateway.security.keys import GatewayKeys
+from posgw.protocols.canonical_json import CanonicalJsonError, canonical_json, without_signature
+from posgw.protocols.normalize import CardNumber
 
 PAN = "4761739001010010"
 

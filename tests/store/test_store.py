@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
 
-from gateway.store import (
+from posgw.gateway.store import (
     DuplicateRequest,
     GroupCommitter,
     OutboxFull,
@@ -22,7 +22,7 @@ from gateway.store import (
     SchemaVersionMismatch,
     Store,
 )
-from gateway.store.models import TerminalRecord
+from posgw.gateway.store.models import TerminalRecord
 from tests.store.pg import scratch_database
 from tests.store.rows import NOW, ledger, outbox
 

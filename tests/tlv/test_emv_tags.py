@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from protocols.iso8583.emv_tags import EMV_TAG_NAMES, SENSITIVE_TAGS, describe_tlv, tag_name
-from protocols.iso8583.tlv import TlvNode, parse_tlv
+from posgw.protocols.iso8583.emv_tags import EMV_TAG_NAMES, SENSITIVE_TAGS, describe_tlv, tag_name
+from posgw.protocols.iso8583.tlv import TlvNode, parse_tlv
 
 PAN = "4761739001010010"
 TRACK2_PACKED = "4761739001010010D22122011143804400000F"  # '=' as 'D', 'F' pad

@@ -7,8 +7,8 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.iso8583.errors import DecodeError
-from protocols.iso8583.tlv import (
+from posgw.protocols.iso8583.errors import DecodeError
+from posgw.protocols.iso8583.tlv import (
     MAX_LENGTH_OCTETS,
     TlvNode,
     build_tlv,

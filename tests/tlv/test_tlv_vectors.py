@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from protocols.iso8583.errors import DecodeError, EncodeError
-from protocols.iso8583.tlv import MAX_DEPTH, TlvNode, build_tlv, flatten, parse_tlv
+from posgw.protocols.iso8583.errors import DecodeError, EncodeError
+from posgw.protocols.iso8583.tlv import MAX_DEPTH, TlvNode, build_tlv, flatten, parse_tlv
 
 # Field 55 of an online EMV purchase (Visa CVN 10, online PIN), tag by tag.
 PURCHASE_FIELD_55 = bytes.fromhex(

@@ -1,0 +1,270 @@
+"""`posgw center gateways register | list | revoke` and `posgw center quarantine`.
+
+Which gateway keys the center trusts, and what it refused. The work is in
+center/registry.py and center/quarantine.py, imported lazily (DESIGN.md:
+only the CLI imports center, and only when asked). Output shows key
+fingerprints and quarantine reasons, never a payload.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from posgw.center.config import CenterConfig
+    from posgw.center.db import CenterStore
+    from posgw.center.registry import TrustedKey
+    from posgw.center.verify import SignatureVerifier
+
+EXIT_NOT_FOUND = 1
+#: Entries `quarantine` lists by default.
+DEFAULT_RECENT = 20
+
+
+@click.group(short_help="Register, list or revoke the gateway keys the center trusts.")
+def gateways() -> None:
+    """The gateway public keys the center trusts: those in center.toml
+    ([[gateways]]) and those registered here, stored in the center database.
+    A running center picks up a registration at once and a revocation within
+    a few seconds, without a restart. A key is never trusted on first use.
+
+    \b
+      gateways register GW_ID signing.pub   trust this key for GW_ID
+      gateways list [--json]                every key, its fingerprint and state
+      gateways revoke GW_ID [--fingerprint F]   stop trusting GW_ID (or one key)
+    """
+
+
+@gateways.command("register")
+@click.argument("gateway_id")
+@click.argument("public_key", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def gateways_register(ctx: click.Context, gateway_id: str, public_key: Path) -> None:
+    """Trust PUBLIC_KEY (the gateway's signing.pub, Ed25519 PEM) for GATEWAY_ID.
+
+    Compare the printed fingerprint with `posgw keys show` on the gateway
+    before relying on it. A gateway may hold several keys (a rotation keeps
+    the old one until the gateway's outbox has drained).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from posgw.center.registry import RegistrationError, parse_public_key, register_key
+    from posgw.center.verify import key_fingerprint
+
+    try:
+        key = parse_public_key(_read(public_key), str(public_key))
+        store = _writable_store(ctx)
+        try:
+            added = register_key(store, gateway_id, key)
+        finally:
+            store.close()
+    except RegistrationError as exc:
+        _fail("gateways register", exc)
+    except SQLAlchemyError as exc:
+        _database_failed(_center_config(ctx), exc)
+    state = "registered" if added else "already registered"
+    click.echo(f"{state}: {gateway_id} sha256:{key_fingerprint(key)}")
+
+
+@gateways.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+@click.pass_context
+def gateways_list(ctx: click.Context, as_json: bool) -> None:
+    """Every key the center knows: gateway, fingerprint (SHA-256 of the DER
+    public key, as `posgw keys show` prints it), where it comes from, when it
+    was registered and whether it is revoked."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from posgw.center.registry import trusted_keys
+
+    config = _center_config(ctx)
+    store = _existing_store(ctx)
+    try:
+        keys = trusted_keys(store, config.gateways)
+    except SQLAlchemyError as exc:
+        _database_failed(config, exc)
+    finally:
+        if store is not None:
+            store.close()
+    if as_json:
+        click.echo(json.dumps([_key_json(key) for key in keys], indent=2))
+        return
+    table = Table("gateway", "fingerprint (sha256)", "source", "registered_at", "state",
+                  box=None, pad_edge=False)
+    for key in keys:
+        table.add_row(key.gateway_id, key.fingerprint, key.source,
+                      _time(key.registered_at),
+                      f"revoked {_time(key.revoked_at)}" if key.revoked_at else "trusted")
+    Console(width=200).print(table)
+    if not keys:
+        click.echo("no gateway is trusted yet: posgw center -c center.toml gateways register "
+                   "GW_ID signing.pub", err=True)
+
+
+@gateways.command("revoke")
+@click.argument("gateway_id")
+@click.option("--fingerprint", metavar="SHA256",
+              help="Revoke only this key (hex, as `gateways list` shows it); "
+                   "by default every key of GATEWAY_ID.")
+@click.pass_context
+def gateways_revoke(ctx: click.Context, gateway_id: str, fingerprint: str | None) -> None:
+    """Stop trusting GATEWAY_ID's keys, center.toml's included: its events
+    are then quarantined as `revoked`. Exit status 1 when nothing was
+    trusted to revoke."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from posgw.center.registry import revoke
+
+    config = _center_config(ctx)
+    store = _writable_store(ctx)
+    try:
+        revoked = revoke(store, gateway_id, config.gateways,
+                         fingerprint.removeprefix("sha256:").lower() if fingerprint else None)
+    except SQLAlchemyError as exc:
+        _database_failed(config, exc)
+    finally:
+        store.close()
+    if not revoked:
+        _fail("gateways revoke", f"no trusted key of {gateway_id!r} to revoke", EXIT_NOT_FOUND)
+    for print_ in revoked:
+        click.echo(f"revoked: {gateway_id} sha256:{print_}")
+
+
+@click.command(short_help="Quarantined payloads: counts by reason and the latest ones.")
+@click.option("--recent", "limit", type=click.IntRange(min=0), default=DEFAULT_RECENT,
+              show_default=True, help="How many of the latest entries to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.pass_context
+def quarantine(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """What the center refused, and why: counts per kind (unregistered,
+    revoked, bad_signature, replay, future, stale, malformed, not_json,
+    not_storable), then the latest entries with their reasons. Payloads are
+    not shown: they come from untrusted senders."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from posgw.center.quarantine import counts_by_kind, recent
+
+    store = _existing_store(ctx, required=True)
+    assert store is not None  # required: a missing database has exited already
+    try:
+        with store.session() as session:
+            counts, entries = counts_by_kind(session), recent(session, limit)
+    except SQLAlchemyError as exc:
+        _database_failed(_center_config(ctx), exc)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps({"counts": counts, "recent": [
+            {"id": e.id, "received_at": _time(e.received_at), "kind": e.kind,
+             "topic": e.topic, "reason": e.reason} for e in entries]}, indent=2))
+        return
+    summary = Table("kind", "count", box=None, pad_edge=False, title="quarantined",
+                    title_justify="left")
+    for kind, count in counts.items():
+        summary.add_row(kind, str(count))
+    latest = Table("id", "received_at", "kind", "topic", "reason", box=None, pad_edge=False,
+                   title=f"latest {len(entries)}", title_justify="left")
+    for e in entries:
+        latest.add_row(str(e.id), _time(e.received_at), e.kind, e.topic, e.reason)
+    console = Console(width=200)
+    console.print(summary)
+    console.print(latest)
+
+
+# --- shared -----------------------------------------------------------------
+
+
+def trusted_verifier(config: CenterConfig) -> SignatureVerifier:
+    """center.toml's gateway keys and those registered in the database (when
+    it exists), minus the revoked ones: what `cmd --wait-reply` trusts."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from posgw.center.db import CenterStore
+    from posgw.center.registry import build_verifier
+
+    try:
+        store: CenterStore | None = CenterStore(config.database, create=False)
+    except FileNotFoundError:
+        store = None
+    try:
+        return build_verifier(store, config.gateways)
+    except SQLAlchemyError as exc:
+        _database_failed(config, exc)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _center_config(ctx: click.Context) -> CenterConfig:
+    from posgw.cli.center import _config
+
+    return _config(ctx)
+
+
+def _writable_store(ctx: click.Context) -> CenterStore:
+    """Registration may precede the center's first run: tables are created."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from posgw.center.db import CenterStore
+
+    config = _center_config(ctx)
+    try:
+        return CenterStore(config.database)
+    except (SQLAlchemyError, OSError) as exc:
+        _database_failed(config, exc)
+
+
+def _existing_store(ctx: click.Context, *, required: bool = False) -> CenterStore | None:
+    """The database as it is (read-only commands never create it); None when
+    it does not exist yet and is not `required`."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from posgw.center.db import CenterStore
+
+    config = _center_config(ctx)
+    try:
+        return CenterStore(config.database, create=False)
+    except FileNotFoundError as exc:
+        if not required:
+            return None
+        _database_failed(config, exc)
+    except (SQLAlchemyError, OSError) as exc:
+        _database_failed(config, exc)
+
+
+def _database_failed(config: CenterConfig, exc: BaseException) -> NoReturn:
+    from posgw.cli.center import _db_reason, _shown_url
+
+    _fail("", f"database {_shown_url(config.database)}: {_db_reason(exc)}")
+
+
+def _read(path: Path) -> bytes:
+    from posgw.center.registry import RegistrationError
+
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise RegistrationError(f"{path}: {exc.strerror or 'cannot read'}") from None
+
+
+def _key_json(key: TrustedKey) -> dict[str, Any]:
+    return {"gateway_id": key.gateway_id, "fingerprint": key.fingerprint, "source": key.source,
+            "registered_at": _time(key.registered_at), "revoked_at": _time(key.revoked_at),
+            "trusted": key.revoked_at is None}
+
+
+def _time(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _fail(what: str, reason: object, status: int = 2) -> NoReturn:
+    click.echo(f"posgw center{' ' + what if what else ''}: {reason}", err=True)
+    sys.exit(status)
