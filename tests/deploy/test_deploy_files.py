@@ -1,4 +1,4 @@
-"""deploy/: the systemd units and udev rules say what deploy/README.md promises."""
+"""deploy/: the systemd units and udev rules say what docs/gateway/deploy.md promises."""
 
 from __future__ import annotations
 
