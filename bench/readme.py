@@ -1,6 +1,6 @@
-"""Write a benchmark's output into the READMEs between its markers.
+"""Write a benchmark's output into the documentation between its markers.
 
-`<!-- bench:NAME -->` ... `<!-- /bench:NAME -->` in README.md and
+`<!-- bench:NAME -->` ... `<!-- /bench:NAME -->` in docs/performance.md and
 bench/README.md; figures in the docs are only ever written by this.
 """
 
@@ -8,20 +8,41 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The pages that show the benches' output: the docs' performance page, and
+#: the benches' own README beside the commands that produce it.
+BENCH_PAGES = (ROOT / "docs" / "performance.md", ROOT / "bench" / "README.md")
 
 
-def update_readmes(name: str, command: str, report: str) -> None:
+def bench_block(name: str, command: str, report: str) -> str:
+    """The marked block: the command and its output as one fenced block."""
+    return f"<!-- bench:{name} -->\n```\n$ {command}\n{report}```\n<!-- /bench:{name} -->"
+
+
+def replace_block(text: str, name: str, block: str) -> str | None:
+    """`text` with NAME's block replaced; None when it has no such markers."""
     start_marker, end_marker = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    block = f"{start_marker}\n```\n$ {command}\n{report}```\n{end_marker}"
-    for readme in (ROOT / "README.md", ROOT / "bench" / "README.md"):
-        text = readme.read_text(encoding="utf-8")
-        if start_marker not in text:
-            continue
-        start, end = text.index(start_marker), text.index(end_marker)
-        readme.write_text(text[:start] + block + text[end + len(end_marker):], encoding="utf-8")
+    start = text.find(start_marker)
+    end = text.find(end_marker, start)
+    if start < 0 or end < 0:
+        return None
+    return text[:start] + block + text[end + len(end_marker):]
+
+
+def update_readmes(name: str, command: str, report: str,
+                   pages: Sequence[Path] = BENCH_PAGES) -> list[Path]:
+    """Write NAME's block into every page that has its markers; the pages written."""
+    block = bench_block(name, command, report)
+    written = []
+    for page in pages:
+        updated = replace_block(page.read_text(encoding="utf-8"), name, block)
+        if updated is not None:
+            page.write_text(updated, encoding="utf-8")
+            written.append(page)
+    return written
 
 
 def machine() -> str:
