@@ -20,8 +20,9 @@ the order the PUBLISH packets came, as MQTT 5 §4.6 asks.
 
 With a shared subscription (`$share/<group>/...`) several center processes
 split the stream; the unique event_id makes the result the same whichever
-of them gets a redelivery. A payload that fails verification goes to the
-quarantine table with the reason, never into the events table.
+of them gets a redelivery. A payload that fails verification (its
+signature, the JSON Schema it names, its time) goes to the quarantine table
+with the reason, never into the events table.
 """
 
 from __future__ import annotations
