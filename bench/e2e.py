@@ -39,14 +39,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench
 from bench.readme import machine, update_readmes
 from posgw.drivers.base import LinkUnavailable
 from posgw.drivers.clock import SYSTEM_CLOCK
+from posgw.drivers.mqtt import MqttConfig
 from posgw.drivers.tcp_link import connect_tcp
-from posgw.gateway.config import MqttConfig
 from posgw.gateway.forward import OutboxForwarder
-from posgw.gateway.forward.client import MQTT_LOGGER
-from posgw.gateway.forward.events import new_event_id, outbox_row, tx_event
+from posgw.gateway.forward.events import new_event_id, outbox_row
+from posgw.gateway.forward.forwarder import MQTT_LOGGER
 from posgw.gateway.profiles import codec_for, load_profile
 from posgw.gateway.security.keys import generate_keys, load_keys
 from posgw.gateway.store import GroupCommitter, Store
+from posgw.protocols.contract import tx_event
 from posgw.protocols.normalize import Transaction, TxKind
 from posgw.sandbox.demo.cards import card_pool
 from posgw.sandbox.mosquitto import RunningBroker, demo_broker

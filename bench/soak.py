@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import shutil
@@ -37,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.readme import machine, update_readmes
+from bench.schema_cost import schema_check_us, stored_payloads
 from bench.soak_faults import Faults, kill_gateway_every, restart_broker_every
 from bench.soak_report import (
     SoakReport,
@@ -265,7 +267,12 @@ async def soak(args: argparse.Namespace, workdir: Path) -> SoakReport:
         summary, approvals_missing = await asyncio.to_thread(
             compare, stack.database, stack.center_database, GATEWAY_ID,
             terminal_approvals=run.traffic.approved, redeliveries_ignored=redeliveries)
-    return run.report(summary, approvals_missing, redeliveries)
+        payloads = await asyncio.to_thread(stored_payloads, stack.center_database)
+    report = run.report(summary, approvals_missing, redeliveries)
+    handled = report.center_count + (redeliveries or 0)
+    return dataclasses.replace(
+        report, schema_check_us_per_event=round(schema_check_us(payloads), 2),
+        center_cpu_us_per_event=round(run.cpu["center"] / handled * 1e6, 1) if handled else 0.0)
 
 
 def mosquitto_version() -> str:

@@ -83,6 +83,17 @@ class SoakReport:
     by_outcome: dict[str, int] = field(default_factory=dict)
     terminal_replies: dict[str, int] = field(default_factory=dict)
     cpu_cores: dict[str, float] = field(default_factory=dict)  # CPU s / wall s, whole run
+    #: The center's CPU time per message it handled (stored or a redelivery), and
+    #: what checking one payload against its JSON Schema costs (bench/schema_cost.py).
+    center_cpu_us_per_event: float = 0.0
+    schema_check_us_per_event: float = 0.0
+
+    @property
+    def schema_check_share(self) -> float:
+        """The schema check's part of the center's CPU per event, in percent."""
+        if not self.center_cpu_us_per_event:
+            return 0.0
+        return 100 * self.schema_check_us_per_event / self.center_cpu_us_per_event
 
     @property
     def achieved_rate(self) -> float:
@@ -94,7 +105,8 @@ class SoakReport:
                 and self.approvals_not_in_ledger == 0 and self.ledger_final == self.center_count)
 
     def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), "achieved_rate": round(self.achieved_rate, 1), "ok": self.ok}
+        return {**asdict(self), "achieved_rate": round(self.achieved_rate, 1), "ok": self.ok,
+                "schema_check_share_pct": round(self.schema_check_share, 2)}
 
     def lines(self) -> list[str]:
         links = ", ".join(f"{link} {count:,}" for link, count in sorted(
@@ -129,6 +141,9 @@ class SoakReport:
             ("max outbox depth", f"{self.max_outbox_depth:,} events"),
             ("cpu (cores, average)", ", ".join(f"{name} {cores:.2f}" for name, cores
                                               in self.cpu_cores.items())),
+            ("center cpu per event", f"{self.center_cpu_us_per_event:,.0f} µs; JSON Schema check "
+                                     f"{self.schema_check_us_per_event:.1f} µs/event = "
+                                     f"{self.schema_check_share:.1f} % of it"),
             ("drained", (f"center complete {self.drained_s:.1f} s after the traffic"
                          if self.drained_s >= 0 else "center NOT complete after the traffic")
                         + f"; gateway SIGTERM exit code {self.gateway_exit_code}"),

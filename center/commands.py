@@ -17,13 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from posgw.center.config import CenterMqtt
-from posgw.center.mqtt import QOS_AT_LEAST_ONCE, new_client
+from posgw.center.validation import check_against_schema
 from posgw.center.verify import BadPayload, SignatureVerifier
+from posgw.drivers.mqtt import QOS_AT_LEAST_ONCE, MqttConfig, new_client
+from posgw.protocols import contract
 from posgw.protocols.canonical_json import canonical_json
-
-COMMAND_SCHEMA = "command.v1"
-REPLY_SCHEMA = "command-reply.v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,15 +35,16 @@ class Action:
 
 #: CLI action name → what it sends. `return` is short for return_to_card.
 ACTIONS: dict[str, Action] = {
-    "ping": Action("ping", None, "is the gateway there? (no argument)"),
-    "release": Action("release", "case_id", "CASE_ID: settle the funds a freeze case holds"),
-    "return": Action("return_to_card", "case_id",
+    "ping": Action(contract.PING, None, "is the gateway there? (no argument)"),
+    "release": Action(contract.RELEASE, "case_id",
+                      "CASE_ID: settle the funds a freeze case holds"),
+    "return": Action(contract.RETURN_TO_CARD, "case_id",
                      "CASE_ID: give the held funds back to the card (reversal)"),
-    "decommission": Action("decommission", "terminal_id",
+    "decommission": Action(contract.DECOMMISSION, "terminal_id",
                            "TERMINAL_ID: refuse every further request from the terminal"),
-    "expire": Action("expire", "case_id",
+    "expire": Action(contract.EXPIRE, "case_id",
                      "CASE_ID: close an abandoned case now; its funds go back to the card"),
-    "reload_risk": Action("reload_risk", None,
+    "reload_risk": Action(contract.RELOAD_RISK, None,
                           "re-read the gateway's risk rules from its config file (no argument)"),
 }
 
@@ -78,21 +77,11 @@ def command_payload(branch_id: str, command: str, *, now: datetime | None = None
     (e.g. `case_id` and `evidence` for submit_evidence, which the gateway's own
     `posgw cases evidence` sends)."""
     issued = (now or datetime.now(UTC)).astimezone(UTC)
-    return {"command_id": str(uuid.uuid4()), "schema": COMMAND_SCHEMA, "branch_id": branch_id,
-            "command": command,
-            "issued_at": issued.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            **fields}
+    return contract.command(branch_id, command, command_id=str(uuid.uuid4()), issued_at=issued,
+                            **fields)
 
 
-def command_topic(prefix: str, branch_id: str) -> str:
-    return f"{prefix}/{branch_id}/cmd"  # DESIGN.md, MQTT contract table
-
-
-def reply_topic(prefix: str, branch_id: str) -> str:
-    return f"{prefix}/{branch_id}/cmd/reply"
-
-
-async def send_command(mqtt: CenterMqtt, command: dict[str, Any], *,
+async def send_command(mqtt: MqttConfig, command: dict[str, Any], *,
                        wait_reply_s: float | None = None,
                        verifier: SignatureVerifier | None = None) -> dict[str, Any] | None:
     """Publish `command` (returns once the broker has PUBACKed it) and, with
@@ -101,9 +90,10 @@ async def send_command(mqtt: CenterMqtt, command: dict[str, Any], *,
     client = new_client(mqtt, client_id=f"posgw-center-cmd-{uuid.uuid4().hex[:12]}")
     async with client:
         if wait_reply_s is not None:
-            await client.subscribe(reply_topic(mqtt.topic_prefix, branch), qos=QOS_AT_LEAST_ONCE)
-        await client.publish(command_topic(mqtt.topic_prefix, branch), canonical_json(command),
-                             qos=QOS_AT_LEAST_ONCE)
+            await client.subscribe(contract.command_reply_topic(mqtt.topic_prefix, branch),
+                                   qos=QOS_AT_LEAST_ONCE)
+        await client.publish(contract.command_topic(mqtt.topic_prefix, branch),
+                             canonical_json(command), qos=QOS_AT_LEAST_ONCE)
         if wait_reply_s is None:
             return None
         try:
@@ -134,7 +124,9 @@ def _check_reply(reply: dict[str, Any], command: dict[str, Any],
             verifier.verify(reply)
         except BadPayload as exc:
             raise ReplyError(f"reply failed verification: {exc}") from None
-    if reply.get("schema") != REPLY_SCHEMA:
-        raise ReplyError(f"reply schema is not {REPLY_SCHEMA}")
+    try:
+        check_against_schema(reply, (contract.COMMAND_REPLY_SCHEMA,))
+    except BadPayload as exc:
+        raise ReplyError(f"reply is malformed: {exc}") from None
     if reply.get("branch_id") != command["branch_id"]:
         raise ReplyError("reply comes from another branch's gateway")

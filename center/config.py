@@ -36,23 +36,23 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from posgw.center.verify import SignatureVerifier
+from posgw.drivers.mqtt import (
+    DEFAULT_KEEPALIVE_S,
+    DEFAULT_SESSION_EXPIRY_S,
+    MAX_SESSION_EXPIRY_S,
+    MqttConfig,
+)
+from posgw.protocols.contract import DEFAULT_TOPIC_PREFIX
 from posgw.protocols.iso8583.errors import SpecError
 from posgw.protocols.tables import TableReader, parse_toml, with_environment
 
 #: Four slashes: an absolute path (three would be relative to the working directory).
 DEFAULT_DATABASE = "sqlite:////var/lib/posgw/center.db"
-DEFAULT_TOPIC_PREFIX = "pos/v1"
 #: A plain subscription by default: mosquitto 2.0 does not restore shared
 #: subscriptions from its persistence file, so a shared subscriber misses what
 #: is published after a broker restart until it subscribes again — a loss.
 #: Several center processes splitting the stream is the opt-in (share_group).
 DEFAULT_SHARE_GROUP: str | None = None
-DEFAULT_KEEPALIVE_S = 30
-#: How long the broker keeps a stopped center's session and queues its
-#: messages: a center down over a long weekend still gets everything.
-DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
-#: MQTT 5 caps the Session Expiry Interval at 2^32-1 (0xFFFFFFFF = never expires).
-MAX_SESSION_EXPIRY_S = 0xFFFFFFFF
 #: A gateway clock this far ahead is wrong (or the payload forged); NTP keeps
 #: honest clocks within a second, 5 minutes leaves room for a bad one.
 DEFAULT_MAX_CLOCK_SKEW_S = 5 * 60
@@ -67,35 +67,6 @@ _IDENTIFIER_EXTRA = "-_."
 
 
 @dataclass(frozen=True, slots=True)
-class CenterMqtt:
-    """How the center reaches the broker.
-
-    With a `client_id` the center keeps a persistent MQTT 5 session (clean
-    start off, `session_expiry_s`): the broker queues what is published
-    while the center is away. Without one (ad-hoc use) the session is clean
-    and dies with the connection.
-    """
-
-    host: str = "127.0.0.1"
-    port: int = 1883
-    topic_prefix: str = DEFAULT_TOPIC_PREFIX
-    share_group: str | None = DEFAULT_SHARE_GROUP  # None: a plain (non-shared) subscription
-    client_id: str | None = None
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    tls_ca: str | None = None
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    keepalive: int = DEFAULT_KEEPALIVE_S
-    session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S
-
-    @property
-    def tx_subscription(self) -> str:
-        topic = f"{self.topic_prefix}/+/+/tx"
-        return f"$share/{self.share_group}/{topic}" if self.share_group else topic
-
-
-@dataclass(frozen=True, slots=True)
 class RegisteredGateway:
     id: str
     public_key_path: str
@@ -105,7 +76,7 @@ class RegisteredGateway:
 @dataclass(frozen=True, slots=True)
 class CenterConfig:
     database: str
-    mqtt: CenterMqtt
+    mqtt: MqttConfig
     gateways: tuple[RegisteredGateway, ...]
     source: str = ""
     max_clock_skew_s: int = DEFAULT_MAX_CLOCK_SKEW_S
@@ -163,12 +134,12 @@ def parse_center_config(table: Mapping[str, Any], source: str = "",
     return config
 
 
-def _mqtt(reader: TableReader) -> CenterMqtt:
+def _mqtt(reader: TableReader) -> MqttConfig:
     share_group = reader.text("share_group", DEFAULT_SHARE_GROUP or "")
     if share_group and not is_identifier(share_group):
         reader.fail("share_group", "letters, digits, '-', '_' or '.' (it is part of a topic "
                                    "filter); \"\" for a plain subscription")
-    config = CenterMqtt(
+    config = MqttConfig(
         host=reader.text("host", "127.0.0.1") or "127.0.0.1",
         port=reader.integer("port", 1883, 1, 65535),
         topic_prefix=_topic_prefix(reader),

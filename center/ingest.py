@@ -20,8 +20,9 @@ the order the PUBLISH packets came, as MQTT 5 §4.6 asks.
 
 With a shared subscription (`$share/<group>/...`) several center processes
 split the stream; the unique event_id makes the result the same whichever
-of them gets a redelivery. A payload that fails verification goes to the
-quarantine table with the reason, never into the events table.
+of them gets a redelivery. A payload that fails verification (its
+signature, the JSON Schema it names, its time) goes to the quarantine table
+with the reason, never into the events table.
 """
 
 from __future__ import annotations
@@ -31,54 +32,55 @@ import collections
 import contextlib
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiomqtt
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
-from posgw.center.config import DEFAULT_MAX_CLOCK_SKEW_S, DEFAULT_MAX_EVENT_AGE_S, CenterMqtt
+from posgw.center.config import DEFAULT_MAX_CLOCK_SKEW_S, DEFAULT_MAX_EVENT_AGE_S
 from posgw.center.db import CenterStore, ReplayedSeq
-from posgw.center.mqtt import QOS_AT_LEAST_ONCE, ack, new_client
 from posgw.center.registry import GatewayTrust
+from posgw.center.validation import check_against_schema, compiled_schemas
 from posgw.center.verify import BadPayload, QuarantineKind, SignatureVerifier
+from posgw.drivers.backoff import Backoff
+from posgw.drivers.clock import SYSTEM_CLOCK, Clock
+from posgw.drivers.mqtt import QOS_AT_LEAST_ONCE, MqttConfig, ack, new_client
+from posgw.protocols.contract import (
+    RECONCILIATION_SCHEMA,
+    TX_EVENT_SCHEMA,
+    reconciliation_filter,
+    shared,
+    tx_filter,
+)
 
-__all__ = ["CenterIngest", "CenterMqtt"]
+__all__ = ["CenterIngest"]
 
 log = logging.getLogger(__name__)
 
-TX_SCHEMA = "tx-event.v1"
-#: A gateway's report of a closed batch, on `{prefix}/{branch}/{terminal}/reconciliation`:
-#: stored in its own table (center_reconciliations), never among the events.
-RECONCILIATION_SCHEMA = "reconciliation.v1"
-RECONCILIATION_OUTCOMES = frozenset({"matched", "mismatched"})
-RECONCILIATION_TEXT_FIELDS = ("event_id", "branch_id", "gateway_id", "terminal_id", "outcome",
-                              "batch_closed_at", "occurred_at")
-RECONCILIATION_OBJECT_FIELDS = ("terminal_totals", "ledger_totals", "differences",
-                                "missing_at_gateway", "missing_at_terminal",
-                                "amount_differences")
-TX_STATUSES = frozenset({"settled", "frozen", "reversed", "voided", "refund", "declined"})
-TEXT_FIELDS = ("event_id", "branch_id", "gateway_id", "status", "kind", "terminal_id", "stan",
-               "currency", "occurred_at")
-INTEGER_FIELDS = ("seq", "amount_minor")
+#: What arrives on the topics the ingest subscribes to: transaction events on
+#: `{prefix}/{branch}/{terminal}/tx`, and a gateway's report of a closed batch on
+#: `{prefix}/{branch}/{terminal}/reconciliation`, stored in its own table
+#: (center_reconciliations), never among the events.
+INGESTED_SCHEMAS = frozenset({TX_EVENT_SCHEMA, RECONCILIATION_SCHEMA})
 MAX_CLOCK_SKEW = timedelta(seconds=DEFAULT_MAX_CLOCK_SKEW_S)
 MAX_EVENT_AGE = timedelta(seconds=DEFAULT_MAX_EVENT_AGE_S)
-OPTIONAL_TEXT_FIELDS = ("merchant_id", "rrn", "auth_code", "response_code", "pan_masked",
-                        "pan_token", "entry_mode")
-RETRY_DELAY_S = 0.5  # the center's own reconnect pause (it may not import drivers/)
-RETRY_DELAY_CAP_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
 
 
 class CenterIngest:
     def __init__(self, store: CenterStore, verifier: SignatureVerifier | GatewayTrust,
-                 mqtt: CenterMqtt, *, max_clock_skew: timedelta = MAX_CLOCK_SKEW,
-                 max_event_age: timedelta = MAX_EVENT_AGE) -> None:
+                 mqtt: MqttConfig, *, max_clock_skew: timedelta = MAX_CLOCK_SKEW,
+                 max_event_age: timedelta = MAX_EVENT_AGE, clock: Clock = SYSTEM_CLOCK,
+                 backoff: Backoff | None = None) -> None:
         """`verifier`: a fixed set of keys, or a GatewayTrust that follows
         registrations and revocations in the database (center/registry.py)."""
         self._store = store
         self._verifier = verifier
         self._mqtt = mqtt
+        self._clock = clock
+        self._backoff = backoff or Backoff()
+        compiled_schemas()  # now, not on the first message
         self.subscribed = asyncio.Event()
         self.ingested = 0
         self.duplicates = 0
@@ -91,24 +93,19 @@ class CenterIngest:
         self.connections = 0  # successful subscriptions so far
 
     async def run(self) -> None:
-        """Ingest until cancelled, reconnecting with backoff."""
-        delay = RETRY_DELAY_S
+        """Ingest until cancelled, reconnecting with backoff (a session that
+        got as far as subscribing resets it)."""
         while True:
-            connections = self.connections
             try:
                 await self._session()
             except (aiomqtt.MqttError, TimeoutError) as exc:
-                log.warning("center MQTT %s:%d: %s; reconnecting in %.1f s",
-                            self._mqtt.host, self._mqtt.port, exc, delay)
+                log.warning("center MQTT %s:%d: %s; reconnecting",
+                            self._mqtt.host, self._mqtt.port, exc)
             except SQLAlchemyError as exc:
                 # Nothing unstored was acknowledged: the broker redelivers.
-                log.error("center database: %s; reconnecting in %.1f s",
-                          type(exc).__name__, delay)
+                log.error("center database: %s; reconnecting", type(exc).__name__)
             self.subscribed.clear()
-            # A session that got as far as subscribing resets the backoff.
-            delay = RETRY_DELAY_S if self.connections > connections else min(
-                RETRY_DELAY_CAP_S, delay * 2)
-            await asyncio.sleep(delay)
+            await asyncio.sleep(self._backoff.next_delay())
 
     async def handle(self, topic: str, raw: bytes) -> str:
         """Ingest one message; returns "ingested", "duplicate" or "quarantined".
@@ -165,24 +162,7 @@ class CenterIngest:
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise BadPayload("not JSON", QuarantineKind.NOT_JSON) from None
         self._verifier.verify(payload)
-        if payload.get("schema") == RECONCILIATION_SCHEMA:
-            _check_reconciliation(payload)
-            self._check_time(payload["occurred_at"])
-            return dict(payload)
-        if payload.get("schema") != TX_SCHEMA:
-            raise BadPayload(f"schema is not {TX_SCHEMA}")
-        if payload.get("status") not in TX_STATUSES:
-            raise BadPayload(f"status is not one of {', '.join(sorted(TX_STATUSES))}")
-        missing = [name for name in (*TEXT_FIELDS, *INTEGER_FIELDS) if payload.get(name) is None]
-        if missing:
-            raise BadPayload(f"missing fields: {', '.join(missing)}")
-        wrong = [name for name in TEXT_FIELDS if not isinstance(payload[name], str)]
-        wrong += [name for name in OPTIONAL_TEXT_FIELDS
-                  if not isinstance(payload.get(name), str | None)]
-        wrong += [name for name in INTEGER_FIELDS
-                  if isinstance(payload[name], bool) or not isinstance(payload[name], int)]
-        if wrong:
-            raise BadPayload(f"wrong type: {', '.join(wrong)}")
+        check_against_schema(payload, INGESTED_SCHEMAS)
         self._check_time(payload["occurred_at"])
         return dict(payload)
 
@@ -196,7 +176,7 @@ class CenterIngest:
             raise BadPayload("occurred_at is not an ISO 8601 time") from None
         if moment.tzinfo is None:
             raise BadPayload("occurred_at has no time zone")
-        now = datetime.now(UTC)
+        now = self._clock.utc_now()
         if moment > now + self.max_clock_skew:
             raise BadPayload(f"occurred_at is more than {_span(self.max_clock_skew)} in the "
                              "future (max_clock_skew_s)", QuarantineKind.FUTURE)
@@ -207,16 +187,17 @@ class CenterIngest:
     async def _session(self) -> None:
         persistent = bool(self._mqtt.client_id)
         client = new_client(self._mqtt, persistent=persistent, manual_ack=True)
+        subscriptions = subscription_filters(self._mqtt)
         async with contextlib.AsyncExitStack() as stack:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 await stack.enter_async_context(client)
-            await client.subscribe(self._mqtt.tx_subscription, qos=QOS_AT_LEAST_ONCE)
-            await client.subscribe(_reconciliation_subscription(self._mqtt),
-                                   qos=QOS_AT_LEAST_ONCE)
+            for topic_filter in subscriptions:
+                await client.subscribe(topic_filter, qos=QOS_AT_LEAST_ONCE)
+            self._backoff.reset()
             self.connections += 1
             self.subscribed.set()
             log.info("center subscribed to %s on %s:%d as %s (%s session)",
-                     self._mqtt.tx_subscription, self._mqtt.host, self._mqtt.port,
+                     ", ".join(subscriptions), self._mqtt.host, self._mqtt.port,
                      client.identifier, "persistent" if persistent else "clean")
             # When the link drops, messages still queued in memory were never
             # acknowledged: the broker redelivers them to the session, so they
@@ -227,27 +208,12 @@ class CenterIngest:
                 ack(client, message)  # only now: the outcome is committed
 
 
-def _reconciliation_subscription(mqtt: CenterMqtt) -> str:
-    """The reconciliation reports, shared like the `tx` subscription."""
-    topic = f"{mqtt.topic_prefix}/+/+/reconciliation"
-    return f"$share/{mqtt.share_group}/{topic}" if mqtt.share_group else topic
-
-
-def _check_reconciliation(payload: dict[str, Any]) -> None:
-    """The fields the reconciliation table and its readers rely on."""
-    missing = [name for name in (*RECONCILIATION_TEXT_FIELDS, *RECONCILIATION_OBJECT_FIELDS,
-                                 "seq") if payload.get(name) is None]
-    if missing:
-        raise BadPayload(f"missing fields: {', '.join(missing)}")
-    wrong = [name for name in RECONCILIATION_TEXT_FIELDS if not isinstance(payload[name], str)]
-    wrong += [name for name in RECONCILIATION_OBJECT_FIELDS
-              if not isinstance(payload[name], dict)]
-    if isinstance(payload["seq"], bool) or not isinstance(payload["seq"], int):
-        wrong.append("seq")
-    if wrong:
-        raise BadPayload(f"wrong type: {', '.join(wrong)}")
-    if payload["outcome"] not in RECONCILIATION_OUTCOMES:
-        raise BadPayload("outcome is not matched or mismatched")
+def subscription_filters(mqtt: MqttConfig) -> tuple[str, ...]:
+    """The ingest's subscriptions: every terminal's transaction events and
+    batch reports, shared by `share_group` when one is set."""
+    return tuple(shared(topic_filter, mqtt.share_group)
+                 for topic_filter in (tx_filter(mqtt.topic_prefix),
+                                      reconciliation_filter(mqtt.topic_prefix)))
 
 
 def _span(span: timedelta) -> str:

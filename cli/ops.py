@@ -59,12 +59,12 @@ def _send(config: Any, action: str, argument: str, wait_s: float) -> dict[str, A
 
 def _publish(config: Any, command: dict[str, Any], wait_s: float) -> dict[str, Any] | None:
     from posgw.center.commands import send_command
-    from posgw.center.config import CenterMqtt
+    from posgw.drivers.mqtt import MqttConfig
 
     if config.center_public_key is not None:  # the daemon obeys only signed commands
         command = _signed_by_this_gateway(config, command)
     mqtt = config.mqtt
-    broker = CenterMqtt(mqtt.host, mqtt.port, topic_prefix=mqtt.topic_prefix,
+    broker = MqttConfig(mqtt.host, mqtt.port, topic_prefix=mqtt.topic_prefix,
                         username=mqtt.username, password=mqtt.password, tls_ca=mqtt.tls_ca,
                         tls_cert=mqtt.tls_cert, tls_key=mqtt.tls_key)
     return asyncio.run(send_command(broker, command, wait_reply_s=wait_s))

@@ -245,7 +245,7 @@ def _terminals(rows: list[TerminalRecord],
 
 
 def _iso(moment: datetime | None) -> str | None:
-    from posgw.gateway.forward.events import utc_iso
+    from posgw.protocols.contract import utc_iso
 
     return None if moment is None else utc_iso(moment.replace(microsecond=0))
 

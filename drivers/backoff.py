@@ -1,9 +1,10 @@
 """The one reconnect-with-backoff policy: exponential, capped, jittered.
 
-Used by every reconnect loop (serial/USB replug, upstream TCP, MQTT).
-"Full jitter" (AWS architecture blog, 2015): each delay is uniform in
-[0, min(cap, base * 2**attempt)], so many terminals that lost the same
-switch do not reconnect in lockstep.
+Used by every reconnect loop (serial/USB replug, upstream TCP, the
+gateway's and the center's MQTT). "Equal jitter" (AWS architecture blog,
+2015): with ceiling = min(cap, base * 2**attempt), each delay is uniform in
+[ceiling / 2, ceiling], so many terminals that lost the same switch do not
+reconnect in lockstep, yet none retries at once.
 """
 
 from __future__ import annotations

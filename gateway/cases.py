@@ -48,8 +48,7 @@ from posgw.gateway.case_policy import (
     is_overdue,
 )
 from posgw.gateway.evidence import EvidenceError, EvidenceItem, EvidenceStore
-from posgw.gateway.forward.events import case_event, new_event_id, outbox_row, utc_iso
-from posgw.gateway.forward.topics import cases_topic, tx_topic
+from posgw.gateway.forward.events import new_event_id, outbox_row
 from posgw.gateway.metrics import GatewayMetrics
 from posgw.gateway.pipeline import GatewayIdentity
 from posgw.gateway.security.vault import CardVault, VaultError
@@ -57,6 +56,7 @@ from posgw.gateway.store import DuplicateRequest, FreezeCase, GroupCommitter, Le
 from posgw.gateway.store.errors import OutboxFull
 from posgw.gateway.store.models import CaseEvidence
 from posgw.gateway.store.rows import TableRow, table_row
+from posgw.protocols.contract import TX_EVENT_SCHEMA, case_event, cases_topic, tx_topic, utc_iso
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class CaseService:
             "message_class": RESOLUTION_CLASS, "original_event_id": frozen.event_id,
             "occurred_at": now, "kind": "refund" if tx_status == "refund" else frozen.kind}
         payload = {key: values[key] for key in _TX_FIELDS}
-        payload.update({"event_id": event_id, "schema": "tx-event.v1",
+        payload.update({"event_id": event_id, "schema": TX_EVENT_SCHEMA,
                         "branch_id": ident.branch_id, "gateway_id": ident.gateway_id,
                         "occurred_at": utc_iso(now), "risk": list(frozen.risk)})
         ledger = table_row(LedgerEntry, **values)
@@ -239,7 +239,8 @@ class CaseService:
                 tx_event_ids: Sequence[str], now: datetime,
                 evidence: dict[str, Any] | None = None) -> TableRow:
         ident = self._identity
-        payload = case_event(case.id, status, terminal_id=case.terminal_id, rule=case.rule,
+        payload = case_event(case.id, status, event_id=new_event_id(),
+                             terminal_id=case.terminal_id, rule=case.rule,
                              pan_token=case.pan_token, amount_minor=frozen.amount_minor,
                              currency=frozen.currency, tx_event_ids=tx_event_ids,
                              branch_id=ident.branch_id, gateway_id=ident.gateway_id,

@@ -31,19 +31,29 @@ from typing import Any
 
 from posgw.drivers.clock import Clock
 from posgw.gateway.cases import CaseService
-from posgw.gateway.forward.events import COMMAND_REPLY_SCHEMA, envelope, new_event_id, outbox_row
-from posgw.gateway.forward.topics import command_reply_topic
+from posgw.gateway.forward.events import new_event_id, outbox_row
 from posgw.gateway.pipeline import GatewayIdentity
 from posgw.gateway.risk import RiskSettings
 from posgw.gateway.security.command_auth import CommandAuthenticator
 from posgw.gateway.store import GroupCommitter
 from posgw.gateway.terminals import TerminalRegistry
+from posgw.protocols.contract import (
+    CASE_ACTIONS,
+    COMMAND_SCHEMA,
+    DECOMMISSION,
+    DONE,
+    NOT_FOUND,
+    PING,
+    REJECTED,
+    RELOAD_RISK,
+    SUBMIT_EVIDENCE,
+    UNKNOWN_COMMAND,
+    command_reply,
+    command_reply_topic,
+)
 
 log = logging.getLogger(__name__)
 
-COMMAND_SCHEMA = "command.v1"
-MAX_DETAIL = 256  # schemas/command-reply.v1.json
-CASE_ACTIONS = ("release", "return_to_card", "expire")
 #: Reloads the risk rules: (reloaded, what happened), e.g. Gateway.reload_risk.
 RiskReload = Callable[[], tuple[bool, str]]
 
@@ -83,43 +93,37 @@ class CommandHandler:
         refusal = self._authenticator.refusal(command) if self._authenticator else None
         if refusal is not None:
             log.warning("command %s refused: %s", command["command_id"], refusal)
-            return "rejected", refusal
+            return REJECTED, refusal
         if command.get("schema") != COMMAND_SCHEMA:
-            return "rejected", f"schema must be {COMMAND_SCHEMA}"
+            return REJECTED, f"schema must be {COMMAND_SCHEMA}"
         if command.get("branch_id") != self._identity.branch_id:
-            return "rejected", f"this gateway serves branch {self._identity.branch_id}"
+            return REJECTED, f"this gateway serves branch {self._identity.branch_id}"
         action = command.get("command")
-        if action == "ping":
-            return "done", f"gateway {self._identity.gateway_id} is up"
-        if action == "decommission":
+        if action == PING:
+            return DONE, f"gateway {self._identity.gateway_id} is up"
+        if action == DECOMMISSION:
             terminal_id = str(command.get("terminal_id") or "")
             if not self._registry.drain(terminal_id):
-                return "not_found", f"no terminal {terminal_id!r} here"
-            return "done", f"terminal {terminal_id} is draining: new sales are refused"
+                return NOT_FOUND, f"no terminal {terminal_id!r} here"
+            return DONE, f"terminal {terminal_id} is draining: new sales are refused"
         if action in CASE_ACTIONS:
             return await self._cases.resolve(str(command.get("case_id") or ""), action)
-        if action == "submit_evidence":
+        if action == SUBMIT_EVIDENCE:
             return await self._cases.submit_evidence(str(command.get("case_id") or ""),
                                                      command.get("evidence"))
-        if action == "reload_risk" and self._reload_risk is not None:
+        if action == RELOAD_RISK and self._reload_risk is not None:
             reloaded, detail = self._reload_risk()
-            return ("done" if reloaded else "rejected"), detail
-        return "unknown_command", f"unknown command {action!r}"
+            return (DONE if reloaded else REJECTED), detail
+        return UNKNOWN_COMMAND, f"unknown command {action!r}"
 
     def _reply(self, command_id: str, outcome: str, detail: str) -> Any:
         ident = self._identity
-        payload = {**envelope(COMMAND_REPLY_SCHEMA, event_id=new_event_id(),
-                              branch_id=ident.branch_id, gateway_id=ident.gateway_id,
-                              occurred_at=self._clock.utc_now()),
-                   "command_id": command_id, "outcome": outcome,
-                   "detail": _bounded(detail)}
+        payload = command_reply(command_id, outcome, detail, event_id=new_event_id(),
+                                branch_id=ident.branch_id, gateway_id=ident.gateway_id,
+                                occurred_at=self._clock.utc_now())
         return outbox_row(payload, topic=command_reply_topic(ident.topic_prefix,
                                                              ident.branch_id),
                           clock=self._clock)
-
-
-def _bounded(detail: str) -> str:
-    return detail if len(detail) <= MAX_DETAIL else detail[:MAX_DETAIL - 3] + "..."
 
 
 def describe_rules(settings: RiskSettings) -> str:

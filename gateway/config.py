@@ -18,10 +18,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from posgw.drivers.mqtt import DEFAULT_KEEPALIVE_S, MqttConfig
 from posgw.gateway.case_policy import DEFAULT_EXPIRE_AFTER, DEFAULT_FIRST_RESPONSE, CasePolicy
 from posgw.gateway.profiles import load_profile
 from posgw.gateway.risk import RiskSettings, parse_risk_settings
 from posgw.gateway.security.command_auth import CommandKeyError, load_center_public_key
+from posgw.protocols.contract import DEFAULT_TOPIC_PREFIX
 from posgw.protocols.iso8583.errors import SpecError
 from posgw.protocols.tables import TableReader, parse_toml, with_environment
 
@@ -42,20 +44,6 @@ ENV_OVERRIDES = {
     "POSGW_MQTT_PASSWORD": ("mqtt", "password"),
     "POSGW_KEYS_DIR": ("keys", "dir"),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class MqttConfig:
-    host: str = "127.0.0.1"
-    port: int = 1883
-    topic_prefix: str = "pos/v1"
-    client_id: str = ""
-    keepalive: int = 30
-    tls_ca: str | None = None
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,9 +197,10 @@ def _mqtt(reader: TableReader) -> MqttConfig:
     config = MqttConfig(
         host=reader.text("host", "127.0.0.1") or "127.0.0.1",
         port=reader.integer("port", 1883, 1, 65535),
-        topic_prefix=(reader.text("topic_prefix", "pos/v1") or "pos/v1").strip("/"),
-        client_id=reader.text("client_id", "") or "",
-        keepalive=reader.integer("keepalive", 30, 5, 3600),
+        topic_prefix=(reader.text("topic_prefix", DEFAULT_TOPIC_PREFIX)
+                      or DEFAULT_TOPIC_PREFIX).strip("/"),
+        client_id=reader.text("client_id", "") or None,
+        keepalive=reader.integer("keepalive", DEFAULT_KEEPALIVE_S, 5, 3600),
         tls_ca=reader.text("tls_ca", None),
         tls_cert=reader.text("tls_cert", None),
         tls_key=reader.text("tls_key", None),

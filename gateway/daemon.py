@@ -30,8 +30,7 @@ from posgw.gateway.commands import CommandHandler, describe_rules
 from posgw.gateway.config import GatewayConfig, TerminalConfig, load_config
 from posgw.gateway.evidence import EvidenceStore
 from posgw.gateway.forward import OutboxForwarder
-from posgw.gateway.forward.events import outbox_row, terminal_status
-from posgw.gateway.forward.topics import terminal_status_topic
+from posgw.gateway.forward.events import new_event_id, outbox_row
 from posgw.gateway.links import open_terminal_link
 from posgw.gateway.metrics import GatewayMetrics, serve_metrics
 from posgw.gateway.pipeline import GatewayIdentity, Pipeline, RecentResponses
@@ -53,6 +52,7 @@ from posgw.gateway.store import GroupCommitter, Store
 from posgw.gateway.store.reports import terminal_statement
 from posgw.gateway.store.rows import TableRow
 from posgw.gateway.terminals import DECOMMISSIONED, TerminalLine, TerminalRegistry
+from posgw.protocols.contract import terminal_status, terminal_status_topic
 from posgw.protocols.iso8583.errors import SpecError
 
 log = logging.getLogger(__name__)
@@ -264,8 +264,8 @@ class Gateway:
                     statement: dict[str, Any] | None = None) -> TableRow:
         config = self.config
         payload = terminal_status(terminal_id, state, profile=profile or None,
-                                  branch_id=config.branch_id, gateway_id=config.gateway_id,
-                                  occurred_at=self.clock.utc_now())
+                                  event_id=new_event_id(), branch_id=config.branch_id,
+                                  gateway_id=config.gateway_id, occurred_at=self.clock.utc_now())
         if statement is not None:  # retired: the final statement goes with it
             payload["statement"] = statement
         topic = terminal_status_topic(config.mqtt.topic_prefix, config.branch_id, terminal_id)

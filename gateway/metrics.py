@@ -40,6 +40,7 @@ from prometheus_client.core import (
 )
 
 from posgw.drivers.clock import SYSTEM_CLOCK, Clock
+from posgw.protocols.contract import TX_STATUSES
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -54,7 +55,7 @@ _perf_counter = time.perf_counter
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 #: The ledger statuses (DESIGN contract): shown at 0 from the start, so a
 #: rate() over a status that has not happened yet is 0, not absent.
-LEDGER_STATUSES = ("settled", "frozen", "declined", "refund", "voided", "reversed")
+LEDGER_STATUSES = TX_STATUSES
 #: Terminal states (gateway.terminals), one 0/1 series each per terminal.
 TERMINAL_STATES = ("online", "offline", "draining", "decommissioned")
 #: The `le` label of each latency bucket, formatted once.

@@ -23,15 +23,19 @@ import aiomqtt
 
 from posgw.drivers.backoff import Backoff
 from posgw.drivers.clock import SYSTEM_CLOCK, Clock
-from posgw.gateway.config import MqttConfig as MqttSettings
-from posgw.gateway.forward.client import new_client
-from posgw.gateway.forward.events import gateway_status
+from posgw.drivers.mqtt import QOS_AT_LEAST_ONCE, MqttConfig, new_client
+from posgw.gateway.forward.events import new_event_id
 from posgw.gateway.forward.fresh import FreshEvents
-from posgw.gateway.forward.topics import command_topic, gateway_status_topic
 from posgw.gateway.security.signing import PayloadSigner
 from posgw.gateway.store.store import PendingEvent, Store
+from posgw.protocols.contract import command_topic, gateway_status, gateway_status_topic
 
 log = logging.getLogger(__name__)
+#: aiomqtt logs a warning for every publish started while more than ten are
+#: pending: with our window of 64 that is nearly every publish, and writing
+#: those lines cost more than the publishing. Errors still come through.
+MQTT_LOGGER = logging.getLogger("posgw.gateway.forward.aiomqtt")
+MQTT_LOGGER.setLevel(logging.ERROR)
 CommandCallback = Callable[[bytes], Awaitable[None]]
 
 DEFAULT_WINDOW = 64  # in-flight QoS 1 publishes; also paho's max_inflight
@@ -53,11 +57,10 @@ MARK_INTERVAL_S = 0.25
 TABLE_READ_ROWS = 512
 #: How often the oldest unacknowledged publish is checked against the timeout.
 WATCH_INTERVAL_S = 1.0
-QOS_AT_LEAST_ONCE = 1
 
 
 class OutboxForwarder:
-    def __init__(self, store: Store, mqtt: MqttSettings, signer: PayloadSigner,
+    def __init__(self, store: Store, mqtt: MqttConfig, signer: PayloadSigner,
                  clock: Clock = SYSTEM_CLOCK, *, branch_id: str, gateway_id: str,
                  window: int = DEFAULT_WINDOW, backoff: Backoff | None = None,
                  poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
@@ -114,8 +117,11 @@ class OutboxForwarder:
         status_topic = gateway_status_topic(self._mqtt.topic_prefix, self._branch_id)
         will = aiomqtt.Will(status_topic, self._status_bytes("offline", last_seq),
                             qos=QOS_AT_LEAST_ONCE, retain=True)
-        client = new_client(self._mqtt, client_id=f"posgw-{self._gateway_id}", will=will,
-                            max_inflight=self._window, timeout_s=self._publish_timeout_s)
+        # A persistent session: commands the center sends while this gateway
+        # is disconnected wait at the broker for it.
+        client = new_client(self._mqtt, client_id=f"posgw-{self._gateway_id}", persistent=True,
+                            will=will, max_inflight=self._window,
+                            timeout_s=self._publish_timeout_s, logger=MQTT_LOGGER)
         async with contextlib.AsyncExitStack() as stack:
             async with asyncio.timeout(self._connect_timeout_s):
                 await stack.enter_async_context(client)
@@ -237,8 +243,8 @@ class OutboxForwarder:
 
     def _status_bytes(self, state: str, last_seq: int) -> bytes:
         payload: dict[str, Any] = gateway_status(
-            state, last_seq=last_seq, branch_id=self._branch_id,
-            gateway_id=self._gateway_id, clock=self._clock)
+            state, last_seq=last_seq, event_id=new_event_id(), branch_id=self._branch_id,
+            gateway_id=self._gateway_id, occurred_at=self._clock.utc_now())
         return self._signer.seal(payload)
 
 

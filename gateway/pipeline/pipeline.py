@@ -18,8 +18,7 @@ from datetime import datetime
 from posgw.drivers.clock import Clock
 from posgw.gateway.authorize import Authorization, Authorizer, UpstreamUnavailable
 from posgw.gateway.case_policy import DEFAULT_CASE_POLICY, CasePolicy
-from posgw.gateway.forward.events import case_event, new_event_id, outbox_row, tx_event
-from posgw.gateway.forward.topics import cases_topic, tx_topic
+from posgw.gateway.forward.events import new_event_id, outbox_row
 from posgw.gateway.metrics import GatewayMetrics
 from posgw.gateway.pipeline.outcome import UNDOING_KINDS, RrnSource, final_status
 from posgw.gateway.pipeline.records import advice_row, case_row, ledger_row, vault_row
@@ -37,6 +36,7 @@ from posgw.gateway.security.vault import CardVault
 from posgw.gateway.store import DuplicateRequest, GroupCommitter, OutboxFull, Store
 from posgw.gateway.store.rows import TableRow
 from posgw.gateway.terminals import DECOMMISSIONED, DRAINING, TerminalLine, TerminalRegistry
+from posgw.protocols.contract import CASE_OPEN, case_event, cases_topic, tx_event, tx_topic
 from posgw.protocols.iso8583.message import Message
 from posgw.protocols.normalize import (
     ResponseCategory,
@@ -291,7 +291,8 @@ class Pipeline:
                      now: datetime) -> TableRow:
         """The `cases` topic event announcing a freeze case."""
         ident, values = self._identity, case.values
-        notice = case_event(values["id"], "open", terminal_id=values["terminal_id"],
+        notice = case_event(values["id"], CASE_OPEN, event_id=new_event_id(),
+                            terminal_id=values["terminal_id"],
                             rule=values["rule"], pan_token=values["pan_token"],
                             amount_minor=tx.amount_minor or 0, currency=tx.currency or "",
                             tx_event_ids=[event_id], branch_id=ident.branch_id,

@@ -34,11 +34,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from posgw.drivers.clock import Clock
-from posgw.gateway.forward.events import new_event_id, outbox_row, reconciliation_event, utc_iso
-from posgw.gateway.forward.topics import reconciliation_topic
+from posgw.gateway.forward.events import new_event_id, outbox_row
 from posgw.gateway.store.models import Reconciliation
 from posgw.gateway.store.rows import TableRow, table_row
 from posgw.gateway.store.store import BatchRow
+from posgw.protocols.contract import reconciliation_event, reconciliation_topic, utc_iso
 from posgw.protocols.normalize.batch import BatchTotals
 
 if TYPE_CHECKING:

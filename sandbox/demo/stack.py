@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from posgw.center.db import CenterStore
-from posgw.center.ingest import CenterIngest, CenterMqtt
+from posgw.center.ingest import CenterIngest
 from posgw.center.verify import SignatureVerifier, load_public_key
 from posgw.drivers.base import Transport
+from posgw.drivers.mqtt import MqttConfig
 from posgw.drivers.serial_link import SerialSettings
 from posgw.drivers.tcp_link import connect_tcp
 from posgw.gateway.config import GatewayConfig, parse_config
@@ -96,7 +97,7 @@ async def demo_stack(workdir: Path, broker: RunningBroker, seed: int) -> AsyncIt
         verifier = SignatureVerifier(
             {GATEWAY_ID: load_public_key(Path(config.keys_dir) / PUBLIC_KEY_FILE)})
         ingest = CenterIngest(center_store, verifier,
-                              CenterMqtt(broker.host, broker.port, client_id="posgw-demo-center"))
+                              MqttConfig(broker.host, broker.port, client_id="posgw-demo-center"))
         yield DemoStack(workdir, config, gateway, center_store, ingest, cards, pool,
                         usb_device, pty, Tally())
 

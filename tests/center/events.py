@@ -9,9 +9,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from posgw.center.verify import SignatureVerifier
-from posgw.gateway.forward import tx_event
 from posgw.gateway.security import GatewayKeys
 from posgw.protocols.canonical_json import canonical_json
+from posgw.protocols.contract import tx_event
 from posgw.protocols.normalize import EntryMode, Transaction, TxKind
 
 #: Yesterday 10:00 UTC: inside the center's accepted window (not in the

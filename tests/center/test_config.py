@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from posgw.center.config import DEFAULT_DATABASE, DEFAULT_SESSION_EXPIRY_S, load_center_config
+from posgw.center.config import DEFAULT_DATABASE, load_center_config
+from posgw.center.ingest import subscription_filters
+from posgw.drivers.mqtt import DEFAULT_SESSION_EXPIRY_S
 from posgw.gateway.security import PUBLIC_KEY_FILE, generate_keys
 from posgw.protocols.iso8583.errors import SpecError
 
@@ -40,7 +42,7 @@ def test_a_minimal_file_gets_the_documented_defaults(folder: Path) -> None:
     mqtt = config.mqtt
     assert (mqtt.host, mqtt.port, mqtt.topic_prefix, mqtt.share_group, mqtt.keepalive) == (
         "127.0.0.1", 1883, "pos/v1", None, 30)
-    assert mqtt.tx_subscription == "pos/v1/+/+/tx"
+    assert subscription_filters(mqtt) == ("pos/v1/+/+/tx", "pos/v1/+/+/reconciliation")
     assert mqtt.client_id == f"posgw-center-solo-{socket.gethostname()}"  # stable per host
     assert mqtt.session_expiry_s == DEFAULT_SESSION_EXPIRY_S
     assert [g.id for g in config.gateways] == ["gw-b001-1"]
@@ -49,7 +51,7 @@ def test_a_minimal_file_gets_the_documented_defaults(folder: Path) -> None:
 
 def test_an_empty_share_group_means_a_plain_subscription(folder: Path) -> None:
     config = load_center_config(write(folder, f'[mqtt]\nshare_group = ""\n{GATEWAY}'), {})
-    assert config.mqtt.tx_subscription == "pos/v1/+/+/tx"
+    assert subscription_filters(config.mqtt)[0] == "pos/v1/+/+/tx"
 
 
 def test_environment_secrets_win_over_the_file(folder: Path) -> None:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from posgw.center.config import CenterMqtt
 from posgw.center.db import CenterStore
 from posgw.center.ingest import CenterIngest
+from posgw.drivers.mqtt import MqttConfig
 from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
 from tests.brokers import private_mosquitto, shared_broker_port
 from tests.center.events import verifier, wires
@@ -70,7 +70,7 @@ async def test_events_queued_while_the_center_is_down_survive_a_broker_restart(
     store = CenterStore(url)
     try:
         with private_mosquitto(tmp_path, persistent=True) as broker:
-            mqtt = CenterMqtt(port=broker.port, topic_prefix="pos/v1", share_group="center",
+            mqtt = MqttConfig(port=broker.port, topic_prefix="pos/v1", share_group="center",
                               client_id="center-restart", session_expiry_s=SESSION_EXPIRY_S)
             async with running(CenterIngest(store, verifier(keys), mqtt)):
                 await publish(broker.port, "pos/v1/B001/T0001/tx", wires(keys, range(50)))

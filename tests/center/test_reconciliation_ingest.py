@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import func, select
 
 from posgw.center.db import CenterStore
-from posgw.center.ingest import CenterIngest, CenterMqtt
+from posgw.center.ingest import CenterIngest
 from posgw.center.models import QuarantinedPayload, ReceivedEvent, ReceivedReconciliation
 from posgw.drivers.clock import SYSTEM_CLOCK
+from posgw.drivers.mqtt import MqttConfig
 from posgw.gateway.pipeline import GatewayIdentity
 from posgw.gateway.pipeline.settlement import settlement_rows
 from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
@@ -64,7 +65,7 @@ def count(center: CenterStore, model: type) -> int:
 
 async def test_a_report_is_stored_once_apart_from_the_transactions(
         center: CenterStore, keys: GatewayKeys) -> None:
-    ingest = CenterIngest(center, verifier(keys), CenterMqtt())
+    ingest = CenterIngest(center, verifier(keys), MqttConfig())
     payload = report(keys, 7)
     assert await ingest.handle(TOPIC, wire(payload)) == "ingested"
     assert await ingest.handle(TOPIC, wire(payload)) == "duplicate"  # a QoS 1 redelivery
@@ -77,7 +78,7 @@ async def test_a_report_is_stored_once_apart_from_the_transactions(
 
 async def test_a_broken_or_replayed_report_is_quarantined(
         center: CenterStore, keys: GatewayKeys) -> None:
-    ingest = CenterIngest(center, verifier(keys), CenterMqtt())
+    ingest = CenterIngest(center, verifier(keys), MqttConfig())
     assert await ingest.handle(TOPIC, wire(report(keys, 1))) == "ingested"
     broken = report(keys, 2, outcome="balanced")
     missing = {key: value for key, value in report(keys, 3).items()

@@ -7,21 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from posgw.gateway.forward import gateway_status
 from posgw.gateway.security import generate_keys, load_keys
+from posgw.protocols.contract import gateway_status
 from tests.center.events import signed_event
 from tests.store.rows import NOW
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 jsonschema = pytest.importorskip("jsonschema")
-
-
-class FixedClock:
-    def monotonic(self) -> float:
-        return 0.0
-
-    def utc_now(self):  # type: ignore[no-untyped-def]
-        return NOW
 
 
 def validator(name: str):  # type: ignore[no-untyped-def]
@@ -49,6 +41,6 @@ def test_tx_event_with_a_clear_pan_is_rejected_by_the_schema(tmp_path: Path) -> 
 
 def test_gateway_status_matches_its_schema(tmp_path: Path) -> None:
     keys = load_keys(generate_keys(tmp_path).parent)
-    payload = gateway_status("online", last_seq=3, branch_id="B001", gateway_id="gw-1",
-                             clock=FixedClock())
+    payload = gateway_status("online", last_seq=3, event_id="ev-1", branch_id="B001",
+                             gateway_id="gw-1", occurred_at=NOW)
     validator("gateway-status.v1").validate(keys.signer.sign(payload))

@@ -17,11 +17,12 @@ from typing import Any
 from sqlmodel import select
 
 from posgw.center.db import CenterStore
-from posgw.center.ingest import CenterIngest, CenterMqtt
+from posgw.center.ingest import CenterIngest
 from posgw.center.models import ReceivedEvent
 from posgw.center.verify import SignatureVerifier, load_public_key
 from posgw.drivers.base import LinkClosed
 from posgw.drivers.clock import SYSTEM_CLOCK
+from posgw.drivers.mqtt import MqttConfig
 from posgw.drivers.tcp_link import connect_tcp
 from posgw.gateway.config import GatewayConfig, parse_config
 from posgw.gateway.daemon import Gateway
@@ -101,7 +102,7 @@ def center_for(workdir: Path, broker_port: int, *,
     store = CenterStore(f"sqlite:///{workdir / 'center.db'}")
     verifier = SignatureVerifier(
         {GATEWAY_ID: load_public_key(workdir / "keys" / PUBLIC_KEY_FILE)})
-    mqtt = CenterMqtt("127.0.0.1", broker_port, topic_prefix=topic_prefix(workdir),
+    mqtt = MqttConfig("127.0.0.1", broker_port, topic_prefix=topic_prefix(workdir),
                       client_id=f"e2e-center-{free_port()}",
                       share_group="e2e" if shared else None)
     return store, CenterIngest(store, verifier, mqtt)

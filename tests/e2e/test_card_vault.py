@@ -11,8 +11,8 @@ from pathlib import Path
 from sqlmodel import select
 
 from posgw.center.commands import build_command, send_command
-from posgw.center.config import CenterMqtt
 from posgw.center.verify import SignatureVerifier, load_public_key
+from posgw.drivers.mqtt import MqttConfig
 from posgw.gateway.security.keys import PUBLIC_KEY_FILE
 from posgw.gateway.security.vault import CardVault, load_keyring
 from posgw.gateway.store import FreezeCase, LedgerEntry, Store
@@ -43,7 +43,7 @@ async def test_a_frozen_sale_is_vaulted_once_and_a_return_recovers_then_shreds_i
         tmp_path: Path) -> None:
     port = shared_broker_port()
     config = gateway_config(tmp_path, port)
-    mqtt = CenterMqtt("127.0.0.1", port, topic_prefix=topic_prefix(tmp_path))
+    mqtt = MqttConfig("127.0.0.1", port, topic_prefix=topic_prefix(tmp_path))
     verifier = SignatureVerifier(
         {GATEWAY_ID: load_public_key(tmp_path / "keys" / PUBLIC_KEY_FILE)})
     async with connected_gateway(config) as gateway:

@@ -20,8 +20,8 @@ from typing import Any
 import aiomqtt
 
 from posgw.center.commands import command_payload, send_command
-from posgw.center.config import CenterMqtt
 from posgw.center.verify import SignatureVerifier, load_public_key
+from posgw.drivers.mqtt import MqttConfig
 from posgw.gateway.security.keys import PUBLIC_KEY_FILE
 from posgw.simulator import cards as demo
 from tests.brokers import free_port, port_accepts, shared_broker_port
@@ -73,7 +73,7 @@ async def test_evidence_deadlines_and_expiry_through_the_operator_commands(
                 posgw, "cases", "list", "-c", config, "--json")).stdout)
             await asyncio.to_thread(operator_submits_evidence, config, case["id"], tmp_path)
             reply = await send_command(
-                CenterMqtt("127.0.0.1", port, topic_prefix=topic_prefix(tmp_path)),
+                MqttConfig("127.0.0.1", port, topic_prefix=topic_prefix(tmp_path)),
                 command_payload(BRANCH, "submit_evidence", case_id=case["id"], evidence={
                     "sha256": HEAD_OFFICE_SCAN, "size_bytes": 48_213, "held_at": "center",
                     "filename": "chargeback-letter.pdf", "submitted_by": "risk-desk"}),

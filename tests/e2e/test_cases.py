@@ -12,9 +12,9 @@ from pathlib import Path
 from sqlmodel import select
 
 from posgw.center.commands import build_command, send_command
-from posgw.center.config import CenterMqtt
 from posgw.center.models import ReceivedEvent
 from posgw.center.verify import SignatureVerifier, load_public_key
+from posgw.drivers.mqtt import MqttConfig
 from posgw.drivers.tcp_link import connect_tcp
 from posgw.gateway.security.keys import PUBLIC_KEY_FILE
 from posgw.gateway.store import FreezeCase, Store
@@ -65,7 +65,7 @@ async def test_released_case_arrives_settled_and_returned_case_as_refund(
         tmp_path: Path) -> None:
     port = shared_broker_port()
     config = gateway_config(tmp_path, port)
-    mqtt = CenterMqtt("127.0.0.1", port, topic_prefix=topic_prefix(tmp_path))
+    mqtt = MqttConfig("127.0.0.1", port, topic_prefix=topic_prefix(tmp_path))
     verifier = SignatureVerifier(
         {GATEWAY_ID: load_public_key(tmp_path / "keys" / PUBLIC_KEY_FILE)})
     async with gateway_and_center(config, tmp_path, port) as (gateway, center_store):

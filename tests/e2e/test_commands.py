@@ -7,8 +7,8 @@ import asyncio
 from pathlib import Path
 
 from posgw.center.commands import build_command, send_command
-from posgw.center.config import CenterMqtt
 from posgw.center.verify import SignatureVerifier, load_public_key
+from posgw.drivers.mqtt import MqttConfig
 from posgw.drivers.tcp_link import connect_tcp
 from posgw.gateway.daemon import Gateway
 from posgw.gateway.security.keys import PUBLIC_KEY_FILE
@@ -30,7 +30,7 @@ def terminal_state(database: str, terminal_id: str) -> str | None:
 async def test_ping_and_decommission_over_the_cmd_topic(tmp_path: Path) -> None:
     port = shared_broker_port()
     config = gateway_config(tmp_path, port)
-    center = CenterMqtt("127.0.0.1", port, topic_prefix=topic_prefix(tmp_path))
+    center = MqttConfig("127.0.0.1", port, topic_prefix=topic_prefix(tmp_path))
     verifier = SignatureVerifier(
         {GATEWAY_ID: load_public_key(tmp_path / "keys" / PUBLIC_KEY_FILE)})
     gateway, stop = Gateway(config), asyncio.Event()

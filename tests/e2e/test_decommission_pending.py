@@ -18,11 +18,11 @@ import pytest
 from sqlmodel import select
 
 from posgw.center.commands import build_command, send_command
-from posgw.center.config import CenterMqtt
 from posgw.center.db import CenterStore
 from posgw.center.models import ReceivedEvent
 from posgw.center.queries import RETURNED_STATUSES, terminal_days
 from posgw.center.verify import SignatureVerifier, load_public_key
+from posgw.drivers.mqtt import MqttConfig
 from posgw.drivers.tcp_link import connect_tcp
 from posgw.gateway.daemon import Gateway
 from posgw.gateway.security.keys import PUBLIC_KEY_FILE
@@ -119,7 +119,7 @@ async def test_a_terminal_retired_while_the_broker_is_down_drains_then_matches_t
         config = gateway_config(tmp_path, broker.port)
         # A plain subscription: the restart below would drop a shared one (harness).
         center, ingest = center_for(tmp_path, broker.port)
-        mqtt = CenterMqtt("127.0.0.1", broker.port, topic_prefix=topic_prefix(tmp_path))
+        mqtt = MqttConfig("127.0.0.1", broker.port, topic_prefix=topic_prefix(tmp_path))
         verifier = SignatureVerifier(
             {GATEWAY_ID: load_public_key(tmp_path / "keys" / PUBLIC_KEY_FILE)})
         gateway, stop = Gateway(config), asyncio.Event()

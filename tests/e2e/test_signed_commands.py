@@ -19,8 +19,8 @@ from posgw.center.command_key import (
     sign_command,
 )
 from posgw.center.commands import build_command, send_command
-from posgw.center.config import CenterMqtt
 from posgw.center.verify import SignatureVerifier, load_public_key
+from posgw.drivers.mqtt import MqttConfig
 from posgw.drivers.tcp_link import connect_tcp
 from posgw.gateway.config import load_config
 from posgw.gateway.security.keys import PUBLIC_KEY_FILE
@@ -55,7 +55,7 @@ async def test_only_signed_commands_are_obeyed(tmp_path: Path) -> None:
     gateway_toml = write_toml(tmp_path / "gw.toml", table)
     center_config = center_toml(tmp_path, port,
                                 command_key=str(tmp_path / "hq" / "command.key"))
-    broker = CenterMqtt("127.0.0.1", port, topic_prefix=topic_prefix(tmp_path))
+    broker = MqttConfig("127.0.0.1", port, topic_prefix=topic_prefix(tmp_path))
     verifier = SignatureVerifier({GATEWAY_ID: load_public_key(tmp_path / "keys" /
                                                               PUBLIC_KEY_FILE)})
 

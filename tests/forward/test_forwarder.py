@@ -13,10 +13,12 @@ import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from posgw.drivers.backoff import Backoff
-from posgw.gateway.forward import MqttSettings, OutboxForwarder, tx_topic
+from posgw.drivers.mqtt import MqttConfig
+from posgw.gateway.forward import OutboxForwarder
 from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
 from posgw.gateway.store import GroupCommitter, Store
 from posgw.protocols.canonical_json import canonical_json, without_signature
+from posgw.protocols.contract import tx_topic
 from tests.brokers import private_mosquitto, shared_broker_port
 from tests.forward.collector import Collector
 from tests.forward.silent_broker import silent_broker
@@ -68,7 +70,7 @@ async def wait_until_outbox_empty(store: Store, timeout: float = 20.0) -> None:
 
 def forwarder(store: Store, keys: GatewayKeys, port: int, branch: str,
               window: int = 16) -> OutboxForwarder:
-    return OutboxForwarder(store, MqttSettings(port=port), keys.signer,
+    return OutboxForwarder(store, MqttConfig(port=port), keys.signer,
                            branch_id=branch, gateway_id=f"gw-{branch}", window=window,
                            backoff=FAST_BACKOFF, connect_timeout_s=2.0)
 
@@ -109,7 +111,7 @@ async def test_a_broker_that_stops_acknowledging_is_left_for_a_new_connection(
     the same rows go out again on the next one."""
     await commit_rows(store, "B001", range(3))
     async with silent_broker() as broker:
-        gateway = OutboxForwarder(store, MqttSettings(port=broker.port), keys.signer,
+        gateway = OutboxForwarder(store, MqttConfig(port=broker.port), keys.signer,
                                   branch_id="B001", gateway_id="gw-B001", backoff=FAST_BACKOFF,
                                   connect_timeout_s=2.0, publish_timeout_s=0.3)
         async with running(gateway.run()):

@@ -30,12 +30,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from posgw.drivers.backoff import Backoff
-from posgw.gateway.config import MqttConfig
-from posgw.gateway.forward import OutboxForwarder, tx_topic
-from posgw.gateway.forward.client import new_client
+from posgw.drivers.mqtt import MqttConfig, new_client
+from posgw.gateway.forward import OutboxForwarder
 from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
 from posgw.gateway.store import GroupCommitter, Store
 from posgw.protocols.canonical_json import canonical_json, without_signature
+from posgw.protocols.contract import tx_topic
 from tests.security.certs import BrokerPki, Identity, make_pki
 from tests.security.tls_broker import CONNACK_TYPE, client_tls, first_reply, tls_mosquitto
 from tests.store.rows import ledger, outbox

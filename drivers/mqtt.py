@@ -1,0 +1,109 @@
+"""The one MQTT connection config and client factory, for gateway and center.
+
+aiomqtt does not reconnect, and a Client reused after a failed or timed-out
+connect can be unusable (empicano/aiomqtt#269, #288, #334): every caller
+builds a fresh client with `new_client` for each connection attempt, inside
+its one reconnect loop with `drivers.backoff.Backoff`.
+
+Two things aiomqtt does not expose, and why we need them:
+
+* **A persistent session from the first connect.** aiomqtt's default
+  `clean_start` is "first connect only", which would throw away, at every
+  process start, what the broker queued while we were away; `persistent`
+  passes clean_start=False with a Session Expiry Interval.
+* **Manual PUBACK.** paho acknowledges a QoS 1 message as soon as it has
+  handed it to aiomqtt's in-memory queue; a crash before the center's insert
+  would lose a message the broker considers delivered. paho (>= 2.0) can
+  leave the PUBACK to the application (`manual_ack`,
+  eclipse-paho/paho.mqtt.python#753); aiomqtt has no option for it yet
+  (empicano/aiomqtt#345), so it is switched on the wrapped paho client.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from posgw.protocols.contract import DEFAULT_TOPIC_PREFIX
+
+QOS_AT_LEAST_ONCE = 1
+DEFAULT_KEEPALIVE_S = 30
+#: How long the broker keeps a disconnected client's session and queues its
+#: messages: a process down over a long weekend still gets everything.
+DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
+#: MQTT 5 caps the Session Expiry Interval at 2^32-1 (0xFFFFFFFF = never expires).
+MAX_SESSION_EXPIRY_S = 0xFFFFFFFF
+DEFAULT_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    """The `[mqtt]` table of gateway.toml and center.toml.
+
+    `share_group` is the subscriber's (the center's): None subscribes plainly.
+    With a `client_id` a persistent session can be kept (`session_expiry_s`).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    topic_prefix: str = DEFAULT_TOPIC_PREFIX
+    share_group: str | None = None
+    client_id: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    keepalive: int = DEFAULT_KEEPALIVE_S
+    session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S
+
+
+def new_client(config: MqttConfig, *, client_id: str | None = None, persistent: bool = False,
+               manual_ack: bool = False, will: aiomqtt.Will | None = None,
+               max_inflight: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
+               logger: logging.Logger | None = None) -> aiomqtt.Client:
+    """A client for one connection attempt (MQTT 5).
+
+    The config's `client_id` wins over the `client_id` given here (the
+    caller's default). `persistent` needs a client id (the session is found
+    by it); `manual_ack` means every QoS 1 message must be passed to `ack()`.
+    """
+    identifier = config.client_id or client_id
+    if persistent and not identifier:
+        raise ValueError("a persistent session needs a client_id")
+    client = aiomqtt.Client(
+        config.host, config.port, identifier=identifier,
+        username=config.username, password=config.password,
+        protocol=aiomqtt.ProtocolVersion.V5, keepalive=config.keepalive, timeout=timeout_s,
+        tls_params=_tls(config), will=will, max_inflight_messages=max_inflight,
+        clean_start=not persistent,
+        properties=_session_properties(config.session_expiry_s) if persistent else None,
+        logger=logger,
+    )
+    if manual_ack:
+        # Before connecting: a resumed session delivers its queue right after CONNACK.
+        client._client.manual_ack_set(True)
+    return client
+
+
+def ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+    """PUBACK `message` now (manual_ack clients). On a dropped connection this
+    is a no-op and the broker redelivers the message to the session."""
+    client._client.ack(message.mid, message.qos)
+
+
+def _session_properties(expiry_s: int) -> Properties:
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho: untyped
+    properties.SessionExpiryInterval = expiry_s
+    return properties
+
+
+def _tls(config: MqttConfig) -> aiomqtt.TLSParameters | None:
+    if not (config.tls_ca or config.tls_cert):
+        return None
+    return aiomqtt.TLSParameters(ca_certs=config.tls_ca, certfile=config.tls_cert,
+                                 keyfile=config.tls_key)

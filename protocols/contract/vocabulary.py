@@ -1,0 +1,49 @@
+"""The words of the wire contract: schema names, statuses, commands, outcomes.
+
+Each schema name is the stem of its file in `schemas/` (`tx-event.v1` is
+`schemas/tx-event.v1.json`), and each set below is the `enum` of that schema.
+"""
+
+from __future__ import annotations
+
+TX_EVENT_SCHEMA = "tx-event.v1"
+TERMINAL_STATUS_SCHEMA = "terminal-status.v1"
+GATEWAY_STATUS_SCHEMA = "gateway-status.v1"
+CASE_SCHEMA = "case.v1"
+RECONCILIATION_SCHEMA = "reconciliation.v1"
+COMMAND_SCHEMA = "command.v1"
+COMMAND_REPLY_SCHEMA = "command-reply.v1"
+SCHEMA_NAMES = (TX_EVENT_SCHEMA, TERMINAL_STATUS_SCHEMA, GATEWAY_STATUS_SCHEMA, CASE_SCHEMA,
+                RECONCILIATION_SCHEMA, COMMAND_SCHEMA, COMMAND_REPLY_SCHEMA)
+
+#: A transaction event's `status` (tx-event.v1), in the order DESIGN.md lists them.
+TX_STATUSES = ("settled", "frozen", "reversed", "voided", "refund", "declined")
+#: A terminal's and a gateway's retained `state`.
+TERMINAL_STATES = ("online", "offline", "decommissioned")
+GATEWAY_STATES = ("online", "offline")
+#: A freeze case's `status` (case.v1); open and evidence_submitted hold the funds.
+CASE_OPEN = "open"
+CASE_STATUSES = (CASE_OPEN, "evidence_submitted", "released", "returned", "expired")
+#: A batch reconciliation's `outcome` (reconciliation.v1).
+RECONCILIATION_OUTCOMES = ("matched", "mismatched")
+
+#: The `command` of a command.v1 payload.
+PING = "ping"
+RELEASE = "release"
+RETURN_TO_CARD = "return_to_card"
+EXPIRE = "expire"
+SUBMIT_EVIDENCE = "submit_evidence"
+DECOMMISSION = "decommission"
+RELOAD_RISK = "reload_risk"
+#: Commands that resolve a freeze case (they carry its `case_id`).
+CASE_ACTIONS = (RELEASE, RETURN_TO_CARD, EXPIRE)
+COMMAND_ACTIONS = (PING, *CASE_ACTIONS, SUBMIT_EVIDENCE, DECOMMISSION, RELOAD_RISK)
+
+#: The `outcome` of a command-reply.v1 payload.
+DONE = "done"
+REJECTED = "rejected"
+UNKNOWN_COMMAND = "unknown_command"
+NOT_FOUND = "not_found"
+COMMAND_OUTCOMES = (DONE, REJECTED, UNKNOWN_COMMAND, NOT_FOUND)
+#: command-reply.v1 `detail` maxLength.
+MAX_REPLY_DETAIL = 256
