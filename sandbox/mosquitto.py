@@ -93,9 +93,12 @@ class PrivateBroker:
         self.process: subprocess.Popen[bytes] | None = None
         self.cpu_s = 0.0  # of the runs stopped so far
         if binary is None:
-            if persistent or listener_options:
+            if persistent:
                 raise BrokerUnavailable("needs mosquitto: the embedded broker keeps sessions in "
-                                        "memory only and has no TLS listener")
+                                        "memory only, they would not survive a restart")
+            if listener_options:
+                raise BrokerUnavailable("needs mosquitto: the embedded broker takes no listener "
+                                        "options (TLS, ...)")
             self.command = [sys.executable, "-m", "posgw.sandbox.mqtt_broker",
                             "--port", str(self.port), "--max-queued", str(max_queued)]
             return
