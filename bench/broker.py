@@ -23,10 +23,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-import socket
-import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,7 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiomqtt
 
 from bench.readme import machine
+from posgw.sandbox.mosquitto import PrivateBroker
 from posgw.sandbox.mqtt_broker import BrokerThread
+from posgw.sandbox.mqtt_broker.broker import DEFAULT_MAX_QUEUED
+from posgw.sandbox.ports import port_accepts
+from posgw.sandbox.processes import cpu_seconds
 
 MOSQUITTO_PORT = 1883
 TOPIC = "bench/v1/B001/T0001/tx"
@@ -46,17 +48,6 @@ SHARED = "$share/bench/bench/v1/+/+/tx"
 QUIET = logging.getLogger("bench.broker.mqtt")
 QUIET.setLevel(logging.ERROR)
 IDLE_S = 3.0  # a subscriber silent this long has received all it will
-
-
-def cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU time of process `pid` so far, or None when unknown."""
-    if pid is None:
-        return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def mosquitto_pid() -> int | None:
@@ -73,26 +64,16 @@ def _read(path: Path) -> str:
         return ""
 
 
-def mosquitto_running() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", MOSQUITTO_PORT), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 @contextmanager
 def broker_process() -> Iterator[tuple[int, int]]:
-    """(port, pid) of an embedded broker running as its own process."""
-    process = subprocess.Popen([sys.executable, "-m", "sandbox.mqtt_broker", "--port", "0"],
-                               stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()  # "listening on HOST:PORT" once it accepts
-        yield int(line.rsplit(":", 1)[1]), process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    """(port, pid) of an embedded broker running as its own process.
+
+    Its queue bound is the embedded broker's default, as in the thread below.
+    """
+    with tempfile.TemporaryDirectory(prefix="posgw-bench-broker-") as workdir, \
+            PrivateBroker(Path(workdir), binary=None, max_queued=DEFAULT_MAX_QUEUED) as broker:
+        assert broker.process is not None
+        yield broker.port, broker.process.pid
 
 
 async def publish_all(port: int, count: int, size: int, window: int) -> None:
@@ -149,9 +130,9 @@ async def one_round(port: int, args: argparse.Namespace) -> tuple[float, int]:
 
 def measure(name: str, port: int, args: argparse.Namespace, pid: int | None = None) -> None:
     """Print the best rate over the rounds, losses, and the broker's CPU per message."""
-    cpu_before = cpu_seconds(pid)
+    cpu_before = None if pid is None else cpu_seconds(pid)
     rounds = [asyncio.run(one_round(port, args)) for _ in range(args.rounds)]
-    cpu_after = cpu_seconds(pid)
+    cpu_after = None if pid is None else cpu_seconds(pid)
     line = f"{name:<32}: {max(rate for rate, _ in rounds):8,.0f} msg/s"
     if cpu_before is not None and cpu_after is not None:
         per_message = (cpu_after - cpu_before) / (args.messages * args.rounds) * 1e6
@@ -176,7 +157,7 @@ def main() -> None:
     print(machine())
     print(f"QoS 1 {flow}: {args.messages} x {args.size} B, window {args.window}, "
           f"one aiomqtt publisher, best of {args.rounds}")
-    if mosquitto_running():
+    if port_accepts(MOSQUITTO_PORT):
         measure("mosquitto (127.0.0.1:1883)", MOSQUITTO_PORT, args, mosquitto_pid())
     else:
         print(f"{'mosquitto (127.0.0.1:1883)':<32}: not running, skipped")

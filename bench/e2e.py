@@ -37,10 +37,8 @@ import aiomqtt
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/e2e.py`
 
 from bench.readme import machine, update_readmes
-from posgw.drivers.base import LinkUnavailable
 from posgw.drivers.clock import SYSTEM_CLOCK
 from posgw.drivers.mqtt import MqttConfig
-from posgw.drivers.tcp_link import connect_tcp
 from posgw.gateway.forward import OutboxForwarder
 from posgw.gateway.forward.events import new_event_id, outbox_row
 from posgw.gateway.forward.forwarder import MQTT_LOGGER
@@ -51,6 +49,8 @@ from posgw.protocols.contract import tx_event
 from posgw.protocols.normalize import Transaction, TxKind
 from posgw.sandbox.demo.cards import card_pool
 from posgw.sandbox.mosquitto import RunningBroker, demo_broker
+from posgw.sandbox.ports import free_port, port_accepts
+from posgw.sandbox.processes import cpu_seconds, wait_until
 from posgw.simulator.cards import Card
 from posgw.simulator.loadgen import percentile
 
@@ -64,6 +64,7 @@ CARDS = 20_000
 #: The gateway runs pinned to one CPU, as deploy/gateway.example.toml
 #: advises (`[gateway] cpus`); the broker and this process take the rest.
 GATEWAY_CPU = max(os.sched_getaffinity(0))
+GATEWAY_START_DEADLINE_S = 30.0
 
 
 def gateway_toml(workdir: Path, broker: RunningBroker, port: int) -> Path:
@@ -99,33 +100,11 @@ profile = "iso87-ascii"
     return path
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_gateway(config: Path, workdir: Path) -> subprocess.Popen[bytes]:
     posgw = shutil.which("posgw") or str(Path(sys.executable).with_name("posgw"))
     log = (workdir / "gateway.log").open("wb")
     return subprocess.Popen([posgw, "run", "-c", str(config), "--log-level", "warning"],
                             stdout=log, stderr=log)
-
-
-async def wait_port(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            transport = await connect_tcp("127.0.0.1", port, timeout=1)
-        except LinkUnavailable:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the gateway did not start") from None
-            await asyncio.sleep(0.05)
-            continue
-        await transport.close()
-        return
 
 
 class FrameTemplates:
@@ -214,24 +193,24 @@ def emit(lines: list[str], line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process `pid` so far (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class CpuMeter:
     """The gateway's CPU over one phase: cores busy, and CPU time per answer.
     The per-answer figure is what to compare across machines."""
 
     def __init__(self, pid: int) -> None:
         self._pid = pid
-        self._cpu, self._at = cpu_seconds(pid), time.monotonic()
+        self._cpu, self._at = self._cpu_now(), time.monotonic()
 
     def line(self, answered: int) -> str:
-        used, elapsed = cpu_seconds(self._pid) - self._cpu, time.monotonic() - self._at
+        used, elapsed = self._cpu_now() - self._cpu, time.monotonic() - self._at
         return (f"gateway CPU {used / elapsed:.2f} cores, "
                 f"{used / max(answered, 1) * 1e6:,.0f} us a request")
+
+    def _cpu_now(self) -> float:
+        used = cpu_seconds(self._pid)
+        if used is None:
+            raise RuntimeError(f"no CPU time for the gateway (pid {self._pid}): /proc unreadable")
+        return used
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
@@ -295,7 +274,8 @@ async def gateway_phases(args: argparse.Namespace, workdir: Path, broker: Runnin
     lines: list[str] = []
     store = Store(f"sqlite:///{workdir / 'gateway.db'}")  # read-only use: the outbox depth
     try:
-        await wait_port(port, process)
+        await asyncio.to_thread(wait_until, lambda: port_accepts(port), "the gateway",
+                                GATEWAY_START_DEADLINE_S, process)
         async with asyncio.TaskGroup() as probe:
             listening = probe.create_task(lag.run())
             await lag.subscribed.wait()

@@ -45,15 +45,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench
 
 from bench.hostile_serial import ANSWER_TIMEOUT_S, FLOODED, AccountedSerialPeer
 from bench.readme import machine, update_readmes
-from bench.soak_stack import posgw_command, wait_until
+from bench.soak_stack import posgw_command
 from posgw.drivers.tcp_link import connect_tcp
 from posgw.gateway.security.keys import generate_keys
 from posgw.sandbox.mosquitto import RunningBroker, demo_broker
+from posgw.sandbox.ports import free_port, port_accepts
+from posgw.sandbox.processes import wait_until
 from posgw.simulator import cards as demo
 from posgw.simulator.cards import demo_cards
 from posgw.simulator.pty_pair import PtyPair
 from posgw.simulator.terminal import TerminalSimulator
-from tests.brokers import free_port, port_accepts
 from tests.e2e.harness import TCP_PROFILE, ledger_rows
 from tests.security.test_hostile_input import (
     MERCHANT,

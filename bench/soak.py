@@ -55,7 +55,6 @@ from bench.soak_stack import (
     TCP_PROFILE,
     USB_PROFILE,
     USB_TERMINAL,
-    SoakSetupError,
     SoakStack,
     center_counts,
     find_mosquitto,
@@ -76,6 +75,7 @@ from posgw.drivers.clock import SYSTEM_CLOCK
 from posgw.drivers.tcp_link import connect_tcp
 from posgw.gateway.store import Store
 from posgw.sandbox.demo.summary import Summary
+from posgw.sandbox.processes import SetupError
 
 WATCH_S = 1.0  # outbox depth sampling, and drain polling
 #: The outbox is empty and the center has stored nothing new for this long:
@@ -113,9 +113,9 @@ async def progress(run: SoakRun, every: float, stop: asyncio.Event) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
         if not stack.center.running:
-            raise SoakSetupError("the center exited on its own: see center.log")
+            raise SetupError("the center exited on its own: see center.log")
         if not stack.gateway.running and not faults.restarting_gateway:
-            raise SoakSetupError("the gateway exited on its own: see gateway.log")
+            raise SetupError("the gateway exited on its own: see gateway.log")
         elapsed = SYSTEM_CLOCK.monotonic() - start
         print(f"[{elapsed:6.0f} s] answered {traffic.answered:,} "
               f"({traffic.answered / max(elapsed, 1e-9):.1f} tx/s), outbox {watch.depth:,}, "
@@ -335,7 +335,7 @@ def run_soak(args: argparse.Namespace, workdir: Path) -> SoakReport | None:
     """The report, or None (with the reason on stderr) when the soak could not run."""
     try:
         return asyncio.run(soak(args, workdir))
-    except* SoakSetupError as group:
+    except* SetupError as group:
         for exc in group.exceptions:
             print(f"soak: {exc}", file=sys.stderr)
     return None

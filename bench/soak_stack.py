@@ -11,15 +11,13 @@ through its loopback relay (`[testing] usb_backend`), and loopback TCP.
 
 from __future__ import annotations
 
-import getpass
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +26,20 @@ from posgw.drivers.serial_link import SerialSettings
 from posgw.gateway.profiles import load_profile
 from posgw.gateway.security.keys import PUBLIC_KEY_FILE, generate_keys
 from posgw.sandbox.demo.cards import card_pool
+from posgw.sandbox.mosquitto import PrivateBroker, mosquitto_path
+from posgw.sandbox.ports import free_port, port_accepts
+from posgw.sandbox.processes import (
+    SetupError,
+    cpu_seconds,
+    kill_process,
+    stop_process,
+    wait_until,
+)
 from posgw.simulator.acquirer import AcquirerServer
 from posgw.simulator.acquirer_host import AcquirerHost
 from posgw.simulator.cards import Card, demo_cards
 from posgw.simulator.pty_pair import PtyPair, pty_supported
 from posgw.simulator.usb_emulation import EmulatedUsbDevice, UsbRelayServer
-from tests.brokers import free_port, port_accepts
 
 BRANCH, GATEWAY_ID, MERCHANT = "SOAK01", "gw-soak-1", "M00000000000001"
 TCP_PROFILE, SERIAL_PROFILE, USB_PROFILE = "iso87-ascii", "ecr-stx-lrc", "unionpay-tpdu"
@@ -52,91 +58,26 @@ START_DEADLINE_S = 60.0
 #: risk windows: about 0.1 ms a row here, so 25 s after 30 minutes at 200 tx/s.
 GATEWAY_START_DEADLINE_S = 600.0
 STOP_DEADLINE_S = 60.0
-MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 CENTER_STOPPED = re.compile(r"stopped; ingested (\d+), duplicates (\d+), quarantined (\d+)")
 
 
-class SoakSetupError(RuntimeError):
-    """Something the soak needs is missing or did not start; the message says what."""
-
-
 def find_mosquitto() -> str:
-    for candidate in MOSQUITTO_CANDIDATES:
-        found = shutil.which(candidate)
-        if found:
-            return found
-    raise SoakSetupError("the soak needs mosquitto (its persistence is what a broker restart "
+    found = mosquitto_path()
+    if found is None:
+        raise SetupError("the soak needs mosquitto (its persistence is what a broker restart "
                          "is judged against): install it, e.g. `apt-get install mosquitto`")
+    return found
 
 
-def wait_until(predicate: Callable[[], bool], what: str, deadline_s: float,
-               process: subprocess.Popen[bytes] | None = None) -> None:
-    """Poll `predicate()` with a deadline; fail early when `process` exits."""
-    deadline = time.monotonic() + deadline_s
-    while not predicate():
-        if process is not None and process.poll() is not None:
-            raise SoakSetupError(f"{what}: the process exited with {process.returncode}")
-        if time.monotonic() > deadline:
-            raise SoakSetupError(f"{what}: not within {deadline_s:.0f} s")
-        time.sleep(0.05)  # polling a port or a log file, with a deadline
+def soak_broker(workdir: Path) -> PrivateBroker:
+    """mosquitto on a free loopback port, restartable on it, with persistence.
 
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a live process so far (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class SoakBroker:
-    """mosquitto on 127.0.0.1:`port`, restartable on that port.
-
-    `persistence true`: sessions (the center's subscription and the QoS 1
-    messages queued for it) are saved on SIGTERM and loaded again on start.
+    Sessions (the center's subscription and the QoS 1 messages queued for
+    it) are saved on SIGTERM and loaded again on start.
     """
-
-    def __init__(self, binary: str, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.config = workdir / "mosquitto.conf"
-        # As root, mosquitto would drop to the user "mosquitto", which cannot
-        # write its database here: every restart would silently forget it.
-        self.config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-            f"persistence true\npersistence_location {workdir}/\n"
-            f"user {getpass.getuser()}\nmax_queued_messages {MAX_QUEUED}\n")
-        self.command = [binary, "-c", str(self.config)]
-        self.log = workdir / "mosquitto.log"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.cpu_s = 0.0  # over every run so far, counted when each one stops
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(self.command, stdout=out, stderr=out)
-        wait_until(lambda: port_accepts(self.port), f"mosquitto on port {self.port}",
-                   START_DEADLINE_S, self.process)
-
-    def cpu_so_far(self) -> float:
-        return self.cpu_s + (cpu_seconds(self.process.pid) if self.process else 0.0)
-
-    def stop(self) -> None:
-        """SIGTERM: mosquitto saves its persistence file and exits."""
-        if self.process is None:
-            return
-        process, self.process = self.process, None
-        self.cpu_s += cpu_seconds(process.pid)
-        process.terminate()
-        try:
-            process.wait(STOP_DEADLINE_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise SoakSetupError("mosquitto did not stop on SIGTERM") from None
-        if not (self.workdir / "mosquitto.db").exists():
-            raise SoakSetupError("mosquitto saved no persistence file: its sessions "
-                                 "would not survive the restart")
+    return PrivateBroker(workdir, binary=find_mosquitto(), persistent=True,
+                         max_queued=MAX_QUEUED, start_deadline_s=START_DEADLINE_S,
+                         stop_deadline_s=STOP_DEADLINE_S)
 
 
 class ChildProcess:
@@ -159,22 +100,16 @@ class ChildProcess:
     def kill(self) -> None:
         """SIGKILL, as a power cut or the OOM killer would: nothing runs after it."""
         assert self.process is not None
-        self.cpu_s += cpu_seconds(self.process.pid)
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
+        self.cpu_s += cpu_seconds(self.process.pid) or 0.0
+        kill_process(self.process)
 
     def terminate(self) -> int:
         """SIGTERM and wait; the exit code (-9 if it had to be killed)."""
         if self.process is None:
             return 0
         if self.process.poll() is None:
-            self.cpu_s += cpu_seconds(self.process.pid)  # short of its last moments
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_DEADLINE_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            self.cpu_s += cpu_seconds(self.process.pid) or 0.0  # short of its last moments
+            stop_process(self.process, STOP_DEADLINE_S)
         return int(self.process.returncode)
 
     def log_text(self) -> str:
@@ -201,7 +136,7 @@ def center_counts(center: ChildProcess) -> CenterCounts | None:
 @dataclass(slots=True)
 class SoakStack:
     workdir: Path
-    broker: SoakBroker
+    broker: PrivateBroker
     gateway: ChildProcess
     center: ChildProcess
     listen_port: int
@@ -245,8 +180,8 @@ async def soak_stack(workdir: Path, seed: int, share_group: str) -> AsyncIterato
     from its first second up.
     """
     if not pty_supported():
-        raise SoakSetupError("the soak's serial terminal needs a pseudo-terminal (POSIX)")
-    broker = SoakBroker(find_mosquitto(), workdir)
+        raise SetupError("the soak's serial terminal needs a pseudo-terminal (POSIX)")
+    broker = soak_broker(workdir)
     pool = card_pool(seed, POOL_SIZE)
     cards = demo_cards() + pool  # one set of Card objects: the issuer's and the terminals'
     upstream = load_profile(UPSTREAM_PROFILE)

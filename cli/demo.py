@@ -63,9 +63,8 @@ def demo(duration: float, terminals: int, rate: float, summary_json: Path | None
     """
     from rich.console import Console
 
-    from posgw.sandbox.demo.run import run_demo
+    from posgw.sandbox.demo.run import run_demo, scratch_dir
     from posgw.sandbox.demo.summary import summary_tables
-    from posgw.sandbox.mosquitto import scratch_dir
 
     console = Console()
     folder = workdir or scratch_dir()

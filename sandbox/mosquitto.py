@@ -1,23 +1,174 @@
-"""The demo's broker: a private mosquitto when installed, else the embedded one."""
+"""A private MQTT broker on a loopback port: mosquitto when installed, else the embedded one.
+
+One launcher for the demo, the benches and the tests. `PrivateBroker` is a
+broker process of our own, restartable on its port, optionally with
+persistence (mosquitto only: the embedded broker keeps sessions in memory).
+`demo_broker` is what `posgw demo` runs: that process when mosquitto is
+installed, else the embedded broker inside the demo's own event loop.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import getpass
 import shutil
-import socket
 import subprocess
-import tempfile
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+from typing import Literal
 
+from posgw.sandbox.ports import LOOPBACK, free_port, port_accepts
+from posgw.sandbox.processes import (
+    SetupError,
+    cpu_seconds,
+    kill_process,
+    stop_process,
+    wait_until,
+)
+
+MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 START_DEADLINE_S = 10.0
+STOP_DEADLINE_S = 10.0
+#: mosquitto's default queue per client is 1000 QoS 1 messages: past it a
+#: slow subscriber (the center) silently loses what the gateway saw acked.
+MAX_QUEUED = 1_000_000
+LOG_TAIL_CHARS = 2000  # of the broker's log, in the error when it does not start
+
+BrokerKind = Literal["mosquitto", "embedded"]
+
+
+class BrokerUnavailable(SetupError):
+    """What was asked of the broker needs mosquitto, and it is not installed."""
+
+
+def mosquitto_path() -> str | None:
+    """The installed mosquitto binary, or None."""
+    for candidate in MOSQUITTO_CANDIDATES:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    return None
+
+
+def mosquitto_config(port: int, workdir: Path, *, persistent: bool, max_queued: int,
+                     listener_options: str = "") -> str:
+    """mosquitto.conf for one listener on loopback `port`.
+
+    `listener_options`: lines that belong to the listener (TLS files, ...).
+    """
+    # persistent: sessions and queued QoS 1 messages are saved on SIGTERM
+    # (as `mosquitto.db` in `workdir`) and loaded again on start.
+    persistence = (f"persistence true\npersistence_location {workdir}/\n"
+                   if persistent else "persistence false\n")
+    # Started as root, mosquitto drops to the user "mosquitto", which can
+    # neither write its database into our private folder (each restart then
+    # silently forgets every session) nor read a key there: stay our user.
+    return (f"listener {port} {LOOPBACK}\n{listener_options}"
+            f"allow_anonymous true\n{persistence}"
+            f"user {getpass.getuser()}\nmax_queued_messages {max_queued}\n")
+
+
+class PrivateBroker:
+    """A broker process on 127.0.0.1:`port`, restartable on that port.
+
+    `binary`: mosquitto's path, or None for the embedded broker run as its
+    own process (`python -m posgw.sandbox.mqtt_broker`), which has neither
+    persistence nor TLS: asking for them raises BrokerUnavailable. The
+    broker's output is appended to `workdir`/mosquitto.log across restarts.
+    """
+
+    def __init__(self, workdir: Path, *, binary: str | None, persistent: bool = False,
+                 max_queued: int = MAX_QUEUED, listener_options: str = "",
+                 start_deadline_s: float = START_DEADLINE_S,
+                 stop_deadline_s: float = STOP_DEADLINE_S) -> None:
+        self.port = free_port()
+        self.kind: BrokerKind = "embedded" if binary is None else "mosquitto"
+        self.log = workdir / "mosquitto.log"
+        self.persistence_file = workdir / "mosquitto.db" if persistent else None
+        self.start_deadline_s, self.stop_deadline_s = start_deadline_s, stop_deadline_s
+        self.process: subprocess.Popen[bytes] | None = None
+        self.cpu_s = 0.0  # of the runs stopped so far
+        if binary is None:
+            if persistent:
+                raise BrokerUnavailable("needs mosquitto: the embedded broker keeps sessions in "
+                                        "memory only, they would not survive a restart")
+            if listener_options:
+                raise BrokerUnavailable("needs mosquitto: the embedded broker takes no listener "
+                                        "options (TLS, ...)")
+            self.command = [sys.executable, "-m", "posgw.sandbox.mqtt_broker",
+                            "--port", str(self.port), "--max-queued", str(max_queued)]
+            return
+        config = workdir / "mosquitto.conf"
+        config.write_text(mosquitto_config(self.port, workdir, persistent=persistent,
+                                           max_queued=max_queued,
+                                           listener_options=listener_options))
+        self.command = [binary, "-c", str(config)]
+
+    def __enter__(self) -> PrivateBroker:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None,
+                 exc: BaseException | None, traceback: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        """Start it and return once its port accepts; SetupError (with its log) if not."""
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(self.command, stdout=out, stderr=out)
+        try:
+            wait_until(lambda: port_accepts(self.port), f"{self.kind} on port {self.port}",
+                       self.start_deadline_s, self.process)
+        except SetupError as exc:
+            self.kill()
+            raise SetupError(f"{exc}; its log: {self.log_tail()}") from None
+
+    def stop(self) -> None:
+        """SIGTERM: mosquitto saves its persistence file and exits."""
+        process = self._take_process()
+        if process is None:
+            return
+        if not stop_process(process, self.stop_deadline_s):
+            raise SetupError(f"{self.kind} did not stop on SIGTERM within "
+                             f"{self.stop_deadline_s:g} s; killed")
+        if self.persistence_file is not None and not self.persistence_file.exists():
+            raise SetupError(f"mosquitto saved no {self.persistence_file}: its sessions "
+                             "would not survive the restart")
+
+    def kill(self) -> None:
+        """SIGKILL: nothing is saved, what was in memory only is gone."""
+        process = self._take_process()
+        if process is not None:
+            kill_process(process)
+
+    def cpu_so_far(self) -> float:
+        """CPU seconds over every run so far (Linux; runs not measurable count 0)."""
+        live = cpu_seconds(self.process.pid) if self.running and self.process else None
+        return self.cpu_s + (live or 0.0)
+
+    def log_tail(self) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return text[-LOG_TAIL_CHARS:].strip() or "(empty)"
+
+    def _take_process(self) -> subprocess.Popen[bytes] | None:
+        """The process, forgotten here, with its CPU time counted while it still lives."""
+        process, self.process = self.process, None
+        if process is not None:
+            self.cpu_s += cpu_seconds(process.pid) or 0.0
+        return process
 
 
 @dataclass(frozen=True, slots=True)
 class RunningBroker:
-    kind: str  # "mosquitto" or "embedded"
+    kind: BrokerKind
     host: str
     port: int
 
@@ -25,57 +176,18 @@ class RunningBroker:
 @asynccontextmanager
 async def demo_broker(workdir: Path, choice: str = "auto") -> AsyncIterator[RunningBroker]:
     """`choice`: "auto" (mosquitto when installed), "mosquitto" or "embedded"."""
-    binary = shutil.which("mosquitto") or shutil.which("/usr/sbin/mosquitto")
+    binary = mosquitto_path()
     if choice == "mosquitto" and binary is None:
-        raise RuntimeError("mosquitto is not installed (try --broker embedded)")
+        raise BrokerUnavailable("mosquitto is not installed (try --broker embedded)")
     if binary is not None and choice != "embedded":
-        async with _mosquitto(binary, workdir) as broker:
-            yield broker
+        broker = PrivateBroker(workdir, binary=binary)
+        await asyncio.to_thread(broker.start)
+        try:
+            yield RunningBroker(broker.kind, LOOPBACK, broker.port)
+        finally:
+            await asyncio.to_thread(broker.stop)
         return
     from posgw.sandbox.mqtt_broker import EmbeddedBroker
 
-    async with EmbeddedBroker("127.0.0.1", 0) as embedded:
-        yield RunningBroker("embedded", "127.0.0.1", embedded.port)
-
-
-@asynccontextmanager
-async def _mosquitto(binary: str, workdir: Path) -> AsyncIterator[RunningBroker]:
-    port = _free_port()
-    config = workdir / "mosquitto.conf"
-    # mosquitto's default queue per client is 1000 QoS 1 messages: past it a
-    # slow subscriber (the center) silently loses what the gateway saw acked.
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
-                      "persistence false\nmax_queued_messages 1000000\n")
-    log = (workdir / "mosquitto.log").open("wb")
-    process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=log)
-    try:
-        await _until_listening(port, process)
-        yield RunningBroker("mosquitto", "127.0.0.1", port)
-    finally:
-        process.terminate()
-        await asyncio.to_thread(process.wait, 5)
-        log.close()
-
-
-async def _until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = asyncio.get_running_loop().time() + START_DEADLINE_S
-    while True:
-        try:
-            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if process.poll() is not None or asyncio.get_running_loop().time() > deadline:
-                raise RuntimeError(f"mosquitto did not start on port {port}") from None
-            await asyncio.sleep(0.02)  # polling a port with a deadline
-            continue
-        writer.close()
-        return
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def scratch_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="posgw-demo-"))
+    async with EmbeddedBroker(LOOPBACK, 0) as embedded:
+        yield RunningBroker("embedded", LOOPBACK, embedded.port)

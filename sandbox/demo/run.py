@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 from pathlib import Path
 
 from rich.console import Console
@@ -27,6 +28,11 @@ log = logging.getLogger(__name__)
 START_TIMEOUT_S = 20.0
 DELIVERY_TIMEOUT_S = 60.0
 POLL_S = 0.2  # progress refresh and delivery polling (with a deadline)
+
+
+def scratch_dir() -> Path:
+    """A fresh folder for one demo's databases, keys and logs."""
+    return Path(tempfile.mkdtemp(prefix="posgw-demo-"))
 
 
 async def run_demo(console: Console, workdir: Path, *, duration_s: float, terminals: int,

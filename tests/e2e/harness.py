@@ -29,9 +29,9 @@ from posgw.gateway.daemon import Gateway
 from posgw.gateway.profiles import load_profile
 from posgw.gateway.security.keys import PUBLIC_KEY_FILE, generate_keys
 from posgw.gateway.store import LedgerEntry, Store
+from posgw.sandbox.ports import free_port
 from posgw.simulator.cards import Card
 from posgw.simulator.terminal import TerminalSimulator
-from tests.brokers import free_port
 
 DIGIT_RUNS = re.compile(rb"\d{12,19}")
 HEX_RUNS = re.compile(rb"[0-9A-Fa-f]{24,}")

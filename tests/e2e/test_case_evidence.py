@@ -23,8 +23,9 @@ from posgw.center.commands import command_payload, send_command
 from posgw.center.verify import SignatureVerifier, load_public_key
 from posgw.drivers.mqtt import MqttConfig
 from posgw.gateway.security.keys import PUBLIC_KEY_FILE
+from posgw.sandbox.ports import free_port, port_accepts
 from posgw.simulator import cards as demo
-from tests.brokers import free_port, port_accepts, shared_broker_port
+from tests.brokers import shared_broker_port
 from tests.drivers.helpers import wait_until
 from tests.e2e.harness import (
     BRANCH,

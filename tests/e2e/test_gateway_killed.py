@@ -13,7 +13,8 @@ import pytest
 
 from posgw.drivers.clock import SYSTEM_CLOCK
 from posgw.sandbox.demo.cards import card_pool
-from tests.brokers import free_port, port_accepts, shared_broker_port
+from posgw.sandbox.ports import free_port, port_accepts
+from tests.brokers import shared_broker_port
 from tests.e2e.harness import (
     TerminalLog,
     center_for,

@@ -22,9 +22,10 @@ from posgw.gateway.config import parse_config
 from posgw.gateway.daemon import Gateway
 from posgw.gateway.store import LedgerEntry
 from posgw.sandbox.demo.cards import card_pool
+from posgw.sandbox.ports import free_port, port_accepts
 from posgw.simulator.cards import Card
 from posgw.simulator.terminal import TerminalSimulator
-from tests.brokers import free_port, port_accepts, shared_broker_port
+from tests.brokers import shared_broker_port
 from tests.e2e.harness import (
     TCP_PROFILE,
     config_table,

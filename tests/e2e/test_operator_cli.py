@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 
 from posgw.drivers.tcp_link import connect_tcp
+from posgw.sandbox.ports import free_port, port_accepts
 from posgw.simulator import cards as demo
 from posgw.simulator.cards import demo_cards
 from posgw.simulator.terminal import TerminalSimulator
-from tests.brokers import free_port, port_accepts, shared_broker_port
+from tests.brokers import shared_broker_port
 from tests.e2e.harness import TCP_PROFILE, config_table, wait_for, write_toml
 
 POSGW = str(Path(sys.executable).with_name("posgw"))

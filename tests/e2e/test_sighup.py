@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.brokers import free_port, port_accepts, shared_broker_port
+from posgw.sandbox.ports import free_port, port_accepts
+from tests.brokers import shared_broker_port
 from tests.e2e.harness import config_table, wait_for, write_toml
 
 POSGW = str(Path(sys.executable).with_name("posgw"))

@@ -13,12 +13,13 @@ from posgw.drivers.tcp_link import connect_tcp
 from posgw.gateway.daemon import Gateway
 from posgw.gateway.profiles import load_profile
 from posgw.gateway.store import Store, UpstreamQueueItem
+from posgw.sandbox.ports import free_port
 from posgw.simulator import cards as demo
 from posgw.simulator.acquirer import AcquirerServer, Fault, FaultKind
 from posgw.simulator.acquirer_host import AcquirerHost
 from posgw.simulator.cards import demo_cards
 from posgw.simulator.terminal import TerminalSimulator
-from tests.brokers import free_port, shared_broker_port
+from tests.brokers import shared_broker_port
 from tests.drivers.helpers import wait_until
 from tests.e2e.harness import TCP_PROFILE, gateway_config
 

@@ -125,7 +125,7 @@ async def test_broker_down_then_restarted_loses_nothing(tmp_path: Path, store: S
     """Rows committed while the broker is down wait in the outbox and all arrive after.
 
     The subscriber's session lives in the broker: mosquitto runs with
-    persistence, and `tests.brokers` makes sure it can write its database
+    persistence, and `posgw.sandbox.mosquitto` makes sure it can write its database
     (it once could not, and the restarted broker had forgotten the
     subscriber: whatever the forwarder published before the subscriber came
     back went nowhere, about one run in 15).

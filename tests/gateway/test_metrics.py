@@ -26,7 +26,7 @@ from posgw.gateway.risk import Action, RuleHit
 from posgw.gateway.store import Store
 from posgw.gateway.terminals import TerminalLine, TerminalRegistry
 from posgw.protocols.iso8583.errors import SpecError
-from tests.brokers import port_accepts
+from posgw.sandbox.ports import port_accepts
 from tests.metrics_scrape import Samples, parse, scrape
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "gateway.example.toml"

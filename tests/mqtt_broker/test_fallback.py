@@ -22,7 +22,8 @@ async def test_private_broker_process_restarts_on_its_port(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(BROKER_ENV, "embedded")
     with private_mosquitto(tmp_path) as broker:
-        assert broker.command[1:3] == ["-m", "sandbox.mqtt_broker"]
+        assert broker.kind == "embedded"
+        assert broker.command[1:3] == ["-m", "posgw.sandbox.mqtt_broker"]
         assert await round_trip(broker.port) == [b"pong"]
         broker.stop()
         broker.start()

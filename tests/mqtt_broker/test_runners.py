@@ -27,7 +27,7 @@ def test_broker_thread_serves_sync_callers() -> None:
 
 
 def test_broker_process_prints_its_port_and_stops_on_sigterm() -> None:
-    process = subprocess.Popen([sys.executable, "-m", "sandbox.mqtt_broker", "--port", "0"],
+    process = subprocess.Popen([sys.executable, "-m", "posgw.sandbox.mqtt_broker", "--port", "0"],
                                stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

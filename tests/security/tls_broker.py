@@ -6,64 +6,31 @@ certificate signed by the test CA.
 
 from __future__ import annotations
 
-import getpass
 import socket
 import ssl
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
-from tests.brokers import START_DEADLINE_S, free_port, mosquitto_path, port_accepts
+from tests.brokers import private_broker
 from tests.security.certs import BrokerPki, Identity
 
 
-def tls_config(port: int, pki: BrokerPki) -> str:
+def tls_listener_options(pki: BrokerPki) -> str:
     # tls_version: on mosquitto 2.0 the lowest version accepted; clients that
-    # offer TLS 1.3 get it. `user`: started as root, mosquitto would drop to the user "mosquitto",
-    # which may not read the key in the test's private tmp dir.
-    return (f"listener {port} 127.0.0.1\n"
-            f"cafile {pki.ca}\ncertfile {pki.server.cert}\nkeyfile {pki.server.key}\n"
-            "require_certificate true\ntls_version tlsv1.2\n"
-            "allow_anonymous true\npersistence false\n"
-            f"user {getpass.getuser()}\n")
+    # offer TLS 1.3 get it.
+    return (f"cafile {pki.ca}\ncertfile {pki.server.cert}\nkeyfile {pki.server.key}\n"
+            "require_certificate true\ntls_version tlsv1.2\n")
 
 
 @contextmanager
 def tls_mosquitto(workdir: Path, pki: BrokerPki) -> Iterator[int]:
-    """Runs the broker for the block; yields its port on 127.0.0.1."""
-    binary = mosquitto_path()
-    if binary is None:
-        pytest.skip("needs mosquitto (or POSGW_TEST_BROKER=embedded is set): the embedded "
-                    "Python broker has no TLS listener")
-    port = free_port()
-    config = workdir / "mosquitto-tls.conf"
-    config.write_text(tls_config(port, pki))
-    log = workdir / "mosquitto-tls.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen([binary, "-c", str(config)],
-                                   stdout=output, stderr=subprocess.STDOUT)
-    try:
-        _wait_listening(process, port, log)
-        yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    """Runs the broker for the block; yields its port on 127.0.0.1.
 
-
-def _wait_listening(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    deadline = time.monotonic() + START_DEADLINE_S
-    while not port_accepts(port):  # poll with a deadline, no fixed sleep
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"mosquitto did not start on port {port}: {log.read_text()}")
-        time.sleep(0.02)
+    Skipped without mosquitto: the embedded Python broker has no TLS listener.
+    """
+    with private_broker(workdir, listener_options=tls_listener_options(pki)) as broker:
+        yield broker.port
 
 
 #: An MQTT 5 CONNECT: fixed header (type 1, remaining length 13), protocol
