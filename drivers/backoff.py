@@ -1,9 +1,13 @@
 """The one reconnect-with-backoff policy: exponential, capped, jittered.
 
 Used by every reconnect loop (serial/USB replug, upstream TCP, MQTT).
-"Full jitter" (AWS architecture blog, 2015): each delay is uniform in
-[0, min(cap, base * 2**attempt)], so many terminals that lost the same
-switch do not reconnect in lockstep.
+The ceiling doubles per attempt from `base` up to `cap`
+(min(cap, base * 2**attempt)); each delay is drawn uniformly from the upper
+half of it, [ceiling / 2, ceiling] ("equal jitter", AWS architecture blog,
+2015). Half the ceiling is always waited, so a flapping peer is never
+retried at once, and the other half is random, so many terminals that lost
+the same switch do not reconnect in lockstep. `reset` after a successful
+connect starts again from `base`.
 """
 
 from __future__ import annotations

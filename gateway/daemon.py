@@ -53,7 +53,7 @@ from posgw.gateway.store import GroupCommitter, Store
 from posgw.gateway.store.reports import terminal_statement
 from posgw.gateway.store.rows import TableRow
 from posgw.gateway.terminals import DECOMMISSIONED, TerminalLine, TerminalRegistry
-from posgw.protocols.iso8583.errors import SpecError
+from posgw.protocols.config_error import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ class Gateway:
             return False, "the daemon was not started from a configuration file"
         try:
             settings = load_config(self.config.source).risk
-        except SpecError as exc:
+        except ConfigError as exc:
             log.error("risk rules not reloaded: %s", exc)
             return False, f"risk rules not reloaded: {exc}"
         self.risk.reconfigure(settings)
