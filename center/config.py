@@ -135,7 +135,7 @@ def load_center_config(path: str | Path,
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError("(file)", exc.strerror or "cannot read", source) from None
-    merged = with_environment(parse_toml(text, source, ConfigError),
+    merged = with_environment(parse_toml(text, source, error=ConfigError),
                               os.environ if environ is None else environ,
                               ENV_OVERRIDES, keep_empty=False)
     return parse_center_config(merged, source, base_dir=Path(path).resolve().parent)
@@ -143,7 +143,7 @@ def load_center_config(path: str | Path,
 
 def parse_center_config(table: Mapping[str, Any], source: str = "",
                         base_dir: Path | None = None) -> CenterConfig:
-    root = TableReader(table, "", source, ConfigError)
+    root = TableReader(table, "", source, error=ConfigError)
     center = root.sub("center")
     database = center.text("database", DEFAULT_DATABASE) or DEFAULT_DATABASE
     _check_database_url(center, database)
@@ -209,7 +209,7 @@ def _gateways(root: TableReader, base_dir: Path) -> tuple[RegisteredGateway, ...
     entries = root.array("gateways")
     gateways: list[RegisteredGateway] = []
     for index, entry in enumerate(entries):
-        reader = TableReader(entry, f"gateways[{index}]", root.source, root.error)
+        reader = TableReader(entry, f"gateways[{index}]", root.source, error=root.error)
         gateway = _gateway(reader, base_dir)
         if any(seen.id == gateway.id for seen in gateways):
             reader.fail("id", f"{gateway.id} is registered twice")

@@ -33,7 +33,7 @@ from posgw.drivers.clock import Clock
 from posgw.gateway.cases import CaseService
 from posgw.gateway.forward.events import COMMAND_REPLY_SCHEMA, envelope, new_event_id, outbox_row
 from posgw.gateway.forward.topics import command_reply_topic
-from posgw.gateway.pipeline import GatewayIdentity
+from posgw.gateway.identity import GatewayIdentity
 from posgw.gateway.risk import RiskSettings
 from posgw.gateway.security.command_auth import CommandAuthenticator
 from posgw.gateway.store import GroupCommitter

@@ -134,14 +134,14 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> G
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError("(file)", exc.strerror or "cannot read", source) from None
-    table = with_environment(parse_toml(text, source, ConfigError),
+    table = with_environment(parse_toml(text, source, error=ConfigError),
                              os.environ if environ is None else environ,
                              ENV_OVERRIDES, keep_empty=True)
     return parse_config(table, source)
 
 
 def parse_config(table: Mapping[str, Any], source: str = "") -> GatewayConfig:
-    root = TableReader(table, "", source, ConfigError)
+    root = TableReader(table, "", source, error=ConfigError)
     gateway = root.sub("gateway")
     store = root.sub("store")
     testing = root.sub("testing")
@@ -154,9 +154,9 @@ def parse_config(table: Mapping[str, Any], source: str = "") -> GatewayConfig:
         database=gateway.text("database", DEFAULT_DATABASE) or DEFAULT_DATABASE,
         mqtt=_mqtt(root.sub("mqtt")),
         upstream=_upstream(root.sub("upstream")),
-        listeners=tuple(_listener(TableReader(t, f"listeners[{i}]", source, ConfigError))
+        listeners=tuple(_listener(TableReader(t, f"listeners[{i}]", source, error=ConfigError))
                         for i, t in enumerate(root.array("listeners"))),
-        terminals=tuple(_terminal(TableReader(t, f"terminals[{i}]", source, ConfigError))
+        terminals=tuple(_terminal(TableReader(t, f"terminals[{i}]", source, error=ConfigError))
                         for i, t in enumerate(root.array("terminals"))),
         keys_dir=keys.text("dir", DEFAULT_KEYS_DIR) or DEFAULT_KEYS_DIR,
         outbox_cap=store.integer("outbox_cap", DEFAULT_OUTBOX_CAP, 1),

@@ -32,9 +32,10 @@ from posgw.gateway.evidence import EvidenceStore
 from posgw.gateway.forward import OutboxForwarder
 from posgw.gateway.forward.events import outbox_row, terminal_status
 from posgw.gateway.forward.topics import terminal_status_topic
+from posgw.gateway.identity import GatewayIdentity
 from posgw.gateway.links import open_terminal_link
 from posgw.gateway.metrics import GatewayMetrics, serve_metrics
-from posgw.gateway.pipeline import GatewayIdentity, Pipeline, RecentResponses
+from posgw.gateway.pipeline import Pipeline, RecentResponses
 from posgw.gateway.pipeline.warmup import rrn_source, warm_up
 from posgw.gateway.profiles import load_profile
 from posgw.gateway.risk import RiskEngine

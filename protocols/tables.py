@@ -3,8 +3,10 @@
 Profiles (framing, transport, ISO 8583 fields) and the gateway config all
 read their tables through `TableReader`, so every bad value is reported the
 same way: a `SpecError` naming the source file, the full key path and the
-reason ("gateway.toml: mqtt.port: must be 1..65535; got 0"). Profiles raise
-`SpecError`; configuration files pass `error=ConfigError`.
+reason ("gateway.toml: mqtt.port: must be 1..65535; got 0"). Each caller
+names the error type it raises: profiles the ISO 8583 `SpecError`,
+configuration files `ConfigError`. This module imports neither, so the
+iso8583 package, whose spec parser reads tables, can load it without a loop.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn, Protocol
-
-from posgw.protocols.iso8583.errors import SpecError
 
 
 class KeyedErrorType(Protocol):
@@ -26,7 +26,7 @@ class KeyedErrorType(Protocol):
 REQUIRED: Any = object()
 
 
-def parse_toml(text: str, source: str, error: KeyedErrorType = SpecError) -> dict[str, Any]:
+def parse_toml(text: str, source: str, *, error: KeyedErrorType) -> dict[str, Any]:
     """The TOML document `text` (read from `source`); a syntax error raises `error`."""
     try:
         return tomllib.loads(text)
@@ -56,8 +56,8 @@ def with_environment(table: Mapping[str, Any], environ: Mapping[str, str],
 class TableReader:
     """Typed access to one table; remembers which keys were read."""
 
-    def __init__(self, table: object, path: str, source: str = "",
-                 error: KeyedErrorType = SpecError) -> None:
+    def __init__(self, table: object, path: str, source: str = "", *,
+                 error: KeyedErrorType) -> None:
         self.path = path
         self.source = source
         self.error = error
@@ -108,7 +108,8 @@ class TableReader:
 
     def sub(self, key: str) -> TableReader:
         """A reader for the sub-table `key` (an empty one when absent)."""
-        return TableReader(self._get(key, {}), self.key_path(key), self.source, self.error)
+        return TableReader(self._get(key, {}), self.key_path(key), self.source,
+                           error=self.error)
 
     def array(self, key: str) -> list[Any]:
         value = self._get(key, [])

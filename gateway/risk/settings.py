@@ -52,7 +52,7 @@ class RiskSettings:
 
 def parse_risk_settings(table: Mapping[str, Any], source: str = "") -> RiskSettings:
     """The `[risk]` table: `[risk.rules.rapid_repeat] threshold = 4` overrides one default."""
-    risk = TableReader(table, "risk", source, ConfigError)
+    risk = TableReader(table, "risk", source, error=ConfigError)
     rules_table = risk.sub("rules")
     risk.reject_unknown()
     rules = dict(DEFAULT_RULES)
