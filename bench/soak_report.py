@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from posgw.center.db import CenterStore
 from posgw.center.models import ReceivedEvent
@@ -37,8 +38,8 @@ def center_count(center: CenterStore) -> int:
 
 
 def ledger_approvals(store: Store) -> set[tuple[str, str]]:
-    query = (select(LedgerEntry.terminal_id, LedgerEntry.stan)  # type: ignore[call-overload]
-             .where(LedgerEntry.response_code == "00"))
+    query = (select(col(LedgerEntry.terminal_id), col(LedgerEntry.stan))
+             .where(col(LedgerEntry.response_code) == "00"))
     with store.session() as session:
         return {(terminal, stan) for terminal, stan in session.execute(query)}
 

@@ -214,7 +214,7 @@ async def run_terminal(terminal: DurableTerminal, pool: list[Card], seed: int,
     the pacer sets the rate."""
     # The run's own tally is left aside: the terminal counts what it heard,
     # once per request, retransmissions folded in.
-    run = TerminalRun(terminal, pool, random.Random(f"{seed}-{terminal.terminal_id}"),  # type: ignore[arg-type]
+    run = TerminalRun(terminal, pool, random.Random(f"{seed}-{terminal.terminal_id}"),
                       Tally())
     actions, weights = zip(*SOAK_ACTIONS, strict=True)
     while SYSTEM_CLOCK.monotonic() < until:

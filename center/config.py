@@ -2,7 +2,7 @@
 
 `load_center_config(path)` reads a center.toml (see
 `deploy/center.example.toml`), applies secrets from the environment and
-returns one frozen `CenterConfig`; any problem is a SpecError naming file,
+returns one frozen `CenterConfig`; any problem is a ConfigError naming file,
 key and reason, like the gateway's own config.
 
 Environment variables (they win over the file, so secrets stay out of it):
@@ -42,8 +42,8 @@ from posgw.drivers.mqtt import (
     MAX_SESSION_EXPIRY_S,
     MqttConfig,
 )
+from posgw.protocols.config_error import ConfigError
 from posgw.protocols.contract import DEFAULT_TOPIC_PREFIX
-from posgw.protocols.iso8583.errors import SpecError
 from posgw.protocols.tables import TableReader, parse_toml, with_environment
 
 #: Four slashes: an absolute path (three would be relative to the working directory).
@@ -105,15 +105,16 @@ def load_center_config(path: str | Path,
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise SpecError("(file)", exc.strerror or "cannot read", source) from None
-    merged = with_environment(parse_toml(text, source), os.environ if environ is None else environ,
+        raise ConfigError("(file)", exc.strerror or "cannot read", source) from None
+    merged = with_environment(parse_toml(text, source, error=ConfigError),
+                              os.environ if environ is None else environ,
                               ENV_OVERRIDES, keep_empty=False)
     return parse_center_config(merged, source, base_dir=Path(path).resolve().parent)
 
 
 def parse_center_config(table: Mapping[str, Any], source: str = "",
                         base_dir: Path | None = None) -> CenterConfig:
-    root = TableReader(table, "", source)
+    root = TableReader(table, "", source, error=ConfigError)
     center = root.sub("center")
     database = center.text("database", DEFAULT_DATABASE) or DEFAULT_DATABASE
     _check_database_url(center, database)
@@ -179,7 +180,7 @@ def _gateways(root: TableReader, base_dir: Path) -> tuple[RegisteredGateway, ...
     entries = root.array("gateways")
     gateways: list[RegisteredGateway] = []
     for index, entry in enumerate(entries):
-        reader = TableReader(entry, f"gateways[{index}]", root.source)
+        reader = TableReader(entry, f"gateways[{index}]", root.source, error=root.error)
         gateway = _gateway(reader, base_dir)
         if any(seen.id == gateway.id for seen in gateways):
             reader.fail("id", f"{gateway.id} is registered twice")

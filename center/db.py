@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, inspect, select, text
+from sqlalchemy import Table, event, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError
@@ -25,7 +25,17 @@ from posgw.center.models import (
 )
 from posgw.protocols.redact import mask_pan
 
-_TABLES = [model.__table__ for model in (  # type: ignore[union-attr]
+
+def _table(model: type[SQLModel]) -> Table:
+    """The `Table` of a `table=True` model, typed: SQLModel's stubs do not
+    declare the `__table__` its metaclass sets."""
+    table = inspect(model).local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
+
+
+_TABLES = [_table(model) for model in (
     ReceivedEvent, QuarantinedPayload, GatewayKey, ReceivedReconciliation)]
 #: Quarantined payloads are kept up to this size: enough to inspect, bounded.
 MAX_QUARANTINE_TEXT = 16_384

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from posgw.center.models import ReceivedEvent
 
@@ -57,33 +57,32 @@ class TerminalDay:
 
 
 def by_rrn(session: Session, rrn: str) -> list[ReceivedEvent]:
-    return list(session.scalars(select(ReceivedEvent).where(ReceivedEvent.rrn == rrn)))
+    return list(session.scalars(select(ReceivedEvent).where(col(ReceivedEvent.rrn) == rrn)))
 
 
 def by_terminal_stan(session: Session, terminal_id: str, stan: str) -> list[ReceivedEvent]:
-    query = select(ReceivedEvent).where(ReceivedEvent.terminal_id == terminal_id,
-                                        ReceivedEvent.stan == stan)
-    return list(session.scalars(query.order_by(ReceivedEvent.occurred_at)))
+    query = select(ReceivedEvent).where(col(ReceivedEvent.terminal_id) == terminal_id,
+                                        col(ReceivedEvent.stan) == stan)
+    return list(session.scalars(query.order_by(col(ReceivedEvent.occurred_at))))
 
 
 def by_card_amount_day(session: Session, last4: str, amount_minor: int,
                        day: date) -> list[ReceivedEvent]:
     """What a cardholder can tell: last 4 digits, amount and (UTC) date."""
-    query = select(ReceivedEvent).where(ReceivedEvent.pan_last4 == last4,
-                                        ReceivedEvent.amount_minor == amount_minor,
-                                        ReceivedEvent.occurred_date == day.isoformat())
-    return list(session.scalars(query.order_by(ReceivedEvent.occurred_at)))
+    query = select(ReceivedEvent).where(col(ReceivedEvent.pan_last4) == last4,
+                                        col(ReceivedEvent.amount_minor) == amount_minor,
+                                        col(ReceivedEvent.occurred_date) == day.isoformat())
+    return list(session.scalars(query.order_by(col(ReceivedEvent.occurred_at))))
 
 
 def daily_totals(session: Session, day: date) -> list[DailyTotal]:
     """Count and sum per branch, terminal, status and currency for one UTC day."""
-    query = (select(ReceivedEvent.branch_id, ReceivedEvent.terminal_id, ReceivedEvent.status,
-                    ReceivedEvent.currency, func.count(), func.sum(ReceivedEvent.amount_minor))
-             .where(ReceivedEvent.occurred_date == day.isoformat())
-             .group_by(ReceivedEvent.branch_id, ReceivedEvent.terminal_id,
-                       ReceivedEvent.status, ReceivedEvent.currency)
-             .order_by(ReceivedEvent.branch_id, ReceivedEvent.terminal_id,
-                       ReceivedEvent.status, ReceivedEvent.currency))
+    keys = (col(ReceivedEvent.branch_id), col(ReceivedEvent.terminal_id),
+            col(ReceivedEvent.status), col(ReceivedEvent.currency))
+    query = (select(*keys, func.count(), func.sum(col(ReceivedEvent.amount_minor)))
+             .where(col(ReceivedEvent.occurred_date) == day.isoformat())
+             .group_by(*keys)
+             .order_by(*keys))
     return [DailyTotal(day.isoformat(), branch, terminal, status, currency, int(count),
                        int(total or 0))
             for branch, terminal, status, currency, count, total in session.execute(query)]

@@ -89,14 +89,14 @@ def center(ctx: click.Context, config_path: Path | None, client_id: str | None,
 
 def _config(ctx: click.Context) -> CenterConfig:
     from posgw.center.config import load_center_config
-    from posgw.protocols.iso8583.errors import SpecError
+    from posgw.protocols.config_error import ConfigError
 
     options = ctx.find_object(_CenterOptions)
     if options is None or options.config_path is None:
         _fail("", f"give the configuration: posgw center -c center.toml (or ${CONFIG_ENV})")
     try:
         config = load_center_config(options.config_path)
-    except SpecError as exc:
+    except ConfigError as exc:
         _fail("config", exc)
     if options.client_id:
         config = replace(config, mqtt=replace(config.mqtt, client_id=options.client_id))

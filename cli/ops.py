@@ -33,11 +33,11 @@ def _fail(what: str, reason: object) -> NoReturn:
 
 def _config(config_path: Path, what: str) -> Any:
     from posgw.gateway.config import load_config
-    from posgw.protocols.iso8583.errors import SpecError
+    from posgw.protocols.config_error import ConfigError
 
     try:
         return load_config(config_path)
-    except SpecError as exc:
+    except ConfigError as exc:
         _fail(what, exc)
 
 

@@ -56,11 +56,11 @@ def run(config_path: Path, log_level: str, log_format: str | None) -> None:
     from posgw.gateway.config import load_config
     from posgw.gateway.daemon import Gateway
     from posgw.gateway.security.keys import KeyFileError
-    from posgw.protocols.iso8583.errors import SpecError
+    from posgw.protocols.config_error import ConfigError
 
     try:
         config = load_config(config_path)
-    except SpecError as exc:
+    except ConfigError as exc:
         click.echo(f"posgw run: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     # After the file is read: it may name the format. Nothing logs before this.

@@ -108,11 +108,11 @@ def _target(config_path: Path | None, database: str | None) -> Target:
             _fail("give -c gateway.toml or --database URL")
         return Target(database)
     from posgw.gateway.config import load_config
-    from posgw.protocols.iso8583.errors import SpecError
+    from posgw.protocols.config_error import ConfigError
 
     try:
         config = load_config(config_path)
-    except SpecError as exc:
+    except ConfigError as exc:
         _fail(exc)
     return Target(database or config.database, config.branch_id, config.gateway_id,
                   config.terminals)

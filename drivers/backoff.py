@@ -1,10 +1,13 @@
 """The one reconnect-with-backoff policy: exponential, capped, jittered.
 
-Used by every reconnect loop (serial/USB replug, upstream TCP, the
-gateway's and the center's MQTT). "Equal jitter" (AWS architecture blog,
-2015): with ceiling = min(cap, base * 2**attempt), each delay is uniform in
-[ceiling / 2, ceiling], so many terminals that lost the same switch do not
-reconnect in lockstep, yet none retries at once.
+Used by every reconnect loop (serial/USB replug, upstream TCP, MQTT).
+The ceiling doubles per attempt from `base` up to `cap`
+(min(cap, base * 2**attempt)); each delay is drawn uniformly from the upper
+half of it, [ceiling / 2, ceiling] ("equal jitter", AWS architecture blog,
+2015). Half the ceiling is always waited, so a flapping peer is never
+retried at once, and the other half is random, so many terminals that lost
+the same switch do not reconnect in lockstep. `reset` after a successful
+connect starts again from `base`.
 """
 
 from __future__ import annotations

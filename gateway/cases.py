@@ -49,8 +49,8 @@ from posgw.gateway.case_policy import (
 )
 from posgw.gateway.evidence import EvidenceError, EvidenceItem, EvidenceStore
 from posgw.gateway.forward.events import new_event_id, outbox_row
+from posgw.gateway.identity import GatewayIdentity
 from posgw.gateway.metrics import GatewayMetrics
-from posgw.gateway.pipeline import GatewayIdentity
 from posgw.gateway.security.vault import CardVault, VaultError
 from posgw.gateway.store import DuplicateRequest, FreezeCase, GroupCommitter, LedgerEntry, Store
 from posgw.gateway.store.errors import OutboxFull

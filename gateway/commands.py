@@ -32,7 +32,7 @@ from typing import Any
 from posgw.drivers.clock import Clock
 from posgw.gateway.cases import CaseService
 from posgw.gateway.forward.events import new_event_id, outbox_row
-from posgw.gateway.pipeline import GatewayIdentity
+from posgw.gateway.identity import GatewayIdentity
 from posgw.gateway.risk import RiskSettings
 from posgw.gateway.security.command_auth import CommandAuthenticator
 from posgw.gateway.store import GroupCommitter

@@ -2,7 +2,7 @@
 
 `load_config(path)` reads the TOML file (see `deploy/gateway.example.toml`),
 applies secrets from the environment, and returns one frozen
-`GatewayConfig`; any problem is a SpecError naming file, key and reason.
+`GatewayConfig`; any problem is a ConfigError naming file, key and reason.
 
 Environment variables (they win over the file, so secrets stay out of it):
 POSGW_DATABASE_URL, POSGW_MQTT_USERNAME, POSGW_MQTT_PASSWORD,
@@ -23,6 +23,7 @@ from posgw.gateway.case_policy import DEFAULT_EXPIRE_AFTER, DEFAULT_FIRST_RESPON
 from posgw.gateway.profiles import load_profile
 from posgw.gateway.risk import RiskSettings, parse_risk_settings
 from posgw.gateway.security.command_auth import CommandKeyError, load_center_public_key
+from posgw.protocols.config_error import ConfigError
 from posgw.protocols.contract import DEFAULT_TOPIC_PREFIX
 from posgw.protocols.iso8583.errors import SpecError
 from posgw.protocols.tables import TableReader, parse_toml, with_environment
@@ -120,14 +121,15 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> G
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise SpecError("(file)", exc.strerror or "cannot read", source) from None
-    table = with_environment(parse_toml(text, source), os.environ if environ is None else environ,
+        raise ConfigError("(file)", exc.strerror or "cannot read", source) from None
+    table = with_environment(parse_toml(text, source, error=ConfigError),
+                             os.environ if environ is None else environ,
                              ENV_OVERRIDES, keep_empty=True)
     return parse_config(table, source)
 
 
 def parse_config(table: Mapping[str, Any], source: str = "") -> GatewayConfig:
-    root = TableReader(table, "", source)
+    root = TableReader(table, "", source, error=ConfigError)
     gateway = root.sub("gateway")
     store = root.sub("store")
     testing = root.sub("testing")
@@ -140,9 +142,9 @@ def parse_config(table: Mapping[str, Any], source: str = "") -> GatewayConfig:
         database=gateway.text("database", DEFAULT_DATABASE) or DEFAULT_DATABASE,
         mqtt=_mqtt(root.sub("mqtt")),
         upstream=_upstream(root.sub("upstream")),
-        listeners=tuple(_listener(TableReader(t, f"listeners[{i}]", source))
+        listeners=tuple(_listener(TableReader(t, f"listeners[{i}]", source, error=ConfigError))
                         for i, t in enumerate(root.array("listeners"))),
-        terminals=tuple(_terminal(TableReader(t, f"terminals[{i}]", source))
+        terminals=tuple(_terminal(TableReader(t, f"terminals[{i}]", source, error=ConfigError))
                         for i, t in enumerate(root.array("terminals"))),
         keys_dir=keys.text("dir", DEFAULT_KEYS_DIR) or DEFAULT_KEYS_DIR,
         outbox_cap=store.integer("outbox_cap", DEFAULT_OUTBOX_CAP, 1),
@@ -317,5 +319,5 @@ def _check_unique_terminal_ids(config: GatewayConfig, source: str) -> None:
     seen: set[str] = set()
     for i, terminal in enumerate(config.terminals):
         if terminal.id in seen:
-            raise SpecError(f"terminals[{i}].id", f"{terminal.id} is configured twice", source)
+            raise ConfigError(f"terminals[{i}].id", f"{terminal.id} is configured twice", source)
         seen.add(terminal.id)

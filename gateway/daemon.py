@@ -31,9 +31,10 @@ from posgw.gateway.config import GatewayConfig, TerminalConfig, load_config
 from posgw.gateway.evidence import EvidenceStore
 from posgw.gateway.forward import OutboxForwarder
 from posgw.gateway.forward.events import new_event_id, outbox_row
+from posgw.gateway.identity import GatewayIdentity
 from posgw.gateway.links import open_terminal_link
 from posgw.gateway.metrics import GatewayMetrics, serve_metrics
-from posgw.gateway.pipeline import GatewayIdentity, Pipeline, RecentResponses
+from posgw.gateway.pipeline import Pipeline, RecentResponses
 from posgw.gateway.pipeline.warmup import rrn_source, warm_up
 from posgw.gateway.profiles import load_profile
 from posgw.gateway.risk import RiskEngine
@@ -52,8 +53,8 @@ from posgw.gateway.store import GroupCommitter, Store
 from posgw.gateway.store.reports import terminal_statement
 from posgw.gateway.store.rows import TableRow
 from posgw.gateway.terminals import DECOMMISSIONED, TerminalLine, TerminalRegistry
+from posgw.protocols.config_error import ConfigError
 from posgw.protocols.contract import terminal_status, terminal_status_topic
-from posgw.protocols.iso8583.errors import SpecError
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +209,7 @@ class Gateway:
             return False, "the daemon was not started from a configuration file"
         try:
             settings = load_config(self.config.source).risk
-        except SpecError as exc:
+        except ConfigError as exc:
             log.error("risk rules not reloaded: %s", exc)
             return False, f"risk rules not reloaded: {exc}"
         self.risk.reconfigure(settings)

@@ -58,7 +58,7 @@ def check_profile(name_or_path: str) -> list[SpecError]:
 
 def _resolved_table(name_or_path: str, depth: int) -> tuple[dict[str, Any], str]:
     text, source = _read(name_or_path)
-    table = parse_toml(text, source)
+    table = parse_toml(text, source, error=SpecError)
     base_name = table.get("profile", {}).get("extends")
     if base_name is None:
         return table, source

@@ -59,7 +59,7 @@ class Profile:
 
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any], source: str = "") -> Profile:
-        reader = TableReader(table, "", source)
+        reader = TableReader(table, "", source, error=SpecError)
         meta = reader.sub("profile")
         name = meta.text("name")
         if not name:
@@ -102,7 +102,8 @@ def parse_transport(reader: TableReader) -> TransportSpec:
         stopbits=reader.choice("stopbits", (1, 1.5, 2), 1),
         flow=reader.choice("flow", ("none", "rtscts", "xonxoff"), "none"),
         usb=tuple(
-            _parse_usb(TableReader(entry, f"{reader.path}.usb[{i}]", reader.source))
+            _parse_usb(TableReader(entry, f"{reader.path}.usb[{i}]", reader.source,
+                                    error=reader.error))
             for i, entry in enumerate(reader.array("usb"))
         ),
     )
@@ -155,7 +156,7 @@ def find_problems(table: Mapping[str, Any], source: str = "") -> list[SpecError]
 
 def _check_mac_table(table: Mapping[str, Any], source: str) -> None:
     iso = MessageSpec.from_mapping(_section_or_empty(table, "iso8583"), source)
-    parse_mac_spec(TableReader(table["mac"], "mac", source), iso)
+    parse_mac_spec(TableReader(table["mac"], "mac", source, error=SpecError), iso)
 
 
 def _section_or_empty(table: Mapping[str, Any], key: str) -> Mapping[str, Any]:

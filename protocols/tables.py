@@ -3,27 +3,35 @@
 Profiles (framing, transport, ISO 8583 fields) and the gateway config all
 read their tables through `TableReader`, so every bad value is reported the
 same way: a `SpecError` naming the source file, the full key path and the
-reason ("gateway.toml: mqtt.port: must be 1..65535; got 0").
+reason ("gateway.toml: mqtt.port: must be 1..65535; got 0"). Each caller
+names the error type it raises: profiles the ISO 8583 `SpecError`,
+configuration files `ConfigError`. This module imports neither, so the
+iso8583 package, whose spec parser reads tables, can load it without a loop.
 """
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable, Mapping
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
-from posgw.protocols.iso8583.errors import SpecError
+
+class KeyedErrorType(Protocol):
+    """An exception class built from (key, reason, source): SpecError, ConfigError."""
+
+    def __call__(self, key: str, reason: str, source: str = "", /) -> Exception: ...
+
 
 #: Default meaning "the key must be present".
 REQUIRED: Any = object()
 
 
-def parse_toml(text: str, source: str) -> dict[str, Any]:
-    """The TOML document `text` (read from `source`); a syntax error is a SpecError."""
+def parse_toml(text: str, source: str, *, error: KeyedErrorType) -> dict[str, Any]:
+    """The TOML document `text` (read from `source`); a syntax error raises `error`."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError("(toml)", str(exc), source) from None
+        raise error("(toml)", str(exc), source) from None
 
 
 def with_environment(table: Mapping[str, Any], environ: Mapping[str, str],
@@ -48,11 +56,13 @@ def with_environment(table: Mapping[str, Any], environ: Mapping[str, str],
 class TableReader:
     """Typed access to one table; remembers which keys were read."""
 
-    def __init__(self, table: object, path: str, source: str = "") -> None:
+    def __init__(self, table: object, path: str, source: str = "", *,
+                 error: KeyedErrorType) -> None:
         self.path = path
         self.source = source
+        self.error = error
         if not isinstance(table, Mapping):
-            raise SpecError(path, "must be a table", source)
+            raise error(path, "must be a table", source)
         self._table: Mapping[str, Any] = table
         self._known: set[str] = set()
 
@@ -98,7 +108,8 @@ class TableReader:
 
     def sub(self, key: str) -> TableReader:
         """A reader for the sub-table `key` (an empty one when absent)."""
-        return TableReader(self._get(key, {}), self.key_path(key), self.source)
+        return TableReader(self._get(key, {}), self.key_path(key), self.source,
+                           error=self.error)
 
     def array(self, key: str) -> list[Any]:
         value = self._get(key, [])
@@ -126,7 +137,7 @@ class TableReader:
         return f"{self.path}.{key}" if self.path else key
 
     def fail(self, key: str, reason: str) -> NoReturn:
-        raise SpecError(self.key_path(key), reason, self.source)
+        raise self.error(self.key_path(key), reason, self.source)
 
     def _get(self, key: str, default: Any) -> Any:
         self._known.add(key)

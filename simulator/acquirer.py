@@ -74,8 +74,8 @@ class AcquirerServer:
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> bool | None:
-        return await self._server.__aexit__(exc_type, exc, tb)
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self._server.__aexit__(exc_type, exc, tb)
 
     async def _session(self, transport: Transport) -> None:
         link = build_link(self.profile.framing)

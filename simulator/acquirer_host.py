@@ -118,7 +118,7 @@ class AcquirerHost:
         balance = self.cards.card(pan).balance
         currency = request.text(49, "000")
         # Field 54: account type 00, amount type 02 (available), currency, C, n12.
-        extra = {54: f"0002{currency}C{balance:012d}"}
+        extra: dict[int, FieldValue] = {54: f"0002{currency}C{balance:012d}"}
         return self._respond(request, Code.APPROVED, extra, approved=True)
 
     def _approve_credit(self, request: Message, pan: str, amount: int) -> Message:

@@ -19,7 +19,7 @@ The PANs are the public scheme test numbers (Luhn-valid, never issued).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -90,7 +90,7 @@ class CardBook:
     def __contains__(self, pan: object) -> bool:
         return pan in self._cards
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Card]:
         return iter(self._cards.values())
 
     def get(self, pan: str) -> Card | None:

@@ -24,6 +24,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import sys
 import tty
 from pathlib import Path
 from types import TracebackType
@@ -43,7 +44,7 @@ def pty_supported() -> bool:
 
 def slave_name(master_fd: int) -> str:
     """Unlock the slave of `master_fd` and return its path (/dev/pts/N)."""
-    if hasattr(os, "ptsname"):  # Python 3.13+
+    if sys.version_info >= (3, 13):  # os.grantpt and os.unlockpt are 3.13+
         os.grantpt(master_fd)
         os.unlockpt(master_fd)
         return str(os.ptsname(master_fd))

@@ -73,7 +73,7 @@ async def _open_usb(target: Target, profile: Profile) -> Transport:
         from posgw.drivers.usb_relay import RelayBackend
 
         backend = RelayBackend(*split_host_port(target.usb_relay))
-    return await open_usb(matches[0], backend=backend)  # type: ignore[no-any-return]
+    return await open_usb(matches[0], backend=backend)
 
 
 def split_host_port(text: str) -> tuple[str, int]:

@@ -19,6 +19,7 @@ from posgw.drivers.clock import Clock
 from posgw.gateway.authorize import Authorization, Authorizer, UpstreamUnavailable
 from posgw.gateway.case_policy import DEFAULT_CASE_POLICY, CasePolicy
 from posgw.gateway.forward.events import new_event_id, outbox_row
+from posgw.gateway.identity import GatewayIdentity
 from posgw.gateway.metrics import GatewayMetrics
 from posgw.gateway.pipeline.outcome import UNDOING_KINDS, RrnSource, final_status
 from posgw.gateway.pipeline.records import advice_row, case_row, ledger_row, vault_row
@@ -55,13 +56,6 @@ log = logging.getLogger(__name__)
 _NETWORK_KINDS = frozenset({TxKind.SIGN_ON, TxKind.ECHO})
 #: Money moves on the card itself: no card, no transaction.
 _CARD_KINDS = frozenset({TxKind.PURCHASE, TxKind.PREAUTH, TxKind.COMPLETION, TxKind.REFUND})
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayIdentity:
-    branch_id: str
-    gateway_id: str
-    topic_prefix: str
 
 
 @dataclass(slots=True)

@@ -31,18 +31,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from posgw.drivers.clock import Clock
 from posgw.gateway.forward.events import new_event_id, outbox_row
+from posgw.gateway.identity import GatewayIdentity
 from posgw.gateway.store.models import Reconciliation
 from posgw.gateway.store.rows import TableRow, table_row
 from posgw.gateway.store.store import BatchRow
 from posgw.protocols.contract import reconciliation_event, reconciliation_topic, utc_iso
 from posgw.protocols.normalize.batch import BatchTotals
-
-if TYPE_CHECKING:
-    from posgw.gateway.pipeline.pipeline import GatewayIdentity
 
 DEBIT_KINDS = frozenset({"purchase", "preauth", "completion"})
 #: The kinds of transaction a batch counts (each with a `_amount` total).

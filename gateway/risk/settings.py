@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from posgw.protocols.config_error import ConfigError
 from posgw.protocols.tables import TableReader
 
 HOUR = 3600.0
@@ -51,7 +52,7 @@ class RiskSettings:
 
 def parse_risk_settings(table: Mapping[str, Any], source: str = "") -> RiskSettings:
     """The `[risk]` table: `[risk.rules.rapid_repeat] threshold = 4` overrides one default."""
-    risk = TableReader(table, "risk", source)
+    risk = TableReader(table, "risk", source, error=ConfigError)
     rules_table = risk.sub("rules")
     risk.reject_unknown()
     rules = dict(DEFAULT_RULES)

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Table, insert
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 _Processor = Callable[[Any], Any] | None
 
@@ -74,9 +75,9 @@ class BulkInserter:
 
 def _scalar_default(table: Table, name: str) -> Any:
     default = table.c[name].default
-    if default is None or not default.is_scalar:
+    if not isinstance(default, ScalarElementColumnDefault):
         raise TypeError(f"{table.name}.{name} has no scalar default: give it a value")
-    return default.arg  # type: ignore[attr-defined]
+    return default.arg
 
 
 def _parameters(plan: _Plan, rows: list[dict[str, Any]]) -> list[Any]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import JSON, DateTime
+from sqlalchemy import JSON, DateTime, Table, inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+from sqlmodel import SQLModel
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -27,10 +27,19 @@ class UtcDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetime: pass an aware UTC time (Clock.utc_now())")
         return value.astimezone(UTC).replace(tzinfo=None)
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The `Table` of a `table=True` model, typed: SQLModel's stubs do not
+    declare the `__table__` its metaclass sets."""
+    table = inspect(model).local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
 
 
 #: JSON documents (payloads, evidence): JSON on SQLite, JSON on PostgreSQL.

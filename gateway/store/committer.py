@@ -30,9 +30,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col
 
 from posgw.gateway.store.bulk import BulkInserter
+from posgw.gateway.store.columns import table_of
 from posgw.gateway.store.errors import DuplicateRequest, OutboxFull, StoreError
 from posgw.gateway.store.models import FORBIDDEN_RESPONSE_FIELDS, LedgerEntry, OutboxEvent
 from posgw.gateway.store.rows import TableRow
@@ -226,8 +227,9 @@ class GroupCommitter:
         if (self._counted_at is None or now - self._counted_at >= RECOUNT_INTERVAL_S
                 or self.outbox_depth + adding >= self._cap):
             with self._store.engine.connect() as conn:
-                self.outbox_depth = conn.scalar(select(func.count()).select_from(OutboxEvent)
-                                                .where(OutboxEvent.delivered_at.is_(None))) or 0  # type: ignore[union-attr]
+                undelivered = (select(func.count()).select_from(OutboxEvent)
+                               .where(col(OutboxEvent.delivered_at).is_(None)))
+                self.outbox_depth = conn.scalar(undelivered) or 0
             self._counted_at = now
         return self.outbox_depth
 
@@ -247,7 +249,7 @@ class GroupCommitter:
                         values["wire"] = self._seal(values["payload"])
                     request.events.append(_pending(values))
                     self._next_seq += 1
-                by_table.setdefault(model.__table__, []).append(values)  # type: ignore[attr-defined]
+                by_table.setdefault(table_of(model), []).append(values)
         for table, rows in by_table.items():
             self._inserter.insert(conn, table, rows)
 

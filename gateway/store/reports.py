@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from posgw.gateway.case_policy import UNRESOLVED
 from posgw.gateway.store.models import FreezeCase, LedgerEntry, Reconciliation
@@ -55,7 +55,7 @@ def unreconciled_batches(store: Store, day: date) -> list[Reconciliation]:
     """Batches closed on `day` (UTC) whose totals did not match the ledger."""
     start, end = utc_day_bounds(day)
     closed_at = col(Reconciliation.closed_at)
-    query = (select(Reconciliation).where(Reconciliation.outcome == "mismatched")
+    query = (select(Reconciliation).where(col(Reconciliation.outcome) == "mismatched")
              .where(closed_at >= start, closed_at < end).order_by(closed_at))
     with store.session() as session:
         return list(session.scalars(query))
@@ -66,9 +66,9 @@ def terminal_statement(store: Store, terminal_id: str) -> dict[str, Any]:
     its open freeze cases and the funds they hold, its undelivered events."""
     status, amount = col(LedgerEntry.status), col(LedgerEntry.amount_minor)
     by_status = (select(status, func.count(), func.coalesce(func.sum(amount), 0))
-                 .where(LedgerEntry.terminal_id == terminal_id).group_by(status))
+                 .where(col(LedgerEntry.terminal_id) == terminal_id).group_by(status))
     open_cases = (select(func.count()).select_from(FreezeCase)
-                  .where(FreezeCase.terminal_id == terminal_id,
+                  .where(col(FreezeCase.terminal_id) == terminal_id,
                          col(FreezeCase.status).in_(UNRESOLVED)))
     with store.session() as session:
         rows = session.execute(by_status).all()
@@ -81,10 +81,10 @@ def terminal_statement(store: Store, terminal_id: str) -> dict[str, Any]:
             "undelivered_events": store.undelivered_for(terminal_id)}
 
 
-def _held_amount(session: Any, terminal_id: str) -> int:
+def _held_amount(session: Session, terminal_id: str) -> int:
     """Frozen sales whose case is unresolved: money neither settled nor returned."""
     open_ids = [case_id.removeprefix("case-") for case_id in session.scalars(
-        select(FreezeCase.id).where(FreezeCase.terminal_id == terminal_id,
+        select(col(FreezeCase.id)).where(col(FreezeCase.terminal_id) == terminal_id,
                                     col(FreezeCase.status).in_(UNRESOLVED)))]
     if not open_ids:
         return 0

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, event, func, insert, inspect, select, update
+from sqlalchemy import Table, bindparam, event, func, insert, inspect, select, update
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, SQLModel, col, create_engine
 
 from posgw.drivers.clock import SYSTEM_CLOCK
+from posgw.gateway.store.columns import table_of
 from posgw.gateway.store.errors import SchemaVersionMismatch
 from posgw.gateway.store.models import (
     SCHEMA_VERSION,
@@ -143,15 +144,18 @@ class Store:
         round, and building OutboxEvent objects cost more than the query.
         """
         columns = [getattr(OutboxEvent, name) for name in _PENDING_COLUMNS]
-        query = (select(*columns).where(OutboxEvent.delivered_at.is_(None))  # type: ignore[union-attr]
-                 .where(OutboxEvent.seq > after_seq).order_by(OutboxEvent.seq).limit(limit))
+        query = (select(*columns).where(col(OutboxEvent.delivered_at).is_(None))
+                 .where(col(OutboxEvent.seq) > after_seq).order_by(col(OutboxEvent.seq))
+                 .limit(limit))
         with self.engine.connect() as conn:
-            rows = [PendingEvent(*row, payload=None) for row in conn.execute(query)]
+            rows = [PendingEvent._make((*row, None)) for row in conn.execute(query)]
             unsealed = [row.seq for row in rows if row.wire is None]
             if not unsealed:  # the usual case: the JSON column is never decoded
                 return rows
-            payloads = dict(conn.execute(select(OutboxEvent.seq, OutboxEvent.payload)
-                                         .where(OutboxEvent.seq.in_(unsealed))).all())  # type: ignore[attr-defined]
+            payload_query = (select(col(OutboxEvent.seq), col(OutboxEvent.payload))
+                             .where(col(OutboxEvent.seq).in_(unsealed)))
+            payloads: dict[int, dict[str, Any]] = {
+                seq: payload for seq, payload in conn.execute(payload_query)}
         return [row._replace(payload=payloads.get(row.seq)) for row in rows]
 
     def mark_delivered(self, seqs: Sequence[int], at: datetime) -> None:
@@ -166,8 +170,8 @@ class Store:
         if not seqs:
             return
         statement = (update(OutboxEvent)
-                     .where(OutboxEvent.seq.in_(list(seqs)))  # type: ignore[attr-defined]
-                     .values(delivered_at=at, attempts=OutboxEvent.attempts + 1))
+                     .where(col(OutboxEvent.seq).in_(list(seqs)))
+                     .values(delivered_at=at, attempts=col(OutboxEvent.attempts) + 1))
         with self.write_lock, self.engine.connect() as conn, self._without_fsync(conn):
             conn.execute(statement)
             conn.commit()
@@ -190,8 +194,8 @@ class Store:
             conn.commit()
 
     def outbox_stats(self) -> OutboxStats:
-        query = (select(func.count(), func.min(OutboxEvent.created_at))
-                 .where(OutboxEvent.delivered_at.is_(None)))  # type: ignore[union-attr]
+        query = (select(func.count(), func.min(col(OutboxEvent.created_at)))
+                 .where(col(OutboxEvent.delivered_at).is_(None)))
         with self.session() as session:
             depth, oldest = session.execute(query).one()
         # min() bypasses the column type on some dialects: re-apply UTC.
@@ -199,14 +203,15 @@ class Store:
 
     def undelivered_for(self, terminal_id: str) -> int:
         query = (select(func.count()).select_from(OutboxEvent)
-                 .where(OutboxEvent.terminal_id == terminal_id)
-                 .where(OutboxEvent.delivered_at.is_(None)))  # type: ignore[union-attr]
+                 .where(col(OutboxEvent.terminal_id) == terminal_id)
+                 .where(col(OutboxEvent.delivered_at).is_(None)))
         with self.session() as session:
             return int(session.scalar(query) or 0)
 
     def max_seq(self) -> int:
         with self.session() as session:
-            return int(session.scalar(select(func.coalesce(func.max(OutboxEvent.seq), 0))) or 0)
+            highest = select(func.coalesce(func.max(col(OutboxEvent.seq)), 0))
+            return int(session.scalar(highest) or 0)
 
     # -- ledger ---------------------------------------------------------------
 
@@ -214,9 +219,9 @@ class Store:
                      message_class: str = "2") -> LedgerEntry | None:
         """The stored transaction a retransmitted request must be answered from."""
         query = select(LedgerEntry).where(
-            LedgerEntry.terminal_id == terminal_id, LedgerEntry.stan == stan,
-            LedgerEntry.transmission_time == transmission_time,
-            LedgerEntry.message_class == message_class)
+            col(LedgerEntry.terminal_id) == terminal_id, col(LedgerEntry.stan) == stan,
+            col(LedgerEntry.transmission_time) == transmission_time,
+            col(LedgerEntry.message_class) == message_class)
         with self.session() as session:
             return session.scalars(query).first()
 
@@ -229,12 +234,11 @@ class Store:
         with self.engine.connect() as conn:
             # A primary-key range: occurred_at has no index, and a filter on it
             # alone read the whole ledger whenever fewer than `limit` rows matched.
-            query = select(*columns).where(LedgerEntry.id > _last_id_before(conn, since),
-                                           LedgerEntry.occurred_at >= since)
+            query = select(*columns).where(col(LedgerEntry.id) > _last_id_before(conn, since),
+                                           col(LedgerEntry.occurred_at) >= since)
             if response_codes is not None:
-                query = query.where(LedgerEntry.response_code.in_(  # type: ignore[union-attr]
-                    sorted(response_codes)))
-            query = query.order_by(LedgerEntry.id.desc()).limit(limit)  # type: ignore[union-attr]
+                query = query.where(col(LedgerEntry.response_code).in_(sorted(response_codes)))
+            query = query.order_by(col(LedgerEntry.id).desc()).limit(limit)
             return [RecentRow(*row) for row in reversed(conn.execute(query).all())]
 
     def highest_rrn(self, prefix: str, length: int) -> str | None:
@@ -245,46 +249,46 @@ class Store:
         inside the range ('63390000004A'); those are skipped.
         """
         low, high = prefix.ljust(length, "0"), prefix.ljust(length, "9")
-        query = (select(LedgerEntry.rrn).where(
-            LedgerEntry.rrn >= low, LedgerEntry.rrn <= high,  # type: ignore[operator]
-            func.length(LedgerEntry.rrn) == length)
-            .order_by(LedgerEntry.rrn.desc()).limit(_RRN_CANDIDATES))  # type: ignore[union-attr]
+        rrn = col(LedgerEntry.rrn)
+        query = (select(rrn).where(rrn >= low, rrn <= high, func.length(rrn) == length)
+                 .order_by(rrn.desc()).limit(_RRN_CANDIDATES))
         with self.engine.connect() as conn:
             candidates = conn.scalars(query).all()
-        return next((rrn for rrn in candidates if rrn.isascii() and rrn.isdigit()), None)
+        return next((found for found in candidates
+                     if found is not None and found.isascii() and found.isdigit()), None)
 
     def batch_rows(self, terminal_id: str, since: datetime | None) -> list[BatchRow]:
         """The terminal's ledger rows of its open batch (all of them when `since` is None)."""
         columns = [getattr(LedgerEntry, name) for name in BatchRow._fields]
-        query = select(*columns).where(LedgerEntry.terminal_id == terminal_id)
+        query = select(*columns).where(col(LedgerEntry.terminal_id) == terminal_id)
         if since is not None:
-            query = query.where(LedgerEntry.occurred_at >= since)
+            query = query.where(col(LedgerEntry.occurred_at) >= since)
         with self.engine.connect() as conn:
             return [BatchRow(*row) for row in conn.execute(query)]
 
     def find_by_rrn(self, terminal_id: str, rrn: str) -> LedgerEntry | None:
         """The sale of `terminal_id` with retrieval reference `rrn` (what a void names)."""
         query = (select(LedgerEntry).where(
-            LedgerEntry.terminal_id == terminal_id, LedgerEntry.rrn == rrn,
-            LedgerEntry.kind.in_(("purchase", "preauth", "completion")))  # type: ignore[attr-defined]
-            .order_by(LedgerEntry.id.desc()))  # type: ignore[union-attr]
+            col(LedgerEntry.terminal_id) == terminal_id, col(LedgerEntry.rrn) == rrn,
+            col(LedgerEntry.kind).in_(("purchase", "preauth", "completion")))
+            .order_by(col(LedgerEntry.id).desc()))
         with self.session() as session:
             return session.scalars(query).first()
 
     def find_original(self, terminal_id: str, stan: str) -> LedgerEntry | None:
         """The newest non-reversal transaction of `terminal_id` with STAN `stan`."""
         query = (select(LedgerEntry).where(
-            LedgerEntry.terminal_id == terminal_id, LedgerEntry.stan == stan,
-            LedgerEntry.message_class != "4").order_by(LedgerEntry.id.desc()))  # type: ignore[union-attr]
+            col(LedgerEntry.terminal_id) == terminal_id, col(LedgerEntry.stan) == stan,
+            col(LedgerEntry.message_class) != "4").order_by(col(LedgerEntry.id).desc()))
         with self.session() as session:
             return session.scalars(query).first()
 
     # -- upstream store-and-forward (reversal advices) ------------------------------
 
     def due_advices(self, now: datetime, limit: int) -> list[UpstreamQueueItem]:
-        query = (select(UpstreamQueueItem).where(UpstreamQueueItem.done_at.is_(None))  # type: ignore[union-attr]
-                 .where(UpstreamQueueItem.next_attempt_at <= now)
-                 .order_by(UpstreamQueueItem.id).limit(limit))
+        query = (select(UpstreamQueueItem).where(col(UpstreamQueueItem.done_at).is_(None))
+                 .where(col(UpstreamQueueItem.next_attempt_at) <= now)
+                 .order_by(col(UpstreamQueueItem.id)).limit(limit))
         with self.session() as session:
             return list(session.scalars(query))
 
@@ -292,8 +296,9 @@ class Store:
     def advice_attempted(self, item_id: int, *, done_at: datetime | None,
                          next_attempt_at: datetime) -> None:
         with self.writing() as session:
-            session.execute(update(UpstreamQueueItem).where(UpstreamQueueItem.id == item_id)
-                            .values(attempts=UpstreamQueueItem.attempts + 1, done_at=done_at,
+            session.execute(update(UpstreamQueueItem)
+                            .where(col(UpstreamQueueItem.id) == item_id)
+                            .values(attempts=col(UpstreamQueueItem.attempts) + 1, done_at=done_at,
                                     next_attempt_at=next_attempt_at))
 
     # -- terminals and runtime state (read by `posgw status`) --------------------
@@ -307,7 +312,7 @@ class Store:
         """
         if not records:
             return
-        table = TerminalRecord.__table__  # type: ignore[attr-defined]
+        table = table_of(TerminalRecord)
         rows = [record.model_dump() for record in records]
         ids = [row["terminal_id"] for row in rows]
         with self.write_lock, self.engine.begin() as conn:
@@ -325,7 +330,7 @@ class Store:
     def terminals(self) -> list[TerminalRecord]:
         with self.session() as session:
             return list(session.scalars(select(TerminalRecord)
-                                        .order_by(TerminalRecord.terminal_id)))
+                                        .order_by(col(TerminalRecord.terminal_id))))
 
     def update_runtime(self, **values: Any) -> None:
         """Set columns of the single GatewayRuntime row, creating it first."""
@@ -356,9 +361,9 @@ class Store:
                                           applied_at=SYSTEM_CLOCK.utc_now()))
 
 
-def _gateway_tables() -> list[Any]:
+def _gateway_tables() -> list[Table]:
     # Only ours: the shared SQLModel metadata may also hold other packages' tables.
-    return [model.__table__ for model in (  # type: ignore[attr-defined]
+    return [table_of(model) for model in (
         LedgerEntry, OutboxEvent, TerminalRecord, UpstreamQueueItem, FreezeCase, GatewayRuntime,
         Reconciliation, SchemaVersion, VaultedCard, CaseEvidence)]
 
@@ -388,9 +393,10 @@ def _sqlite_pragmas(synchronous: str) -> Any:
 def _as_utc(value: Any) -> datetime | None:
     if value is None:
         return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if not isinstance(moment, datetime):
+        raise TypeError(f"expected a datetime, got {type(moment).__name__}")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _last_id_before(conn: Connection, since: datetime) -> int:
@@ -398,15 +404,15 @@ def _last_id_before(conn: Connection, since: datetime) -> int:
     are written in time order), by binary search over the primary key: some
     30 lookups, where a filter on occurred_at alone scanned the ledger. Rows
     a stepped clock put out of order are still filtered by time."""
-    first_after = select(LedgerEntry.id, LedgerEntry.occurred_at).order_by(
-        LedgerEntry.id).limit(1)  # type: ignore[arg-type]
-    low, high = 0, conn.scalar(select(func.max(LedgerEntry.id))) or 0
+    ledger_id = col(LedgerEntry.id)
+    first_after = select(ledger_id, col(LedgerEntry.occurred_at)).order_by(ledger_id).limit(1)
+    low, high = 0, conn.scalar(select(func.max(ledger_id))) or 0
     # Invariant: the first row after `high` is recent (or none is); the first
     # row after any id below `low` is older than `since`.
     while low < high:
         middle = (low + high) // 2
-        row = conn.execute(first_after.where(LedgerEntry.id > middle)).first()
-        if row is None or row[1] >= since:
+        row = conn.execute(first_after.where(ledger_id > middle)).first()
+        if row is None or row[0] is None or row[1] >= since:
             high = middle
         else:
             low = row[0]

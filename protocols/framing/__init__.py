@@ -5,10 +5,11 @@ Map of the parts (each module stands alone; `spec` composes them):
 ============  ==============================================================
 checks        `lrc_xor`, `crc16_kermit` (ZVT CRC-16), `LrcCheck`, `CrcCheck`
 length        `LengthHeader` (binary2, bcd2, ascii4, hex4), `LengthPrefixedFramer`
-envelope      `Tpdu`, `Envelope`, `split_envelope`, `join_envelope`
+envelope      `Tpdu`, `Envelope`, `join_envelope`
 stx_etx       `StxEtxFramer`: STX [length] data ETX|ETB + LRC, multi-block
 dle           `DleFramer`: DLE STX data DLE ETX + CRC, DLE doubling (ZVT)
-link          `Link`: framer + envelope + ACK/NAK/ENQ/EOT + three timeouts
+link          `Link`: framer + envelope + ACK/NAK/ENQ/EOT + three timeouts;
+              `split_envelope`
 spec          `FramingSpec.from_mapping` (profile `[framing]`), `build_link`
 interfaces    `Framer`, `MessageLink`: what drivers program against
 events        every event, `wire_bytes`
@@ -20,7 +21,7 @@ asked for something impossible; `SpecError` means a bad profile.
 
 from posgw.protocols.framing.checks import Check, CrcCheck, LrcCheck, crc16_kermit, lrc_xor
 from posgw.protocols.framing.dle import DleFramer
-from posgw.protocols.framing.envelope import Envelope, Tpdu, join_envelope, split_envelope
+from posgw.protocols.framing.envelope import Envelope, Tpdu, join_envelope
 from posgw.protocols.framing.errors import FramingError
 from posgw.protocols.framing.events import (
     BlockAccepted,
@@ -42,7 +43,7 @@ from posgw.protocols.framing.events import (
 )
 from posgw.protocols.framing.interfaces import Framer, HoldsBlocks, MessageLink
 from posgw.protocols.framing.length import LengthHeader, LengthPrefixedFramer
-from posgw.protocols.framing.link import Handshake, Link, LinkConfig
+from posgw.protocols.framing.link import Handshake, Link, LinkConfig, split_envelope
 from posgw.protocols.framing.spec import (
     CheckKind,
     EnvelopeKind,

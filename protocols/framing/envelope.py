@@ -10,8 +10,9 @@ UnionPay-style terminals send ``length | TPDU | POS header | message``:
   terminal status, processing request, software version), kept raw and sent
   back unchanged with the reply.
 
-`split_envelope` never raises: a frame too short for its envelope comes back
-as a `FrameRejected` the caller can emit as is.
+Values only: splitting a received frame, which may produce an event, is
+the link's (`link.split_envelope`), so events may name `Envelope` without
+an import loop.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from posgw.protocols.framing.errors import FramingError
-from posgw.protocols.framing.events import FrameRejected
 
 TPDU_SIZE = 5
 TPDU_ID_TRANSACTION = 0x60
@@ -85,22 +85,6 @@ class Envelope:
     def to_bytes(self) -> bytes:
         tpdu = self.tpdu.to_bytes() if self.tpdu is not None else b""
         return tpdu + self.header
-
-
-def split_envelope(
-    frame: bytes, has_tpdu: bool, header_len: int
-) -> tuple[Envelope, bytes] | FrameRejected:
-    """Split a frame payload into (envelope, message), or a FrameRejected if too short."""
-    envelope_size = (TPDU_SIZE if has_tpdu else 0) + header_len
-    if len(frame) < envelope_size:
-        return FrameRejected(
-            f"frame of {len(frame)} bytes is shorter than its {envelope_size}-byte envelope",
-            len(frame),
-        )
-    tpdu = Tpdu.from_bytes(frame[:TPDU_SIZE]) if has_tpdu else None
-    start = TPDU_SIZE if has_tpdu else 0
-    header = frame[start : start + header_len]
-    return Envelope(tpdu, header), frame[envelope_size:]
 
 
 def join_envelope(envelope: Envelope, message: bytes) -> bytes:

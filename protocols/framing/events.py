@@ -19,12 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from posgw.protocols.framing.control import ACK, NAK
-
-if TYPE_CHECKING:
-    from posgw.protocols.framing.envelope import Envelope
+from posgw.protocols.framing.envelope import Envelope
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 from enum import Enum, StrEnum, auto
 
 from posgw.protocols.framing.control import ACK, ENQ, EOT, NAK
-from posgw.protocols.framing.envelope import Envelope, join_envelope, split_envelope
+from posgw.protocols.framing.envelope import TPDU_SIZE, Envelope, Tpdu, join_envelope
 from posgw.protocols.framing.errors import FramingError
 from posgw.protocols.framing.events import (
     BlockAccepted,
@@ -285,3 +285,22 @@ class Link:
             dropped = self.framer.reset()
             events.append(PartialFrameDropped(dropped, "multi-block message abandoned"))
         return events
+
+
+def split_envelope(
+    frame: bytes, has_tpdu: bool, header_len: int
+) -> tuple[Envelope, bytes] | FrameRejected:
+    """Split a frame payload into (envelope, message), or a FrameRejected if too short.
+
+    Never raises: the rejection is an event the caller can emit as is.
+    """
+    envelope_size = (TPDU_SIZE if has_tpdu else 0) + header_len
+    if len(frame) < envelope_size:
+        return FrameRejected(
+            f"frame of {len(frame)} bytes is shorter than its {envelope_size}-byte envelope",
+            len(frame),
+        )
+    tpdu = Tpdu.from_bytes(frame[:TPDU_SIZE]) if has_tpdu else None
+    start = TPDU_SIZE if has_tpdu else 0
+    header = frame[start : start + header_len]
+    return Envelope(tpdu, header), frame[envelope_size:]

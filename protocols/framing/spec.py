@@ -98,7 +98,7 @@ class FramingSpec:
         """Parse an already-parsed `[framing]` table; raise SpecError on any fault."""
         if not isinstance(mapping, Mapping):
             raise SpecError("framing", "must be a table", source)
-        table, default = TableReader(mapping, "framing", source), cls()
+        table, default = TableReader(mapping, "framing", source, error=SpecError), cls()
         envelope = EnvelopeKind(table.choice("envelope", EnvelopeKind, default.envelope))
         length_default = LengthHeader.BINARY2 if envelope is EnvelopeKind.NONE else _NONE
         length = table.choice("length_header", (_NONE, *LengthHeader), length_default)

@@ -9,14 +9,29 @@ values of `SENSITIVE_TAGS` go through `protocols.redact`, never in clear.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, TypedDict
+from typing import Protocol, TypedDict
 
 from posgw.protocols.redact import mask_pan, mask_secret, mask_track
 
-if TYPE_CHECKING:
-    from posgw.protocols.iso8583.tlv import TlvNode
+
+class TlvObject(Protocol):
+    """What `describe_tlv` reads of a data object (`tlv.TlvNode` is one).
+
+    Named by shape, not imported: `tlv` reads `SENSITIVE_TAGS` from here,
+    and a module pair that imports each other is a loop.
+    """
+
+    @property
+    def tag(self) -> str: ...
+    @property
+    def value(self) -> bytes: ...
+    @property
+    def children(self) -> Sequence[TlvObject]: ...
+    @property
+    def is_constructed(self) -> bool: ...
+
 
 EMV_TAG_NAMES: Mapping[str, str] = MappingProxyType(
     {
@@ -158,7 +173,7 @@ def display_value(tag: str, value: bytes) -> str:
     return mask_secret(value)
 
 
-def describe_tlv(nodes: Iterable[TlvNode]) -> list[TlvDescription]:
+def describe_tlv(nodes: Iterable[TlvObject]) -> list[TlvDescription]:
     """Each node as tag, name, length and display value, children nested.
 
     A template's own value is left empty: it is only its children's bytes

@@ -96,7 +96,7 @@ class MessageSpec:
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any], source: str = "") -> MessageSpec:
         """Validate an `[iso8583]` table; raise SpecError naming the first bad key."""
-        reader = TableReader(table, "iso8583", source)
+        reader = TableReader(table, "iso8583", source, error=SpecError)
         version = reader.choice("version", (1987, 1993, 2003), 1987)
         mti_enc = reader.choice("mti", ("ascii", "bcd", "ebcdic"), "ascii")
         bitmap_enc = reader.choice("bitmap", ("hex", "binary"), "binary")
@@ -134,7 +134,7 @@ def parse_fields(
 
 def parse_field(number: int, body: Mapping[str, Any], path: str, source: str) -> FieldSpec:
     """Validate one field table (defaults already merged in)."""
-    reader = TableReader(body, path, source)
+    reader = TableReader(body, path, source, error=SpecError)
     type_ = reader.choice("type", sorted(TYPES))
     enc = reader.choice("enc", sorted(ENCODINGS), "ascii")
     length = reader.choice("len", tuple(PREFIX_DIGITS), "fixed")

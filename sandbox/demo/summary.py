@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.table import Table
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from posgw.center.db import CenterStore
 from posgw.center.models import ReceivedEvent
@@ -40,13 +41,13 @@ class Summary:
 
 def ledger_ids(store: Store) -> list[str]:
     with store.session() as session:
-        return list(session.scalars(select(LedgerEntry.event_id)))
+        return list(session.scalars(select(col(LedgerEntry.event_id))))
 
 
 def center_ids(center: CenterStore, gateway_id: str) -> list[str]:
     with center.session() as session:
-        return list(session.scalars(select(ReceivedEvent.event_id)
-                                    .where(ReceivedEvent.gateway_id == gateway_id)))
+        return list(session.scalars(select(col(ReceivedEvent.event_id))
+                                    .where(col(ReceivedEvent.gateway_id) == gateway_id)))
 
 
 def summarize(store: Store, center: CenterStore, gateway_id: str, *,
@@ -55,12 +56,12 @@ def summarize(store: Store, center: CenterStore, gateway_id: str, *,
     ledger, received = ledger_ids(store), center_ids(center, gateway_id)
     ledger_set, received_set = set(ledger), set(received)
     with store.session() as session:
-        rows = session.execute(select(LedgerEntry.status, func.count(),
-                                      func.sum(LedgerEntry.amount_minor))
-                               .group_by(LedgerEntry.status)).all()
+        rows = session.execute(select(col(LedgerEntry.status), func.count(),
+                                      func.sum(col(LedgerEntry.amount_minor)))
+                               .group_by(col(LedgerEntry.status))).all()
         cases = session.scalar(select(func.count()).select_from(FreezeCase)) or 0
-        terminals = session.execute(select(LedgerEntry.terminal_id, func.count())
-                                    .group_by(LedgerEntry.terminal_id)).all()
+        terminals = session.execute(select(col(LedgerEntry.terminal_id), func.count())
+                                    .group_by(col(LedgerEntry.terminal_id))).all()
     return Summary(
         ledger_final=len(ledger), center_received=len(received),
         missing=len(ledger_set - received_set),

@@ -14,10 +14,12 @@ import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Protocol
 
 from posgw.drivers.clock import SYSTEM_CLOCK
 from posgw.simulator.cards import Card
-from posgw.simulator.terminal import Exchange, TerminalSimulator
+from posgw.simulator.terminal import Exchange
 
 WRONG_PIN = "0000"
 #: Issuer balance of a probe card: trial amounts above it are declined 51.
@@ -41,9 +43,24 @@ class Tally:
             self.codes[exchange.response_code] += 1
 
 
+class TrafficTerminal(Protocol):
+    """What the actions ask of a terminal: the simulator itself, or a bench's
+    wrapper around it that redials and retransmits."""
+
+    async def __aenter__(self) -> object: ...
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None: ...
+    async def purchase(self, pan: str, amount: int, *, pin: str | None = None) -> Exchange: ...
+    async def refund(self, pan: str, amount: int) -> Exchange: ...
+    async def void(self, pan: str, amount: int, rrn: str) -> Exchange: ...
+    async def balance_inquiry(self, pan: str) -> Exchange: ...
+    async def send_again(self) -> Exchange: ...
+    def lose_next_responses(self, count: int = 1) -> None: ...
+
+
 @dataclass(slots=True)
 class TerminalRun:
-    terminal: TerminalSimulator
+    terminal: TrafficTerminal
     pool: list[Card]
     rng: random.Random
     tally: Tally

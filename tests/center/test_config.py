@@ -11,7 +11,7 @@ from posgw.center.config import DEFAULT_DATABASE, load_center_config
 from posgw.center.ingest import subscription_filters
 from posgw.drivers.mqtt import DEFAULT_SESSION_EXPIRY_S
 from posgw.gateway.security import PUBLIC_KEY_FILE, generate_keys
-from posgw.protocols.iso8583.errors import SpecError
+from posgw.protocols.config_error import ConfigError
 
 GATEWAY = '[[gateways]]\nid = "gw-b001-1"\npublic_key = "keys/signing.pub"\n'
 
@@ -28,9 +28,9 @@ def write(folder: Path, text: str) -> Path:
     return path
 
 
-def error(folder: Path, text: str, environ: dict[str, str] | None = None) -> SpecError:
+def error(folder: Path, text: str, environ: dict[str, str] | None = None) -> ConfigError:
     path = write(folder, text)
-    with pytest.raises(SpecError) as caught:
+    with pytest.raises(ConfigError) as caught:
         load_center_config(path, environ or {})
     assert caught.value.source == str(path)  # every error names the file
     return caught.value
@@ -88,7 +88,7 @@ def test_the_occurred_at_tolerance_is_configurable_and_defaults_to_5_min_and_30_
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match=r"center\.toml: \(file\): No such file"):
+    with pytest.raises(ConfigError, match=r"center\.toml: \(file\): No such file"):
         load_center_config(tmp_path / "center.toml", {})
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from posgw.gateway.config import DEFAULT_EVIDENCE_DIR, parse_config
-from posgw.protocols.iso8583.errors import SpecError
+from posgw.protocols.config_error import ConfigError
 
 
 def config(cases: dict[str, Any] | None = None, database: str | None = None) -> Any:
@@ -49,6 +49,6 @@ def test_every_key_can_be_set() -> None:
     ({"expire_days": 30}, "cases.expire_days"),
 ])
 def test_a_mistake_names_the_key(cases: dict[str, Any], key: str) -> None:
-    with pytest.raises(SpecError) as error:
+    with pytest.raises(ConfigError) as error:
         config(cases)
     assert key in str(error.value) and "gw.toml" in str(error.value)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from posgw.gateway.config import load_config, parse_config
-from posgw.protocols.iso8583.errors import SpecError
+from posgw.protocols.config_error import ConfigError
 from tests.cli.test_decode import run_posgw
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "gateway.example.toml"
@@ -73,7 +73,7 @@ def test_cpus_pin_the_daemon_and_a_missing_cpu_stops_it_with_exit_2(tmp_path: Pa
     ],
 )
 def test_a_mistake_is_reported_with_its_key(table: dict, key: str) -> None:
-    with pytest.raises(SpecError) as err:
+    with pytest.raises(ConfigError) as err:
         parse_config(table, "gw.toml")
     assert err.value.key == key
     assert str(err.value).startswith(f"gw.toml: {key}: ")
@@ -81,11 +81,11 @@ def test_a_mistake_is_reported_with_its_key(table: dict, key: str) -> None:
 
 def test_terminal_ids_must_be_unique() -> None:
     terminal = {"id": "T1", "driver": "tcp", "port": "127.0.0.1:7000", "profile": "iso87-ascii"}
-    with pytest.raises(SpecError, match="configured twice"):
+    with pytest.raises(ConfigError, match="configured twice"):
         parse_config({**MINIMAL, "terminals": [terminal, terminal]})
 
 
 def test_unreadable_file_is_a_spec_error(tmp_path: Path) -> None:
-    with pytest.raises(SpecError) as err:
+    with pytest.raises(ConfigError) as err:
         load_config(tmp_path / "missing.toml", environ={})
     assert err.value.key == "(file)"

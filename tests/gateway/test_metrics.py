@@ -25,7 +25,7 @@ from posgw.gateway.profiles import load_profile
 from posgw.gateway.risk import Action, RuleHit
 from posgw.gateway.store import Store
 from posgw.gateway.terminals import TerminalLine, TerminalRegistry
-from posgw.protocols.iso8583.errors import SpecError
+from posgw.protocols.config_error import ConfigError
 from posgw.sandbox.ports import port_accepts
 from tests.metrics_scrape import Samples, parse, scrape
 
@@ -163,7 +163,7 @@ def test_metrics_bind_and_log_format_are_read() -> None:
     ({"logging": {"format": "xml"}}, "logging.format"),
 ])
 def test_a_metrics_or_logging_mistake_names_its_key(table: dict[str, object], key: str) -> None:
-    with pytest.raises(SpecError) as err:
+    with pytest.raises(ConfigError) as err:
         parse_config({**MINIMAL, **table}, "gw.toml")
     assert err.value.key == key and err.value.source == "gw.toml"
 

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from posgw.gateway.risk import Action, Attempt, RiskEngine, RiskSettings, parse_risk_settings
-from posgw.protocols.iso8583.errors import SpecError
+from posgw.protocols.config_error import ConfigError
 from posgw.protocols.normalize import ResponseCategory, TxKind
 
 APPROVED = ResponseCategory.APPROVED
@@ -164,7 +164,7 @@ def test_reconfigure_keeps_windows_and_applies_new_thresholds() -> None:
     ({"rules": {"duplicate_charge": {"windows": 3}}}, "risk.rules.duplicate_charge.windows"),
 ])
 def test_bad_rule_settings_name_their_key(table: dict, key: str) -> None:
-    with pytest.raises(SpecError) as err:
+    with pytest.raises(ConfigError) as err:
         parse_risk_settings(table)
     assert err.value.key == key
 

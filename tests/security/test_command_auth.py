@@ -26,7 +26,7 @@ from posgw.cli.main import main
 from posgw.gateway.config import parse_config
 from posgw.gateway.security.command_auth import CommandAuthenticator
 from posgw.gateway.security.command_auth import load_center_public_key as load_public
-from posgw.protocols.iso8583.errors import SpecError
+from posgw.protocols.config_error import ConfigError
 
 CENTER, OWN = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
 AUTH = CommandAuthenticator([CENTER.public_key(), OWN.public_key()])
@@ -106,7 +106,7 @@ def test_only_posgw_center_cmd_reads_the_command_key(tmp_path: Path) -> None:
 
 
 def test_an_empty_center_public_key_is_a_mistake_not_checks_turned_off() -> None:
-    with pytest.raises(SpecError) as caught:
+    with pytest.raises(ConfigError) as caught:
         parse_config({"gateway": {"branch_id": "B001", "gateway_id": "gw-1"},
                       "keys": {"center_public_key": ""}}, "gw.toml")
     assert caught.value.key == "keys.center_public_key"
