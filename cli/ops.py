@@ -20,25 +20,16 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-EXIT_BAD_INPUT = 2
+from posgw.cli.common import fail, gateway_config
+
 CONFIG = click.option("-c", "--config", "config_path", required=True, metavar="GATEWAY.TOML",
                       type=click.Path(dir_okay=False, path_type=Path),
                       help="The gateway's configuration (database, broker, branch).")
 
 
-def _fail(what: str, reason: object) -> NoReturn:
-    click.echo(f"posgw {what}: {reason}", err=True)
-    sys.exit(EXIT_BAD_INPUT)
-
 
 def _config(config_path: Path, what: str) -> Any:
-    from posgw.gateway.config import load_config
-    from posgw.protocols.iso8583.errors import SpecError
-
-    try:
-        return load_config(config_path)
-    except SpecError as exc:
-        _fail(what, exc)
+    return gateway_config(config_path, what)
 
 
 def _rows(config: Any, model: Any) -> list[Any]:
@@ -149,7 +140,7 @@ def _signed_by_this_gateway(config: Any, command: dict[str, Any]) -> dict[str, A
     try:
         return load_signer(config.keys_dir).sign(command)
     except (KeyFileError, OSError) as exc:
-        _fail("sign command", f"{exc} (the daemon obeys only signed commands)")
+        fail("sign command", f"{exc} (the daemon obeys only signed commands)")
 
 
 @cases.command("evidence")
@@ -174,7 +165,7 @@ def cases_evidence(config_path: Path, case_id: str, file: Path, submitted_by: st
     try:
         item = store.put(file, submitted_by=submitted_by)
     except (EvidenceError, OSError) as exc:
-        _fail("cases evidence", exc)
+        fail("cases evidence", exc)
     command = command_payload(config.branch_id, "submit_evidence", case_id=case_id,
                               evidence=item.as_dict())
     _reply_exit(_publish(config, command, wait))

@@ -9,21 +9,21 @@ costs half a second that `posgw decode` should not pay.
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from posgw.cli.common import fail
+
 if TYPE_CHECKING:
     from posgw.gateway.config import TerminalConfig
     from posgw.gateway.store import GatewayRuntime, Store, TerminalRecord
 
-EXIT_BAD_INPUT = 2
 #: The daemon beats every ~2 s; 10 s of silence (several missed beats, room
 #: for a slow group commit) means it is gone or hung.
 HEARTBEAT_FRESH_S = 10.0
@@ -44,10 +44,6 @@ class Target:
     gateway_id: str | None = None
     terminals: tuple[TerminalConfig, ...] = ()
 
-
-def _fail(reason: object) -> NoReturn:
-    click.echo(f"posgw status: {reason}", err=True)
-    sys.exit(EXIT_BAD_INPUT)
 
 
 @click.command()
@@ -105,7 +101,7 @@ def status(config_path: Path | None, database: str | None, day: datetime | None,
 def _target(config_path: Path | None, database: str | None) -> Target:
     if config_path is None:
         if database is None:
-            _fail("give -c gateway.toml or --database URL")
+            fail("status", "give -c gateway.toml or --database URL")
         return Target(database)
     from posgw.gateway.config import load_config
     from posgw.protocols.iso8583.errors import SpecError
@@ -113,7 +109,7 @@ def _target(config_path: Path | None, database: str | None) -> Target:
     try:
         config = load_config(config_path)
     except SpecError as exc:
-        _fail(exc)
+        fail("status", exc)
     return Target(database or config.database, config.branch_id, config.gateway_id,
                   config.terminals)
 
@@ -130,15 +126,15 @@ def _open_store(database: str) -> Store:
         url = make_url(database)
     except ArgumentError:
         # Not echoed: a mistyped URL may still hold a password.
-        _fail("the database is not a URL (sqlite:////ABSOLUTE/PATH or postgresql+psycopg://...)")
+        fail("status", "the database is not a URL (sqlite:////ABSOLUTE/PATH or postgresql+psycopg://...)")
     path = url.database if url.get_backend_name() == "sqlite" else None
     if path and path != ":memory:":
         try:
             Path(path).stat()
         except FileNotFoundError:
-            _fail(f"{path}: no such database file {_missing_hint(path)}")
+            fail("status", f"{path}: no such database file {_missing_hint(path)}")
         except OSError as exc:  # e.g. the state directory is private to the posgw user
-            _fail(f"{path}: {exc.strerror}")
+            fail("status", f"{path}: {exc.strerror}")
     return Store(database)
 
 
@@ -159,7 +155,7 @@ def _collect(target: Target, day: date, now: datetime) -> dict[str, Any]:
         with _open_store(target.database) as store:
             return _report(store, target, day, now)
     except (StoreError, SQLAlchemyError) as exc:
-        _fail(_one_line(exc))
+        fail("status", _one_line(exc))
 
 
 def _one_line(exc: Exception) -> str:
