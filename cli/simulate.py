@@ -35,7 +35,9 @@ class _SimulateCommand(click.Command):
 @click.option("--rate", type=float, help="Requests per second per terminal: runs the load.")
 @click.option("--duration", type=float, default=10.0, show_default=True,
               help="Seconds the load run lasts.")
-@click.option("--terminal-id", default="T0000001", show_default=True, help="Field 41.")
+@click.option("--terminal-id", default="T0000001", show_default=True,
+              help="Field 41. With --rate, the first load terminal's id; the others count "
+                   "up from it (T0000001, T0000002, ...).")
 @click.option("--merchant-id", default="M00000000000001", show_default=True, help="Field 42.")
 @click.option("--response-timeout", type=float, default=5.0, show_default=True,
               help="Seconds a terminal waits for a response before reversing.")
@@ -61,6 +63,13 @@ def simulate(profile_name: str, tcp_address: str | None, serial_path: str | None
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         fail("simulate", f"unknown scenario {unknown[0]!r}; see --help")
+    if rate:
+        from posgw.simulator.loadgen import terminal_ids
+
+        try:
+            terminal_ids(terminal_id, terminals)
+        except ValueError as exc:
+            fail("simulate", f"--terminal-id: {exc}")
     profile = firmware_profile(profile_name)
     kind, address = targets[0]
     load = LoadPlan(terminals, rate, duration) if rate else None
