@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from posgw.cli.common import fail
+from posgw.protocols.normalize.currency import format_amount
 
 if TYPE_CHECKING:
     from posgw.gateway.config import TerminalConfig
@@ -27,12 +28,6 @@ if TYPE_CHECKING:
 #: The daemon beats every ~2 s; 10 s of silence (several missed beats, room
 #: for a slow group commit) means it is gone or hung.
 HEARTBEAT_FRESH_S = 10.0
-#: ISO 4217 minor units where they are not 2; only used to print amounts.
-MINOR_UNITS = {
-    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF",
-                     "UGX", "VND", "VUV", "XAF", "XOF", "XPF"), 0),
-    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,13 +347,3 @@ def _totals_table(totals: dict[str, Any]) -> Table:
     if not totals["rows"]:
         table.add_row("(no transactions)", "", "", "")
     return table
-
-
-def format_amount(amount_minor: int, currency: str) -> str:
-    """12500 EUR -> "125.00"; the JSON keeps the integer (never float money)."""
-    digits = MINOR_UNITS.get(currency.upper(), 2)
-    if digits == 0:
-        return f"{amount_minor:,}"
-    units, minor = divmod(abs(amount_minor), 10 ** digits)
-    sign = "-" if amount_minor < 0 else ""
-    return f"{sign}{units:,}.{minor:0{digits}d}"
