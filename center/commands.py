@@ -40,9 +40,12 @@ ACTIONS: dict[str, Action] = {
     "ping": Action("ping", None, "is the gateway there? (no argument)"),
     "release": Action("release", "case_id", "CASE_ID: settle the funds a freeze case holds"),
     "return": Action("return_to_card", "case_id",
-                     "CASE_ID: give the held funds back to the card (reversal)"),
+                     "CASE_ID: give the held funds back to the card (recorded as a refund)"),
     "decommission": Action("decommission", "terminal_id",
-                           "TERMINAL_ID: refuse every further request from the terminal"),
+                           "TERMINAL_ID: retire the terminal for good: it drains first (new "
+                           "sales refused, its own reversals, voids and refunds still pass), "
+                           "then once everything it did has reached the center every request "
+                           "is refused"),
     "expire": Action("expire", "case_id",
                      "CASE_ID: close an abandoned case now; its funds go back to the card"),
     "reload_risk": Action("reload_risk", None,

@@ -306,6 +306,11 @@ def cmd(ctx: click.Context, branch: str, action: str, args: tuple[str, ...],
     subscribed first; the reply with the same command_id is checked against
     the registered gateway keys and printed. Exit status 0 when the outcome
     is "done", 1 for any other outcome or when no trusted reply came in time.
+
+    A decommissioned terminal cannot be brought back: no command undoes it,
+    and its state is kept in the gateway's database across restarts. To use
+    the device again, give it a new terminal id (field 41) and configure that
+    id ([[terminals]] or a listener's allow list).
     """
     import aiomqtt
 

@@ -194,7 +194,8 @@ cases.add_command(_resolve_command(
 
 @click.group()
 def terminals() -> None:
-    """The branch's terminals (`list`) and their retirement (`decommission`)."""
+    """The branch's terminals (`list`, `statement`) and their retirement
+    (`decommission`, for good: a decommissioned terminal cannot be brought back)."""
 
 
 @terminals.command("list")
@@ -219,7 +220,13 @@ def terminals_list(config_path: Path) -> None:
 def terminals_decommission(config_path: Path, terminal_id: str, wait: float) -> None:
     """Retire a terminal: it drains (new sales refused 58; its own reversals,
     voids and refunds still pass), then is refused outright once everything
-    it did has reached the center. Asks the running daemon."""
+    it did has reached the center. Asks the running daemon.
+
+    A decommissioned terminal cannot be brought back: no command undoes it,
+    and its state is kept in the gateway's database across restarts. To use
+    the device again, give it a new terminal id (field 41) and configure that
+    id ([[terminals]] or a listener's allow list).
+    """
     _reply_exit(_send(_config(config_path, "terminals"), "decommission", terminal_id, wait))
 
 
