@@ -129,16 +129,3 @@ def plain_table(headers: Sequence[str], rows: Iterable[Sequence[str]], *,
 
     body = [render(line) for line in lines]
     return "\n".join(([title] if title else []) + body)
-
-
-def print_rich_table(headers: Sequence[str], rows: Iterable[Sequence[str]], *,
-                     title: str | None = None, width: int | None = None) -> None:
-    """A small table through rich (wraps to the terminal, markup allowed)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(*headers, box=None, pad_edge=False, title=title,
-                  title_justify="left" if title else "center")
-    for row in rows:
-        table.add_row(*row)
-    Console(width=width).print(table)
