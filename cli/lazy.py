@@ -40,17 +40,14 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """Like click's listing, but lazy commands show their registry help
-        without being imported."""
+        """Like click's listing, but lazy commands show their registry help,
+        so listing them imports nothing."""
         rows = []
         for name in self.list_commands(ctx):
-            if name in self.commands:
-                command = self.commands[name]
-                if command.hidden:
-                    continue
-                rows.append((name, command.get_short_help_str(formatter.width)))
-            else:
+            if name in self.lazy:  # loaded or not: the same line every time
                 rows.append((name, self.lazy[name].short_help))
+            elif not self.commands[name].hidden:
+                rows.append((name, self.commands[name].get_short_help_str(formatter.width)))
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
