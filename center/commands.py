@@ -39,9 +39,12 @@ ACTIONS: dict[str, Action] = {
     "release": Action(contract.RELEASE, "case_id",
                       "CASE_ID: settle the funds a freeze case holds"),
     "return": Action(contract.RETURN_TO_CARD, "case_id",
-                     "CASE_ID: give the held funds back to the card (reversal)"),
+                     "CASE_ID: give the held funds back to the card (recorded as a refund)"),
     "decommission": Action(contract.DECOMMISSION, "terminal_id",
-                           "TERMINAL_ID: refuse every further request from the terminal"),
+                           "TERMINAL_ID: retire the terminal for good: it drains first (new "
+                           "sales refused, its own reversals, voids and refunds still pass), "
+                           "then once everything it did has reached the center every request "
+                           "is refused"),
     "expire": Action(contract.EXPIRE, "case_id",
                      "CASE_ID: close an abandoned case now; its funds go back to the card"),
     "reload_risk": Action(contract.RELOAD_RISK, None,

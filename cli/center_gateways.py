@@ -9,22 +9,20 @@ fingerprints and quarantine reasons, never a payload.
 from __future__ import annotations
 
 import json
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from rich.console import Console
-from rich.table import Table
+
+from posgw.cli.center_context import config_of
+from posgw.cli.common import EXIT_NOT_FOUND, center_store, database_failed, fail, plain_table
 
 if TYPE_CHECKING:
     from posgw.center.config import CenterConfig
     from posgw.center.db import CenterStore
     from posgw.center.registry import TrustedKey
-    from posgw.center.verify import SignatureVerifier
 
-EXIT_NOT_FOUND = 1
 #: Entries `quarantine` lists by default.
 DEFAULT_RECENT = 20
 
@@ -67,7 +65,7 @@ def gateways_register(ctx: click.Context, gateway_id: str, public_key: Path) -> 
         finally:
             store.close()
     except RegistrationError as exc:
-        _fail("gateways register", exc)
+        fail("center gateways register", exc)
     except SQLAlchemyError as exc:
         _database_failed(_center_config(ctx), exc)
     state = "registered" if added else "already registered"
@@ -97,13 +95,11 @@ def gateways_list(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([_key_json(key) for key in keys], indent=2))
         return
-    table = Table("gateway", "fingerprint (sha256)", "source", "registered_at", "state",
-                  box=None, pad_edge=False)
-    for key in keys:
-        table.add_row(key.gateway_id, key.fingerprint, key.source,
-                      _time(key.registered_at),
-                      f"revoked {_time(key.revoked_at)}" if key.revoked_at else "trusted")
-    Console(width=200).print(table)
+    click.echo(plain_table(
+        ("gateway", "fingerprint (sha256)", "source", "registered_at", "state"),
+        [(key.gateway_id, key.fingerprint, key.source, _time(key.registered_at) or "",
+          f"revoked {_time(key.revoked_at)}" if key.revoked_at else "trusted")
+         for key in keys]))
     if not keys:
         click.echo("no gateway is trusted yet: posgw center -c center.toml gateways register "
                    "GW_ID signing.pub", err=True)
@@ -133,7 +129,8 @@ def gateways_revoke(ctx: click.Context, gateway_id: str, fingerprint: str | None
     finally:
         store.close()
     if not revoked:
-        _fail("gateways revoke", f"no trusted key of {gateway_id!r} to revoke", EXIT_NOT_FOUND)
+        fail("center gateways revoke", f"no trusted key of {gateway_id!r} to revoke",
+             EXIT_NOT_FOUND)
     for print_ in revoked:
         click.echo(f"revoked: {gateway_id} sha256:{print_}")
 
@@ -166,60 +163,23 @@ def quarantine(ctx: click.Context, limit: int, as_json: bool) -> None:
             {"id": e.id, "received_at": _time(e.received_at), "kind": e.kind,
              "topic": e.topic, "reason": e.reason} for e in entries]}, indent=2))
         return
-    summary = Table("kind", "count", box=None, pad_edge=False, title="quarantined",
-                    title_justify="left")
-    for kind, count in counts.items():
-        summary.add_row(kind, str(count))
-    latest = Table("id", "received_at", "kind", "topic", "reason", box=None, pad_edge=False,
-                   title=f"latest {len(entries)}", title_justify="left")
-    for e in entries:
-        latest.add_row(str(e.id), _time(e.received_at), e.kind, e.topic, e.reason)
-    console = Console(width=200)
-    console.print(summary)
-    console.print(latest)
+    click.echo(plain_table(("kind", "count"), [(kind, str(n)) for kind, n in counts.items()],
+                           title="quarantined", right=[1]))
+    click.echo(plain_table(("id", "received_at", "kind", "topic", "reason"),
+                           [(str(e.id), _time(e.received_at) or "", e.kind, e.topic, e.reason)
+                            for e in entries], title=f"latest {len(entries)}"))
 
 
 # --- shared -----------------------------------------------------------------
 
 
-def trusted_verifier(config: CenterConfig) -> SignatureVerifier:
-    """center.toml's gateway keys and those registered in the database (when
-    it exists), minus the revoked ones: what `cmd --wait-reply` trusts."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from posgw.center.db import CenterStore
-    from posgw.center.registry import build_verifier
-
-    try:
-        store: CenterStore | None = CenterStore(config.database, create=False)
-    except FileNotFoundError:
-        store = None
-    try:
-        return build_verifier(store, config.gateways)
-    except SQLAlchemyError as exc:
-        _database_failed(config, exc)
-    finally:
-        if store is not None:
-            store.close()
-
-
 def _center_config(ctx: click.Context) -> CenterConfig:
-    from posgw.cli.center import _config
-
-    return _config(ctx)
+    return config_of(ctx)
 
 
 def _writable_store(ctx: click.Context) -> CenterStore:
     """Registration may precede the center's first run: tables are created."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from posgw.center.db import CenterStore
-
-    config = _center_config(ctx)
-    try:
-        return CenterStore(config.database)
-    except (SQLAlchemyError, OSError) as exc:
-        _database_failed(config, exc)
+    return center_store(_center_config(ctx), "center", create=True)
 
 
 def _existing_store(ctx: click.Context, *, required: bool = False) -> CenterStore | None:
@@ -241,9 +201,7 @@ def _existing_store(ctx: click.Context, *, required: bool = False) -> CenterStor
 
 
 def _database_failed(config: CenterConfig, exc: BaseException) -> NoReturn:
-    from posgw.cli.center import _db_reason, _shown_url
-
-    _fail("", f"database {_shown_url(config.database)}: {_db_reason(exc)}")
+    database_failed("center", config.database, exc)
 
 
 def _read(path: Path) -> bytes:
@@ -263,8 +221,3 @@ def _key_json(key: TrustedKey) -> dict[str, Any]:
 
 def _time(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
-
-
-def _fail(what: str, reason: object, status: int = 2) -> NoReturn:
-    click.echo(f"posgw center{' ' + what if what else ''}: {reason}", err=True)
-    sys.exit(status)

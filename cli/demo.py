@@ -1,8 +1,8 @@
 """`posgw demo`: the whole system on one machine, judged at the end.
 
-A CLI module: it is the one place (with the other cli_* modules) allowed to
-import `simulator` and `center`, and the CLI imports it only when `demo`
-runs (DESIGN.md, layout).
+The machinery (the stack, its traffic, its summary) is in sandbox/demo/;
+this module parses and prints, and is imported only when `demo` runs
+(cli/main.py's registry).
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ import pwd
 import stat
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 import click
 from cryptography.hazmat.primitives.ciphers import algorithms
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives.cmac import CMAC
 from rich.console import Console
 from rich.table import Table
 
+from posgw.cli.common import fail
 from posgw.gateway.security.keys import (
     PUBLIC_KEY_FILE,
     SIGNING_KEY_FILE,
@@ -42,7 +42,6 @@ from posgw.gateway.security.keys import (
     vault_key_ids,
 )
 
-EXIT_BAD_INPUT = 2
 EXIT_PROBLEM = 1
 PRIVATE_FILES = (TOKEN_KEY_FILE, SIGNING_KEY_FILE)
 #: Constant MAC'd under the token key to name it (a key check value, as
@@ -57,10 +56,6 @@ TOKEN_ROTATION_REFUSED = (
     "open freeze cases and the center can no longer match a card's old and new "
     "transactions. Pass --force only if that is intended (e.g. the key leaked).")
 
-
-def _fail(what: str, reason: object) -> NoReturn:
-    click.echo(f"posgw keys {what}: {reason}", err=True)
-    sys.exit(EXIT_BAD_INPUT)
 
 
 _DIR_OPTION = click.option(
@@ -96,11 +91,11 @@ def keys_generate(directory: Path, force: bool) -> None:
         directory.mkdir(mode=0o700, exist_ok=True)
         public_path = generate_keys(directory, overwrite=force)
     except KeyFileError as exc:  # generate_keys raises it only for a key already there
-        _fail("generate", f"{exc.path}: already exists; --force replaces it (new token key: "
+        fail("keys generate", f"{exc.path}: already exists; --force replaces it (new token key: "
                           "new card tokens; new signing key: give the center the new "
                           f"{PUBLIC_KEY_FILE})")
     except OSError as exc:
-        _fail("generate", f"{exc.filename or directory}: {exc.strerror}")
+        fail("keys generate", f"{exc.filename or directory}: {exc.strerror}")
     vault_ids = ", ".join(vault_key_ids(directory))
     click.echo(f"wrote {TOKEN_KEY_FILE}, {SIGNING_KEY_FILE} (0600) and {PUBLIC_KEY_FILE} "
                f"in {directory.resolve()}; vault keys: {vault_ids}")
@@ -130,16 +125,16 @@ def keys_rotate(directory: Path, what: str, force: bool) -> None:
         elif what == "signing":
             _rotate_signing(directory)
         elif not force:
-            _fail("rotate", TOKEN_ROTATION_REFUSED)
+            fail("keys rotate", TOKEN_ROTATION_REFUSED)
         else:
             archived = rotate_token_key(directory)
             click.echo(f"new {TOKEN_KEY_FILE}, check value "
                        f"{token_check_value(load_token_key(directory))}; the old key is kept "
                        f"as {archived.name} (0600). Every card token changes at the next start.")
     except KeyFileError as exc:
-        _fail("rotate", exc)
+        fail("keys rotate", exc)
     except OSError as exc:
-        _fail("rotate", f"{exc.filename or directory}: {exc.strerror}")
+        fail("keys rotate", f"{exc.filename or directory}: {exc.strerror}")
 
 
 def _rotate_encryption(directory: Path) -> None:
@@ -189,7 +184,7 @@ def keys_show(directory: Path) -> None:
         vault = read_vault_keys(directory, refuse_loose=False) \
             if vault_key_ids(directory) else None
     except KeyFileError as exc:
-        _fail("show", exc)
+        fail("keys show", exc)
     problems = _permission_problems(directory)
     public_file = directory / PUBLIC_KEY_FILE
     if not public_file.is_file() or public_file.read_bytes() != loaded.public_key_pem:

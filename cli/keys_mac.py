@@ -13,10 +13,11 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
+from posgw.cli.common import fail
 from posgw.drivers.clock import SYSTEM_CLOCK
 from posgw.gateway.security.keys import KeyFileError
 from posgw.gateway.security.mac_keys import (
@@ -30,7 +31,6 @@ from posgw.gateway.security.mac_keys import (
 )
 from posgw.protocols.mac import MacAlgorithm
 
-EXIT_BAD_INPUT = 2
 EXIT_NOT_FOUND = 1
 
 _DIR_OPTION = click.option(
@@ -41,10 +41,6 @@ _TERMINAL_OPTION = click.option("--terminal", "terminal_id", required=True, meta
                                 help="The terminal id (its field 41, or its [[terminals]] id).")
 _ALGORITHMS = click.Choice([a.value for a in MacAlgorithm])
 
-
-def _fail(what: str, reason: object) -> NoReturn:
-    click.echo(f"posgw keys mac {what}: {reason}", err=True)
-    sys.exit(EXIT_BAD_INPUT)
 
 
 @click.group("mac")
@@ -68,9 +64,9 @@ def mac_generate(directory: Path, terminal_id: str, algorithm: str) -> None:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         entry = generate_mac_key(directory, terminal_id, MacAlgorithm(algorithm), _now())
     except (KeyFileError, MacKeyError) as exc:
-        _fail("generate", exc)
+        fail("keys mac generate", exc)
     except OSError as exc:
-        _fail("generate", f"{exc.filename or directory}: {exc.strerror}")
+        fail("keys mac generate", f"{exc.filename or directory}: {exc.strerror}")
     click.echo(f"terminal {terminal_id}: {algorithm} key id {entry.current.key_id}, "
                f"check value {entry.current.check_value}")
     click.echo(f"written to {mac_key_path(directory).resolve()} (0600); load the same key "
@@ -93,9 +89,9 @@ def mac_rotate(directory: Path, terminal_id: str, grace_s: int, algorithm: str |
         entry = rotate_mac_key(directory, terminal_id, _now(), grace_s=grace_s,
                                algorithm=chosen)
     except (KeyFileError, MacKeyError) as exc:
-        _fail("rotate", exc)
+        fail("keys mac rotate", exc)
     except OSError as exc:
-        _fail("rotate", f"{exc.filename or directory}: {exc.strerror}")
+        fail("keys mac rotate", f"{exc.filename or directory}: {exc.strerror}")
     click.echo(f"terminal {terminal_id}: {entry.current.algorithm} key id "
                f"{entry.current.key_id}, check value {entry.current.check_value}")
     if entry.previous is not None:
@@ -113,7 +109,7 @@ def mac_show(directory: Path, terminal_id: str | None, as_json: bool) -> None:
     try:
         keys = load_mac_keys(directory)
     except KeyFileError as exc:
-        _fail("show", exc)
+        fail("keys mac show", exc)
     if terminal_id is not None:
         if terminal_id not in keys:
             click.echo(f"posgw keys mac show: terminal {terminal_id} has no MAC key", err=True)

@@ -20,25 +20,16 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-EXIT_BAD_INPUT = 2
+from posgw.cli.common import fail, gateway_config
+
 CONFIG = click.option("-c", "--config", "config_path", required=True, metavar="GATEWAY.TOML",
                       type=click.Path(dir_okay=False, path_type=Path),
                       help="The gateway's configuration (database, broker, branch).")
 
 
-def _fail(what: str, reason: object) -> NoReturn:
-    click.echo(f"posgw {what}: {reason}", err=True)
-    sys.exit(EXIT_BAD_INPUT)
-
 
 def _config(config_path: Path, what: str) -> Any:
-    from posgw.gateway.config import load_config
-    from posgw.protocols.config_error import ConfigError
-
-    try:
-        return load_config(config_path)
-    except ConfigError as exc:
-        _fail(what, exc)
+    return gateway_config(config_path, what)
 
 
 def _rows(config: Any, model: Any) -> list[Any]:
@@ -149,7 +140,7 @@ def _signed_by_this_gateway(config: Any, command: dict[str, Any]) -> dict[str, A
     try:
         return load_signer(config.keys_dir).sign(command)
     except (KeyFileError, OSError) as exc:
-        _fail("sign command", f"{exc} (the daemon obeys only signed commands)")
+        fail("sign command", f"{exc} (the daemon obeys only signed commands)")
 
 
 @cases.command("evidence")
@@ -174,7 +165,7 @@ def cases_evidence(config_path: Path, case_id: str, file: Path, submitted_by: st
     try:
         item = store.put(file, submitted_by=submitted_by)
     except (EvidenceError, OSError) as exc:
-        _fail("cases evidence", exc)
+        fail("cases evidence", exc)
     command = command_payload(config.branch_id, "submit_evidence", case_id=case_id,
                               evidence=item.as_dict())
     _reply_exit(_publish(config, command, wait))
@@ -203,7 +194,8 @@ cases.add_command(_resolve_command(
 
 @click.group()
 def terminals() -> None:
-    """The branch's terminals (`list`) and their retirement (`decommission`)."""
+    """The branch's terminals (`list`, `statement`) and their retirement
+    (`decommission`, for good: a decommissioned terminal cannot be brought back)."""
 
 
 @terminals.command("list")
@@ -228,7 +220,13 @@ def terminals_list(config_path: Path) -> None:
 def terminals_decommission(config_path: Path, terminal_id: str, wait: float) -> None:
     """Retire a terminal: it drains (new sales refused 58; its own reversals,
     voids and refunds still pass), then is refused outright once everything
-    it did has reached the center. Asks the running daemon."""
+    it did has reached the center. Asks the running daemon.
+
+    A decommissioned terminal cannot be brought back: no command undoes it,
+    and its state is kept in the gateway's database across restarts. To use
+    the device again, give it a new terminal id (field 41) and configure that
+    id ([[terminals]] or a listener's allow list).
+    """
     _reply_exit(_send(_config(config_path, "terminals"), "decommission", terminal_id, wait))
 
 

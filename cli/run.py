@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 
 import click
 
+from posgw.cli.common import fail, gateway_config
 from posgw.gateway.logsetup import LOG_FORMATS, configure_logging
 
 if TYPE_CHECKING:  # the daemon's imports are heavy: only `run` needs them
     from posgw.gateway.daemon import Gateway
 
-EXIT_CONFIG = 2
 #: Young-generation collections every this many allocations (CPython: 700).
 #: With the default, full collections ran about every 2.5 s under load and
 #: each stopped the event loop for 35-85 ms (measured with gc.callbacks): the
@@ -53,16 +53,10 @@ def run(config_path: Path, log_level: str, log_format: str | None) -> None:
     whether the daemon runs or not. With `[metrics] bind` in the file it
     serves Prometheus metrics at http://BIND/metrics.
     """
-    from posgw.gateway.config import load_config
     from posgw.gateway.daemon import Gateway
     from posgw.gateway.security.keys import KeyFileError
-    from posgw.protocols.config_error import ConfigError
 
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        click.echo(f"posgw run: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
+    config = gateway_config(config_path, "run")
     # After the file is read: it may name the format. Nothing logs before this.
     configure_logging(log_level, log_format or config.log_format)
     _pin_to_cpus(config.cpus)
@@ -70,8 +64,7 @@ def run(config_path: Path, log_level: str, log_format: str | None) -> None:
     try:
         asyncio.run(_serve(Gateway(config)))
     except KeyFileError as exc:  # e.g. a private key others may read: refused, one line
-        click.echo(f"posgw run: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
+        fail("run", exc)
     except Exception:  # logged, so a JSON log holds the crash too (as its `exc`)
         logging.getLogger("posgw").exception("gateway %s stopped by an error",
                                              config.gateway_id)
@@ -91,8 +84,7 @@ def _pin_to_cpus(cpus: tuple[int, ...]) -> None:
     try:
         os.sched_setaffinity(0, cpus)
     except (OSError, AttributeError) as exc:  # AttributeError: not Linux
-        click.echo(f"posgw run: [gateway] cpus = {list(cpus)}: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
+        fail("run", f"[gateway] cpus = {list(cpus)}: {exc}")
     logging.getLogger("posgw").info("pinned to CPU %s", ", ".join(map(str, cpus)))
 
 

@@ -57,6 +57,7 @@ from posgw.gateway.store.errors import OutboxFull
 from posgw.gateway.store.models import CaseEvidence
 from posgw.gateway.store.rows import TableRow, table_row
 from posgw.protocols.contract import TX_EVENT_SCHEMA, case_event, cases_topic, tx_topic, utc_iso
+from posgw.protocols.normalize.currency import format_amount
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +120,8 @@ class CaseService:
         await asyncio.to_thread(self._mark, case_id, case_status, UNRESOLVED)
         if self._vault is not None:  # resolved: the card is not needed any more
             await asyncio.to_thread(self._vault.shred, frozen.event_id)
-        return "done", (f"case {case_id} {case_status}: {frozen.amount_minor} "
-                        f"{frozen.currency}{recovered}")
+        shown = format_amount(frozen.amount_minor, frozen.currency)  # 4000 EUR: "40.00"
+        return "done", f"case {case_id} {case_status}: {shown} {frozen.currency}{recovered}"
 
     def _resolution_rows(self, case: FreezeCase, frozen: LedgerEntry, case_status: str,
                          tx_status: str) -> tuple[TableRow, TableRow, TableRow]:

@@ -14,11 +14,17 @@ pyproject.toml and the README's "where things live"):
 Importing `posgw` imports none of them.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("posgw")
-except PackageNotFoundError:  # imported from a checkout that was never installed
-    __version__ = "0+unknown"
-
 __all__ = ["__version__"]
+
+
+def __getattr__(name: str) -> str:
+    """`posgw.__version__`, read on first use: importlib.metadata costs every
+    `posgw` command ~25 ms at start-up (a tenth of `posgw status`)."""
+    if name != "__version__":
+        raise AttributeError(f"module 'posgw' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("posgw")
+    except PackageNotFoundError:  # imported from a checkout that was never installed
+        return "0+unknown"

@@ -1,6 +1,7 @@
 """Load generator: N terminals, each sending R purchases a second, for D seconds.
 
-Each terminal has its own connection and terminal id (T0000001, ...), and
+Each terminal has its own connection and terminal id (counting up from
+the first one, T0000001 by default: T0000001, T0000002, ...), and
 paces itself on a fixed schedule (request k at start + k/R): a terminal
 waits for one answer before sending the next, as real ones do, so a slow
 peer lowers the achieved rate instead of piling requests up. Latency is
@@ -62,19 +63,34 @@ def percentile(sorted_samples: Sequence[float], q: float) -> float:
 
 async def run_load(profile: Profile, connect: Connect, *, terminals: int, rate: float,
                    duration_s: float, cards: list[Card] | None = None,
-                   merchant_id: str = "M00000000000001", clock: Clock = SYSTEM_CLOCK,
+                   merchant_id: str = "M00000000000001", first_terminal_id: str = "T0000001",
+                   clock: Clock = SYSTEM_CLOCK,
                    on_progress: Progress | None = None) -> LoadReport:
     """Run the load and report; `rate` is per terminal."""
+    ids = terminal_ids(first_terminal_id, terminals)
     cards = cards if cards is not None else demo.demo_cards()
     exchanges: list[Exchange] = []
     started = SYSTEM_CLOCK.monotonic()
     async with asyncio.TaskGroup() as group:
-        for index in range(terminals):
+        for terminal_id in ids:
             group.create_task(_one_terminal(
-                profile, connect, f"T{index + 1:07d}", merchant_id, cards, clock,
+                profile, connect, terminal_id, merchant_id, cards, clock,
                 rate, duration_s, exchanges, on_progress))
     elapsed = SYSTEM_CLOCK.monotonic() - started
     return _report(exchanges, terminals, rate, duration_s, elapsed)
+
+
+def terminal_ids(first: str, count: int) -> list[str]:
+    """`count` ids counting up from `first` in its trailing digits, same width
+    (T0000041 -> T0000041, T0000042, ...); ValueError when they run out."""
+    stem = first.rstrip("0123456789")
+    digits = first[len(stem):]
+    if count > 1 and not digits:
+        raise ValueError(f"terminal id {first!r} must end in digits to number {count} terminals")
+    if count > 1 and len(str(int(digits) + count - 1)) > len(digits):
+        raise ValueError(f"{count} terminal ids from {first!r} do not fit in {len(first)} "
+                         "characters")
+    return [first] + [f"{stem}{int(digits) + n:0{len(digits)}d}" for n in range(1, count)]
 
 
 async def _one_terminal(profile: Profile, connect: Connect, terminal_id: str, merchant_id: str,

@@ -94,7 +94,8 @@ def run_simulation(profile: Profile, target: Target, *, scenarios: list[str],
     if results:
         console.print(scenario_table(results))
     if load is not None:
-        report = asyncio.run(_run_load(console, profile, connect, load, merchant_id))
+        report = asyncio.run(_run_load(console, profile, connect, load, terminal_id,
+                                       merchant_id))
         console.print(load_table(report))
     return all(r.passed or r.skipped for r in results)
 
@@ -115,12 +116,13 @@ async def _run_scenarios(console: Console, profile: Profile, connect: Connect,
 
 
 async def _run_load(console: Console, profile: Profile, connect: Connect, plan: LoadPlan,
-                    merchant_id: str) -> LoadReport:
+                    first_terminal_id: str, merchant_id: str) -> LoadReport:
     total = int(plan.terminals * plan.rate * plan.duration_s)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"{plan.terminals} terminals", total=total)
         return await run_load(profile, connect, terminals=plan.terminals, rate=plan.rate,
                               duration_s=plan.duration_s, merchant_id=merchant_id,
+                              first_terminal_id=first_terminal_id,
                               on_progress=lambda n: progress.advance(task, n))
 
 

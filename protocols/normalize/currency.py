@@ -67,3 +67,22 @@ def currency_alpha(code: str) -> str | None:
     if code.isascii() and code.isalpha() and len(code) == 3:
         return code.upper()
     return None
+
+
+#: ISO 4217 minor-unit digits (the currency exponent) where they are not 2.
+MINOR_UNIT_DIGITS: Mapping[str, int] = MappingProxyType({
+    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF",
+                     "UGX", "VND", "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+})
+
+
+def format_amount(amount_minor: int, currency: str) -> str:
+    """An amount in minor units shown in major units: 12500 EUR -> "125.00",
+    500 JPY -> "500". For people only: payloads keep the integer."""
+    digits = MINOR_UNIT_DIGITS.get(currency.upper(), 2)
+    if digits == 0:
+        return f"{amount_minor:,}"
+    units, minor = divmod(abs(amount_minor), 10 ** digits)
+    sign = "-" if amount_minor < 0 else ""
+    return f"{sign}{units:,}.{minor:0{digits}d}"

@@ -216,3 +216,11 @@ async def test_cmd_exits_1_when_no_reply_comes_in_time(tmp_path: Path, keys: Gat
 @pytest.mark.parametrize("args", [("ping", "extra"), ("release",), ("reboot",)])
 def test_cmd_with_wrong_arguments_is_a_usage_error(config: Path, args: tuple[str, ...]) -> None:
     assert posgw(config, "cmd", "B001", *args).exit_code == 2
+
+
+def test_cmd_help_says_decommission_drains_and_return_is_a_refund() -> None:
+    text = " ".join(CliRunner().invoke(main, ["center", "cmd", "--help"]).output.split())
+    assert "it drains first" in text and "reversals, voids and refunds still pass" in text
+    assert "(recorded as a refund)" in text and "(reversal)" not in text
+    assert "refuse every further request" not in text
+    assert "A decommissioned terminal cannot be brought back" in text

@@ -234,3 +234,9 @@ async def test_a_resolution_already_in_the_ledger_decides_a_case_left_open_by_a_
     assert desk.case().status == "released"
     assert [row.status for row in desk.rows(LedgerEntry) if row.original_event_id] == [
         "settled"]
+
+
+async def test_the_reply_shows_the_held_amount_in_major_units(desk: Desk) -> None:
+    case = await desk.freeze()  # 2002 minor units of EUR held
+    outcome, detail = await desk.cases.resolve(case.id, "release")
+    assert (outcome, detail) == ("done", f"case {case.id} released: 20.02 EUR")

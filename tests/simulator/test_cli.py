@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+from pathlib import Path
 
 from click.testing import CliRunner
 
 from posgw.cli.main import main
+from posgw.simulator.loadgen import terminal_ids
 from posgw.simulator.scenarios import SCENARIOS
+from tests.simulator.conftest import acquirer_context
+
+POSGW = str(Path(sys.executable).with_name("posgw"))
 
 
 def test_simulate_help_lists_every_scenario() -> None:
@@ -27,7 +33,34 @@ def test_simulate_rejects_an_unknown_scenario() -> None:
 
 
 def test_cli_module_does_not_import_the_simulator() -> None:
-    code = "import sys, cli.main; print(any(m.startswith('simulator') for m in sys.modules))"
+    code = ("import sys, posgw.cli.main; "
+            "print(any(m.startswith('posgw.simulator') for m in sys.modules))")
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True).stdout
     assert output.strip() == "False"
+
+
+async def test_load_run_numbers_its_terminals_from_the_given_terminal_id() -> None:
+    async with acquirer_context() as (ctx, server):
+        process = await asyncio.create_subprocess_exec(
+            POSGW, "simulate", "-p", "iso87-binary", "--tcp", f"127.0.0.1:{server.port}",
+            "--rate", "10", "--duration", "0.3", "--terminals", "2",
+            "--terminal-id", "T0000041", stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE)
+        _, stderr = await process.communicate()
+    assert process.returncode == 0, stderr.decode()
+    assert ctx.acquirer is not None
+    debits = {tid: ctx.acquirer.totals(tid).debits for tid in ("T0000041", "T0000042",
+                                                               "T0000001")}
+    assert debits == {"T0000041": 3, "T0000042": 3, "T0000001": 0}
+
+
+def test_terminal_ids_count_up_in_the_trailing_digits_keeping_their_width() -> None:
+    assert terminal_ids("ATM00098", 3) == ["ATM00098", "ATM00099", "ATM00100"]
+    assert terminal_ids("KIOSK", 1) == ["KIOSK"]
+
+
+def test_simulate_refuses_a_terminal_id_it_cannot_number() -> None:
+    outcome = CliRunner().invoke(main, ["simulate", "--tcp", "127.0.0.1:1", "--rate", "1",
+                                        "--terminals", "2", "--terminal-id", "T99"])
+    assert outcome.exit_code == 2 and "do not fit" in outcome.output
