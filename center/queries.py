@@ -10,14 +10,15 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from posgw.center.models import ReceivedEvent
+from posgw.protocols.contract import FROZEN, REFUND, REVERSED, SETTLED, VOIDED
 
 #: Statuses whose amount counts towards a day's settled total.
-SETTLED_STATUSES = ("settled",)
+SETTLED_STATUSES = (SETTLED,)
 #: Statuses that give money back: each arrives as its own event with its own
 #: (positive) amount, and nets out of the day's settled sum.
-RETURNED_STATUSES = ("reversed", "voided", "refund")
+RETURNED_STATUSES = (REVERSED, VOIDED, REFUND)
 #: Held by a freeze case: neither settled nor returned until released.
-HELD_STATUSES = ("frozen",)
+HELD_STATUSES = (FROZEN,)
 #: Columns of an event shown by `posgw center query` (never the raw payload).
 EVENT_COLUMNS = ("event_id", "occurred_at", "branch_id", "gateway_id", "seq", "terminal_id",
                  "merchant_id", "stan", "rrn", "auth_code", "response_code", "status", "kind",

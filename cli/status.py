@@ -267,7 +267,7 @@ def _print_report(report: dict[str, Any]) -> None:
 
 def _discrepancy_text(batch: dict[str, Any]) -> str:
     """E.g. `missing at gateway: 1 debits; amounts (terminal - ledger): debits +12.00`."""
-    from posgw.protocols.normalize.currency import format_amount
+    from posgw.protocols.currency import format_amount
 
     parts = [f"missing at {where}: " + ", ".join(f"{n} {name}" for name, n in sorted(
         batch[f"missing_at_{where}"].items())) for where in ("gateway", "terminal")
@@ -334,7 +334,7 @@ def _terminal_table(terminals: list[dict[str, Any]]) -> Table:
 
 
 def _totals_table(totals: dict[str, Any]) -> Table:
-    from posgw.protocols.normalize.currency import format_amount
+    from posgw.protocols.currency import format_amount
 
     table = Table("status", "currency", "count", "amount", title=f"totals {totals['date']} (UTC)",
                   title_justify="left", box=None, pad_edge=False)

@@ -56,15 +56,26 @@ from posgw.gateway.store import DuplicateRequest, FreezeCase, GroupCommitter, Le
 from posgw.gateway.store.errors import OutboxFull
 from posgw.gateway.store.models import CaseEvidence
 from posgw.gateway.store.rows import TableRow, table_row
-from posgw.protocols.contract import TX_EVENT_SCHEMA, case_event, cases_topic, tx_topic, utc_iso
-from posgw.protocols.normalize.currency import format_amount
+from posgw.protocols.contract import (
+    EXPIRE,
+    REFUND,
+    RELEASE,
+    RETURN_TO_CARD,
+    SETTLED,
+    TX_EVENT_SCHEMA,
+    case_event,
+    cases_topic,
+    tx_topic,
+    utc_iso,
+)
+from posgw.protocols.currency import format_amount
 
 log = logging.getLogger(__name__)
 
 RESOLUTION_CLASS = "R"
 #: Command → (the case status it ends in, the status of the resolution's tx event).
-_OUTCOME = {"release": (RELEASED, "settled"), "return_to_card": (RETURNED, "refund"),
-            "expire": (EXPIRED, "refund")}
+_OUTCOME = {RELEASE: (RELEASED, SETTLED), RETURN_TO_CARD: (RETURNED, REFUND),
+            EXPIRE: (EXPIRED, REFUND)}
 #: How often the daemon looks for cases to expire or to report overdue: the
 #: deadlines are hours and days, so a minute late is on time.
 SWEEP_INTERVAL_S = 60.0
@@ -97,7 +108,7 @@ class CaseService:
         if case.status not in (*UNRESOLVED, case_status):
             return "rejected", f"case {case_id} is already {case.status}"
         recovered = ""
-        if tx_status == "refund" and case.status in UNRESOLVED and self._vault is not None:
+        if tx_status == REFUND and case.status in UNRESOLVED and self._vault is not None:
             try:  # money goes back only to a card the vault can still open
                 recovered = "; " + await asyncio.to_thread(self._vault.recoverable,
                                                            frozen.event_id)
@@ -113,7 +124,7 @@ class CaseService:
         except DuplicateRequest:
             earlier = await asyncio.to_thread(self._earlier_resolution, frozen)
             if earlier is not None and earlier != tx_status:
-                final = RELEASED if earlier == "settled" else RETURNED
+                final = RELEASED if earlier == SETTLED else RETURNED
                 await asyncio.to_thread(self._mark, case_id, final, UNRESOLVED)
                 return "rejected", f"case {case_id} is already {final}"
             log.info("case %s was already %s; finishing the case update", case_id, case_status)
@@ -129,7 +140,7 @@ class CaseService:
         values: dict[str, Any] = {
             **frozen.model_dump(exclude={"id"}), "event_id": event_id, "status": tx_status,
             "message_class": RESOLUTION_CLASS, "original_event_id": frozen.event_id,
-            "occurred_at": now, "kind": "refund" if tx_status == "refund" else frozen.kind}
+            "occurred_at": now, "kind": "refund" if tx_status == REFUND else frozen.kind}
         payload = {key: values[key] for key in _TX_FIELDS}
         payload.update({"event_id": event_id, "schema": TX_EVENT_SCHEMA,
                         "branch_id": ident.branch_id, "gateway_id": ident.gateway_id,

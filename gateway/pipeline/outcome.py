@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from datetime import datetime
 
+from posgw.protocols.contract import DECLINED, FROZEN, REFUND, REVERSED, SETTLED, VOIDED
 from posgw.protocols.normalize import TxKind
 
 #: Kinds that move money: each one is a ledger row and a `tx` event.
@@ -17,8 +18,8 @@ MONEY_KINDS = frozenset({TxKind.PURCHASE, TxKind.PREAUTH, TxKind.COMPLETION, TxK
                          TxKind.VOID, TxKind.REVERSAL})
 #: Kinds that undo an earlier transaction of the same terminal.
 UNDOING_KINDS = frozenset({TxKind.VOID, TxKind.REVERSAL})
-_STATUS_OF_APPROVED = {TxKind.REFUND: "refund", TxKind.VOID: "voided",
-                       TxKind.REVERSAL: "reversed"}
+_STATUS_OF_APPROVED = {TxKind.REFUND: REFUND, TxKind.VOID: VOIDED,
+                       TxKind.REVERSAL: REVERSED}
 _RRN_SERIAL_DIGITS = 8
 #: Field 37 is an12: YDDD and the serial.
 RRN_LENGTH = 4 + _RRN_SERIAL_DIGITS
@@ -29,10 +30,10 @@ def final_status(kind: TxKind, *, approved: bool, frozen: bool) -> str | None:
     if kind not in MONEY_KINDS:
         return None
     if not approved:
-        return "declined"
+        return DECLINED
     if kind in _STATUS_OF_APPROVED:
         return _STATUS_OF_APPROVED[kind]
-    return "frozen" if frozen else "settled"
+    return FROZEN if frozen else SETTLED
 
 
 class RrnSource:

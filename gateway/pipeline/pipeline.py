@@ -37,7 +37,16 @@ from posgw.gateway.security.vault import CardVault
 from posgw.gateway.store import DuplicateRequest, GroupCommitter, OutboxFull, Store
 from posgw.gateway.store.rows import TableRow
 from posgw.gateway.terminals import DECOMMISSIONED, DRAINING, TerminalLine, TerminalRegistry
-from posgw.protocols.contract import CASE_OPEN, case_event, cases_topic, tx_event, tx_topic
+from posgw.protocols.contract import (
+    CASE_OPEN,
+    FROZEN,
+    REVERSED,
+    VOIDED,
+    case_event,
+    cases_topic,
+    tx_event,
+    tx_topic,
+)
 from posgw.protocols.iso8583.message import Message
 from posgw.protocols.normalize import (
     ResponseCategory,
@@ -262,7 +271,7 @@ class Pipeline:
                                                     terminal_id),
                             clock=self._clock, terminal_id=terminal_id)
         case = (case_row(decided.decision, tx, token, now, self._case_policy.deadlines(now))
-                if status == "frozen" else None)
+                if status == FROZEN else None)
         extra = [row for row in (
             case, self._case_opened(case, tx, event_id, now) if case is not None else None,
             vault_row(self._vault, tx, event_id, now) if case is not None else None,
@@ -277,7 +286,7 @@ class Pipeline:
         except DuplicateRequest:
             return await self._stored_answer(request, key)
         self.metrics.recorded(status, decided.decision.hits)
-        if original is not None and token and status in ("reversed", "voided"):
+        if original is not None and token and status in (REVERSED, VOIDED):
             self._risk.undo(original, card=token, terminal=terminal_id)  # no longer a swipe
         return response
 

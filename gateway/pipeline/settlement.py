@@ -39,7 +39,16 @@ from posgw.gateway.identity import GatewayIdentity
 from posgw.gateway.store.models import Reconciliation
 from posgw.gateway.store.rows import TableRow, table_row
 from posgw.gateway.store.store import BatchRow
-from posgw.protocols.contract import reconciliation_event, reconciliation_topic, utc_iso
+from posgw.protocols.contract import (
+    FROZEN,
+    REFUND,
+    REVERSED,
+    SETTLED,
+    VOIDED,
+    reconciliation_event,
+    reconciliation_topic,
+    utc_iso,
+)
 from posgw.protocols.normalize.batch import BatchTotals
 
 DEBIT_KINDS = frozenset({"purchase", "preauth", "completion"})
@@ -50,16 +59,16 @@ TRANSACTION_CLASSES = ("debits", "credits", "debit_reversals", "credit_reversals
 def ledger_totals(rows: Iterable[BatchRow]) -> BatchTotals:
     rows = list(rows)
     reversed_ids = {row.original_event_id for row in rows
-                    if row.kind == "reversal" and row.status == "reversed"}
+                    if row.kind == "reversal" and row.status == REVERSED}
     counts: dict[str, int] = {}
     for row in rows:
         if row.event_id in reversed_ids:
             continue
-        if row.kind in DEBIT_KINDS and row.status in ("settled", "frozen"):
+        if row.kind in DEBIT_KINDS and row.status in (SETTLED, FROZEN):
             _add(counts, "debits", row.amount_minor)
-        elif row.kind == "refund" and row.status == "refund":
+        elif row.kind == "refund" and row.status == REFUND:
             _add(counts, "credits", row.amount_minor)
-        elif row.kind == "void" and row.status == "voided":
+        elif row.kind == "void" and row.status == VOIDED:
             _add(counts, "debit_reversals", row.amount_minor)
     return BatchTotals(**counts)
 

@@ -11,6 +11,7 @@ from posgw.gateway.pipeline.replay import DEFAULT_RECENT, RecentResponses, Reque
 from posgw.gateway.risk import Attempt, RiskEngine
 from posgw.gateway.store import Store
 from posgw.gateway.store.store import RecentRow
+from posgw.protocols.contract import REVERSED, VOIDED
 from posgw.protocols.normalize import (
     ACTION_CODES_1993,
     RESPONSE_CODES_1987,
@@ -39,7 +40,7 @@ def warm_up(store: Store, risk: RiskEngine, recent: RecentResponses, clock: Cloc
     for row in [*wrong_pins, *rows]:
         if row.pan_token:
             risk.record(_attempt(row))
-            if row.status in ("reversed", "voided") and row.original_event_id:
+            if row.status in (REVERSED, VOIDED) and row.original_event_id:
                 risk.undo(row.original_event_id, card=row.pan_token, terminal=row.terminal_id)
         if row.stan:
             recent.remember(RequestKey(row.terminal_id, row.message_class, row.stan,

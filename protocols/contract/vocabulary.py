@@ -17,7 +17,13 @@ SCHEMA_NAMES = (TX_EVENT_SCHEMA, TERMINAL_STATUS_SCHEMA, GATEWAY_STATUS_SCHEMA, 
                 RECONCILIATION_SCHEMA, COMMAND_SCHEMA, COMMAND_REPLY_SCHEMA)
 
 #: A transaction event's `status` (tx-event.v1), in the order DESIGN.md lists them.
-TX_STATUSES = ("settled", "frozen", "reversed", "voided", "refund", "declined")
+SETTLED = "settled"
+FROZEN = "frozen"  # approved, funds held by a freeze case
+REVERSED = "reversed"
+VOIDED = "voided"
+REFUND = "refund"  # also how a return to card is recorded
+DECLINED = "declined"
+TX_STATUSES = (SETTLED, FROZEN, REVERSED, VOIDED, REFUND, DECLINED)
 #: A terminal's and a gateway's retained `state`.
 TERMINAL_STATES = ("online", "offline", "decommissioned")
 GATEWAY_STATES = ("online", "offline")

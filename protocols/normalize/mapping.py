@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from string import hexdigits
 from types import MappingProxyType
 
+from posgw.protocols.currency import currency_alpha
 from posgw.protocols.iso8583.emv_tags import SENSITIVE_TAGS
 from posgw.protocols.iso8583.errors import DecodeError
 from posgw.protocols.iso8583.message import Message
@@ -28,7 +29,6 @@ from posgw.protocols.normalize.classify import (
     entry_mode_from_field22,
     entry_mode_from_pan_entry_code,
 )
-from posgw.protocols.normalize.currency import currency_alpha
 from posgw.protocols.normalize.errors import NormalizeError
 from posgw.protocols.normalize.field_values import (
     digits_field,

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from posgw.protocols.normalize.field_values import is_ascii_digits
-
 ISO4217_ALPHA_BY_NUMERIC: Mapping[str, str] = MappingProxyType(
     {
         "036": "AUD",
@@ -58,7 +56,7 @@ def currency_alpha(code: str) -> str | None:
     "978" and "0978" (EMV's n4 form) give "EUR"; an unknown numeric code is
     returned as three digits; "eur" gives "EUR". None when `code` is neither.
     """
-    if is_ascii_digits(code) and len(code) in (3, 4):
+    if code.isascii() and code.isdigit() and len(code) in (3, 4):  # not "²", "٣"
         if len(code) == 4:
             if code[0] != "0":
                 return None
