@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from posgw.center.verify import SignatureVerifier
-from posgw.drivers.mqtt import (
+from posgw.drivers.mqtt_config import (
     DEFAULT_KEEPALIVE_S,
     DEFAULT_SESSION_EXPIRY_S,
     MAX_SESSION_EXPIRY_S,

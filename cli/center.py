@@ -9,7 +9,6 @@ masked PAN.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
@@ -328,6 +327,8 @@ def cmd(ctx: click.Context, branch: str, action: str, args: tuple[str, ...],
             fail("center cmd", f"[center] command_key: {exc}")
     reply, untrusted = None, None
     try:
+        import asyncio
+
         reply = asyncio.run(send_command(config.mqtt, command, wait_reply_s=wait_reply,
                                          verifier=trusted_verifier(config)))
     except ReplyError as exc:

@@ -53,11 +53,10 @@ def center_config(path: Path, what: str) -> CenterConfig:
     """The center's TOML file, or exit 2 with "file: key: reason"."""
     from posgw.center.config import load_center_config
     from posgw.protocols.config_error import ConfigError
-    from posgw.protocols.iso8583.errors import SpecError  # a profile the config names
 
     try:
         return load_center_config(path)
-    except (ConfigError, SpecError) as exc:
+    except ConfigError as exc:
         fail(what, exc)
 
 

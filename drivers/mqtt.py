@@ -22,44 +22,23 @@ Two things aiomqtt does not expose, and why we need them:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from posgw.protocols.contract import DEFAULT_TOPIC_PREFIX
+from posgw.drivers.mqtt_config import (
+    DEFAULT_KEEPALIVE_S,
+    DEFAULT_SESSION_EXPIRY_S,
+    DEFAULT_TIMEOUT_S,
+    MAX_SESSION_EXPIRY_S,
+    MqttConfig,
+)
+
+__all__ = ["DEFAULT_KEEPALIVE_S", "DEFAULT_SESSION_EXPIRY_S", "MAX_SESSION_EXPIRY_S",
+           "QOS_AT_LEAST_ONCE", "MqttConfig", "ack", "new_client"]
 
 QOS_AT_LEAST_ONCE = 1
-DEFAULT_KEEPALIVE_S = 30
-#: How long the broker keeps a disconnected client's session and queues its
-#: messages: a process down over a long weekend still gets everything.
-DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
-#: MQTT 5 caps the Session Expiry Interval at 2^32-1 (0xFFFFFFFF = never expires).
-MAX_SESSION_EXPIRY_S = 0xFFFFFFFF
-DEFAULT_TIMEOUT_S = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class MqttConfig:
-    """The `[mqtt]` table of gateway.toml and center.toml.
-
-    `share_group` is the subscriber's (the center's): None subscribes plainly.
-    With a `client_id` a persistent session can be kept (`session_expiry_s`).
-    """
-
-    host: str = "127.0.0.1"
-    port: int = 1883
-    topic_prefix: str = DEFAULT_TOPIC_PREFIX
-    share_group: str | None = None
-    client_id: str | None = None
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    tls_ca: str | None = None
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    keepalive: int = DEFAULT_KEEPALIVE_S
-    session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S
 
 
 def new_client(config: MqttConfig, *, client_id: str | None = None, persistent: bool = False,

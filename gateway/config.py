@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from posgw.drivers.mqtt import DEFAULT_KEEPALIVE_S, MqttConfig
+from posgw.drivers.mqtt_config import DEFAULT_KEEPALIVE_S, MqttConfig
 from posgw.gateway.case_policy import DEFAULT_EXPIRE_AFTER, DEFAULT_FIRST_RESPONSE, CasePolicy
 from posgw.gateway.profiles import load_profile
 from posgw.gateway.risk import RiskSettings, parse_risk_settings
