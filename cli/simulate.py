@@ -51,6 +51,7 @@ def simulate(profile_name: str, tcp_address: str | None, serial_path: str | None
     the exit status is 1 when a scenario's checks failed. Checks assume the
     demo cards of the acquirer simulator (`posgw acquirer`) upstream.
     """
+    from posgw.drivers.base import LinkClosed
     from posgw.simulator.runner import LoadPlan, Target, run_simulation
     from posgw.simulator.scenarios import SCENARIOS
 
@@ -77,7 +78,18 @@ def simulate(profile_name: str, tcp_address: str | None, serial_path: str | None
         ok = run_simulation(profile, Target(kind, str(address), usb_relay), scenarios=names,
                             load=load, terminal_id=terminal_id, merchant_id=merchant_id,
                             response_timeout_s=response_timeout)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, LinkClosed) as exc:
         fail("simulate", exc)
+    except ExceptionGroup as group:  # from the load run's task group
+        first = _first_leaf(group)
+        if not isinstance(first, OSError | ValueError | LinkClosed):
+            raise
+        fail("simulate", first)
     if not ok:
         sys.exit(1)
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first exception a (nested) group holds: the one to name in one line."""
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first

@@ -10,6 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from posgw.cli.main import main
+from posgw.sandbox.ports import free_port
 from posgw.simulator.loadgen import terminal_ids
 from posgw.simulator.scenarios import SCENARIOS
 from tests.simulator.conftest import acquirer_context
@@ -64,3 +65,13 @@ def test_simulate_refuses_a_terminal_id_it_cannot_number() -> None:
     outcome = CliRunner().invoke(main, ["simulate", "--tcp", "127.0.0.1:1", "--rate", "1",
                                         "--terminals", "2", "--terminal-id", "T99"])
     assert outcome.exit_code == 2 and "do not fit" in outcome.output
+
+
+def test_a_gateway_that_refuses_the_connection_is_one_line_and_status_2() -> None:
+    port = free_port()  # nothing listens there
+    for extra in ([], ["--rate", "5", "--duration", "1"]):  # scenarios, then the load run
+        result = subprocess.run([POSGW, "simulate", "--tcp", f"127.0.0.1:{port}", *extra],
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith(f"posgw simulate: tcp:127.0.0.1:{port}: ")
+        assert "Traceback" not in result.stderr
