@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, update
 from sqlalchemy.types import String, TypeEngine
@@ -20,7 +21,7 @@ from posgw.gateway.store.models import SchemaVersion
 
 log = logging.getLogger(__name__)
 
-Column = tuple[str, str, TypeEngine[object]]  # table, column, type
+Column = tuple[str, str, TypeEngine[Any]]  # table, column, type
 
 #: version -> the columns that take it to version + 1.
 STEPS: Mapping[int, tuple[Column, ...]] = {
