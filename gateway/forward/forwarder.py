@@ -32,6 +32,7 @@ from posgw.gateway.forward.confirmations import ConfirmationReader, Refused
 from posgw.gateway.forward.events import new_event_id
 from posgw.gateway.forward.fresh import FreshEvents
 from posgw.gateway.forward.puback import FIRST_FAILURE_CODE, PubackWatch
+from posgw.gateway.forward.silence import OutboxSnapshot
 from posgw.gateway.security.signing import PayloadSigner
 from posgw.gateway.store.store import PendingEvent, Store
 from posgw.protocols.contract import (
@@ -79,6 +80,9 @@ DEFAULT_CONFIRM_TIMEOUT_S = 60.0
 CONFIRM_BACKOFF_CAP_S = 30 * 60.0
 #: Control rows (command replies, statuses, cases) read per round ahead of `tx`.
 CONTROL_READ_ROWS = 64
+#: The retained "online" status is published again this often when the
+#: outbox counts it carries changed (the center's fleet view).
+STATUS_REFRESH_S = 30.0
 
 
 class OutboxForwarder:
@@ -124,6 +128,8 @@ class OutboxForwarder:
         self.confirmations_refused = 0
         #: Monotonic time of the last valid confirmation (or of the start).
         self.center_heard_at = clock.monotonic()
+        #: The daemon's last count (heartbeat), carried by the retained status.
+        self.outbox: OutboxSnapshot | None = None
         #: Receives each message on the branch's `cmd` topic (set by the daemon).
         self.on_command: CommandCallback | None = None
         self.connections = 0
@@ -137,6 +143,11 @@ class OutboxForwarder:
     def confirming(self) -> bool:
         """True when a row is done only once the center confirmed it."""
         return self._confirmations is not None
+
+    @property
+    def center_silent(self) -> bool:
+        """As the daemon's last count found it (`[forward] center_silent_after_s`)."""
+        return self.outbox is not None and self.outbox.center_silent
 
     def center_silent_for(self) -> float:
         """Seconds since the center last confirmed anything (or since start)."""
@@ -193,6 +204,7 @@ class OutboxForwarder:
                 async with asyncio.TaskGroup() as group:
                     group.create_task(self._until_disconnected(client))
                     group.create_task(self._pump(publisher))
+                    group.create_task(self._refresh_status(client, status_topic))
             except asyncio.CancelledError:
                 await self._say_goodbye(client, status_topic)
                 raise
@@ -409,10 +421,24 @@ class OutboxForwarder:
                 await client.publish(topic, self._status_bytes("offline", last_seq),
                                      qos=QOS_AT_LEAST_ONCE, retain=True)
 
+    async def _refresh_status(self, client: aiomqtt.Client, topic: str) -> None:
+        """The retained birth again, when the outbox counts it carries changed."""
+        sent = self.outbox
+        while True:
+            await asyncio.sleep(STATUS_REFRESH_S)  # a timer
+            if self.outbox == sent:
+                continue
+            sent = self.outbox
+            last_seq = await asyncio.to_thread(self._store.max_seq)
+            await client.publish(topic, self._status_bytes("online", last_seq),
+                                 qos=QOS_AT_LEAST_ONCE, retain=True)
+
     def _status_bytes(self, state: str, last_seq: int) -> bytes:
+        counted = self.outbox if state == "online" else None  # a Will is stale when sent
         payload: dict[str, Any] = gateway_status(
             state, last_seq=last_seq, event_id=new_event_id(), branch_id=self._branch_id,
-            gateway_id=self._gateway_id, occurred_at=self._clock.utc_now())
+            gateway_id=self._gateway_id, occurred_at=self._clock.utc_now(),
+            outbox=None if counted is None else counted.as_payload())
         return self._signer.seal(payload)
 
 

@@ -74,11 +74,19 @@ def tx_event(tx: Transaction, *, status: str, event_id: str, branch_id: str, gat
 
 
 def gateway_status(state: str, *, last_seq: int, event_id: str, branch_id: str,
-                   gateway_id: str, occurred_at: datetime) -> dict[str, Any]:
-    """Retained birth ("online") and Last Will ("offline"); already carries its seq."""
-    return {**envelope(GATEWAY_STATUS_SCHEMA, event_id=event_id, branch_id=branch_id,
-                       gateway_id=gateway_id, occurred_at=occurred_at),
-            "seq": last_seq, "state": state, "last_seq": last_seq}
+                   gateway_id: str, occurred_at: datetime,
+                   outbox: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Retained birth ("online") and Last Will ("offline"); already carries its seq.
+
+    `outbox` (births only): pending, published_unconfirmed,
+    oldest_unconfirmed_age_s, center_silent, as the gateway last counted them.
+    """
+    payload = {**envelope(GATEWAY_STATUS_SCHEMA, event_id=event_id, branch_id=branch_id,
+                          gateway_id=gateway_id, occurred_at=occurred_at),
+               "seq": last_seq, "state": state, "last_seq": last_seq}
+    if outbox is not None:
+        payload["outbox"] = dict(outbox)
+    return payload
 
 
 def terminal_status(terminal_id: str, state: str, *, profile: str | None, event_id: str,

@@ -237,7 +237,8 @@ def test_json_has_exactly_the_keys_the_help_documents(store: Store, db_path: Pat
                                            "last_seen_at", "configured"}
     assert set(report["totals"]) == {"date", "rows"}
     assert set(report["totals"]["rows"][0]) == {"status", "currency", "count", "amount_minor"}
-    assert set(report["outbox"]) == {"depth", "oldest_created_at", "oldest_age_s"}
+    assert set(report["outbox"]) == {"depth", "pending", "published_unconfirmed",
+                                     "oldest_created_at", "oldest_age_s", "center_silent_since"}
     help_text = run_posgw("status", "--help").stdout
     documented = [*report, *report["daemon"], *report["broker"], *report["terminals"][0],
                   *report["totals"]["rows"][0], *report["outbox"], *report["unreconciled"][0]]
