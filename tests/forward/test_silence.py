@@ -1,0 +1,39 @@
+"""A center that confirms nothing is reported once past the threshold, in words."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from posgw.gateway.forward.silence import CenterSilence, silence_text
+
+START = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+
+def test_the_reason_reads_as_an_operator_would_say_it() -> None:
+    assert silence_text(7 * 60 + 12, 1234) == (
+        "center has confirmed nothing for 7 min; 1,234 events published and waiting")
+
+
+def test_silence_needs_both_waiting_events_and_the_threshold() -> None:
+    silence = CenterSilence(after_s=300)
+    assert not silence.check(silent_for_s=299, published=10, now=START)
+    assert not silence.check(silent_for_s=3600, published=0, now=START)  # idle, not silent
+    assert silence.check(silent_for_s=420, published=10, now=START)
+    assert silence.since == START - timedelta(seconds=420)
+
+
+def test_the_warning_is_logged_once_per_threshold_and_the_recovery_too(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="posgw.gateway.forward.silence")
+    silence = CenterSilence(after_s=300)
+    for beat in range(0, 300, 2):  # heartbeats every 2 s for 5 minutes
+        silence.check(silent_for_s=300 + beat, published=5,
+                      now=START + timedelta(seconds=beat))
+    silence.check(silent_for_s=600, published=5, now=START + timedelta(seconds=300))
+    silence.check(silent_for_s=1, published=5, now=START + timedelta(seconds=302))
+    messages = [record.getMessage() for record in caplog.records]
+    assert sum("has confirmed nothing" in m for m in messages) == 2
+    assert "center confirms again" in messages[-1] and silence.since is None
