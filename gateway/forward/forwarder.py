@@ -36,6 +36,7 @@ from posgw.gateway.forward.silence import OutboxSnapshot
 from posgw.gateway.security.signing import PayloadSigner
 from posgw.gateway.store.store import PendingEvent, Store
 from posgw.protocols.contract import (
+    awaits_confirmation,
     command_topic,
     confirm_topic,
     gateway_status,
@@ -217,7 +218,7 @@ class OutboxForwarder:
         in creation order, so paho queues the PUBLISH packets in seq order,
         and MQTT keeps that order per topic (MQTT 5 §4.6).
         """
-        acked: list[int] = []
+        acked = _Acked()
         unacked: dict[int, float] = {}  # seq -> monotonic publish time, oldest first
         slots = asyncio.Semaphore(self._window)
         try:
@@ -254,6 +255,8 @@ class OutboxForwarder:
                 self._read_table = True  # the poll: rows another writer may have added
 
     async def _start(self, window: _Window, row: PendingEvent) -> None:
+        if row.seq in window.unacked:  # in flight already (a rewind, a republish round)
+            return
         await window.slots.acquire()
         window.unacked[row.seq] = self._clock.monotonic()
         window.group.create_task(self._publish_one(window, row))
@@ -308,10 +311,12 @@ class OutboxForwarder:
             code = await window.publisher.publish(row.topic, payload, retain=row.retain)
             if code >= FIRST_FAILURE_CODE:
                 self._refuse(row, code)
+            elif self.confirming and awaits_confirmation(row.topic):
+                window.acked.published.append(row.seq)
             else:
-                window.acked.append(row.seq)
+                window.acked.done.append(row.seq)
         finally:
-            del window.unacked[row.seq]
+            window.unacked.pop(row.seq, None)
             window.slots.release()
 
     def _refuse(self, row: PendingEvent, code: int) -> None:
@@ -334,9 +339,8 @@ class OutboxForwarder:
                                                   TABLE_READ_ROWS, after_seq):
                 after_seq = rows[-1].seq
                 for row in rows:
-                    if row.seq not in window.unacked:
-                        await self._start(window, row)
-                        republished += 1
+                    republished += row.seq not in window.unacked
+                    await self._start(window, row)
             if republished:
                 self.republished_total += republished
                 self._confirm_wait_s = self._confirm_backoff.next_delay()
@@ -354,21 +358,22 @@ class OutboxForwarder:
             if waited > self._publish_timeout_s:
                 raise aiomqtt.MqttError(f"no PUBACK for {waited:.0f} s; reconnecting")
 
-    async def _flush_periodically(self, acked: list[int]) -> None:
+    async def _flush_periodically(self, acked: _Acked) -> None:
         while True:
             await asyncio.sleep(MARK_INTERVAL_S)  # a timer: batches the marks
             await self._flush(acked)
 
-    async def _flush(self, acked: list[int]) -> None:
-        """Mark what the broker acked (one write for many rows): published,
-        or done when there is no center key to confirm with."""
-        if not acked:
-            return
-        ids = acked[:]
-        del acked[:len(ids)]
-        mark = self._store.mark_published if self.confirming else self._store.mark_delivered
-        await asyncio.to_thread(mark, ids, self._clock.utc_now())
-        self.delivered_total += len(ids)
+    async def _flush(self, acked: _Acked) -> None:
+        """Mark what the broker acked (one write per state for many rows):
+        published, or done when nobody will confirm it."""
+        for ids, mark in ((acked.published, self._store.mark_published),
+                          (acked.done, self._store.mark_delivered)):
+            if not ids:
+                continue
+            taken = ids[:]
+            del ids[:len(taken)]
+            await asyncio.to_thread(mark, taken, self._clock.utc_now())
+            self.delivered_total += len(taken)
 
     # -- what the center sends ------------------------------------------------------
 
@@ -442,11 +447,19 @@ class OutboxForwarder:
         return self._signer.seal(payload)
 
 
+class _Acked:
+    """Seqs the broker acknowledged, not yet marked in the table."""
+
+    def __init__(self) -> None:
+        self.published: list[int] = []  # to wait for the center's confirmation
+        self.done: list[int] = []  # done at PUBACK: nobody confirms them
+
+
 class _Window:
     """What the publishing tasks of one connection share."""
 
     def __init__(self, publisher: PubackWatch, group: asyncio.TaskGroup,
-                 slots: asyncio.Semaphore, acked: list[int], unacked: dict[int, float]) -> None:
+                 slots: asyncio.Semaphore, acked: _Acked, unacked: dict[int, float]) -> None:
         self.publisher = publisher
         self.group = group
         self.slots = slots

@@ -19,10 +19,12 @@ from posgw.protocols.contract.payloads import (
     utc_iso,
 )
 from posgw.protocols.contract.topics import (
+    CONFIRMED_KINDS,
     DEFAULT_TOPIC_PREFIX,
     GATEWAY_SEGMENT,
     Topic,
     TopicKind,
+    awaits_confirmation,
     cases_topic,
     command_reply_topic,
     command_topic,
@@ -86,6 +88,7 @@ __all__ = [
     "COMMAND_OUTCOMES",
     "COMMAND_REPLY_SCHEMA",
     "COMMAND_SCHEMA",
+    "CONFIRMED_KINDS",
     "CONFIRM_SCHEMA",
     "DECLINED",
     "DECOMMISSION",
@@ -121,6 +124,7 @@ __all__ = [
     "CaseDeadlines",
     "Topic",
     "TopicKind",
+    "awaits_confirmation",
     "case_event",
     "cases_topic",
     "command",

@@ -76,6 +76,16 @@ def confirm_topic(prefix: str, branch_id: str, gateway_id: str) -> str:
     return f"{prefix}/{branch_id}/{gateway_id}/{TopicKind.CONFIRM}"
 
 
+#: What the center's ingest stores and therefore confirms (confirm.v1);
+#: statuses, cases and command replies are done at the broker's PUBACK.
+CONFIRMED_KINDS = frozenset({TopicKind.TX, TopicKind.RECONCILIATION})
+
+
+def awaits_confirmation(topic: str) -> bool:
+    """True when an event published on `topic` is done only once confirmed."""
+    return topic.rpartition("/")[2] in CONFIRMED_KINDS
+
+
 def tx_filter(prefix: str) -> str:
     """Every branch's and terminal's transaction events."""
     return tx_topic(prefix, "+", "+")

@@ -197,3 +197,21 @@ async def reply_ahead_of_backlog(store: Store, keys: GatewayKeys, branch: Branch
     assert tx_before_reply < 600  # the first table read (512 rows), not the whole backlog
     tx_seqs = [p["seq"] for p in payloads if p["event_id"].startswith("ev-T0001-")]
     assert tx_seqs == sorted(tx_seqs) and len(tx_seqs) == backlog  # order per topic holds
+
+
+async def test_a_command_reply_is_done_at_its_puback_since_the_center_confirms_only_tx(
+        store: Store, keys: GatewayKeys, center_key: tuple[Path, Ed25519PrivateKey]) -> None:
+    branch = Branch()
+    await commit_tx(store, branch, 1)
+    async with GroupCommitter(store) as committer:
+        await committer.commit(None, OutboxEvent(
+            event_id="ev-reply", topic=command_reply_topic("pos/v1", branch.id),
+            payload={"event_id": "ev-reply"}, created_at=datetime.now(UTC)))
+    gateway = branch.forwarder(store, keys, center_key[0])
+    async with asyncio.TaskGroup() as group:
+        forwarding = await running_forwarder(gateway, group)
+        await eventually(lambda: store.outbox_stats().published == 1)
+        await eventually(lambda: store.outbox_stats().depth == 1)
+        forwarding.cancel()
+    assert [row.event_id for row in store.due_for_republish(datetime.now(UTC), 10)] == [
+        "ev-T0001-0"]
