@@ -177,6 +177,7 @@ class OutboxForwarder:
 
     async def _connection(self) -> None:
         last_seq = await asyncio.to_thread(self._store.max_seq)
+        self.outbox = await asyncio.to_thread(self._count_outbox)  # for the birth
         status_topic = gateway_status_topic(self._mqtt.topic_prefix, self._branch_id)
         will = aiomqtt.Will(status_topic, self._status_bytes("offline", last_seq),
                             qos=QOS_AT_LEAST_ONCE, retain=True)
@@ -425,6 +426,11 @@ class OutboxForwarder:
             async with asyncio.timeout(GOODBYE_TIMEOUT_S):
                 await client.publish(topic, self._status_bytes("offline", last_seq),
                                      qos=QOS_AT_LEAST_ONCE, retain=True)
+
+    def _count_outbox(self) -> OutboxSnapshot:
+        stats = self._store.outbox_stats()
+        return OutboxSnapshot(stats.pending, stats.published,
+                              stats.oldest_age_s(self._clock.utc_now()), self.center_silent)
 
     async def _refresh_status(self, client: aiomqtt.Client, topic: str) -> None:
         """The retained birth again, when the outbox counts it carries changed."""

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from posgw.gateway.forward.silence import CenterSilence, silence_text
+from posgw.gateway.forward.silence import CenterSilence, OutboxSnapshot, silence_text
+from posgw.protocols.contract import gateway_status
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
 START = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
@@ -37,3 +42,15 @@ def test_the_warning_is_logged_once_per_threshold_and_the_recovery_too(
     messages = [record.getMessage() for record in caplog.records]
     assert sum("has confirmed nothing" in m for m in messages) == 2
     assert "center confirms again" in messages[-1] and silence.since is None
+
+
+@pytest.mark.parametrize("snapshot", [OutboxSnapshot(3, 1234, 431.25, True),
+                                      OutboxSnapshot(0, 0, None)])
+def test_the_birth_with_outbox_counts_matches_the_gateway_status_schema(
+        snapshot: OutboxSnapshot) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((SCHEMAS / "gateway-status.v1.json").read_text())
+    payload = gateway_status("online", last_seq=9, event_id="ev-1", branch_id="B001",
+                             gateway_id="gw-1", occurred_at=START, outbox=snapshot.as_payload())
+    jsonschema.validate({**payload, "signature": "A" * 88}, schema)
+    assert payload["outbox"]["published_unconfirmed"] == snapshot.published
