@@ -28,9 +28,10 @@ import aiomqtt
 from posgw.drivers.backoff import Backoff
 from posgw.drivers.clock import SYSTEM_CLOCK, Clock
 from posgw.drivers.mqtt import QOS_AT_LEAST_ONCE, MqttConfig, new_client
-from posgw.gateway.forward.confirmations import ConfirmationReader, Refused
+from posgw.gateway.forward.confirmations import ConfirmationReader
 from posgw.gateway.forward.events import new_event_id
 from posgw.gateway.forward.fresh import FreshEvents
+from posgw.gateway.forward.inbox import ConfirmationInbox
 from posgw.gateway.forward.puback import FIRST_FAILURE_CODE, PubackWatch
 from posgw.gateway.forward.silence import OutboxSnapshot
 from posgw.gateway.security.signing import PayloadSigner
@@ -75,10 +76,6 @@ WATCH_INTERVAL_S = 1.0
 #: going unnoticed for hours; republishing sooner would mostly send the
 #: center repeats of what it is still storing.
 DEFAULT_CONFIRM_TIMEOUT_S = 60.0
-#: Repeated republishing of what stays unconfirmed backs off up to this
-#: (the one Backoff policy): a center away for a night is not sent its
-#: whole backlog again every minute.
-CONFIRM_BACKOFF_CAP_S = 30 * 60.0
 #: Control rows (command replies, statuses, cases) read per round ahead of `tx`.
 CONTROL_READ_ROWS = 64
 #: The retained "online" status is published again this often when the
@@ -109,26 +106,17 @@ class OutboxForwarder:
         self._wake = asyncio.Event()
         self._fresh = FreshEvents()
         self._read_table = True  # the outbox may hold rows from before this process
-        self._confirmations = confirmations
-        self._confirm_timeout_s = confirm_timeout_s
-        self._confirm_wait_s = confirm_timeout_s
-        self._confirm_backoff = Backoff(base=2 * confirm_timeout_s,
-                                        cap=max(CONFIRM_BACKOFF_CAP_S, confirm_timeout_s))
-        self._refusal_logged = False
+        self._inbox = None if confirmations is None else ConfirmationInbox(
+            store, confirmations, clock, confirm_timeout_s)
         self._refused: set[int] = set()  # seqs whose PUBACK carried a failure code
         self._refused_backoff = Backoff()
         self._refused_retry_at = 0.0
         self._ahead: set[int] = set()  # control seqs published ahead of the cursor
         self._control_after = 0
         self.connected = asyncio.Event()
-        #: PUBACKed (successfully) since start; done ones are `confirmed_total`
-        #: (with a center key) or these (without).
+        #: PUBACKed (successfully) since start.
         self.delivered_total = 0
-        self.confirmed_total = 0
         self.republished_total = 0
-        self.confirmations_refused = 0
-        #: Monotonic time of the last valid confirmation (or of the start).
-        self.center_heard_at = clock.monotonic()
         #: The daemon's last count (heartbeat), carried by the retained status.
         self.outbox: OutboxSnapshot | None = None
         #: Receives each message on the branch's `cmd` topic (set by the daemon).
@@ -143,7 +131,16 @@ class OutboxForwarder:
     @property
     def confirming(self) -> bool:
         """True when a row is done only once the center confirmed it."""
-        return self._confirmations is not None
+        return self._inbox is not None
+
+    @property
+    def confirmed_total(self) -> int:
+        """Rows the center's confirmations finished since start."""
+        return 0 if self._inbox is None else self._inbox.confirmed_total
+
+    @property
+    def confirmations_refused(self) -> int:
+        return 0 if self._inbox is None else self._inbox.refused_total
 
     @property
     def center_silent(self) -> bool:
@@ -152,7 +149,7 @@ class OutboxForwarder:
 
     def center_silent_for(self) -> float:
         """Seconds since the center last confirmed anything (or since start)."""
-        return max(0.0, self._clock.monotonic() - self.center_heard_at)
+        return 0.0 if self._inbox is None else self._inbox.silent_for()
 
     def wake(self, events: Sequence[PendingEvent] = ()) -> None:
         """New rows were committed: publish now (GroupCommitter's on_commit).
@@ -195,9 +192,9 @@ class OutboxForwarder:
             if self.on_command is not None:
                 await client.subscribe(command_topic(self._mqtt.topic_prefix, self._branch_id),
                                        qos=QOS_AT_LEAST_ONCE)
-            if self._confirmations is not None:  # before pumping: no confirmation is missed
+            if self._inbox is not None:  # before pumping: no confirmation is missed
                 await client.subscribe(self._confirm_topic(), qos=QOS_AT_LEAST_ONCE)
-            self._refusal_logged = False
+                self._inbox.new_connection()
             self._backoff.reset()
             self.connections += 1
             self.connected.set()
@@ -227,8 +224,8 @@ class OutboxForwarder:
                 window = _Window(publisher, group, slots, acked, unacked)
                 group.create_task(self._flush_periodically(acked))
                 group.create_task(self._watch_unacked(unacked))
-                if self.confirming:
-                    group.create_task(self._republish_unconfirmed(window))
+                if self._inbox is not None:
+                    group.create_task(self._republish_unconfirmed(window, self._inbox))
                 await self._feed(window)
         finally:
             # Runs on failure too: what was acked is marked, the rest stays pending.
@@ -328,13 +325,13 @@ class OutboxForwarder:
                         "later", row.event_id, row.topic, code)
         self._refused.add(row.seq)
 
-    async def _republish_unconfirmed(self, window: _Window) -> None:
+    async def _republish_unconfirmed(self, window: _Window, inbox: ConfirmationInbox) -> None:
         """Published rows the center has not confirmed in time go out again,
         same event_id and bytes, in seq order; repeated rounds back off."""
         while True:
-            await asyncio.sleep(min(self._confirm_wait_s, self._confirm_timeout_s) / 4)  # timer
+            await asyncio.sleep(min(inbox.wait_s, inbox.timeout_s) / 4)  # a timer
             await self._flush(window.acked)
-            cutoff = self._clock.utc_now() - timedelta(seconds=self._confirm_wait_s)
+            cutoff = self._clock.utc_now() - timedelta(seconds=inbox.wait_s)
             republished, after_seq = 0, 0
             while rows := await asyncio.to_thread(self._store.due_for_republish, cutoff,
                                                   TABLE_READ_ROWS, after_seq):
@@ -344,10 +341,7 @@ class OutboxForwarder:
                     await self._start(window, row)
             if republished:
                 self.republished_total += republished
-                self._confirm_wait_s = self._confirm_backoff.next_delay()
-                log.warning("center confirmed nothing of %d published events within %.0f s: "
-                            "published again; next check after %.0f s", republished,
-                            self._confirm_timeout_s, self._confirm_wait_s)
+                inbox.republished(republished)
 
     async def _watch_unacked(self, unacked: dict[int, float]) -> None:
         """A connection whose broker stops acknowledging is given up (and
@@ -391,30 +385,11 @@ class OutboxForwarder:
             if not isinstance(message.payload, bytes):
                 continue
             if message.topic.matches(confirms):
-                await self._on_confirmation(message.payload)
+                if self._inbox is not None:
+                    await self._inbox.receive(message.payload)
             elif self.on_command is not None:
                 await self.on_command(message.payload)
         raise aiomqtt.MqttError("message iterator ended")
-
-    async def _on_confirmation(self, raw: bytes) -> None:
-        if self._confirmations is None:
-            return
-        confirmation = self._confirmations.read(raw)
-        if isinstance(confirmation, Refused):
-            self.confirmations_refused += 1
-            if not self._refusal_logged:  # once per connection: a forger cannot flood the log
-                self._refusal_logged = True
-                log.warning("confirmation ignored (%s); further refusals on this connection "
-                            "are counted, not logged", confirmation.reason)
-            return
-        done = await asyncio.to_thread(self._store.confirm, confirmation.stored,
-                                       confirmation.quarantined, self._clock.utc_now())
-        self.confirmed_total += done
-        self.center_heard_at = self._clock.monotonic()
-        self._confirm_wait_s = self._confirm_timeout_s  # the center is back: no backoff
-        self._confirm_backoff.reset()
-        for event_id, reason in confirmation.quarantined.items():
-            log.warning("center quarantined event %s: %s", event_id, reason)
 
     def _confirm_topic(self) -> str:
         return confirm_topic(self._mqtt.topic_prefix, self._branch_id, self._gateway_id)

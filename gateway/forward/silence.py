@@ -28,8 +28,9 @@ class OutboxSnapshot:
 
     def as_payload(self) -> dict[str, object]:
         age = self.oldest_unconfirmed_age_s
+        # Whole seconds: signed payloads carry no floats (canonical JSON).
         return {"pending": self.pending, "published_unconfirmed": self.published,
-                "oldest_unconfirmed_age_s": None if age is None else round(age, 1),
+                "oldest_unconfirmed_age_s": None if age is None else int(age),
                 "center_silent": self.center_silent}
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from posgw.gateway.forward.silence import CenterSilence, OutboxSnapshot, silence_text
+from posgw.protocols.canonical_json import canonical_json
 from posgw.protocols.contract import gateway_status
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
@@ -53,4 +54,5 @@ def test_the_birth_with_outbox_counts_matches_the_gateway_status_schema(
     payload = gateway_status("online", last_seq=9, event_id="ev-1", branch_id="B001",
                              gateway_id="gw-1", occurred_at=START, outbox=snapshot.as_payload())
     jsonschema.validate({**payload, "signature": "A" * 88}, schema)
+    canonical_json(payload)  # signable: no floats
     assert payload["outbox"]["published_unconfirmed"] == snapshot.published
