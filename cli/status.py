@@ -72,7 +72,11 @@ def status(config_path: Path | None, database: str | None, day: datetime | None,
                  profile, driver, merchant_id, last_seen_at, configured
       totals     date (YYYY-MM-DD, UTC), rows: list of status, currency, count,
                  amount_minor (integer, minor units)
-      outbox     depth (undelivered events), oldest_created_at, oldest_age_s
+      outbox     depth (events not done: pending + published_unconfirmed),
+                 pending (not yet acknowledged by the broker), published_unconfirmed
+                 (acknowledged, not yet confirmed by the center), oldest_created_at,
+                 oldest_age_s (the oldest event not done), center_silent_since (set
+                 while the running daemon finds the center silent, else null)
       unreconciled  batches closed that day whose totals did not match the
                  ledger: terminal_id, closed_at, differences, missing_at_gateway,
                  missing_at_terminal (counts per kind: debits, credits, ...),
@@ -169,8 +173,12 @@ def _report(store: Store, target: Target, day: date, now: datetime) -> dict[str,
                    "rows": [{"status": t.status, "currency": t.currency, "count": t.count,
                              "amount_minor": t.amount_minor}
                             for t in daily_totals(store, day)]},
-        "outbox": {"depth": stats.depth, "oldest_created_at": _iso(stats.oldest_created_at),
-                   "oldest_age_s": _rounded(stats.oldest_age_s(now))},
+        "outbox": {"depth": stats.depth, "pending": stats.pending,
+                   "published_unconfirmed": stats.published,
+                   "oldest_created_at": _iso(stats.oldest_created_at),
+                   "oldest_age_s": _rounded(stats.oldest_age_s(now)),
+                   "center_silent_since": _iso(runtime.center_silent_since)
+                   if runtime is not None and daemon["state"] == "running" else None},
         "unreconciled": _unreconciled(unreconciled_batches(store, day)),
     }
 
@@ -305,8 +313,20 @@ def _broker_text(broker: dict[str, Any]) -> str:
 def _outbox_text(outbox: dict[str, Any]) -> str:
     if outbox["depth"] == 0:
         return "empty (everything delivered)"
-    return (f"{outbox['depth']} undelivered, oldest {_age(outbox['oldest_age_s'])} old "
-            f"({outbox['oldest_created_at']})")
+    text = (f"{outbox['depth']} undelivered ({outbox['pending']} pending, "
+            f"{outbox['published_unconfirmed']} published and not confirmed by the center), "
+            f"oldest {_age(outbox['oldest_age_s'])} old ({outbox['oldest_created_at']})")
+    if outbox["center_silent_since"] is None:
+        return text
+    return f"{text}\n[red]{_silence(outbox)}[/]"
+
+
+def _silence(outbox: dict[str, Any]) -> str:
+    from posgw.gateway.forward.silence import silence_text
+
+    since = datetime.fromisoformat(outbox["center_silent_since"].replace("Z", "+00:00"))
+    silent_for = (datetime.now(since.tzinfo) - since).total_seconds()
+    return silence_text(silent_for, outbox["published_unconfirmed"])
 
 
 def _age(seconds: float | None) -> str:

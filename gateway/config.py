@@ -35,6 +35,15 @@ DEFAULT_FLOOR_LIMIT = 500_000
 #: Upstream answer wait; acquirers commonly allow 30 s before reversal.
 DEFAULT_UPSTREAM_TIMEOUT_S = 30
 DEFAULT_OUTBOX_CAP = 100_000
+#: `[forward] confirm_timeout_s`: a published event the center has not
+#: confirmed by then is published again. Sized to a center briefly slow (a
+#: deploy, a batch behind a backlog), not to a broker crash going unnoticed
+#: for hours; sooner would mostly send repeats of what it is still storing.
+DEFAULT_CONFIRM_TIMEOUT_S = 60
+#: `[forward] center_silent_after_s`: events published and unconfirmed this
+#: long say "the center is silent" (log, status, metric): five timeouts, past
+#: any deploy, short enough for an operator to act the same shift.
+DEFAULT_CENTER_SILENT_AFTER_S = 300
 #: Without `[cases] evidence_dir`: next to a SQLite database, else here.
 DEFAULT_EVIDENCE_DIR = "/var/lib/posgw/evidence"
 #: A receipt scan or a letter; anything bigger is a mistake on a branch machine's disk.
@@ -87,6 +96,14 @@ class CasesConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ForwardConfig:
+    """`[forward]`: how long the center may take to confirm what it was sent."""
+
+    confirm_timeout_s: int = DEFAULT_CONFIRM_TIMEOUT_S
+    center_silent_after_s: int = DEFAULT_CENTER_SILENT_AFTER_S
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     branch_id: str
     gateway_id: str
@@ -110,8 +127,10 @@ class GatewayConfig:
     #: `[gateway] cpus`: the CPUs the daemon's threads may run on; () = any.
     cpus: tuple[int, ...] = ()
     #: `[keys] center_public_key`: when set, only commands signed with it (or
-    #: with this gateway's own key) are obeyed (gateway/security/command_auth.py).
+    #: with this gateway's own key) are obeyed (gateway/security/command_auth.py),
+    #: and an event is done only once a confirmation signed with it names it.
     center_public_key: str | None = None
+    forward: ForwardConfig = field(default_factory=ForwardConfig)
     source: str = ""
 
 
@@ -136,6 +155,7 @@ def parse_config(table: Mapping[str, Any], source: str = "") -> GatewayConfig:
     keys = root.sub("keys")
     cases = root.sub("cases")
     metrics, logs = root.sub("metrics"), root.sub("logging")
+    forward = root.sub("forward")
     config = GatewayConfig(
         branch_id=_identifier(gateway, "branch_id"),
         gateway_id=_identifier(gateway, "gateway_id"),
@@ -157,9 +177,13 @@ def parse_config(table: Mapping[str, Any], source: str = "") -> GatewayConfig:
         cases=_cases(cases, gateway.text("database", DEFAULT_DATABASE) or DEFAULT_DATABASE),
         cpus=_cpus(gateway),
         center_public_key=_center_public_key(keys),
+        forward=ForwardConfig(
+            confirm_timeout_s=forward.integer("confirm_timeout_s", DEFAULT_CONFIRM_TIMEOUT_S, 1),
+            center_silent_after_s=forward.integer("center_silent_after_s",
+                                                  DEFAULT_CENTER_SILENT_AFTER_S, 1)),
         source=source,
     )
-    for reader in (gateway, store, testing, keys, metrics, logs, cases):
+    for reader in (gateway, store, testing, keys, metrics, logs, cases, forward):
         reader.reject_unknown()
     root.reject_unknown(also_known=("risk",))
     _check_unique_terminal_ids(config, source)

@@ -15,6 +15,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,9 @@ from posgw.gateway.commands import CommandHandler, describe_rules
 from posgw.gateway.config import GatewayConfig, TerminalConfig, load_config
 from posgw.gateway.evidence import EvidenceStore
 from posgw.gateway.forward import OutboxForwarder
+from posgw.gateway.forward.confirmations import ConfirmationReader
 from posgw.gateway.forward.events import new_event_id, outbox_row
+from posgw.gateway.forward.silence import CenterSilence, OutboxSnapshot
 from posgw.gateway.identity import GatewayIdentity
 from posgw.gateway.links import open_terminal_link
 from posgw.gateway.metrics import GatewayMetrics, serve_metrics
@@ -49,7 +52,7 @@ from posgw.gateway.security.keys import (
 from posgw.gateway.security.mac_check import TerminalMacs
 from posgw.gateway.security.vault import open_vault
 from posgw.gateway.sessions import TerminalSession
-from posgw.gateway.store import GroupCommitter, Store
+from posgw.gateway.store import GroupCommitter, OutboxStats, Store
 from posgw.gateway.store.reports import terminal_statement
 from posgw.gateway.store.rows import TableRow
 from posgw.gateway.terminals import DECOMMISSIONED, TerminalLine, TerminalRegistry
@@ -83,6 +86,8 @@ class Gateway:
         #: Terminal MAC keys (terminal-mac.toml, read in run) and their `failures` counter.
         self.macs = TerminalMacs(config.keys_dir, clock)
         self._broker_connected: bool | None = None
+        self._silence = CenterSilence(config.forward.center_silent_after_s)
+        self._silent_since: datetime | None = None
         self.metrics = GatewayMetrics(gateway_id=config.gateway_id, branch_id=config.branch_id)
         self.metrics_port: int | None = None  # bound port of [metrics] bind, once ready
 
@@ -108,7 +113,8 @@ class Gateway:
         rrns = await asyncio.to_thread(rrn_source, store, self.clock)
         forwarder = self.forwarder = OutboxForwarder(
             store, config.mqtt, keys.signer, self.clock, branch_id=config.branch_id,
-            gateway_id=config.gateway_id)
+            gateway_id=config.gateway_id, confirmations=_confirmations_from(config),
+            confirm_timeout_s=config.forward.confirm_timeout_s)
         async with AsyncExitStack() as stack:
             committer = await stack.enter_async_context(GroupCommitter(
                 store, outbox_cap=config.outbox_cap, on_commit=forwarder.wake,
@@ -285,8 +291,25 @@ class Gateway:
         if connected != self._broker_connected:
             self._broker_connected = connected
             values.update(broker_connected=connected, broker_changed_at=now)
+        stats = store.outbox_stats()
+        silent = self._note_outbox(stats, now)
+        if silent != self._silent_since:
+            self._silent_since = values["center_silent_since"] = silent
         store.update_runtime(**values)
-        committer.note_outbox_depth(store.outbox_stats().depth)
+        committer.note_outbox_depth(stats.depth)
+
+    def _note_outbox(self, stats: OutboxStats, now: datetime) -> datetime | None:
+        """The outbox counts for the retained status and metrics; when the
+        center has gone silent, since when (else None)."""
+        forwarder = self.forwarder
+        if forwarder is None:
+            return None
+        age = stats.oldest_age_s(now)
+        silent = forwarder.confirming and self._silence.check(
+            silent_for_s=min(forwarder.center_silent_for(), age or 0.0),
+            published=stats.published, now=now)
+        forwarder.outbox = OutboxSnapshot(stats.pending, stats.published, age, silent)
+        return self._silence.since if silent else None
 
     def _goodbye(self, store: Store) -> None:
         self.registry.line_down({record.terminal_id for record in store.terminals()})
@@ -304,6 +327,23 @@ def ensure_keys(directory: str) -> GatewayKeys:
         log.warning("generated new gateway keys in %s; register %s at the center",
                     folder, public)
     return load_keys(folder)
+
+
+def _confirmations_from(config: GatewayConfig) -> ConfirmationReader | None:
+    """Confirmations are believed only when signed with `[keys] center_public_key`;
+    without one the broker's PUBACK marks an event done, as before."""
+    if config.center_public_key is None:
+        log.warning("NO [keys] center_public_key: the center's confirmations cannot be "
+                    "verified, so an event counts as delivered at the broker's PUBACK. A "
+                    "broker crash (or a shared subscription with no subscriber) can then "
+                    "lose events the broker acknowledged. Set center_public_key.")
+        return None
+    log.info("events are done only once the center confirms them (confirmations signed "
+             "with %s)", config.center_public_key)
+    authenticator = CommandAuthenticator([load_center_public_key(config.center_public_key)],
+                                         what="confirmation")
+    return ConfirmationReader(authenticator, branch_id=config.branch_id,
+                              gateway_id=config.gateway_id)
 
 
 def _commands_from(config: GatewayConfig, keys: GatewayKeys) -> CommandAuthenticator | None:

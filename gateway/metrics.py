@@ -68,6 +68,12 @@ class OutboxStats(Protocol):
     @property
     def depth(self) -> int: ...
 
+    @property
+    def published(self) -> int: ...
+
+    @property
+    def pending(self) -> int: ...
+
     def oldest_age_s(self, now: datetime) -> float | None: ...
 
 
@@ -87,6 +93,15 @@ class BrokerSource(Protocol):
 
     @property
     def delivered_total(self) -> int: ...
+
+    @property
+    def confirmed_total(self) -> int: ...
+
+    @property
+    def republished_total(self) -> int: ...
+
+    @property
+    def center_silent(self) -> bool: ...
 
 
 class UpstreamSource(Protocol):
@@ -212,10 +227,17 @@ def _state(sources: _Sources) -> Iterator[Metric]:
                  [((tid, s), int(state == s)) for tid, _, state in links for s in TERMINAL_STATES])
     yield _gauge("posgw_broker_connected", "1 while the MQTT connection to the broker is up.",
                  (), [((), int(sources.broker.connected.is_set()))])
-    delivered = CounterMetricFamily("posgw_outbox_delivered", "Outbox events acknowledged by "
-                                    "the broker (PUBACK) since start.",
-                                    value=sources.broker.delivered_total)
-    yield delivered
+    broker = sources.broker
+    yield CounterMetricFamily("posgw_outbox_delivered", "Outbox events acknowledged by the "
+                              "broker (PUBACK) since start.", value=broker.delivered_total)
+    yield CounterMetricFamily("posgw_outbox_confirmed", "Outbox events the center confirmed "
+                              "(stored or quarantined) since start.", value=broker.confirmed_total)
+    yield CounterMetricFamily("posgw_outbox_republished", "Events published again because the "
+                              "center did not confirm them in time.",
+                              value=broker.republished_total)
+    yield _gauge("posgw_center_silent", "1 while published events wait past [forward] "
+                 "center_silent_after_s and the center confirms nothing.", (),
+                 [((), int(broker.center_silent))])
     if sources.upstream is not None:
         yield _gauge("posgw_upstream_connected", "1 while the acquirer host connection is up.",
                      (), [((), int(sources.upstream.connected))])
@@ -230,10 +252,15 @@ def _outbox(sources: _Sources) -> Iterator[Metric]:
     except Exception:  # a scrape is a boundary: the other metrics still go out
         log.warning("metrics: outbox not readable", exc_info=True)
         return
-    yield _gauge("posgw_outbox_depth", "Events in the outbox not yet acknowledged by the broker.",
+    yield _gauge("posgw_outbox_depth", "Events in the outbox not yet done (confirmed by the "
+                 "center; without a center key, acknowledged by the broker).",
                  (), [((), stats.depth)])
+    yield _gauge("posgw_outbox_pending", "Events not yet acknowledged by the broker.",
+                 (), [((), stats.pending)])
+    yield _gauge("posgw_outbox_published_unconfirmed", "Events the broker acknowledged and "
+                 "the center has not confirmed yet.", (), [((), stats.published)])
     age = stats.oldest_age_s(sources.clock.utc_now())
-    yield _gauge("posgw_outbox_oldest_age_seconds", "Age of the oldest undelivered event "
+    yield _gauge("posgw_outbox_oldest_age_seconds", "Age of the oldest event not done "
                  "(0 when the outbox is empty).", (), [((), age or 0.0)])
 
 

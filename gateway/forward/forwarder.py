@@ -2,12 +2,16 @@
 
 One reconnect loop, a fresh client per attempt, the one Backoff policy.
 On each connection: publish the retained birth (the Last Will is the
-matching death), then pump the outbox in seq order — which is in order per
-terminal — in windows of up to `window` publishes in flight. A row is
-marked delivered only once its `await client.publish(qos=1)` has returned,
-i.e. after the broker's PUBACK (DESIGN rule 2). Whatever was not acked
-stays pending in the table and goes out on the next connection, also after
-a restart of the process. The center dedupes by `event_id`.
+matching death), subscribe to the center's confirmations, then pump the
+outbox in seq order — which is in order per terminal — in windows of up to
+`window` publishes in flight, control rows (every topic but `tx`) read
+ahead of a `tx` backlog. A successful PUBACK marks a row published; the
+center's signed confirmation marks it done (DESIGN rule 2: a broker's
+PUBACK is not the center's). A published row the center has not confirmed
+within `confirm_timeout_s` is published again, same `event_id`, same
+bytes; the center dedupes by `event_id`. Without a center key there is
+nothing to verify confirmations with: the PUBACK marks a row done, as
+before confirmations existed.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 import aiomqtt
@@ -24,11 +28,21 @@ import aiomqtt
 from posgw.drivers.backoff import Backoff
 from posgw.drivers.clock import SYSTEM_CLOCK, Clock
 from posgw.drivers.mqtt import QOS_AT_LEAST_ONCE, MqttConfig, new_client
+from posgw.gateway.forward.confirmations import ConfirmationReader
 from posgw.gateway.forward.events import new_event_id
 from posgw.gateway.forward.fresh import FreshEvents
+from posgw.gateway.forward.inbox import ConfirmationInbox
+from posgw.gateway.forward.puback import FIRST_FAILURE_CODE, PubackWatch
+from posgw.gateway.forward.silence import OutboxSnapshot
 from posgw.gateway.security.signing import PayloadSigner
 from posgw.gateway.store.store import PendingEvent, Store
-from posgw.protocols.contract import command_topic, gateway_status, gateway_status_topic
+from posgw.protocols.contract import (
+    awaits_confirmation,
+    command_topic,
+    confirm_topic,
+    gateway_status,
+    gateway_status_topic,
+)
 
 log = logging.getLogger(__name__)
 #: aiomqtt logs a warning for every publish started while more than ten are
@@ -57,6 +71,16 @@ MARK_INTERVAL_S = 0.25
 TABLE_READ_ROWS = 512
 #: How often the oldest unacknowledged publish is checked against the timeout.
 WATCH_INTERVAL_S = 1.0
+#: `[forward] confirm_timeout_s`: sized to a center briefly slow (a deploy, a
+#: PostgreSQL checkpoint, a batch behind a backlog), not to a broker crash
+#: going unnoticed for hours; republishing sooner would mostly send the
+#: center repeats of what it is still storing.
+DEFAULT_CONFIRM_TIMEOUT_S = 60.0
+#: Control rows (command replies, statuses, cases) read per round ahead of `tx`.
+CONTROL_READ_ROWS = 64
+#: The retained "online" status is published again this often when the
+#: outbox counts it carries changed (the center's fleet view).
+STATUS_REFRESH_S = 30.0
 
 
 class OutboxForwarder:
@@ -65,7 +89,9 @@ class OutboxForwarder:
                  window: int = DEFAULT_WINDOW, backoff: Backoff | None = None,
                  poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
                  connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
-                 publish_timeout_s: float = DEFAULT_PUBLISH_TIMEOUT_S) -> None:
+                 publish_timeout_s: float = DEFAULT_PUBLISH_TIMEOUT_S,
+                 confirmations: ConfirmationReader | None = None,
+                 confirm_timeout_s: float = DEFAULT_CONFIRM_TIMEOUT_S) -> None:
         self._store = store
         self._mqtt = mqtt
         self._signer = signer
@@ -80,8 +106,19 @@ class OutboxForwarder:
         self._wake = asyncio.Event()
         self._fresh = FreshEvents()
         self._read_table = True  # the outbox may hold rows from before this process
+        self._inbox = None if confirmations is None else ConfirmationInbox(
+            store, confirmations, clock, confirm_timeout_s)
+        self._refused: set[int] = set()  # seqs whose PUBACK carried a failure code
+        self._refused_backoff = Backoff()
+        self._refused_retry_at = 0.0
+        self._ahead: set[int] = set()  # control seqs published ahead of the cursor
+        self._control_after = 0
         self.connected = asyncio.Event()
+        #: PUBACKed (successfully) since start.
         self.delivered_total = 0
+        self.republished_total = 0
+        #: The daemon's last count (heartbeat), carried by the retained status.
+        self.outbox: OutboxSnapshot | None = None
         #: Receives each message on the branch's `cmd` topic (set by the daemon).
         self.on_command: CommandCallback | None = None
         self.connections = 0
@@ -90,6 +127,29 @@ class OutboxForwarder:
         """The bytes published for `payload`: signed canonical JSON. The group
         committer calls this (as its `seal`) once the seq is set."""
         return self._signer.seal(payload)
+
+    @property
+    def confirming(self) -> bool:
+        """True when a row is done only once the center confirmed it."""
+        return self._inbox is not None
+
+    @property
+    def confirmed_total(self) -> int:
+        """Rows the center's confirmations finished since start."""
+        return 0 if self._inbox is None else self._inbox.confirmed_total
+
+    @property
+    def confirmations_refused(self) -> int:
+        return 0 if self._inbox is None else self._inbox.refused_total
+
+    @property
+    def center_silent(self) -> bool:
+        """As the daemon's last count found it (`[forward] center_silent_after_s`)."""
+        return self.outbox is not None and self.outbox.center_silent
+
+    def center_silent_for(self) -> float:
+        """Seconds since the center last confirmed anything (or since start)."""
+        return 0.0 if self._inbox is None else self._inbox.silent_for()
 
     def wake(self, events: Sequence[PendingEvent] = ()) -> None:
         """New rows were committed: publish now (GroupCommitter's on_commit).
@@ -114,6 +174,7 @@ class OutboxForwarder:
 
     async def _connection(self) -> None:
         last_seq = await asyncio.to_thread(self._store.max_seq)
+        self.outbox = await asyncio.to_thread(self._count_outbox)  # for the birth
         status_topic = gateway_status_topic(self._mqtt.topic_prefix, self._branch_id)
         will = aiomqtt.Will(status_topic, self._status_bytes("offline", last_seq),
                             qos=QOS_AT_LEAST_ONCE, retain=True)
@@ -122,6 +183,7 @@ class OutboxForwarder:
         client = new_client(self._mqtt, client_id=f"posgw-{self._gateway_id}", persistent=True,
                             will=will, max_inflight=self._window,
                             timeout_s=self._publish_timeout_s, logger=MQTT_LOGGER)
+        publisher = PubackWatch(client)
         async with contextlib.AsyncExitStack() as stack:
             async with asyncio.timeout(self._connect_timeout_s):
                 await stack.enter_async_context(client)
@@ -130,51 +192,59 @@ class OutboxForwarder:
             if self.on_command is not None:
                 await client.subscribe(command_topic(self._mqtt.topic_prefix, self._branch_id),
                                        qos=QOS_AT_LEAST_ONCE)
+            if self._inbox is not None:  # before pumping: no confirmation is missed
+                await client.subscribe(self._confirm_topic(), qos=QOS_AT_LEAST_ONCE)
+                self._inbox.new_connection()
             self._backoff.reset()
             self.connections += 1
             self.connected.set()
             log.info("MQTT connected to %s:%d", self._mqtt.host, self._mqtt.port)
             try:
                 async with asyncio.TaskGroup() as group:
-                    group.create_task(_until_disconnected(client, self.on_command))
-                    group.create_task(self._pump(client))
+                    group.create_task(self._until_disconnected(client))
+                    group.create_task(self._pump(publisher))
+                    group.create_task(self._refresh_status(client, status_topic))
             except asyncio.CancelledError:
                 await self._say_goodbye(client, status_topic)
                 raise
 
-    async def _pump(self, client: aiomqtt.Client) -> None:
-        """A sliding window of publishes; acked rows marked delivered in batches.
+    async def _pump(self, publisher: PubackWatch) -> None:
+        """A sliding window of publishes; acked rows marked in batches.
 
         A new publish starts as soon as any in flight is acked (waiting for a
         whole window to drain cost two thirds of the throughput). Tasks start
         in creation order, so paho queues the PUBLISH packets in seq order,
         and MQTT keeps that order per topic (MQTT 5 §4.6).
         """
-        acked: list[int] = []
+        acked = _Acked()
         unacked: dict[int, float] = {}  # seq -> monotonic publish time, oldest first
+        slots = asyncio.Semaphore(self._window)
         try:
             async with asyncio.TaskGroup() as group:
+                window = _Window(publisher, group, slots, acked, unacked)
                 group.create_task(self._flush_periodically(acked))
                 group.create_task(self._watch_unacked(unacked))
-                await self._feed(client, group, acked, unacked)
+                if self._inbox is not None:
+                    group.create_task(self._republish_unconfirmed(window, self._inbox))
+                await self._feed(window)
         finally:
-            # Runs on failure too: what was acked is delivered, the rest stays pending.
+            # Runs on failure too: what was acked is marked, the rest stays pending.
             await asyncio.shield(self._flush(acked))
 
-    async def _feed(self, client: aiomqtt.Client, group: asyncio.TaskGroup,
-                    acked: list[int], unacked: dict[int, float]) -> None:
-        slots = asyncio.Semaphore(self._window)
-        after_seq = 0  # rows up to here are delivered or in flight
+    async def _feed(self, window: _Window) -> None:
+        after_seq = 0  # rows up to here are done, published or in flight
         self._read_table = True  # a new connection: start from the table
+        self._ahead.clear()
+        self._control_after = 0
+        self._refused.clear()
+        self._refused_backoff.reset()
         while True:
             self._wake.clear()  # before reading: a commit after the read wakes us again
-            rows = await self._next_rows(after_seq)
+            after_seq = await self._rewind_refused(window, after_seq)
+            rows, after_seq = await self._next_rows(after_seq)
             for row in rows:
-                await slots.acquire()
-                unacked[row.seq] = self._clock.monotonic()
-                group.create_task(self._publish_one(client, row, acked, unacked, slots))
+                await self._start(window, row)
             if rows:
-                after_seq = rows[-1].seq
                 continue
             try:
                 async with asyncio.timeout(self._poll_interval_s):
@@ -182,32 +252,96 @@ class OutboxForwarder:
             except TimeoutError:
                 self._read_table = True  # the poll: rows another writer may have added
 
-    async def _next_rows(self, after_seq: int) -> list[PendingEvent]:
-        """The next rows after `after_seq`: what the committer just handed
-        over when it continues there (FreshEvents), else from the table."""
-        rows = self._fresh.take(after_seq, self._window)
-        if rows is None or (not rows and self._read_table):
-            self._read_table = False
-            limit = max(self._window, TABLE_READ_ROWS)
-            rows = await asyncio.to_thread(self._store.pending_outbox, limit, after_seq)
-            # A full read: the table may hold more; the next round reads it too
-            # (as it does when a wake-up without events came during this read).
-            self._read_table = self._read_table or len(rows) == limit
-        return rows
+    async def _start(self, window: _Window, row: PendingEvent) -> None:
+        if row.seq in window.unacked:  # in flight already (a rewind, a republish round)
+            return
+        await window.slots.acquire()
+        window.unacked[row.seq] = self._clock.monotonic()
+        window.group.create_task(self._publish_one(window, row))
 
-    async def _publish_one(self, client: aiomqtt.Client, row: PendingEvent, acked: list[int],
-                           unacked: dict[int, float], slots: asyncio.Semaphore) -> None:
+    async def _next_rows(self, after_seq: int) -> tuple[list[PendingEvent], int]:
+        """The next rows after `after_seq`, and the new cursor: what the
+        committer just handed over when it continues there (FreshEvents),
+        else from the table, control rows first."""
+        rows = self._fresh.take(after_seq, self._window)
+        if rows is not None and (rows or not self._read_table):
+            return self._not_ahead(rows), (rows[-1].seq if rows else after_seq)
+        self._read_table = False
+        control = await asyncio.to_thread(
+            self._store.pending_outbox, CONTROL_READ_ROWS, max(after_seq, self._control_after),
+            unpublished_only=self.confirming, control_only=True)
+        limit = max(self._window, TABLE_READ_ROWS)
+        rows = await asyncio.to_thread(self._store.pending_outbox, limit, after_seq,
+                                       unpublished_only=self.confirming)
+        # A full read: the table may hold more; the next round reads it too
+        # (as it does when a wake-up without events came during this read).
+        self._read_table = self._read_table or len(rows) == limit
+        ahead = [row for row in control if rows and row.seq > rows[-1].seq]
+        self._ahead.update(row.seq for row in ahead)
+        if ahead:
+            self._control_after = ahead[-1].seq
+        return ahead + self._not_ahead(rows), (rows[-1].seq if rows else after_seq)
+
+    def _not_ahead(self, rows: list[PendingEvent]) -> list[PendingEvent]:
+        """`rows` without the control rows already published ahead of them."""
+        if not self._ahead or not rows:
+            return rows
+        kept = [row for row in rows if row.seq not in self._ahead]
+        self._ahead = {seq for seq in self._ahead if seq > rows[-1].seq}
+        return kept
+
+    async def _rewind_refused(self, window: _Window, after_seq: int) -> int:
+        """Rows whose PUBACK carried a failure code are read again, with backoff."""
+        if not self._refused or self._clock.monotonic() < self._refused_retry_at:
+            return after_seq
+        await self._flush(window.acked)
+        rewound = min(min(self._refused) - 1, after_seq)
+        self._refused.clear()
+        self._ahead.clear()
+        self._control_after = 0
+        self._read_table = True
+        return rewound
+
+    async def _publish_one(self, window: _Window, row: PendingEvent) -> None:
         try:
             payload = row.wire or self.seal(row.payload or {})
-            # No timeout per publish: aiomqtt's costs a task and a timer each
-            # (without them the forwarder publishes 10-15% more events per
-            # second); `_watch_unacked` bounds every publish instead.
-            await client.publish(row.topic, payload, qos=QOS_AT_LEAST_ONCE, retain=row.retain,
-                                 timeout=math.inf)
-            acked.append(row.seq)
+            # No timeout per publish: `_watch_unacked` bounds every publish.
+            code = await window.publisher.publish(row.topic, payload, retain=row.retain)
+            if code >= FIRST_FAILURE_CODE:
+                self._refuse(row, code)
+            elif self.confirming and awaits_confirmation(row.topic):
+                window.acked.published.append(row.seq)
+            else:
+                window.acked.done.append(row.seq)
         finally:
-            del unacked[row.seq]
-            slots.release()
+            window.unacked.pop(row.seq, None)
+            window.slots.release()
+
+    def _refuse(self, row: PendingEvent, code: int) -> None:
+        """A failure PUBACK (0x87 not authorized, 0x97 quota...) is no publish."""
+        if not self._refused:
+            self._refused_retry_at = self._clock.monotonic() + self._refused_backoff.next_delay()
+            log.warning("broker refused event %s on %s (PUBACK reason 0x%02x); sent again "
+                        "later", row.event_id, row.topic, code)
+        self._refused.add(row.seq)
+
+    async def _republish_unconfirmed(self, window: _Window, inbox: ConfirmationInbox) -> None:
+        """Published rows the center has not confirmed in time go out again,
+        same event_id and bytes, in seq order; repeated rounds back off."""
+        while True:
+            await asyncio.sleep(min(inbox.wait_s, inbox.timeout_s) / 4)  # a timer
+            await self._flush(window.acked)
+            cutoff = self._clock.utc_now() - timedelta(seconds=inbox.wait_s)
+            republished, after_seq = 0, 0
+            while rows := await asyncio.to_thread(self._store.due_for_republish, cutoff,
+                                                  TABLE_READ_ROWS, after_seq):
+                after_seq = rows[-1].seq
+                for row in rows:
+                    republished += row.seq not in window.unacked
+                    await self._start(window, row)
+            if republished:
+                self.republished_total += republished
+                inbox.republished(republished)
 
     async def _watch_unacked(self, unacked: dict[int, float]) -> None:
         """A connection whose broker stops acknowledging is given up (and
@@ -219,19 +353,46 @@ class OutboxForwarder:
             if waited > self._publish_timeout_s:
                 raise aiomqtt.MqttError(f"no PUBACK for {waited:.0f} s; reconnecting")
 
-    async def _flush_periodically(self, acked: list[int]) -> None:
+    async def _flush_periodically(self, acked: _Acked) -> None:
         while True:
-            await asyncio.sleep(MARK_INTERVAL_S)  # a timer: batches the delivered marks
+            await asyncio.sleep(MARK_INTERVAL_S)  # a timer: batches the marks
             await self._flush(acked)
 
-    async def _flush(self, acked: list[int]) -> None:
-        """Mark what the broker acked as delivered (one write for many rows)."""
-        if not acked:
-            return
-        ids = acked[:]
-        del acked[:len(ids)]
-        await asyncio.to_thread(self._store.mark_delivered, ids, self._clock.utc_now())
-        self.delivered_total += len(ids)
+    async def _flush(self, acked: _Acked) -> None:
+        """Mark what the broker acked (one write per state for many rows):
+        published, or done when nobody will confirm it."""
+        for ids, mark in ((acked.published, self._store.mark_published),
+                          (acked.done, self._store.mark_delivered)):
+            if not ids:
+                continue
+            taken = ids[:]
+            del ids[:len(taken)]
+            await asyncio.to_thread(mark, taken, self._clock.utc_now())
+            self.delivered_total += len(taken)
+
+    # -- what the center sends ------------------------------------------------------
+
+    async def _until_disconnected(self, client: aiomqtt.Client) -> None:
+        """Hands commands and confirmations over; ends with MqttError when the
+        link is lost.
+
+        aiomqtt reports a lost connection through its message iterator only:
+        pending QoS 1 publishes would otherwise wait for their timeout; this
+        raises at once, and the TaskGroup cancels the pump.
+        """
+        confirms = self._confirm_topic()
+        async for message in client.messages:
+            if not isinstance(message.payload, bytes):
+                continue
+            if message.topic.matches(confirms):
+                if self._inbox is not None:
+                    await self._inbox.receive(message.payload)
+            elif self.on_command is not None:
+                await self.on_command(message.payload)
+        raise aiomqtt.MqttError("message iterator ended")
+
+    def _confirm_topic(self) -> str:
+        return confirm_topic(self._mqtt.topic_prefix, self._branch_id, self._gateway_id)
 
     async def _say_goodbye(self, client: aiomqtt.Client, topic: str) -> None:
         """A clean disconnect suppresses the Will: publish "offline" ourselves."""
@@ -241,21 +402,47 @@ class OutboxForwarder:
                 await client.publish(topic, self._status_bytes("offline", last_seq),
                                      qos=QOS_AT_LEAST_ONCE, retain=True)
 
+    def _count_outbox(self) -> OutboxSnapshot:
+        stats = self._store.outbox_stats()
+        return OutboxSnapshot(stats.pending, stats.published,
+                              stats.oldest_age_s(self._clock.utc_now()), self.center_silent)
+
+    async def _refresh_status(self, client: aiomqtt.Client, topic: str) -> None:
+        """The retained birth again, when the outbox counts it carries changed."""
+        sent = self.outbox
+        while True:
+            await asyncio.sleep(STATUS_REFRESH_S)  # a timer
+            if self.outbox == sent:
+                continue
+            sent = self.outbox
+            last_seq = await asyncio.to_thread(self._store.max_seq)
+            await client.publish(topic, self._status_bytes("online", last_seq),
+                                 qos=QOS_AT_LEAST_ONCE, retain=True)
+
     def _status_bytes(self, state: str, last_seq: int) -> bytes:
+        counted = self.outbox if state == "online" else None  # a Will is stale when sent
         payload: dict[str, Any] = gateway_status(
             state, last_seq=last_seq, event_id=new_event_id(), branch_id=self._branch_id,
-            gateway_id=self._gateway_id, occurred_at=self._clock.utc_now())
+            gateway_id=self._gateway_id, occurred_at=self._clock.utc_now(),
+            outbox=None if counted is None else counted.as_payload())
         return self._signer.seal(payload)
 
 
-async def _until_disconnected(client: aiomqtt.Client, on_command: CommandCallback | None) -> None:
-    """Hands center commands over; ends with MqttError when the link is lost.
+class _Acked:
+    """Seqs the broker acknowledged, not yet marked in the table."""
 
-    aiomqtt reports a lost connection through its message iterator only:
-    pending QoS 1 publishes would otherwise wait for their timeout; this
-    raises at once, and the TaskGroup cancels the pump.
-    """
-    async for message in client.messages:
-        if on_command is not None and isinstance(message.payload, bytes):
-            await on_command(message.payload)
-    raise aiomqtt.MqttError("message iterator ended")
+    def __init__(self) -> None:
+        self.published: list[int] = []  # to wait for the center's confirmation
+        self.done: list[int] = []  # done at PUBACK: nobody confirms them
+
+
+class _Window:
+    """What the publishing tasks of one connection share."""
+
+    def __init__(self, publisher: PubackWatch, group: asyncio.TaskGroup,
+                 slots: asyncio.Semaphore, acked: _Acked, unacked: dict[int, float]) -> None:
+        self.publisher = publisher
+        self.group = group
+        self.slots = slots
+        self.acked = acked
+        self.unacked = unacked

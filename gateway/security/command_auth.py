@@ -42,17 +42,22 @@ def load_center_public_key(path: str | Path) -> Ed25519PublicKey:
 
 
 class CommandAuthenticator:
-    """`refusal(command)`: None when a trusted key signed it, else why not."""
+    """`refusal(command)`: None when a trusted key signed it, else why not.
 
-    def __init__(self, trusted: Sequence[Ed25519PublicKey]) -> None:
+    The one place the center's signature is verified: on commands, and (with
+    the center's key alone trusted, `what="confirmation"`) on confirm.v1.
+    """
+
+    def __init__(self, trusted: Sequence[Ed25519PublicKey], *, what: str = "command") -> None:
         if not trusted:
             raise ValueError("a command authenticator needs at least one trusted key")
         self._trusted = tuple(trusted)
+        self._what = what
 
     def refusal(self, command: Mapping[str, Any]) -> str | None:
         signature = command.get(SIGNATURE_KEY)
         if not isinstance(signature, str):
-            return "unsigned command: this gateway obeys only signed commands"
+            return f"unsigned {self._what}: this gateway obeys only signed {self._what}s"
         try:
             raw = base64.b64decode(signature, validate=True)
             body = canonical_json(without_signature(command))

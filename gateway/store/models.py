@@ -15,7 +15,7 @@ from sqlmodel import Field, SQLModel
 from posgw.gateway.store.columns import JsonDocument, UtcDateTime
 
 #: Bump when a table changes; Store refuses a database recorded with another.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4  # 4: confirmation columns (store/migrate.py adds them to a 3)
 
 #: Request fields that may hold card secrets: never in a stored response.
 FORBIDDEN_RESPONSE_FIELDS = frozenset({"2", "14", "35", "36", "45", "52", "55"})
@@ -72,8 +72,16 @@ class LedgerEntry(SQLModel, table=True):
 
 
 class OutboxEvent(SQLModel, table=True):
-    """One event waiting for PUBACK. `seq` is assigned at commit; so is `wire`,
-    the signed payload exactly as published, when the committer seals."""
+    """One event until the center holds it. `seq` is assigned at commit; so is
+    `wire`, the signed payload exactly as published, when the committer seals.
+
+    Three states (DESIGN rule 2): pending (`published_at` and `delivered_at`
+    None), published (the broker's PUBACK set `published_at`), done
+    (`delivered_at` set: the center confirmed it, or quarantined it and
+    `quarantine_reason` says why; without `[keys] center_public_key` the
+    PUBACK itself, as before confirmations existed). Every row not done
+    counts against the outbox cap.
+    """
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_pending", "delivered_at", "seq"),)
@@ -89,6 +97,8 @@ class OutboxEvent(SQLModel, table=True):
     created_at: datetime = _utc(nullable=False)
     delivered_at: datetime | None = _utc(nullable=True)
     attempts: int = 0
+    published_at: datetime | None = _utc(nullable=True)
+    quarantine_reason: str | None = Field(default=None, max_length=200)
 
 
 class TerminalRecord(SQLModel, table=True):
@@ -198,6 +208,8 @@ class GatewayRuntime(SQLModel, table=True):
     broker: str = Field(default="", max_length=256)  # host:port
     broker_connected: bool = False
     broker_changed_at: datetime | None = _utc(nullable=True)
+    # Set while published events wait on a center that confirms nothing.
+    center_silent_since: datetime | None = _utc(nullable=True)
 
 
 class SchemaVersion(SQLModel, table=True):

@@ -11,8 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Table, bindparam, event, func, insert, inspect, select, update
@@ -22,6 +21,7 @@ from sqlmodel import Session, SQLModel, col, create_engine
 from posgw.drivers.clock import SYSTEM_CLOCK
 from posgw.gateway.store.columns import table_of
 from posgw.gateway.store.errors import SchemaVersionMismatch
+from posgw.gateway.store.migrate import can_migrate, migrate
 from posgw.gateway.store.models import (
     SCHEMA_VERSION,
     CaseEvidence,
@@ -35,25 +35,13 @@ from posgw.gateway.store.models import (
     UpstreamQueueItem,
     VaultedCard,
 )
+from posgw.gateway.store.outbox import OutboxStats, OutboxTable, PendingEvent
+
+__all__ = ["BatchRow", "OutboxStats", "PendingEvent", "RecentRow", "Store"]
 
 SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 #: A writer waits this long for another connection's lock before failing.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-
-
-class PendingEvent(NamedTuple):
-    """An undelivered outbox row, as the forwarder needs it (`seq` is its key)."""
-
-    seq: int
-    event_id: str
-    topic: str
-    terminal_id: str | None
-    retain: bool
-    wire: bytes | None  # the sealed (signed) bytes, when the committer sealed it
-    payload: dict[str, Any] | None  # read only for rows that were not sealed
-
-
-_PENDING_COLUMNS = ("seq", "event_id", "topic", "terminal_id", "retain", "wire")
 
 
 class BatchRow(NamedTuple):
@@ -89,18 +77,7 @@ class RecentRow(NamedTuple):
     original_event_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxStats:
-    depth: int
-    oldest_created_at: datetime | None
-
-    def oldest_age_s(self, now: datetime) -> float | None:
-        if self.oldest_created_at is None:
-            return None
-        return max(0.0, (now - self.oldest_created_at).total_seconds())
-
-
-class Store:
+class Store(OutboxTable):
     def __init__(self, url: str, *, synchronous: str = "FULL") -> None:
         self.url: URL = make_url(url)
         self.engine: Engine = _make_engine(self.url, synchronous)
@@ -134,84 +111,6 @@ class Store:
         """A session in a transaction, holding the process's write lock."""
         with self.write_lock, self.session() as session, session.begin():
             yield session
-
-    # -- outbox ---------------------------------------------------------------
-
-    def pending_outbox(self, limit: int, after_seq: int = 0) -> list[PendingEvent]:
-        """Undelivered events in seq order (so in order per terminal).
-
-        Plain rows, not ORM objects: the forwarder reads a window per publish
-        round, and building OutboxEvent objects cost more than the query.
-        """
-        columns = [getattr(OutboxEvent, name) for name in _PENDING_COLUMNS]
-        query = (select(*columns).where(col(OutboxEvent.delivered_at).is_(None))
-                 .where(col(OutboxEvent.seq) > after_seq).order_by(col(OutboxEvent.seq))
-                 .limit(limit))
-        with self.engine.connect() as conn:
-            rows = [PendingEvent._make((*row, None)) for row in conn.execute(query)]
-            unsealed = [row.seq for row in rows if row.wire is None]
-            if not unsealed:  # the usual case: the JSON column is never decoded
-                return rows
-            payload_query = (select(col(OutboxEvent.seq), col(OutboxEvent.payload))
-                             .where(col(OutboxEvent.seq).in_(unsealed)))
-            payloads: dict[int, dict[str, Any]] = {
-                seq: payload for seq, payload in conn.execute(payload_query)}
-        return [row._replace(payload=payloads.get(row.seq)) for row in rows]
-
-    def mark_delivered(self, seqs: Sequence[int], at: datetime) -> None:
-        """Call only after the broker's PUBACK for every event (DESIGN rule 2);
-        events are named by their `seq`.
-
-        Committed without waiting for the disk: a mark lost to a power cut
-        only means the event is published again, and the center ignores the
-        repeat. The fsync it skipped held the write lock, and with it every
-        terminal's next commit, twenty times a second.
-        """
-        if not seqs:
-            return
-        statement = (update(OutboxEvent)
-                     .where(col(OutboxEvent.seq).in_(list(seqs)))
-                     .values(delivered_at=at, attempts=col(OutboxEvent.attempts) + 1))
-        with self.write_lock, self.engine.connect() as conn, self._without_fsync(conn):
-            conn.execute(statement)
-            conn.commit()
-
-    @contextmanager
-    def _without_fsync(self, conn: Connection) -> Iterator[None]:
-        """The next commit on `conn` does not wait for the disk."""
-        if self.url.get_backend_name() != "sqlite":
-            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")  # this transaction
-            yield
-            return
-        # WAL with synchronous=NORMAL: the commit is in the WAL, synced by the next
-        # FULL commit. Set outside a transaction, and put back for the pool.
-        conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
-        conn.commit()
-        try:
-            yield
-        finally:
-            conn.exec_driver_sql(f"PRAGMA synchronous={self._synchronous}")
-            conn.commit()
-
-    def outbox_stats(self) -> OutboxStats:
-        query = (select(func.count(), func.min(col(OutboxEvent.created_at)))
-                 .where(col(OutboxEvent.delivered_at).is_(None)))
-        with self.session() as session:
-            depth, oldest = session.execute(query).one()
-        # min() bypasses the column type on some dialects: re-apply UTC.
-        return OutboxStats(int(depth), _as_utc(oldest))
-
-    def undelivered_for(self, terminal_id: str) -> int:
-        query = (select(func.count()).select_from(OutboxEvent)
-                 .where(col(OutboxEvent.terminal_id) == terminal_id)
-                 .where(col(OutboxEvent.delivered_at).is_(None)))
-        with self.session() as session:
-            return int(session.scalar(query) or 0)
-
-    def max_seq(self) -> int:
-        with self.session() as session:
-            highest = select(func.coalesce(func.max(col(OutboxEvent.seq)), 0))
-            return int(session.scalar(highest) or 0)
 
     # -- ledger ---------------------------------------------------------------
 
@@ -351,8 +250,11 @@ class Store:
             return
         with self.session() as session:
             row = session.get(SchemaVersion, 1)
-        if row is not None and row.version != SCHEMA_VERSION:
+        if row is None or row.version == SCHEMA_VERSION:
+            return
+        if not can_migrate(row.version, SCHEMA_VERSION):
             raise SchemaVersionMismatch(self.display_url, row.version, SCHEMA_VERSION)
+        migrate(self.engine, row.version, SCHEMA_VERSION, SYSTEM_CLOCK.utc_now())
 
     def _record_schema_version(self) -> None:
         with self.writing() as session:
@@ -388,15 +290,6 @@ def _sqlite_pragmas(synchronous: str) -> Any:
         cursor.close()
 
     return on_connect
-
-
-def _as_utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    if not isinstance(moment, datetime):
-        raise TypeError(f"expected a datetime, got {type(moment).__name__}")
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _last_id_before(conn: Connection, since: datetime) -> int:

@@ -17,7 +17,10 @@ from posgw.protocols.contract.vocabulary import (
     CASE_SCHEMA,
     COMMAND_REPLY_SCHEMA,
     COMMAND_SCHEMA,
+    CONFIRM_SCHEMA,
     GATEWAY_STATUS_SCHEMA,
+    MAX_CONFIRMED_IDS,
+    MAX_QUARANTINE_REASON,
     MAX_REPLY_DETAIL,
     RECONCILIATION_SCHEMA,
     TERMINAL_STATUS_SCHEMA,
@@ -71,11 +74,19 @@ def tx_event(tx: Transaction, *, status: str, event_id: str, branch_id: str, gat
 
 
 def gateway_status(state: str, *, last_seq: int, event_id: str, branch_id: str,
-                   gateway_id: str, occurred_at: datetime) -> dict[str, Any]:
-    """Retained birth ("online") and Last Will ("offline"); already carries its seq."""
-    return {**envelope(GATEWAY_STATUS_SCHEMA, event_id=event_id, branch_id=branch_id,
-                       gateway_id=gateway_id, occurred_at=occurred_at),
-            "seq": last_seq, "state": state, "last_seq": last_seq}
+                   gateway_id: str, occurred_at: datetime,
+                   outbox: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Retained birth ("online") and Last Will ("offline"); already carries its seq.
+
+    `outbox` (births only): pending, published_unconfirmed,
+    oldest_unconfirmed_age_s, center_silent, as the gateway last counted them.
+    """
+    payload = {**envelope(GATEWAY_STATUS_SCHEMA, event_id=event_id, branch_id=branch_id,
+                          gateway_id=gateway_id, occurred_at=occurred_at),
+               "seq": last_seq, "state": state, "last_seq": last_seq}
+    if outbox is not None:
+        payload["outbox"] = dict(outbox)
+    return payload
 
 
 def terminal_status(terminal_id: str, state: str, *, profile: str | None, event_id: str,
@@ -138,3 +149,26 @@ def command(branch_id: str, action: str, *, command_id: str, issued_at: datetime
     `terminal_id`, `evidence`)."""
     return {"command_id": command_id, "schema": COMMAND_SCHEMA, "branch_id": branch_id,
             "command": action, "issued_at": utc_iso(issued_at, "milliseconds"), **fields}
+
+
+def confirmation(branch_id: str, gateway_id: str, *, stored: Sequence[str],
+                 quarantined: Mapping[str, str], confirm_id: str,
+                 issued_at: datetime) -> dict[str, Any]:
+    """A confirm.v1 payload (unsigned: the center signs it with its command key).
+
+    `stored`: event_ids the center holds, redeliveries included;
+    `quarantined`: event_id -> reason, for signed events it refused to store
+    (the gateway stops sending them and keeps the reason).
+    """
+    count = len(stored) + len(quarantined)
+    if not 0 < count <= MAX_CONFIRMED_IDS:
+        raise ValueError(f"a confirmation holds 1 to {MAX_CONFIRMED_IDS} event_ids, not {count}")
+    refused = [{"event_id": event_id, "reason": _cut(reason, MAX_QUARANTINE_REASON)}
+               for event_id, reason in quarantined.items()]
+    return {"schema": CONFIRM_SCHEMA, "confirm_id": confirm_id, "branch_id": branch_id,
+            "gateway_id": gateway_id, "issued_at": utc_iso(issued_at, "milliseconds"),
+            "stored": list(stored), "quarantined": refused}
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -26,6 +26,7 @@ class TopicKind(StrEnum):
     CASES = "cases"
     COMMAND = "cmd"
     COMMAND_REPLY = "cmd/reply"
+    CONFIRM = "confirm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,7 @@ class Topic:
 
     kind: TopicKind
     branch_id: str
-    terminal_id: str | None = None
+    terminal_id: str | None = None  # for CONFIRM: the gateway id
 
 
 def tx_topic(prefix: str, branch_id: str, terminal_id: str) -> str:
@@ -64,6 +65,25 @@ def command_topic(prefix: str, branch_id: str) -> str:
 
 def command_reply_topic(prefix: str, branch_id: str) -> str:
     return f"{prefix}/{branch_id}/{TopicKind.COMMAND_REPLY}"
+
+
+def confirm_topic(prefix: str, branch_id: str, gateway_id: str) -> str:
+    """Center to one gateway: the event_ids the center now holds (confirm.v1).
+
+    Per gateway, not per branch: a branch may run several gateways, and each
+    forgets only what the center confirmed of its own outbox.
+    """
+    return f"{prefix}/{branch_id}/{gateway_id}/{TopicKind.CONFIRM}"
+
+
+#: What the center's ingest stores and therefore confirms (confirm.v1);
+#: statuses, cases and command replies are done at the broker's PUBACK.
+CONFIRMED_KINDS = frozenset({TopicKind.TX, TopicKind.RECONCILIATION})
+
+
+def awaits_confirmation(topic: str) -> bool:
+    """True when an event published on `topic` is done only once confirmed."""
+    return topic.rpartition("/")[2] in CONFIRMED_KINDS
 
 
 def tx_filter(prefix: str) -> str:
@@ -96,6 +116,7 @@ def parse_topic(prefix: str, topic: str) -> Topic | None:
         return Topic(TopicKind.GATEWAY_STATUS, branch_id)
     if (middle, last) == ("cmd", "reply"):
         return Topic(TopicKind.COMMAND_REPLY, branch_id)
-    if last in (TopicKind.TX, TopicKind.TERMINAL_STATUS, TopicKind.RECONCILIATION):
+    if last in (TopicKind.TX, TopicKind.TERMINAL_STATUS, TopicKind.RECONCILIATION,
+                TopicKind.CONFIRM):
         return Topic(TopicKind(last), branch_id, middle)
     return None

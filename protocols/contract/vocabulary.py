@@ -13,8 +13,14 @@ CASE_SCHEMA = "case.v1"
 RECONCILIATION_SCHEMA = "reconciliation.v1"
 COMMAND_SCHEMA = "command.v1"
 COMMAND_REPLY_SCHEMA = "command-reply.v1"
+CONFIRM_SCHEMA = "confirm.v1"
 SCHEMA_NAMES = (TX_EVENT_SCHEMA, TERMINAL_STATUS_SCHEMA, GATEWAY_STATUS_SCHEMA, CASE_SCHEMA,
-                RECONCILIATION_SCHEMA, COMMAND_SCHEMA, COMMAND_REPLY_SCHEMA)
+                RECONCILIATION_SCHEMA, COMMAND_SCHEMA, COMMAND_REPLY_SCHEMA, CONFIRM_SCHEMA)
+#: confirm.v1: at most this many event_ids in one confirmation (a batch's
+#: worth; a larger batch is confirmed in several messages).
+MAX_CONFIRMED_IDS = 1000
+#: confirm.v1 quarantine `reason` maxLength.
+MAX_QUARANTINE_REASON = 200
 
 #: A transaction event's `status` (tx-event.v1), in the order DESIGN.md lists them.
 SETTLED = "settled"

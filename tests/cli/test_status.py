@@ -237,7 +237,8 @@ def test_json_has_exactly_the_keys_the_help_documents(store: Store, db_path: Pat
                                            "last_seen_at", "configured"}
     assert set(report["totals"]) == {"date", "rows"}
     assert set(report["totals"]["rows"][0]) == {"status", "currency", "count", "amount_minor"}
-    assert set(report["outbox"]) == {"depth", "oldest_created_at", "oldest_age_s"}
+    assert set(report["outbox"]) == {"depth", "pending", "published_unconfirmed",
+                                     "oldest_created_at", "oldest_age_s", "center_silent_since"}
     help_text = run_posgw("status", "--help").stdout
     documented = [*report, *report["daemon"], *report["broker"], *report["terminals"][0],
                   *report["totals"]["rows"][0], *report["outbox"], *report["unreconciled"][0]]
@@ -281,3 +282,19 @@ def test_no_config_and_no_database_exits_2() -> None:
     result = run_posgw("status")
     assert result.returncode == 2
     assert "give -c gateway.toml or --database URL" in result.stderr
+
+
+def test_published_unconfirmed_events_and_a_silent_center_are_shown(
+        store: Store, db_path: Path) -> None:
+    now = datetime.now(UTC)
+    published = event(2, now - timedelta(minutes=8))
+    published.published_at = now - timedelta(minutes=8)
+    beat = runtime(beat_age_s=1)
+    beat.center_silent_since = now - timedelta(minutes=7, seconds=5)
+    add(store, event(1, now - timedelta(seconds=5)), published, beat)
+    outbox = status_json("--database", f"sqlite:///{db_path}")["outbox"]
+    assert (outbox["depth"], outbox["pending"], outbox["published_unconfirmed"]) == (2, 1, 1)
+    assert outbox["center_silent_since"] is not None
+    human = run_posgw("status", "--database", f"sqlite:///{db_path}").stdout
+    assert "center has confirmed nothing for 7 min; 1 events published and waiting" in " ".join(
+        human.split())

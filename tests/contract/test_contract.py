@@ -28,6 +28,7 @@ NOW = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
     (contract.cases_topic("pos/v1", "B1"), Topic(TopicKind.CASES, "B1")),
     (contract.command_topic("pos/v1", "B1"), Topic(TopicKind.COMMAND, "B1")),
     (contract.command_reply_topic("pos/v1", "B1"), Topic(TopicKind.COMMAND_REPLY, "B1")),
+    (contract.confirm_topic("pos/v1", "B1", "gw-b1-1"), Topic(TopicKind.CONFIRM, "B1", "gw-b1-1")),
 ])
 def test_every_topic_built_parses_back_to_its_kind_branch_and_terminal(
         topic: str, parsed: Topic) -> None:

@@ -89,3 +89,17 @@ def test_unreadable_file_is_a_spec_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path / "missing.toml", environ={})
     assert err.value.key == "(file)"
+
+
+def test_forward_keys_default_to_a_minute_and_five_minutes_and_are_read() -> None:
+    defaults = parse_config(MINIMAL).forward
+    assert (defaults.confirm_timeout_s, defaults.center_silent_after_s) == (60, 300)
+    chosen = parse_config({**MINIMAL, "forward": {"confirm_timeout_s": 5,
+                                                  "center_silent_after_s": 30}}).forward
+    assert (chosen.confirm_timeout_s, chosen.center_silent_after_s) == (5, 30)
+
+
+@pytest.mark.parametrize("forward", [{"confirm_timeout_s": 0}, {"confirm_timeout": 60}])
+def test_a_forward_mistake_names_its_key(forward: dict) -> None:
+    with pytest.raises(ConfigError, match="forward"):
+        parse_config({**MINIMAL, "forward": forward})

@@ -82,11 +82,14 @@ def test_latency_lands_in_cumulative_buckets_and_count_is_the_inf_bucket() -> No
 
 
 class _Forwarder:
-    """What the metrics read of a forwarder: its connected flag and delivered count."""
+    """What the metrics read of a forwarder: its connected flag, counts, silence."""
 
     def __init__(self) -> None:
         self.connected = asyncio.Event()
         self.delivered_total = 0
+        self.confirmed_total = 0
+        self.republished_total = 0
+        self.center_silent = False
 
 
 async def test_scrape_reads_links_outbox_and_broker_from_their_owners(tmp_path: Path) -> None:
@@ -104,6 +107,8 @@ async def test_scrape_reads_links_outbox_and_broker_from_their_owners(tmp_path: 
     assert up.value("posgw_broker_connected") == 0
     assert up.value("posgw_outbox_depth") == 0
     assert up.value("posgw_outbox_oldest_age_seconds") == 0
+    assert up.value("posgw_outbox_pending") == up.value("posgw_outbox_published_unconfirmed") == 0
+    assert up.value("posgw_center_silent") == 0
     assert down.value("posgw_link_up", terminal="T0001", driver="tcp") == 0
     assert down.value("posgw_terminal_state", terminal="T0001", state="offline") == 1
     assert down.value("posgw_terminal_state", terminal="T0001", state="online") == 0
