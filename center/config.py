@@ -15,8 +15,9 @@ key (`signing.pub` from `posgw keys generate`). Relative paths are read from
 the config file's directory.
 
 `[center] command_key` names the private key `posgw center cmd` signs
-commands with (center/command_key.py); gateways given its public half obey
-only signed commands.
+commands with and the ingest signs its confirmations with
+(center/command_key.py); gateways given its public half obey only signed
+commands and forget an event only once a signed confirmation names it.
 
 `[center] max_clock_skew_s` and `max_event_age_s` bound an event's
 `occurred_at`: later than now + skew, or older than the age, and it is
@@ -48,11 +49,13 @@ from posgw.protocols.tables import TableReader, parse_toml, with_environment
 
 #: Four slashes: an absolute path (three would be relative to the working directory).
 DEFAULT_DATABASE = "sqlite:////var/lib/posgw/center.db"
-#: A plain subscription by default: mosquitto 2.0 does not restore shared
-#: subscriptions from its persistence file, so a shared subscriber misses what
-#: is published after a broker restart until it subscribes again — a loss.
-#: Several center processes splitting the stream is the opt-in (share_group).
-DEFAULT_SHARE_GROUP: str | None = None
+#: A shared subscription by default, so a second center process splits the
+#: stream instead of doubling it. What a broker drops meanwhile (mosquitto
+#: 2.0 does not restore shared subscriptions after its own restart, and
+#: answers PUBACK reason 16 until the center subscribes again) is no loss
+#: now: the gateway keeps every event until the center confirms it
+#: (confirm.v1) and publishes it again. "" subscribes plainly.
+DEFAULT_SHARE_GROUP: str | None = "center"
 #: A gateway clock this far ahead is wrong (or the payload forged); NTP keeps
 #: honest clocks within a second, 5 minutes leaves room for a bad one.
 DEFAULT_MAX_CLOCK_SKEW_S = 5 * 60
@@ -81,9 +84,9 @@ class CenterConfig:
     source: str = ""
     max_clock_skew_s: int = DEFAULT_MAX_CLOCK_SKEW_S
     max_event_age_s: int = DEFAULT_MAX_EVENT_AGE_S
-    #: `[center] command_key`: the private key `posgw center cmd` signs with
-    #: (center/command_key.py), read only there: the ingest service and the
-    #: queries never need it.
+    #: `[center] command_key`: the private key `posgw center cmd` signs
+    #: commands and the ingest signs confirmations with (center/command_key.py);
+    #: the queries never need it.
     command_key_path: Path | None = None
 
     def verifier(self) -> SignatureVerifier:

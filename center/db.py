@@ -1,20 +1,19 @@
-"""`CenterStore`: SQLite by default, PostgreSQL by URL, one code path.
+"""`CenterStore`: SQLite by default, PostgreSQL by URL.
 
-Inserts use ON CONFLICT (event_id) DO NOTHING, so a redelivered event
-(QoS 1 is at-least-once) is a no-op, also across concurrent subscribers.
+Tables are made here (on PostgreSQL the events table is partitioned:
+center/pg_schema.py); writes go through the store's `writer()`
+(center/writer.py, center/pg_writer.py). Inserts are ON CONFLICT (event_id)
+DO NOTHING, so a redelivered event (QoS 1 is at-least-once) is a no-op,
+also across concurrent subscribers.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, event, inspect, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, create_engine
 
 from posgw.center.models import (
@@ -23,28 +22,16 @@ from posgw.center.models import (
     ReceivedEvent,
     ReceivedReconciliation,
 )
-from posgw.protocols.redact import mask_pan
+from posgw.center.pg_schema import TOTALS_INDEX, partitioned_ddl
+from posgw.center.pg_writer import PostgresWriter
+from posgw.center.rows import QuarantineRow, StoreRow
+from posgw.center.writer import BatchWriter, SqliteWriter, table_of
+from posgw.protocols.canonical_json import canonical_json
 
-
-def _table(model: type[SQLModel]) -> Table:
-    """The `Table` of a `table=True` model, typed: SQLModel's stubs do not
-    declare the `__table__` its metaclass sets."""
-    table = inspect(model).local_table
-    if not isinstance(table, Table):
-        raise TypeError(f"{model.__name__} is not a table model")
-    return table
-
-
-_TABLES = [_table(model) for model in (
+_TABLES = [table_of(model) for model in (
     ReceivedEvent, QuarantinedPayload, GatewayKey, ReceivedReconciliation)]
-#: Quarantined payloads are kept up to this size: enough to inspect, bounded.
-MAX_QUARANTINE_TEXT = 16_384
 #: Any constant works: it only has to be the same in every center process.
 SCHEMA_LOCK_KEY = 0x706F7367_63656E74  # "posgcent"
-MAX_TOPIC = 256  # the column sizes of QuarantinedPayload
-MAX_REASON = 256
-#: PANs are 13-19 digits in practice (ISO/IEC 7812); RRNs (12) stay readable.
-_LONG_DIGIT_RUN = re.compile(r"\d{13,}")
 
 
 class CenterStore:
@@ -60,6 +47,7 @@ class CenterStore:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(parsed, pool_pre_ping=True)
+        self._writer: BatchWriter | None = None
         if create:
             self._create_tables()
 
@@ -70,83 +58,45 @@ class CenterStore:
                 # (a duplicate-type error on PostgreSQL): one at a time.
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                              {"key": SCHEMA_LOCK_KEY})
+                if not inspect(conn).has_table("center_events"):
+                    for statement in partitioned_ddl():
+                        conn.execute(text(statement))
             SQLModel.metadata.create_all(conn, tables=_TABLES)
+            conn.execute(text(TOTALS_INDEX))  # also on a database made before it
             _add_quarantine_kind(conn)
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
         self.engine.dispose()
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
+    def writer(self) -> BatchWriter:
+        """The ingest's batch writer (made once): raw psycopg on PostgreSQL,
+        SQLAlchemy Core on SQLite."""
+        if self._writer is None:
+            if self.engine.dialect.name == "postgresql":
+                url = self.engine.url.set(drivername="postgresql")
+                self._writer = PostgresWriter(url.render_as_string(hide_password=False))
+            else:
+                self._writer = SqliteWriter(self.engine)
+        return self._writer
+
     def insert_event(self, topic: str, payload: dict[str, Any]) -> bool:
-        """Store a verified event; False when its event_id was already there.
+        """Store one verified event (or reconciliation report) on its own;
+        False when its event_id was already there.
 
         Raises ReplayedSeq when the gateway's seq is already stored under
-        another event_id.
+        another event_id, NotStorable for a value the table cannot hold.
         """
-        return self._insert_once(ReceivedEvent, _event_values(topic, payload))
+        return self.writer().write_one(StoreRow(topic, payload, canonical_json(payload)))
 
-    def insert_reconciliation(self, topic: str, payload: dict[str, Any]) -> bool:
-        """Store a verified reconciliation report; as `insert_event` otherwise."""
-        return self._insert_once(ReceivedReconciliation, {
-            "event_id": payload["event_id"], "topic": topic, "branch_id": payload["branch_id"],
-            "gateway_id": payload["gateway_id"], "seq": int(payload["seq"]),
-            "terminal_id": payload["terminal_id"], "outcome": payload["outcome"],
-            "batch_closed_at": payload["batch_closed_at"], "payload": payload,
-            "received_at": datetime.now(UTC)})
-
-    def _insert_once(self, model: Any, values: dict[str, Any]) -> bool:
-        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
-        statement = dialect.insert(model.__table__).values(values)
-        statement = statement.on_conflict_do_nothing(index_elements=["event_id"]).returning(
-            model.id)  # rowcount is unreliable here; a returned id means inserted
-        try:
-            with self.engine.begin() as conn:
-                return conn.execute(statement).scalar() is not None
-        except IntegrityError as exc:
-            if self._seq_taken(model, values["gateway_id"], values["seq"]):
-                raise ReplayedSeq(values["gateway_id"], values["seq"]) from exc
-            raise
-
-    def _seq_taken(self, model: Any, gateway_id: str, seq: int) -> bool:
-        query = select(model.id).where(model.gateway_id == gateway_id, model.seq == seq)
-        with self.engine.connect() as conn:
-            return conn.execute(query).first() is not None
+    insert_reconciliation = insert_event
 
     def quarantine(self, topic: str, reason: str, payload: bytes, kind: str = "") -> None:
-        text = _without_card_numbers(
-            payload[:MAX_QUARANTINE_TEXT].decode("utf-8", errors="replace"))
-        with self.session() as session, session.begin():
-            session.add(QuarantinedPayload(topic=topic[:MAX_TOPIC], reason=reason[:MAX_REASON],
-                                           kind=kind, payload_text=text,
-                                           received_at=datetime.now(UTC)))
-
-
-class ReplayedSeq(Exception):
-    """An event whose (gateway, seq) is stored under another event_id."""
-
-    def __init__(self, gateway_id: str, seq: int) -> None:
-        super().__init__(f"seq {seq} of gateway {gateway_id} was already received "
-                         "under another event_id (replay or forgery)")
-
-
-def _event_values(topic: str, payload: dict[str, Any]) -> dict[str, Any]:
-    masked = payload.get("pan_masked")
-    occurred_at = str(payload["occurred_at"])
-    return {
-        "event_id": payload["event_id"], "topic": topic,
-        "branch_id": payload["branch_id"], "gateway_id": payload["gateway_id"],
-        "seq": int(payload["seq"]), "status": payload["status"], "kind": payload["kind"],
-        "terminal_id": payload["terminal_id"], "merchant_id": payload.get("merchant_id", ""),
-        "stan": payload["stan"], "rrn": payload.get("rrn"), "auth_code": payload.get("auth_code"),
-        "response_code": payload.get("response_code"),
-        "amount_minor": int(payload["amount_minor"]), "currency": payload["currency"],
-        "pan_masked": masked, "pan_last4": masked[-4:] if masked else None,
-        "pan_token": payload.get("pan_token"), "entry_mode": payload.get("entry_mode", "unknown"),
-        "occurred_at": occurred_at, "occurred_date": occurred_at[:10],
-        "payload": payload, "received_at": datetime.now(UTC),
-    }
+        self.writer().quarantine([QuarantineRow(topic, reason, kind, payload)])
 
 
 def _add_quarantine_kind(conn: Connection) -> None:
@@ -156,12 +106,6 @@ def _add_quarantine_kind(conn: Connection) -> None:
     if "kind" not in columns:
         conn.execute(text("ALTER TABLE center_quarantine "
                           "ADD COLUMN kind VARCHAR(32) NOT NULL DEFAULT ''"))
-
-
-def _without_card_numbers(text: str) -> str:
-    """A rejected payload comes from an untrusted or broken sender and may hold
-    a PAN in clear: mask every long run of digits before it is stored."""
-    return _LONG_DIGIT_RUN.sub(lambda match: mask_pan(match.group()), text)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

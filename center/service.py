@@ -9,18 +9,23 @@ is closed. Whatever was not acknowledged is redelivered on the next start.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from posgw.center.command_key import load_command_key
 from posgw.center.config import CenterConfig
 from posgw.center.db import CenterStore
 from posgw.center.ingest import CenterIngest
 from posgw.center.registry import GatewayTrust
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,18 +39,31 @@ class IngestCounts:
 def serve(config: CenterConfig) -> IngestCounts:
     """Run the center until SIGINT or SIGTERM; the counts of this run.
 
-    Raises SQLAlchemyError or OSError when the database cannot be opened.
+    Raises SQLAlchemyError or OSError when the database cannot be opened,
+    CommandKeyError when `[center] command_key` cannot be used.
     """
-    return asyncio.run(_serve(config))
+    return asyncio.run(_serve(config, confirming_key(config)))
 
 
-async def _serve(config: CenterConfig) -> IngestCounts:
+def confirming_key(config: CenterConfig) -> Ed25519PrivateKey | None:
+    """The key confirmations are signed with, loaded at start (same 0600
+    check as `posgw center cmd`); without one, said loudly."""
+    if config.command_key_path is not None:
+        return load_command_key(config.command_key_path)
+    log.error("no [center] command_key: this center cannot tell gateways what it stored, "
+              "so gateways that expect confirmations keep every event and publish it "
+              "again; `posgw center command-key DIR` makes one")
+    return None
+
+
+async def _serve(config: CenterConfig, command_key: Ed25519PrivateKey | None) -> IngestCounts:
     store = await asyncio.to_thread(CenterStore, config.database)
     # center.toml's gateways and those registered by command, followed live.
     trust = GatewayTrust(config.gateways, store)
     ingest = CenterIngest(store, trust, config.mqtt,
                           max_clock_skew=timedelta(seconds=config.max_clock_skew_s),
-                          max_event_age=timedelta(seconds=config.max_event_age_s))
+                          max_event_age=timedelta(seconds=config.max_event_age_s),
+                          command_key=command_key)
     try:
         with _stop_on_signals() as stop:
             async with asyncio.TaskGroup() as group:

@@ -62,10 +62,12 @@ def center(ctx: click.Context, config_path: Path | None, client_id: str | None,
 
     Without a sub-command it runs the ingest until SIGINT or SIGTERM: it
     subscribes to {prefix}/+/+/tx (shared by every center process of the
-    same share_group), checks each event's Ed25519 signature against the
-    registered key of its gateway, stores it once per event_id, and only then
-    acknowledges it to the broker. A stopped center loses nothing: its
-    persistent session makes the broker keep what arrives meanwhile.
+    same share_group, "center" by default), checks each event's Ed25519
+    signature against the registered key of its gateway, stores it once per
+    event_id in batches, only then acknowledges it to the broker, and tells
+    each gateway what it stored (signed with [center] command_key). A stopped
+    center loses nothing: its persistent session makes the broker keep what
+    arrives meanwhile, and gateways keep what it has not confirmed.
 
     \b
     Examples:
@@ -88,6 +90,7 @@ def center(ctx: click.Context, config_path: Path | None, client_id: str | None,
 def _run_ingest(config: CenterConfig, verbose: bool) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
+    from posgw.center.command_key import CommandKeyError
     from posgw.center.service import serve
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
@@ -100,6 +103,8 @@ def _run_ingest(config: CenterConfig, verbose: bool) -> None:
                "`gateways register`)", err=True)
     try:
         counts = serve(config)
+    except CommandKeyError as exc:
+        fail("center", f"[center] command_key: {exc}")
     except (SQLAlchemyError, OSError) as exc:
         database_failed("center", config.database, exc)
     kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.quarantined_by_kind.items()))

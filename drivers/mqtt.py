@@ -21,6 +21,7 @@ Two things aiomqtt does not expose, and why we need them:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import aiomqtt
@@ -44,12 +45,16 @@ QOS_AT_LEAST_ONCE = 1
 def new_client(config: MqttConfig, *, client_id: str | None = None, persistent: bool = False,
                manual_ack: bool = False, will: aiomqtt.Will | None = None,
                max_inflight: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
-               logger: logging.Logger | None = None) -> aiomqtt.Client:
+               logger: logging.Logger | None = None,
+               receive_maximum: int | None = None) -> aiomqtt.Client:
     """A client for one connection attempt (MQTT 5).
 
     The config's `client_id` wins over the `client_id` given here (the
     caller's default). `persistent` needs a client id (the session is found
     by it); `manual_ack` means every QoS 1 message must be passed to `ack()`.
+    `receive_maximum` (MQTT 5 §3.1.2.11.3): how many unacknowledged QoS 1
+    messages the broker may send at once; a batching subscriber sets it
+    above its batch size, or the broker would stop short of a full batch.
     """
     identifier = config.client_id or client_id
     if persistent and not identifier:
@@ -60,7 +65,8 @@ def new_client(config: MqttConfig, *, client_id: str | None = None, persistent: 
         protocol=aiomqtt.ProtocolVersion.V5, keepalive=config.keepalive, timeout=timeout_s,
         tls_params=_tls(config), will=will, max_inflight_messages=max_inflight,
         clean_start=not persistent,
-        properties=_session_properties(config.session_expiry_s) if persistent else None,
+        properties=_connect_properties(config.session_expiry_s if persistent else None,
+                                       receive_maximum),
         logger=logger,
     )
     if manual_ack:
@@ -75,9 +81,27 @@ def ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
     client._client.ack(message.mid, message.qos)
 
 
-def _session_properties(expiry_s: int) -> Properties:
+def queued(client: aiomqtt.Client, limit: int) -> list[aiomqtt.Message]:
+    """Up to `limit` messages already received and waiting, without waiting
+    for more (aiomqtt's iterator makes a task per message; a batch drains
+    its queue directly)."""
+    taken: list[aiomqtt.Message] = []
+    while len(taken) < limit:
+        try:
+            taken.append(client._queue.get_nowait())
+        except asyncio.QueueEmpty:
+            break
+    return taken
+
+
+def _connect_properties(expiry_s: int | None, receive_maximum: int | None) -> Properties | None:
+    if expiry_s is None and receive_maximum is None:
+        return None
     properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho: untyped
-    properties.SessionExpiryInterval = expiry_s
+    if expiry_s is not None:
+        properties.SessionExpiryInterval = expiry_s
+    if receive_maximum is not None:
+        properties.ReceiveMaximum = receive_maximum
     return properties
 
 

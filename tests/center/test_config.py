@@ -41,12 +41,18 @@ def test_a_minimal_file_gets_the_documented_defaults(folder: Path) -> None:
     assert config.database == DEFAULT_DATABASE == "sqlite:////var/lib/posgw/center.db"
     mqtt = config.mqtt
     assert (mqtt.host, mqtt.port, mqtt.topic_prefix, mqtt.share_group, mqtt.keepalive) == (
-        "127.0.0.1", 1883, "pos/v1", None, 30)
-    assert subscription_filters(mqtt) == ("pos/v1/+/+/tx", "pos/v1/+/+/reconciliation")
-    assert mqtt.client_id == f"posgw-center-solo-{socket.gethostname()}"  # stable per host
+        "127.0.0.1", 1883, "pos/v1", "center", 30)
+    assert mqtt.client_id == f"posgw-center-center-{socket.gethostname()}"  # stable per host
     assert mqtt.session_expiry_s == DEFAULT_SESSION_EXPIRY_S
     assert [g.id for g in config.gateways] == ["gw-b001-1"]
     assert config.gateways[0].public_key_path == str(folder / "keys" / PUBLIC_KEY_FILE)
+
+
+def test_the_subscription_is_shared_by_default_so_center_processes_split_the_stream(
+        folder: Path) -> None:
+    config = load_center_config(write(folder, GATEWAY), {})
+    assert subscription_filters(config.mqtt) == ("$share/center/pos/v1/+/+/tx",
+                                                 "$share/center/pos/v1/+/+/reconciliation")
 
 
 def test_an_empty_share_group_means_a_plain_subscription(folder: Path) -> None:

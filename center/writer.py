@@ -1,0 +1,123 @@
+"""How the ingest writes a batch, and the SQLite writer.
+
+A writer stores a batch of verified payloads and the batch's quarantined
+ones in ONE transaction (`write`), or, when that batch hits a constraint
+other than the event_id conflict, one payload at a time (`write_one`,
+`quarantine`) so only the offending one is quarantined. The SQLite writer
+(the demo's and most tests' center) uses SQLAlchemy Core's executemany;
+PostgreSQL has its own (center/pg_writer.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Table, inspect, select
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlmodel import SQLModel
+
+from posgw.center.models import QuarantinedPayload, ReceivedEvent, ReceivedReconciliation
+from posgw.center.rows import (
+    BatchRefused,
+    NotStorable,
+    QuarantineRow,
+    ReplayedSeq,
+    StoreRow,
+    StoreUnavailable,
+    event_values,
+    reconciliation_values,
+)
+
+
+class BatchWriter(Protocol):
+    def write(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow]) -> set[str]:
+        """Store `rows` (distinct event_ids) and `quarantined` in one
+        transaction; the event_ids inserted now (the others were held already).
+        Raises BatchRefused (nothing written) or StoreUnavailable."""
+
+    def write_one(self, row: StoreRow) -> bool:
+        """Store one payload in its own transaction; False when already held.
+        Raises ReplayedSeq, NotStorable or StoreUnavailable."""
+
+    def quarantine(self, quarantined: Sequence[QuarantineRow]) -> None:
+        """Store quarantined payloads in one transaction."""
+
+    def close(self) -> None: ...
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The `Table` of a `table=True` model, typed: SQLModel's stubs do not
+    declare the `__table__` its metaclass sets."""
+    table = inspect(model).local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
+
+
+EVENTS, RECONCILIATIONS, QUARANTINE = (table_of(model) for model in (
+    ReceivedEvent, ReceivedReconciliation, QuarantinedPayload))
+
+
+class SqliteWriter:
+    """One executemany per table on the store's engine, in one transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def write(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow]) -> set[str]:
+        now = datetime.now(UTC)
+        try:
+            with self._engine.begin() as conn:
+                inserted = self._insert(conn, EVENTS, [
+                    event_values(row.topic, row.payload, now)
+                    for row in rows if not row.is_reconciliation])
+                inserted |= self._insert(conn, RECONCILIATIONS, [
+                    reconciliation_values(row.topic, row.payload, now)
+                    for row in rows if row.is_reconciliation])
+                if quarantined:
+                    conn.execute(QUARANTINE.insert(), [row.values(now) for row in quarantined])
+        except (IntegrityError, DataError) as exc:
+            raise BatchRefused(type(exc.orig).__name__) from exc
+        except OperationalError as exc:
+            raise StoreUnavailable(type(exc.orig).__name__) from exc
+        return inserted
+
+    def write_one(self, row: StoreRow) -> bool:
+        table = RECONCILIATIONS if row.is_reconciliation else EVENTS
+        values = (reconciliation_values if row.is_reconciliation else event_values)(
+            row.topic, row.payload)
+        try:
+            with self._engine.begin() as conn:
+                return bool(self._insert(conn, table, [values]))
+        except IntegrityError as exc:
+            if self._seq_taken(table, values["gateway_id"], values["seq"]):
+                raise ReplayedSeq(values["gateway_id"], values["seq"]) from exc
+            raise NotStorable(f"not storable: {type(exc.orig).__name__}") from exc
+        except DataError as exc:
+            raise NotStorable(f"not storable: {type(exc.orig).__name__}") from exc
+
+    def quarantine(self, quarantined: Sequence[QuarantineRow]) -> None:
+        if quarantined:
+            now = datetime.now(UTC)
+            with self._engine.begin() as conn:
+                conn.execute(QUARANTINE.insert(), [row.values(now) for row in quarantined])
+
+    def close(self) -> None:
+        """The engine is the store's: nothing of the writer's own to close."""
+
+    @staticmethod
+    def _insert(conn: Connection, table: Table, values: list[dict[str, Any]]) -> set[str]:
+        if not values:
+            return set()
+        statement = (sqlite.insert(table).on_conflict_do_nothing(index_elements=["event_id"])
+                     .returning(table.c.event_id))  # returned means inserted now
+        return {str(event_id) for event_id in conn.execute(statement, values).scalars()}
+
+    def _seq_taken(self, table: Table, gateway_id: str, seq: int) -> bool:
+        query = select(table.c.id).where(table.c.gateway_id == gateway_id, table.c.seq == seq)
+        with self._engine.connect() as conn:
+            return conn.execute(query).first() is not None
