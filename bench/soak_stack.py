@@ -15,6 +15,7 @@ through its loopback relay (`[testing] usb_backend`), and loopback TCP.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -46,6 +47,8 @@ from posgw.simulator.cards import Card, demo_cards
 from posgw.simulator.pty_pair import PtyPair, pty_supported
 from posgw.simulator.usb_emulation import EmulatedUsbDevice, UsbRelayServer
 
+log = logging.getLogger("bench.soak")
+
 BRANCH, GATEWAY_ID, MERCHANT = "SOAK01", "gw-soak-1", "M00000000000001"
 TCP_PROFILE, SERIAL_PROFILE, USB_PROFILE = "iso87-ascii", "ecr-stx-lrc", "unionpay-tpdu"
 UPSTREAM_PROFILE = "iso87-binary"
@@ -65,6 +68,9 @@ GATEWAY_START_DEADLINE_S = 600.0
 STOP_DEADLINE_S = 60.0
 CENTER_STOPPED = re.compile(r"stopped; ingested (\d+), duplicates (\d+), quarantined (\d+)")
 CENTER_SUBSCRIBED = "center subscribed"
+#: Between a center's failed start and the next, as a supervisor waits
+#: (systemd's RestartSec); START_DEADLINE_S bounds all the attempts.
+RESTART_DELAY_S = 1.0
 #: The share group several soak centers split the stream in when none is named.
 DEFAULT_SHARE_GROUP = "center"
 
@@ -160,13 +166,17 @@ class SoakStack:
 
     def start_center(self, index: int) -> float:
         """Start center `index` and wait for its subscription (the broker queues
-        for a persistent session only once it has subscribed); seconds it took."""
+        for a persistent session only once it has subscribed); seconds it took.
+
+        A center that exits before it subscribes (`posgw center` refuses to
+        start while its database is unreachable, e.g. PostgreSQL crashed) is
+        started again after RESTART_DELAY_S, as systemd's `Restart=always`
+        would, until START_DEADLINE_S."""
         began = time.monotonic()
-        center = self.centers[index]
-        before = center.log_text().count(CENTER_SUBSCRIBED)  # its log spans restarts
-        center.start()
-        wait_until(lambda: center.log_text().count(CENTER_SUBSCRIBED) > before,
-                   f"center {index + 1}", START_DEADLINE_S, center.process)
+        center, name = self.centers[index], f"center {index + 1}"
+        while not start_subscribed(center, name, START_DEADLINE_S - (time.monotonic() - began)):
+            log.warning("%s exited before subscribing; starting it again", name)
+            time.sleep(RESTART_DELAY_S)  # a supervisor's restart delay, not synchronisation
         return time.monotonic() - began
 
     def start_centers(self) -> None:
@@ -180,6 +190,24 @@ class SoakStack:
         wait_until(lambda: port_accepts(self.listen_port), "the gateway",
                    GATEWAY_START_DEADLINE_S, self.gateway.process)
         return time.monotonic() - began
+
+
+def start_subscribed(center: ChildProcess, name: str, deadline_s: float) -> bool:
+    """Start `center`; True once it has subscribed, False if it exited first.
+    SetupError when it neither subscribes nor exits within `deadline_s`, or
+    has no time left to try."""
+    if deadline_s <= 0:
+        raise SetupError(f"{name}: not subscribed within {START_DEADLINE_S:g} s of starts")
+    before = center.log_text().count(CENTER_SUBSCRIBED)  # its log spans restarts
+    center.start()
+    try:
+        wait_until(lambda: center.log_text().count(CENTER_SUBSCRIBED) > before, name,
+                   deadline_s, center.process)
+    except SetupError:
+        if center.running:
+            raise
+        return False
+    return True
 
 
 def posgw_command() -> str:

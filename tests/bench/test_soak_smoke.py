@@ -21,9 +21,10 @@ from tests.brokers import mosquitto_path
 SOAK = Path(__file__).resolve().parents[2] / "bench" / "soak.py"
 
 # The schedule, from the start of the traffic (seconds): broker SIGTERM at
-# 10, broker SIGKILL at 25, gateway SIGKILL at 20 and 40, center 1 SIGKILL
-# at 15 and 30, center 2 at 22.5 and 37.5, PostgreSQL crashed at 18 and 36.
-FAULTS = ["--broker-restart-every", "10", "--broker-kill-every", "25", "--broker-outage", "3",
+# 15 and 30, broker SIGKILL at 25, gateway SIGKILL at 20 and 40, center 1
+# SIGKILL at 15 and 30, center 2 at 22.5 and 37.5, PostgreSQL crashed at 18
+# and 36.
+FAULTS = ["--broker-restart-every", "15", "--broker-kill-every", "25", "--broker-outage", "3",
           "--kill-every", "20", "--center-kill-every", "15", "--centers", "2",
           "--postgres", "--postgres-restart-every", "18", "--postgres-outage", "2"]
 
