@@ -20,13 +20,14 @@ from tests.brokers import mosquitto_path
 
 SOAK = Path(__file__).resolve().parents[2] / "bench" / "soak.py"
 
-# The schedule, from the start of the traffic (seconds): broker SIGTERM at
-# 15 and 30, broker SIGKILL at 25, gateway SIGKILL at 20 and 40, center 1
-# SIGKILL at 15 and 30, center 2 at 22.5 and 37.5, PostgreSQL crashed at 18
-# and 36.
-FAULTS = ["--broker-restart-every", "15", "--broker-kill-every", "25", "--broker-outage", "3",
-          "--kill-every", "20", "--center-kill-every", "15", "--centers", "2",
-          "--postgres", "--postgres-restart-every", "18", "--postgres-outage", "2"]
+# The schedule, from the start of the traffic (seconds), the faults mostly
+# apart so that a center kill finds the centers storing: broker SIGTERM at
+# 20 and 40 (down 3 s), broker SIGKILL at 30, gateway SIGKILL at 17 and 34,
+# PostgreSQL crashed at 25 (down 2 s), center 1 SIGKILLed at 14, 28 and 42,
+# center 2 at 21 and 35.
+FAULTS = ["--broker-restart-every", "20", "--broker-kill-every", "30", "--broker-outage", "3",
+          "--kill-every", "17", "--center-kill-every", "14", "--centers", "2",
+          "--postgres", "--postgres-restart-every", "25", "--postgres-outage", "2"]
 
 
 @pytest.mark.e2e
