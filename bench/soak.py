@@ -1,23 +1,31 @@
 """Soak: paced mixed traffic over serial, USB and TCP terminals while the
-broker is restarted and the gateway SIGKILLed; at the end the center must
-hold exactly the ledger's final transactions — none lost, none twice.
+broker, the gateway, the centers and the centers' PostgreSQL are crashed and
+started again; at the end the center must hold exactly the ledger's final
+transactions — none lost, none twice — and the report says how long after
+the traffic it took to hold them all.
 
-    python bench/soak.py --minutes 30          # 200 tx/s, broker every 5 min, kill every 10
+    python bench/soak.py --minutes 10                                   # every fault, SQLite
+    python bench/soak.py --minutes 10 --centers 2 --postgres            # the issue-16 soak
 
 What runs (bench/soak_stack.py): a private mosquitto with persistence, the
 gateway as its own process (`posgw run`, SQLite synchronous=FULL, upstream
-ISO 8583 to the acquirer simulator), the center as its own process (`posgw
-center`), and in this process the acquirer simulator and the terminals: one
-on a pty serial line, one on an emulated USB device reached by the gateway's
-pyusb through a loopback relay, and --tcp-terminals over TCP. The terminals
+ISO 8583 to the acquirer simulator), --centers center processes (`posgw
+center`, each its own client id, one share group when more than one) on
+SQLite or, with --postgres, on a private PostgreSQL server, and in this
+process the acquirer simulator and the terminals: one on a pty serial line,
+one on an emulated USB device reached by the gateway's pyusb through a
+loopback relay, and --tcp-terminals over TCP. The terminals
 (bench/soak_traffic.py) share one open-loop schedule at --rate, redial and
-retransmit when an answer is lost. Every --broker-restart-every seconds the
-broker gets SIGTERM and comes back --broker-outage seconds later on the same
-port; every --kill-every seconds the gateway gets SIGKILL and is started
-again on the same database. After the traffic the outbox drains, the
-center catches up, and the ledger is compared with the center
+retransmit when an answer is lost. The faults (bench/soak_faults.py), each
+on its own interval: broker SIGTERM and broker SIGKILL (back after
+--broker-outage on the same port), gateway SIGKILL, each center SIGKILLed
+while the center database grows, PostgreSQL crashed (`pg_ctl stop -m
+immediate`, back after --postgres-outage); options in bench/soak_options.py.
+After the traffic the outbox drains, the center catches up (time to
+complete), and the ledger is compared with the center
 (bench/soak_report.py). Exit status 0 only when nothing was lost or doubled
-(1 otherwise; 2 when the soak could not run, e.g. without mosquitto).
+(1 otherwise; 2 when the soak could not run, e.g. without mosquitto, or
+with --postgres and no PostgreSQL binaries).
 """
 
 from __future__ import annotations
@@ -33,20 +41,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.readme import machine, update_readmes
 from bench.schema_cost import schema_check_us, stored_payloads
-from bench.soak_faults import Faults, kill_gateway_every, restart_broker_every
-from bench.soak_report import (
-    SoakReport,
-    center_count,
-    compare,
-    ledger_count,
-    milliseconds,
+from bench.soak_faults import (
+    Faults,
+    broker_outages,
+    kill_center_every,
+    kill_gateway_every,
+    restart_postgres_every,
+    stored_now,
 )
+from bench.soak_options import command_line, parse_args
+from bench.soak_report import SoakReport, compare, ledger_count, milliseconds
 from bench.soak_stack import (
     GATEWAY_ID,
     MERCHANT,
@@ -83,8 +95,6 @@ WATCH_S = 1.0  # outbox depth sampling, and drain polling
 #: the center first works through redeliveries it already holds (stored, not
 #: counted) and that took 15-20 s for a 2,000-event backlog in trials.
 STALLED_S = 120.0
-DEFAULTS = {"minutes": 30.0, "rate": 200.0, "broker_restart_every": 300.0,
-            "broker_outage": 5.0, "kill_every": 600.0, "tcp_terminals": 20}
 
 
 class OutboxWatch:
@@ -112,14 +122,18 @@ async def progress(run: SoakRun, every: float, stop: asyncio.Event) -> None:
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
-        if not stack.center.running:
-            raise SetupError("the center exited on its own: see center.log")
+        for index, center in enumerate(stack.centers):
+            if not center.running and index not in faults.restarting_centers:
+                raise SetupError(f"center {index + 1} exited on its own: "
+                                 f"see {center.log.name}")
         if not stack.gateway.running and not faults.restarting_gateway:
             raise SetupError("the gateway exited on its own: see gateway.log")
         elapsed = SYSTEM_CLOCK.monotonic() - start
         print(f"[{elapsed:6.0f} s] answered {traffic.answered:,} "
               f"({traffic.answered / max(elapsed, 1e-9):.1f} tx/s), outbox {watch.depth:,}, "
-              f"broker restarts {faults.broker_restarts}, gateway kills {faults.gateway_kills}, "
+              f"broker SIGTERM {faults.broker_restarts} / SIGKILL {faults.broker_kills}, "
+              f"gateway kills {faults.gateway_kills}, center kills {faults.center_kills}, "
+              f"PostgreSQL crashes {faults.postgres_restarts}, "
               f"retransmissions {traffic.retransmissions:,}", file=sys.stderr, flush=True)
 
 
@@ -147,27 +161,42 @@ async def open_terminals(stack: SoakStack, specs: list[TerminalSpec], pacer: Pac
     return terminals
 
 
-async def drained(stack: SoakStack, watch: OutboxWatch, timeout_s: float) -> float | None:
-    """Seconds until the outbox is empty and the center holds as many events as
-    the ledger (the full comparison comes after); None when the center stops
-    growing short of that (events were lost), or past `timeout_s`."""
-    began = SYSTEM_CLOCK.monotonic()
+@dataclasses.dataclass(slots=True)
+class CatchUp:
+    """After the traffic: when the center first held as many events as the
+    ledger (complete), and when the outbox was empty as well (drained);
+    None for what did not happen."""
+
+    complete_s: float | None = None
+    drained_s: float | None = None
+
+
+async def catch_up(stack: SoakStack, watch: OutboxWatch, began: float,
+                   timeout_s: float) -> CatchUp:
+    """Poll both databases until the center holds as many events as the
+    ledger and the outbox is empty (the full comparison comes after); give
+    up when the center stops growing short of that with nothing left to
+    send (events were lost), or past `timeout_s`."""
+    result = CatchUp()
     center = CenterStore(stack.center_database, create=False)
     held, unchanged_since = -1, began
     try:
         while (now := SYSTEM_CLOCK.monotonic()) - began < timeout_s:
-            count = await asyncio.to_thread(center_count, center)
-            if count != held:
+            count = await asyncio.to_thread(stored_now, center)
+            if count is not None and count != held:
                 held, unchanged_since = count, now
-            if await watch.sample() == 0:
-                if count >= await asyncio.to_thread(ledger_count, watch.store):
-                    return now - began
-                if now - unchanged_since > STALLED_S:
-                    break  # nothing left to send, nothing more arriving
+            if held >= await asyncio.to_thread(ledger_count, watch.store):
+                if result.complete_s is None:
+                    result.complete_s = now - began
+                if await watch.sample() == 0:
+                    result.drained_s = now - began
+                    return result
+            elif await watch.sample() == 0 and now - unchanged_since > STALLED_S:
+                break  # nothing left to send, nothing more arriving
             await asyncio.sleep(WATCH_S)  # polling two databases, with a deadline
     finally:
         center.close()
-    return None
+    return result
 
 
 class SoakRun:
@@ -181,22 +210,18 @@ class SoakRun:
         self.until = self.start + args.minutes * 60
         self.pacer = Pacer(args.rate, self.start)
         self.traffic_s = self.run_s = 0.0
-        self.drain_s: float | None = None
+        self.catch_up = CatchUp()
         self.gateway_exit = 0
         self.cpu: dict[str, float] = {}
 
     async def load(self, terminals: list[DurableTerminal]) -> None:
         """The traffic, the faults beside it, then the wait for the center."""
-        args, stack, faults = self.args, self.stack, self.faults
+        args, stack = self.args, self.stack
         stop = asyncio.Event()
         async with asyncio.TaskGroup() as group:
             group.create_task(self.watch.run(stop))
             group.create_task(progress(self, max(5.0, min(60.0, args.minutes * 3)), stop))
-            chaos = [group.create_task(restart_broker_every(
-                         stack, args.broker_restart_every, args.broker_outage, self.start,
-                         self.until, faults)),
-                     group.create_task(kill_gateway_every(
-                         stack, args.kill_every, self.start, self.until, faults))]
+            chaos = [group.create_task(fault) for fault in self.faults_to_run()]
             await asyncio.gather(*(group.create_task(run_terminal(
                 terminal, stack.pool, args.seed, self.until)) for terminal in terminals))
             # The rate's window: the schedule, from its start to the last request
@@ -205,17 +230,36 @@ class SoakRun:
             await asyncio.gather(*chaos)
             print(f"traffic done after {self.traffic_s:.0f} s; waiting for the center",
                   file=sys.stderr, flush=True)
-            self.drain_s = await drained(stack, self.watch, args.drain_timeout)
+            # Time to complete counts from the end of the traffic, not from
+            # the end of the last fault: the wait for both is part of it.
+            self.catch_up = await catch_up(stack, self.watch, self.traffic.last_sent,
+                                           args.drain_timeout)
             stop.set()
+
+    def faults_to_run(self) -> list[Coroutine[Any, Any, None]]:
+        args, stack, faults = self.args, self.stack, self.faults
+        when = (self.start, self.until)
+        return [
+            broker_outages(stack, args.broker_restart_every, args.broker_outage, *when, faults,
+                           kill=False),
+            broker_outages(stack, args.broker_kill_every, args.broker_outage, *when, faults,
+                           kill=True),
+            kill_gateway_every(stack, args.kill_every, *when, faults),
+            *(kill_center_every(stack, index, args.center_kill_every, *when, faults)
+              for index in range(len(stack.centers))),
+            restart_postgres_every(stack, args.postgres_restart_every, args.postgres_outage,
+                                   *when, faults)]
 
     async def stop(self) -> None:
         """SIGTERM the gateway and the center; their CPU time over the run."""
         stack = self.stack
         self.watch.store.close()
         self.gateway_exit = await asyncio.to_thread(stack.gateway.terminate)
-        await asyncio.to_thread(stack.center.terminate)
+        for center in stack.centers:
+            await asyncio.to_thread(center.terminate)
         self.run_s = SYSTEM_CLOCK.monotonic() - self.start
-        self.cpu = {"gateway": stack.gateway.cpu_s, "center": stack.center.cpu_s,
+        self.cpu = {"gateway": stack.gateway.cpu_s,
+                    "center": sum(center.cpu_s for center in stack.centers),
                     "bench (terminals, acquirer)": time.process_time() - self.bench_cpu,
                     "broker": stack.broker.cpu_so_far()}
 
@@ -226,6 +270,7 @@ class SoakRun:
             machine=machine(), broker=mosquitto_version(),
             center_subscription=(f"shared ($share/{args.center_share_group})"
                                  if args.center_share_group else "plain"),
+            centers=args.centers, center_store=center_store(self.stack),
             minutes=args.minutes, target_rate=args.rate, tcp_terminals=args.tcp_terminals,
             traffic_s=round(self.traffic_s, 1), requests=traffic.requests,
             answered=traffic.answered, unanswered=traffic.unanswered,
@@ -235,11 +280,17 @@ class SoakRun:
             latency_p99_ms=milliseconds(traffic.latencies, 99),
             schedule_lag_p99_ms=milliseconds(self.pacer.lags, 99),
             schedule_lag_max_ms=round(max(self.pacer.lags, default=0.0) * 1000, 1),
-            broker_restarts=faults.broker_restarts, broker_outage_s=args.broker_outage,
-            gateway_kills=faults.gateway_kills,
+            broker_restarts=faults.broker_restarts, broker_kills=faults.broker_kills,
+            broker_outage_s=args.broker_outage, gateway_kills=faults.gateway_kills,
             gateway_back_max_s=round(max(faults.gateway_back_s, default=0.0), 2),
+            center_kills=faults.center_kills,
+            center_kills_mid_ingest=faults.center_kills_mid_ingest,
+            center_back_max_s=round(max(faults.center_back_s, default=0.0), 2),
+            postgres_restarts=faults.postgres_restarts,
+            postgres_outage_s=args.postgres_outage if args.postgres else 0.0,
             max_outbox_depth=self.watch.max_depth,
-            drained_s=round(self.drain_s, 1) if self.drain_s is not None else -1.0,
+            complete_s=seconds_or_never(self.catch_up.complete_s),
+            drained_s=seconds_or_never(self.catch_up.drained_s),
             gateway_exit_code=self.gateway_exit, ledger_final=summary.ledger_final,
             center_count=summary.center_received, lost=summary.missing,
             duplicated=summary.duplicates, unknown_at_center=summary.unexpected,
@@ -249,9 +300,20 @@ class SoakRun:
                        for name, seconds in self.cpu.items()})
 
 
+def seconds_or_never(seconds: float | None) -> float:
+    return round(seconds, 1) if seconds is not None else -1.0
+
+
+def center_store(stack: SoakStack) -> str:
+    if stack.postgres is None:
+        return "SQLite"
+    return f"PostgreSQL {stack.postgres.bin_dir.parent.name} (private server)"
+
+
 async def soak(args: argparse.Namespace, workdir: Path) -> SoakReport:
-    async with soak_stack(workdir, args.seed, args.center_share_group) as stack:
-        await asyncio.to_thread(stack.start_center)
+    async with soak_stack(workdir, args.seed, args.center_share_group, centers=args.centers,
+                          postgres=args.postgres) as stack:
+        await asyncio.to_thread(stack.start_centers)
         await asyncio.to_thread(stack.start_gateway)
         run = SoakRun(args, stack)
         # The terminals' lines close only after the gateway has stopped: a pty
@@ -262,7 +324,7 @@ async def soak(args: argparse.Namespace, workdir: Path) -> SoakReport:
                 await lines.enter_async_context(terminal)
             await run.load(terminals)
             await run.stop()
-        counts = center_counts(stack.center)
+        counts = center_counts(stack.centers)
         redeliveries = counts.duplicates if counts is not None else None
         summary, approvals_missing = await asyncio.to_thread(
             compare, stack.database, stack.center_database, GATEWAY_ID,
@@ -285,52 +347,6 @@ def mosquitto_version() -> str:
     return first.replace(" version ", " ")
 
 
-def command_line(args: argparse.Namespace) -> str:
-    """The command as it would be typed: --minutes always, other options when not default."""
-    parts = ["python bench/soak.py", f"--minutes {args.minutes:g}"]
-    for name, default in DEFAULTS.items():
-        value = getattr(args, name)
-        if name != "minutes" and value != default:
-            parts.append(f"--{name.replace('_', '-')} {value:g}")
-    if args.center_share_group:
-        parts.append(f"--center-share-group {args.center_share_group}")
-    return " ".join(parts)
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minutes", type=float, default=DEFAULTS["minutes"],
-                        help="minutes of traffic (default 30)")
-    parser.add_argument("--rate", type=float, default=DEFAULTS["rate"],
-                        help="requests per second over all terminals, open loop (default 200)")
-    parser.add_argument("--broker-restart-every", type=float,
-                        default=DEFAULTS["broker_restart_every"], metavar="SECONDS",
-                        help="SIGTERM the broker this often (default 300)")
-    parser.add_argument("--broker-outage", type=float, default=DEFAULTS["broker_outage"],
-                        metavar="SECONDS", help="how long the broker stays down (default 5)")
-    parser.add_argument("--kill-every", type=float, default=DEFAULTS["kill_every"],
-                        metavar="SECONDS", help="SIGKILL the gateway this often (default 600)")
-    parser.add_argument("--tcp-terminals", type=int, default=DEFAULTS["tcp_terminals"],
-                        help="IP terminals, besides one serial and one USB (default 20)")
-    parser.add_argument("--drain-timeout", type=float, default=900.0, metavar="SECONDS",
-                        help="how long the center may take to catch up after the traffic")
-    parser.add_argument("--center-share-group", default="", metavar="GROUP",
-                        help="the center's share_group; default \"\": a plain subscription, "
-                             "which mosquitto restores after a restart (a shared one it "
-                             "does not: see bench/README.md)")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--report", type=Path, metavar="PATH", help="also write the report as JSON")
-    parser.add_argument("--workdir", type=Path,
-                        help="keep databases and logs here (default: a temporary directory, "
-                             "removed after a clean run, kept after a failed one)")
-    parser.add_argument("--update-readme", action="store_true",
-                        help="write the report into README.md and bench/README.md (bench:soak)")
-    args = parser.parse_args(argv)
-    if args.minutes <= 0 or args.rate <= 0 or args.tcp_terminals < 0:
-        parser.error("--minutes and --rate must be positive, --tcp-terminals not negative")
-    return args
-
-
 def run_soak(args: argparse.Namespace, workdir: Path) -> SoakReport | None:
     """The report, or None (with the reason on stderr) when the soak could not run."""
     try:
@@ -342,7 +358,7 @@ def run_soak(args: argparse.Namespace, workdir: Path) -> SoakReport | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = parse_args(argv, __doc__.split("\n\n")[0])
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="posgw-soak-"))
     workdir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, filename=workdir / "soak.log",

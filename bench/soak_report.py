@@ -53,6 +53,8 @@ class SoakReport:
     machine: str
     broker: str
     center_subscription: str  # "plain" or "shared ($share/GROUP)"
+    centers: int  # center processes
+    center_store: str  # "SQLite" or "PostgreSQL <major> (private server)"
     minutes: float
     target_rate: float
     tcp_terminals: int
@@ -67,12 +69,21 @@ class SoakReport:
     latency_p99_ms: float
     schedule_lag_p99_ms: float
     schedule_lag_max_ms: float
-    broker_restarts: int
+    broker_restarts: int  # SIGTERM
+    broker_kills: int  # SIGKILL
     broker_outage_s: float
     gateway_kills: int
     gateway_back_max_s: float  # SIGKILL to listening again, worst of the kills
+    center_kills: int
+    center_kills_mid_ingest: int  # the center database grew just before the kill
+    center_back_max_s: float  # SIGKILL to subscribed again, worst of the kills
+    postgres_restarts: int  # crashes (immediate stop) and starts
+    postgres_outage_s: float
     max_outbox_depth: int
-    drained_s: float  # end of traffic to the center holding the whole ledger
+    #: Time to complete: from the last request of the traffic to the center
+    #: holding as many events as the ledger; -1 when it never did.
+    complete_s: float
+    drained_s: float  # the same, and the gateway's outbox empty as well
     gateway_exit_code: int  # after the final SIGTERM
     ledger_final: int
     center_count: int
@@ -120,7 +131,9 @@ class SoakReport:
                    else "MISMATCH: see lost, duplicated, unknown and approvals above")
         rows = [
             ("machine", f"{self.machine}; broker: {self.broker}"),
-            ("center", f"posgw center, SQLite, persistent session, "
+            ("center", f"{self.centers} posgw center process"
+                       f"{'es' if self.centers > 1 else ''}, {self.center_store}, persistent "
+                       f"session{'s' if self.centers > 1 else ''}, "
                        f"{self.center_subscription} subscription"),
             ("terminals", f"1 serial (ecr-stx-lrc on a pty), 1 USB (unionpay-tpdu, emulated "
                           f"device via pyusb), {self.tcp_terminals} TCP (iso87-ascii)"),
@@ -133,10 +146,16 @@ class SoakReport:
                         "(request to answer, retransmissions included)"),
             ("schedule lag", f"p99 {self.schedule_lag_p99_ms:.1f} ms, "
                              f"max {self.schedule_lag_max_ms:,.0f} ms"),
-            ("broker restarts", f"{self.broker_restarts} (SIGTERM, down "
-                                f"{self.broker_outage_s:g} s each, persistence on)"),
+            ("broker restarts", f"{self.broker_restarts} SIGTERM, {self.broker_kills} SIGKILL "
+                                f"(down {self.broker_outage_s:g} s each, persistence on)"),
             ("gateway SIGKILLs", f"{self.gateway_kills} (listening again "
                                  f"{self.gateway_back_max_s:.1f} s after, at worst)"),
+            ("center SIGKILLs", f"{self.center_kills}, {self.center_kills_mid_ingest} of them "
+                                f"mid-ingest (subscribed again {self.center_back_max_s:.1f} s "
+                                "after, at worst)"),
+            ("PostgreSQL crashes", (f"{self.postgres_restarts} (pg_ctl stop -m immediate, "
+                                    f"down {self.postgres_outage_s:g} s each)"
+                                    if self.center_store != "SQLite" else "none (SQLite)")),
             ("terminal recoveries", f"{self.retransmissions:,} retransmissions, "
                                     f"{self.redials:,} redials"),
             ("max outbox depth", f"{self.max_outbox_depth:,} events"),
@@ -145,8 +164,12 @@ class SoakReport:
             ("center cpu per event", f"{self.center_cpu_us_per_event:,.0f} µs; JSON Schema check "
                                      f"{self.schema_check_us_per_event:.1f} µs/event = "
                                      f"{self.schema_check_share:.1f} % of it"),
-            ("drained", (f"center complete {self.drained_s:.1f} s after the traffic"
-                         if self.drained_s >= 0 else "center NOT complete after the traffic")
+            ("time to complete", (f"{self.complete_s:.1f} s after the traffic the center "
+                                  "held every ledger event" if self.complete_s >= 0
+                                  else "the center NEVER held every ledger event")),
+            ("drained", (f"outbox empty and center complete {self.drained_s:.1f} s after "
+                         "the traffic" if self.drained_s >= 0
+                         else "NOT drained after the traffic")
                         + f"; gateway SIGTERM exit code {self.gateway_exit_code}"),
             ("ledger final", f"{self.ledger_final:,} ({outcomes})"),
             ("center holds", f"{self.center_count:,}"),

@@ -2,8 +2,12 @@
 
 Own processes, so they can be stopped and killed for real: a private
 mosquitto (restartable on the same port, with persistence), the gateway
-(`posgw run -c gateway.toml`, SIGKILLed and restarted on the same database)
-and the center (`posgw center -c center.toml`). In the bench process: the
+(`posgw run -c gateway.toml`, SIGKILLed and restarted on the same database),
+one or more centers (`posgw center -c center-N.toml`: each its own MQTT
+client id, the same share group and database, each SIGKILLed and restarted
+on its own) and, with `postgres`, a private PostgreSQL server for the
+centers' database (sandbox/postgres.py; crashed and started again on its
+port, never the machine's shared server). In the bench process: the
 acquirer simulator and the terminals' ends of their lines — a pty pair for
 the serial terminal, an emulated USB device served to the gateway process
 through its loopback relay (`[testing] usb_backend`), and loopback TCP.
@@ -11,6 +15,7 @@ through its loopback relay (`[testing] usb_backend`), and loopback TCP.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -28,6 +33,7 @@ from posgw.gateway.security.keys import PUBLIC_KEY_FILE, generate_keys
 from posgw.sandbox.demo.cards import card_pool
 from posgw.sandbox.mosquitto import PrivateBroker, mosquitto_path
 from posgw.sandbox.ports import free_port, port_accepts
+from posgw.sandbox.postgres import PrivatePostgres
 from posgw.sandbox.processes import (
     SetupError,
     cpu_seconds,
@@ -40,6 +46,8 @@ from posgw.simulator.acquirer_host import AcquirerHost
 from posgw.simulator.cards import Card, demo_cards
 from posgw.simulator.pty_pair import PtyPair, pty_supported
 from posgw.simulator.usb_emulation import EmulatedUsbDevice, UsbRelayServer
+
+log = logging.getLogger("bench.soak")
 
 BRANCH, GATEWAY_ID, MERCHANT = "SOAK01", "gw-soak-1", "M00000000000001"
 TCP_PROFILE, SERIAL_PROFILE, USB_PROFILE = "iso87-ascii", "ecr-stx-lrc", "unionpay-tpdu"
@@ -59,6 +67,12 @@ START_DEADLINE_S = 60.0
 GATEWAY_START_DEADLINE_S = 600.0
 STOP_DEADLINE_S = 60.0
 CENTER_STOPPED = re.compile(r"stopped; ingested (\d+), duplicates (\d+), quarantined (\d+)")
+CENTER_SUBSCRIBED = "center subscribed"
+#: Between a center's failed start and the next, as a supervisor waits
+#: (systemd's RestartSec); START_DEADLINE_S bounds all the attempts.
+RESTART_DELAY_S = 1.0
+#: The share group several soak centers split the stream in when none is named.
+DEFAULT_SHARE_GROUP = "center"
 
 
 def find_mosquitto() -> str:
@@ -125,12 +139,14 @@ class CenterCounts:
     quarantined: int
 
 
-def center_counts(center: ChildProcess) -> CenterCounts | None:
-    found = CENTER_STOPPED.findall(center.log_text())
+def center_counts(centers: list[ChildProcess]) -> CenterCounts | None:
+    """Summed over every center run that stopped cleanly (a SIGKILLed run
+    reports nothing, so these are lower bounds); None if none reported."""
+    found = [tuple(int(n) for n in line) for center in centers
+             for line in CENTER_STOPPED.findall(center.log_text())]
     if not found:
         return None
-    ingested, duplicates, quarantined = (int(n) for n in found[-1])
-    return CenterCounts(ingested, duplicates, quarantined)
+    return CenterCounts(*(sum(column) for column in zip(*found, strict=True)))
 
 
 @dataclass(slots=True)
@@ -138,7 +154,8 @@ class SoakStack:
     workdir: Path
     broker: PrivateBroker
     gateway: ChildProcess
-    center: ChildProcess
+    centers: list[ChildProcess]
+    postgres: PrivatePostgres | None  # the centers' database server, when not SQLite
     listen_port: int
     database: str  # the gateway's
     center_database: str
@@ -147,12 +164,24 @@ class SoakStack:
     pty: PtyPair
     usb_device: EmulatedUsbDevice
 
-    def start_center(self) -> None:
-        """Start the center and wait for its subscription: the broker queues
-        for a persistent session only once it has subscribed."""
-        self.center.start()
-        wait_until(lambda: "center subscribed" in self.center.log_text(), "the center",
-                   START_DEADLINE_S, self.center.process)
+    def start_center(self, index: int) -> float:
+        """Start center `index` and wait for its subscription (the broker queues
+        for a persistent session only once it has subscribed); seconds it took.
+
+        A center that exits before it subscribes (`posgw center` refuses to
+        start while its database is unreachable, e.g. PostgreSQL crashed) is
+        started again after RESTART_DELAY_S, as systemd's `Restart=always`
+        would, until START_DEADLINE_S."""
+        began = time.monotonic()
+        center, name = self.centers[index], f"center {index + 1}"
+        while not start_subscribed(center, name, START_DEADLINE_S - (time.monotonic() - began)):
+            log.warning("%s exited before subscribing; starting it again", name)
+            time.sleep(RESTART_DELAY_S)  # a supervisor's restart delay, not synchronisation
+        return time.monotonic() - began
+
+    def start_centers(self) -> None:
+        for index in range(len(self.centers)):  # one by one: each creates the schema
+            self.start_center(index)
 
     def start_gateway(self) -> float:
         """Start the gateway; seconds until its listener accepts."""
@@ -163,15 +192,38 @@ class SoakStack:
         return time.monotonic() - began
 
 
+def start_subscribed(center: ChildProcess, name: str, deadline_s: float) -> bool:
+    """Start `center`; True once it has subscribed, False if it exited first.
+    SetupError when it neither subscribes nor exits within `deadline_s`, or
+    has no time left to try."""
+    if deadline_s <= 0:
+        raise SetupError(f"{name}: not subscribed within {START_DEADLINE_S:g} s of starts")
+    before = center.log_text().count(CENTER_SUBSCRIBED)  # its log spans restarts
+    center.start()
+    try:
+        wait_until(lambda: center.log_text().count(CENTER_SUBSCRIBED) > before, name,
+                   deadline_s, center.process)
+    except SetupError:
+        if center.running:
+            raise
+        return False
+    return True
+
+
 def posgw_command() -> str:
     return shutil.which("posgw") or str(Path(sys.executable).with_name("posgw"))
 
 
 @asynccontextmanager
-async def soak_stack(workdir: Path, seed: int, share_group: str) -> AsyncIterator[SoakStack]:
-    """Everything set up, nothing but the broker started; children stopped on exit.
+async def soak_stack(workdir: Path, seed: int, share_group: str, *, centers: int = 1,
+                     postgres: bool = False) -> AsyncIterator[SoakStack]:
+    """Everything set up, nothing but the broker (and PostgreSQL) started;
+    children stopped on exit.
 
-    `share_group`: the center's `[mqtt] share_group`; "" subscribes plainly.
+    `share_group`: the centers' `[mqtt] share_group`; "" subscribes plainly
+    (several centers need one: each would store everything otherwise).
+    `postgres`: the centers' database on a private PostgreSQL server
+    (PostgresUnavailable without its binaries), else SQLite.
     mosquitto (2.0.11 here) does not restore a shared subscription from its
     persistence file: after a restart, until the center subscribes again,
     what the gateway publishes matches no subscriber, and the broker
@@ -186,6 +238,12 @@ async def soak_stack(workdir: Path, seed: int, share_group: str) -> AsyncIterato
     cards = demo_cards() + pool  # one set of Card objects: the issuer's and the terminals'
     upstream = load_profile(UPSTREAM_PROFILE)
     async with AsyncExitStack() as stack:
+        database_server = None
+        if postgres:  # first: it stops after the centers that use it
+            database_server = PrivatePostgres(workdir / "postgres.log")
+            stack.callback(database_server.remove)
+            database_server.start()
+            stack.callback(database_server.stop)
         broker.start()
         stack.callback(broker.stop)
         acquirer = await stack.enter_async_context(
@@ -198,19 +256,25 @@ async def soak_stack(workdir: Path, seed: int, share_group: str) -> AsyncIterato
         generate_keys(workdir / "keys")
         listen_port = free_port()
         database = f"sqlite:///{workdir / 'gateway.db'}"
-        center_database = f"sqlite:///{workdir / 'center.db'}"
+        center_database = (database_server.url if database_server is not None
+                           else f"sqlite:///{workdir / 'center.db'}")
         gateway_toml = workdir / "gateway.toml"
         gateway_toml.write_text(gateway_config(
             workdir, database, broker.port, acquirer.port, listen_port, pty.port, relay.option))
-        center_toml = workdir / "center.toml"
-        center_toml.write_text(center_config(workdir, center_database, broker.port, share_group))
         posgw = posgw_command()
         gateway = ChildProcess([posgw, "run", "-c", str(gateway_toml)], workdir / "gateway.log")
-        center = ChildProcess([posgw, "center", "-c", str(center_toml)], workdir / "center.log")
-        stack.callback(center.terminate)
+        center_processes = []
+        for number in range(1, centers + 1):
+            center_toml = workdir / f"center-{number}.toml"
+            center_toml.write_text(center_config(workdir, center_database, broker.port,
+                                                 share_group, f"posgw-soak-center-{number}"))
+            center = ChildProcess([posgw, "center", "-c", str(center_toml)],
+                                  workdir / f"center-{number}.log")
+            stack.callback(center.terminate)
+            center_processes.append(center)
         stack.callback(gateway.terminate)
-        yield SoakStack(workdir, broker, gateway, center, listen_port, database,
-                        center_database, cards, pool, pty, usb_device)
+        yield SoakStack(workdir, broker, gateway, center_processes, database_server,
+                        listen_port, database, center_database, cards, pool, pty, usb_device)
 
 
 def gateway_config(workdir: Path, database: str, broker_port: int, acquirer_port: int,
@@ -275,9 +339,11 @@ def _usb_id() -> str:
     return f"{match.vid:04x}:{match.pid:04x}"
 
 
-def center_config(workdir: Path, database: str, broker_port: int, share_group: str) -> str:
-    # A stable client id: the broker keeps the center's session, and what is
-    # queued for it, across the center's reconnects and the broker's restarts.
+def center_config(workdir: Path, database: str, broker_port: int, share_group: str,
+                  client_id: str) -> str:
+    # A stable client id per center: the broker keeps each center's session,
+    # and what is queued for it, across its reconnects, its SIGKILLs and the
+    # broker's restarts.
     return f"""
 [center]
 database = "{database}"
@@ -285,7 +351,7 @@ database = "{database}"
 [mqtt]
 host = "127.0.0.1"
 port = {broker_port}
-client_id = "posgw-soak-center"
+client_id = "{client_id}"
 share_group = "{share_group}"
 
 [[gateways]]
