@@ -304,9 +304,11 @@ class CenterIngest:
             # Two stages: while one batch is being committed (a worker thread
             # and PostgreSQL), the next is verified here. PUBACKs stay in
             # arrival order: a batch is finished only after the one before.
+            # (No TaskGroup: its ExceptionGroup would hide the MqttError that
+            # run() reconnects on; the one task is owned and reaped here.)
             messages = aiter(client.messages)
-            async with asyncio.TaskGroup() as group:
-                previous: asyncio.Task[None] | None = None
+            previous: asyncio.Task[None] | None = None
+            try:
                 while True:
                     first = await anext(messages)
                     batch = [first, *queued(client, self.batch_size - 1)]
@@ -314,7 +316,9 @@ class CenterIngest:
                                                     for message in batch])
                     if previous is not None:
                         await previous
-                    previous = group.create_task(self._finish(client, batch, checked))
+                    previous = asyncio.create_task(self._finish(client, batch, checked))
+            finally:
+                await _reaped(previous)
 
     async def _finish(self, client: aiomqtt.Client, batch: list[aiomqtt.Message],
                       checked: list[_Checked]) -> None:
@@ -324,6 +328,17 @@ class CenterIngest:
         for confirmation in result.confirmations:
             await client.publish(confirmation.topic, confirmation.payload, qos=QOS_AT_LEAST_ONCE)
             self.confirmations += 1
+
+
+async def _reaped(task: asyncio.Task[None] | None) -> None:
+    """Cancel and wait for a batch still being finished when the session ends:
+    what it had not acknowledged is redelivered to the session."""
+    if task is None:
+        return
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("center: a batch failed as the session ended: %s", task.exception())
 
 
 def _retry(item: _Checked) -> bool:
