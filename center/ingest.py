@@ -165,7 +165,9 @@ class CenterIngest:
     async def handle_batch(self, messages: Sequence[Received]) -> BatchResult:
         """Verify, store in one transaction, count; the outcome of each message
         and the signed confirmations to publish. Returns once committed."""
-        checked = await self._verified(messages)
+        return await self._commit(await self._verified(messages))
+
+    async def _commit(self, checked: list[_Checked]) -> BatchResult:
         rows: dict[str, StoreRow] = {}  # by event_id: a copy in the same batch is a duplicate
         refused = [QuarantineRow(c.message.topic, str(c.refusal), c.refusal.kind.value,
                                  c.message.raw) for c in checked if c.refusal is not None]
@@ -299,20 +301,44 @@ class CenterIngest:
             # When the link drops, messages still queued in memory were never
             # acknowledged: the broker redelivers them to the session, so they
             # are left behind here rather than stored without a PUBACK.
+            # Two stages: while one batch is being committed (a worker thread
+            # and PostgreSQL), the next is verified here. PUBACKs stay in
+            # arrival order: a batch is finished only after the one before.
+            # (No TaskGroup: its ExceptionGroup would hide the MqttError that
+            # run() reconnects on; the one task is owned and reaped here.)
             messages = aiter(client.messages)
-            while True:
-                first = await anext(messages)
-                batch = [first, *queued(client, self.batch_size - 1)]
-                result = await self.handle_batch([Received(str(message.topic), _raw(message))
-                                                  for message in batch])
-                for message in batch:
-                    ack(client, message)  # only now: the batch is committed
-                await self._publish(client, result.confirmations)
+            previous: asyncio.Task[None] | None = None
+            try:
+                while True:
+                    first = await anext(messages)
+                    batch = [first, *queued(client, self.batch_size - 1)]
+                    checked = await self._verified([Received(str(message.topic), _raw(message))
+                                                    for message in batch])
+                    if previous is not None:
+                        await previous
+                    previous = asyncio.create_task(self._finish(client, batch, checked))
+            finally:
+                await _reaped(previous)
 
-    async def _publish(self, client: aiomqtt.Client, confirmations: list[Confirmation]) -> None:
-        for confirmation in confirmations:
+    async def _finish(self, client: aiomqtt.Client, batch: list[aiomqtt.Message],
+                      checked: list[_Checked]) -> None:
+        result = await self._commit(checked)
+        for message in batch:
+            ack(client, message)  # only now: the batch is committed
+        for confirmation in result.confirmations:
             await client.publish(confirmation.topic, confirmation.payload, qos=QOS_AT_LEAST_ONCE)
             self.confirmations += 1
+
+
+async def _reaped(task: asyncio.Task[None] | None) -> None:
+    """Cancel and wait for a batch still being finished when the session ends:
+    what it had not acknowledged is redelivered to the session."""
+    if task is None:
+        return
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("center: a batch failed as the session ended: %s", task.exception())
 
 
 def _retry(item: _Checked) -> bool:
