@@ -27,6 +27,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from posgw.center.command_key import PRIVATE_FILE as COMMAND_PRIVATE_FILE
+from posgw.center.command_key import PUBLIC_FILE as COMMAND_PUBLIC_FILE
+from posgw.center.command_key import generate_command_key
 from posgw.drivers.serial_link import SerialSettings
 from posgw.gateway.profiles import load_profile
 from posgw.gateway.security.keys import PUBLIC_KEY_FILE, generate_keys
@@ -210,6 +213,10 @@ def start_subscribed(center: ChildProcess, name: str, deadline_s: float) -> bool
     return True
 
 
+#: `[forward] confirm_timeout_s` of the soak's gateway (see gateway_config).
+CONFIRM_TIMEOUT_S = 10
+
+
 def posgw_command() -> str:
     return shutil.which("posgw") or str(Path(sys.executable).with_name("posgw"))
 
@@ -254,6 +261,7 @@ async def soak_stack(workdir: Path, seed: int, share_group: str, *, centers: int
         usb_device = EmulatedUsbDevice(match.vid, match.pid, USB_SERIAL_NUMBER)
         relay = await stack.enter_async_context(UsbRelayServer(usb_device))
         generate_keys(workdir / "keys")
+        generate_command_key(workdir / "center-keys")  # signs the center's confirmations
         listen_port = free_port()
         database = f"sqlite:///{workdir / 'gateway.db'}"
         center_database = (database_server.url if database_server is not None
@@ -297,6 +305,13 @@ outbox_cap = {OUTBOX_CAP}
 
 [keys]
 dir = "{workdir / 'keys'}"
+center_public_key = "{workdir / 'center-keys' / COMMAND_PUBLIC_FILE}"
+
+[forward]
+# An event is done when the center confirms it; one the center has not
+# confirmed after this long is sent again. Shorter than the default (60 s)
+# so a short soak's broker SIGKILLs are repaired within its drain deadline.
+confirm_timeout_s = {CONFIRM_TIMEOUT_S}
 
 [upstream]
 mode = "iso8583"
@@ -347,6 +362,7 @@ def center_config(workdir: Path, database: str, broker_port: int, share_group: s
     return f"""
 [center]
 database = "{database}"
+command_key = "{workdir / 'center-keys' / COMMAND_PRIVATE_FILE}"
 
 [mqtt]
 host = "127.0.0.1"

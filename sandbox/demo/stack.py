@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from posgw.center.command_key import PRIVATE_FILE as COMMAND_PRIVATE_FILE
+from posgw.center.command_key import PUBLIC_FILE as COMMAND_PUBLIC_FILE
+from posgw.center.command_key import generate_command_key, load_command_key
 from posgw.center.db import CenterStore
 from posgw.center.ingest import CenterIngest
 from posgw.center.verify import SignatureVerifier, load_public_key
@@ -72,7 +75,10 @@ def gateway_config(workdir: Path, broker: RunningBroker, acquirer_port: int,
         "mqtt": {"host": broker.host, "port": broker.port},
         "upstream": {"mode": "iso8583", "host": f"127.0.0.1:{acquirer_port}",
                      "profile": UPSTREAM_PROFILE, "timeout_s": UPSTREAM_TIMEOUT_S},
-        "keys": {"dir": str(workdir / "keys")},
+        # The center's key: the gateway obeys its commands and believes its
+        # confirmations (an event is done only once the center stored it).
+        "keys": {"dir": str(workdir / "keys"),
+                 "center_public_key": str(workdir / "center-keys" / COMMAND_PUBLIC_FILE)},
         "listeners": [{"bind": "127.0.0.1:0", "profile": TCP_PROFILE}],
         "terminals": terminals,
     }, "(demo)")
@@ -87,6 +93,7 @@ async def demo_stack(workdir: Path, broker: RunningBroker, seed: int) -> AsyncIt
         acquirer = await stack.enter_async_context(
             AcquirerServer(upstream, AcquirerHost(upstream.iso8583, cards)))
         pty = await _pty(stack)
+        generate_command_key(workdir / "center-keys")
         config = gateway_config(workdir, broker, acquirer.port, pty.port if pty else None)
         generate_keys(config.keys_dir)
         match = load_profile(USB_PROFILE).transport.usb[0]
@@ -96,8 +103,10 @@ async def demo_stack(workdir: Path, broker: RunningBroker, seed: int) -> AsyncIt
         stack.callback(center_store.close)
         verifier = SignatureVerifier(
             {GATEWAY_ID: load_public_key(Path(config.keys_dir) / PUBLIC_KEY_FILE)})
-        ingest = CenterIngest(center_store, verifier,
-                              MqttConfig(broker.host, broker.port, client_id="posgw-demo-center"))
+        ingest = CenterIngest(
+            center_store, verifier,
+            MqttConfig(broker.host, broker.port, client_id="posgw-demo-center"),
+            command_key=load_command_key(workdir / "center-keys" / COMMAND_PRIVATE_FILE))
         yield DemoStack(workdir, config, gateway, center_store, ingest, cards, pool,
                         usb_device, pty, Tally())
 
