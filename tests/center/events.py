@@ -48,3 +48,8 @@ def verifier(keys: GatewayKeys) -> SignatureVerifier:
     public = load_pem_public_key(keys.public_key_pem)
     assert isinstance(public, Ed25519PublicKey)
     return SignatureVerifier({GATEWAY_ID: public})
+
+
+def resigned(keys: GatewayKeys, payload: dict[str, Any]) -> bytes:
+    """`payload` (changed by a test) signed again by `keys`, as published."""
+    return wire(keys.signer.sign({k: v for k, v in payload.items() if k != "signature"}))

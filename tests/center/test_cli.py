@@ -30,10 +30,6 @@ DAY_EVENTS = [(1, "T0001", 1250, "settled"), (2, "T0001", 1250, "settled"),
               (7, "T0001", 100, "declined")]
 
 
-@pytest.fixture
-def keys(tmp_path: Path) -> GatewayKeys:
-    return load_keys(generate_keys(tmp_path / "keys").parent)
-
 
 @pytest.fixture
 def config(tmp_path: Path, keys: GatewayKeys) -> Path:

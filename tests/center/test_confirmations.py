@@ -5,11 +5,8 @@ Real broker (the shared one, on private topics), real SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
@@ -17,9 +14,9 @@ from posgw.center.confirmations import ConfirmationBook
 from posgw.center.db import CenterStore
 from posgw.center.ingest import CenterIngest, Received
 from posgw.center.models import ReceivedEvent
-from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
+from posgw.gateway.security import GatewayKeys
 from tests.center.confirms import confirmations, verified
-from tests.center.events import signed_event, verifier, wire
+from tests.center.events import resigned, signed_event, verifier, wire
 from tests.center.test_ingest import count, private_topics, publish, running_centers
 from tests.store.pg import scratch_database
 
@@ -27,20 +24,7 @@ CENTER_KEY = Ed25519PrivateKey.generate()
 TOPIC = "pos/v1/B001/T0001/tx"
 
 
-@pytest.fixture
-def keys(tmp_path: Path) -> GatewayKeys:
-    return load_keys(generate_keys(tmp_path / "keys").parent)
 
-
-@pytest.fixture
-def sqlite_center(tmp_path: Path) -> Iterator[CenterStore]:
-    store = CenterStore(f"sqlite:///{tmp_path / 'center.db'}")
-    yield store
-    store.close()
-
-
-def resigned(keys: GatewayKeys, payload: dict[str, object]) -> bytes:
-    return wire(keys.signer.sign({k: v for k, v in payload.items() if k != "signature"}))
 
 
 def event_id(n: int) -> str:

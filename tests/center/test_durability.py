@@ -11,21 +11,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import pytest
-
 from posgw.center.db import CenterStore
 from posgw.center.ingest import CenterIngest
 from posgw.drivers.mqtt import MqttConfig
-from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
+from posgw.gateway.security import GatewayKeys
 from tests.brokers import private_mosquitto, shared_broker_port
 from tests.center.events import verifier, wires
 from tests.center.processes import SESSION_EXPIRY_S, Topics, center_process, publish, write_config
 from tests.center.stored import assert_each_once, stored_ids, wait_stored
-
-
-@pytest.fixture
-def keys(tmp_path: Path) -> GatewayKeys:
-    return load_keys(generate_keys(tmp_path / "keys").parent)
 
 
 async def test_a_center_killed_mid_stream_and_restarted_stores_every_event_once(

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiomqtt
-import pytest
 from sqlalchemy import func, select
 
 from posgw.center.db import CenterStore
@@ -19,23 +18,11 @@ from posgw.center.ingest import CenterIngest
 from posgw.center.models import QuarantinedPayload, ReceivedEvent
 from posgw.center.queries import by_card_amount_day, by_rrn, by_terminal_stan, daily_totals
 from posgw.drivers.mqtt import MqttConfig
-from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
+from posgw.gateway.security import GatewayKeys
 from tests.brokers import shared_broker_port
 from tests.center.events import DAY, signed_event, verifier, wire
 from tests.center.processes import SESSION_EXPIRY_S
 from tests.store.pg import scratch_database
-
-
-@pytest.fixture
-def keys(tmp_path: Path) -> GatewayKeys:
-    return load_keys(generate_keys(tmp_path / "keys").parent)
-
-
-@pytest.fixture
-def sqlite_center(tmp_path: Path) -> Iterator[CenterStore]:
-    store = CenterStore(f"sqlite:///{tmp_path / 'center.db'}")
-    yield store
-    store.close()
 
 
 def private_topics() -> MqttConfig:

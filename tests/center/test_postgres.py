@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
-
-from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
+from posgw.gateway.security import GatewayKeys
 from tests.brokers import shared_broker_port
 from tests.center.events import wires
 from tests.center.processes import Topics, center_process, publish, write_config
@@ -20,10 +18,6 @@ from tests.store.pg import scratch_database
 
 EVENTS = range(200)
 
-
-@pytest.fixture
-def keys(tmp_path: Path) -> GatewayKeys:
-    return load_keys(generate_keys(tmp_path / "keys").parent)
 
 
 async def test_two_center_processes_sharing_a_subscription_store_each_event_once(

@@ -18,17 +18,13 @@ from posgw.drivers.clock import SYSTEM_CLOCK
 from posgw.drivers.mqtt import MqttConfig
 from posgw.gateway.pipeline import GatewayIdentity
 from posgw.gateway.pipeline.settlement import settlement_rows
-from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
+from posgw.gateway.security import GatewayKeys
 from posgw.protocols.normalize.batch import BatchTotals
 from tests.center.events import DAY, GATEWAY_ID, verifier, wire
 from tests.store.pg import scratch_database
 
 TOPIC = "pos/v1/B001/T0001/reconciliation"
 
-
-@pytest.fixture
-def keys(tmp_path: Path) -> GatewayKeys:
-    return load_keys(generate_keys(tmp_path / "keys").parent)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

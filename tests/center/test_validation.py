@@ -6,8 +6,6 @@ is wrong, and the schema validator's message is the quarantine reason.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,27 +17,14 @@ from posgw.center.models import QuarantinedPayload
 from posgw.center.validation import check_against_schema, compiled_schemas
 from posgw.center.verify import BadPayload
 from posgw.drivers.mqtt import MqttConfig
-from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
+from posgw.gateway.security import GatewayKeys
 from posgw.protocols.contract import SCHEMA_NAMES
-from tests.center.events import signed_event, verifier, wire
+from tests.center.events import resigned, signed_event, verifier
 
 TOPIC = "pos/v1/B001/T0001/tx"
 
 
-@pytest.fixture
-def keys(tmp_path: Path) -> GatewayKeys:
-    return load_keys(generate_keys(tmp_path / "keys").parent)
 
-
-@pytest.fixture
-def center(tmp_path: Path) -> Iterator[CenterStore]:
-    store = CenterStore(f"sqlite:///{tmp_path / 'center.db'}")
-    yield store
-    store.close()
-
-
-def resigned(keys: GatewayKeys, payload: dict[str, Any]) -> bytes:
-    return wire(keys.signer.sign({k: v for k, v in payload.items() if k != "signature"}))
 
 
 async def quarantine_reason(center: CenterStore, keys: GatewayKeys,
@@ -77,26 +62,27 @@ def without(payload: dict[str, Any], key: str) -> dict[str, Any]:
      "tx-event.v1: data.amount_minor must be bigger than or equal to 0"),
 ])
 async def test_a_tx_event_that_breaks_its_schema_is_quarantined_with_the_validators_message(
-        center: CenterStore, keys: GatewayKeys, change: Any, reason: str) -> None:
-    assert await quarantine_reason(center, keys, change(signed_event(keys, 1))) == reason
+        sqlite_center: CenterStore, keys: GatewayKeys, change: Any, reason: str) -> None:
+    assert await quarantine_reason(sqlite_center, keys, change(signed_event(keys, 1))) == reason
 
 
 async def test_an_extra_field_is_refused_and_its_digits_are_not_quoted(
-        center: CenterStore, keys: GatewayKeys) -> None:
+        sqlite_center: CenterStore, keys: GatewayKeys) -> None:
     leaky = {**signed_event(keys, 1), "4761739001010010": "pan as a key"}
-    reason = await quarantine_reason(center, keys, leaky)
+    reason = await quarantine_reason(sqlite_center, keys, leaky)
     assert reason.startswith("tx-event.v1: data must not contain ")
     assert "4761739001010010" not in reason and "[digits]" in reason
 
 
 async def test_a_schema_the_ingest_does_not_store_is_refused(
-        center: CenterStore, keys: GatewayKeys) -> None:
-    reason = await quarantine_reason(center, keys, {**signed_event(keys, 1), "schema": "case.v1"})
+        sqlite_center: CenterStore, keys: GatewayKeys) -> None:
+    reason = await quarantine_reason(sqlite_center, keys,
+                                     {**signed_event(keys, 1), "schema": "case.v1"})
     assert reason == "schema is not one of reconciliation.v1, tx-event.v1"
 
 
 async def test_a_reconciliation_report_with_a_wrong_total_is_quarantined(
-        center: CenterStore, keys: GatewayKeys) -> None:
+        sqlite_center: CenterStore, keys: GatewayKeys) -> None:
     event = signed_event(keys, 1)
     report = {**{k: event[k] for k in ("event_id", "branch_id", "gateway_id", "seq",
                                        "occurred_at", "terminal_id")},
@@ -104,7 +90,7 @@ async def test_a_reconciliation_report_with_a_wrong_total_is_quarantined(
               "batch_closed_at": event["occurred_at"], "terminal_totals": {"debits": "1"},
               "ledger_totals": {}, "differences": {}, "missing_at_gateway": {},
               "missing_at_terminal": {}, "amount_differences": {}}
-    reason = await quarantine_reason(center, keys, report)
+    reason = await quarantine_reason(sqlite_center, keys, report)
     assert reason == "reconciliation.v1: data.terminal_totals.debits must be integer"
 
 

@@ -1,0 +1,24 @@
+"""Fixtures every center test shares: a gateway's keys and a SQLite center store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from posgw.center.db import CenterStore
+from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> GatewayKeys:
+    """A fresh gateway key set (signing and token keys) in the test's folder."""
+    return load_keys(generate_keys(tmp_path / "keys").parent)
+
+
+@pytest.fixture
+def sqlite_center(tmp_path: Path) -> Iterator[CenterStore]:
+    store = CenterStore(f"sqlite:///{tmp_path / 'center.db'}")
+    yield store
+    store.close()
