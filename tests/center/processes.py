@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -23,8 +22,8 @@ import aiomqtt
 
 from posgw.gateway.security import PUBLIC_KEY_FILE
 from tests.center.events import GATEWAY_ID
+from tests.posgw_script import POSGW
 
-POSGW = str(Path(sys.executable).with_name("posgw"))
 READY_MARK = "center subscribed to"
 SUMMARY = re.compile(r"stopped; ingested (\d+), duplicates (\d+), quarantined (\d+)")
 START_TIMEOUT_S = 20.0

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import iso8583
@@ -14,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from posgw.cli.main import main
+from tests.posgw_script import run_posgw
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 PAN = "4761739001010010"
@@ -26,13 +24,6 @@ PEER_DOC = {
 }
 
 
-def run_posgw(*args: str) -> subprocess.CompletedProcess[str]:
-    # The venv's own script first: the README's commands never put .venv/bin on PATH.
-    beside = Path(sys.executable).with_name("posgw")
-    exe = str(beside) if beside.exists() else shutil.which("posgw")
-    if exe is None:
-        pytest.skip("the posgw console script is not installed (pip install -e .)")
-    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=60)
 
 
 def with_length_header(message: bytes) -> str:

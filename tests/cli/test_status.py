@@ -4,10 +4,7 @@ filled through the Store, as the daemon would have left it."""
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,19 +19,13 @@ from posgw.gateway.store import (
     Store,
     TerminalRecord,
 )
+from tests.posgw_script import run_posgw
 
 DAY = "2025-03-14"
 NOON = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 MASKED_PAN = "476173******0010"
 
 
-def run_posgw(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    # The script installed next to this interpreter first: .venv/bin is often not on PATH.
-    beside = Path(sys.executable).with_name("posgw")
-    exe = str(beside) if beside.is_file() else shutil.which("posgw")
-    if exe is None:
-        pytest.skip("the posgw console script is not installed (pip install -e .)")
-    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=60, cwd=cwd)
 
 
 def status_json(*args: str) -> dict:

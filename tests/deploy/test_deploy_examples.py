@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
-import pytest
+from tests.posgw_script import run_posgw
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -26,12 +24,6 @@ RULES = DEPLOY / "99-posgw-terminals.rules"
 GUIDE = ROOT / "docs" / "gateway" / "deploy.md"
 
 
-def run_posgw(*args: str) -> subprocess.CompletedProcess[str]:
-    beside = Path(sys.executable).with_name("posgw")
-    exe = str(beside) if beside.exists() else shutil.which("posgw")
-    if exe is None:
-        pytest.skip("the posgw console script is not installed (pip install -e .)")
-    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=60)
 
 
 def center_example_under(root: Path) -> Path:

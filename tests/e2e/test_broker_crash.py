@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from pathlib import Path
 
 import pytest
@@ -41,7 +40,6 @@ from tests.e2e.harness import (
 )
 from tests.e2e.test_gateway_killed import start_gateway, until_listening
 
-POSGW = str(Path(sys.executable).with_name("posgw"))
 PURCHASES = 60
 #: Short, so the test does not wait a minute; the default is sized for a
 #: center that is briefly slow (docs: gateway configuration).

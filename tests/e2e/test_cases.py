@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from sqlmodel import select
@@ -36,8 +35,7 @@ from tests.e2e.harness import (
     until_center_has,
 )
 from tests.e2e.test_commands import terminal_state
-
-POSGW = str(Path(sys.executable).with_name("posgw"))
+from tests.posgw_script import POSGW
 
 
 def open_cases(database: str) -> dict[str, FreezeCase]:

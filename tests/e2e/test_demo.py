@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from posgw.simulator.pty_pair import pty_supported
-
-POSGW = str(Path(sys.executable).with_name("posgw"))
+from tests.posgw_script import POSGW
 
 
 @pytest.mark.e2e

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,8 +23,8 @@ from tests.e2e.harness import (
     until_center_has,
     write_toml,
 )
+from tests.posgw_script import POSGW
 
-POSGW = str(Path(sys.executable).with_name("posgw"))
 TERMINALS = 6
 LOAD_LIMIT_S = 120.0  # a backstop: the load stops once the restarted gateway has answered
 AFTER_RESTART = 100  # answers the restarted gateway must give before the load stops

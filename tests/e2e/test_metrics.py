@@ -7,7 +7,6 @@ import asyncio
 import json
 import signal
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -34,8 +33,8 @@ from tests.e2e.harness import (
     write_toml,
 )
 from tests.metrics_scrape import Samples, scrape
+from tests.posgw_script import POSGW
 
-POSGW = str(Path(sys.executable).with_name("posgw"))
 FLOOR_LIMIT = 50_00  # stand-in approves up to 50.00; above it declines (61)
 TERMINAL = "M0000001"
 

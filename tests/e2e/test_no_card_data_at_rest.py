@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,7 @@ import pytest
 from posgw.sandbox.demo.cards import card_pool
 from posgw.simulator.cards import demo_cards
 from tests.e2e.harness import leaked
-
-POSGW = str(Path(sys.executable).with_name("posgw"))
+from tests.posgw_script import POSGW
 
 
 def card_numbers(seed: int) -> set[str]:

@@ -7,7 +7,6 @@ import asyncio
 import json
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 from posgw.drivers.tcp_link import connect_tcp
@@ -17,8 +16,7 @@ from posgw.simulator.cards import demo_cards
 from posgw.simulator.terminal import TerminalSimulator
 from tests.brokers import shared_broker_port
 from tests.e2e.harness import TCP_PROFILE, config_table, wait_for, write_toml
-
-POSGW = str(Path(sys.executable).with_name("posgw"))
+from tests.posgw_script import POSGW
 
 
 def posgw(*args: str) -> subprocess.CompletedProcess[str]:

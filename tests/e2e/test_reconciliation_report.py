@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,8 +28,7 @@ from tests.e2e.harness import (
     ledger_rows,
     until_center_has,
 )
-
-POSGW = str(Path(sys.executable).with_name("posgw"))
+from tests.posgw_script import POSGW
 
 
 def stored_reports(center: CenterStore) -> list[ReceivedReconciliation]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from sqlmodel import select
@@ -29,8 +28,7 @@ from tests.e2e.harness import (
     connected_gateway,
     write_toml,
 )
-
-POSGW = str(Path(sys.executable).with_name("posgw"))
+from tests.posgw_script import POSGW
 
 
 async def swipe_twice(gateway: Gateway, terminal_id: str, pan: str) -> list[str]:

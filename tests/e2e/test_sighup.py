@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 from posgw.sandbox.ports import free_port, port_accepts
 from tests.brokers import shared_broker_port
 from tests.e2e.harness import config_table, wait_for, write_toml
-
-POSGW = str(Path(sys.executable).with_name("posgw"))
+from tests.posgw_script import POSGW
 
 
 def test_sighup_reloads_the_risk_rules_and_a_bad_file_changes_nothing(tmp_path: Path) -> None:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +36,7 @@ from tests.e2e.harness import (
     topic_prefix,
     write_toml,
 )
-
-POSGW = str(Path(sys.executable).with_name("posgw"))
-
-
-def run_posgw(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([POSGW, *args], capture_output=True, text=True, timeout=60)
+from tests.posgw_script import run_posgw
 
 
 async def test_only_signed_commands_are_obeyed(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -13,9 +12,8 @@ from posgw.cli.main import main
 from posgw.sandbox.ports import free_port
 from posgw.simulator.loadgen import terminal_ids
 from posgw.simulator.scenarios import SCENARIOS
+from tests.posgw_script import POSGW
 from tests.simulator.conftest import acquirer_context
-
-POSGW = str(Path(sys.executable).with_name("posgw"))
 
 
 def test_simulate_help_lists_every_scenario() -> None:
