@@ -88,6 +88,7 @@ class Store(OutboxTable):
         self.write_lock = threading.Lock()
         self._check_schema_version()
         SQLModel.metadata.create_all(self.engine, tables=_gateway_tables())
+        _add_missing_indexes(self.engine)
         self._record_schema_version()
 
     @property
@@ -261,6 +262,14 @@ class Store(OutboxTable):
             if session.get(SchemaVersion, 1) is None:
                 session.add(SchemaVersion(version=SCHEMA_VERSION,
                                           applied_at=SYSTEM_CLOCK.utc_now()))
+
+
+def _add_missing_indexes(engine: Engine) -> None:
+    """Indexes added since a table was made (create_all skips existing
+    tables): an index changes no row, so it needs no schema version."""
+    for table in _gateway_tables():
+        for index in table.indexes:
+            index.create(engine, checkfirst=True)
 
 
 def _gateway_tables() -> list[Table]:
