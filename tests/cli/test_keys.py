@@ -95,6 +95,14 @@ def test_show_flags_a_private_file_others_can_read_with_status_1(keys_dir: Path)
             in result.stderr)
 
 
+def test_show_flags_a_keys_folder_others_can_enter_with_status_1(keys_dir: Path) -> None:
+    keys_dir.chmod(0o755)  # what the daemon refuses to start with
+    result = run_posgw("keys", "show", "--dir", str(keys_dir))
+    assert result.returncode == 1
+    assert (f"posgw keys show: {keys_dir}: mode 0755, must be 0700 (chmod 700 {keys_dir})"
+            in result.stderr)
+
+
 def test_show_flags_a_public_key_that_is_not_the_signing_keys_half(keys_dir: Path) -> None:
     other = Ed25519PrivateKey.generate().public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
