@@ -227,7 +227,7 @@ def test_the_daemon_refuses_to_start_with_a_loose_key_and_says_how_to_fix_it(
                       f'[keys]\ndir = "{keys_dir}"\n')
     result = run_posgw("run", "-c", str(config))
     assert result.returncode == 2
-    assert (f"posgw run: {keys_dir / 'signing.key'}: mode 0644 lets group or others access "
-            f"a private key; refusing to use it. Fix: chmod 600 {keys_dir / 'signing.key'}"
-            in result.stderr)
+    assert (f"posgw run: {config}: keys.dir: {keys_dir / 'signing.key'}: mode 0644 lets "
+            "group or others access a private key; refusing to use it. Fix: chmod 600 "
+            f"{keys_dir / 'signing.key'}" in result.stderr)
     assert "Traceback" not in result.stderr
