@@ -24,6 +24,7 @@ from posgw.center.db import CenterStore
 from posgw.center.ingest import CenterIngest
 from posgw.center.registry import GatewayTrust
 from posgw.center.startup import open_center_store
+from posgw.drivers.mqtt_tls import tls_problem
 from posgw.protocols.config_error import ConfigError
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -47,8 +48,11 @@ class CenterStart:
 
 
 def open_center(config: CenterConfig) -> CenterStart:
-    """The database and the command key, opened before anything runs: a
-    problem with either is a ConfigError naming its key (one line, exit 2)."""
+    """The broker's TLS files, the database and the command key, tried before
+    anything runs: a problem is a ConfigError naming its key (one line, exit 2)."""
+    tls = tls_problem(config.mqtt)
+    if tls is not None:
+        raise ConfigError(f"mqtt.{tls[0]}", tls[1], config.source)
     store = open_center_store(config)
     try:
         return CenterStart(store, confirming_key(config))

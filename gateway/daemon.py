@@ -45,7 +45,13 @@ from posgw.gateway.security.keys import GatewayKeys
 from posgw.gateway.security.mac_check import TerminalMacs
 from posgw.gateway.security.vault import open_vault
 from posgw.gateway.sessions import TerminalSession
-from posgw.gateway.startup import bind_refused, keys_folder, open_keys, open_store
+from posgw.gateway.startup import (
+    bind_refused,
+    check_mqtt_tls,
+    keys_folder,
+    open_keys,
+    open_store,
+)
 from posgw.gateway.store import GroupCommitter, OutboxStats, Store
 from posgw.gateway.store.reports import terminal_statement
 from posgw.gateway.store.rows import TableRow
@@ -90,6 +96,7 @@ class Gateway:
         cannot open, a keys folder others may enter, a port in use) is a
         ConfigError naming the key (gateway/startup.py), raised before the
         forwarder and the terminal lines start."""
+        check_mqtt_tls(self.config)
         store = await asyncio.to_thread(open_store, self.config)
         try:
             await self._run(store, stop)

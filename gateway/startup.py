@@ -22,6 +22,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from posgw.drivers.database_checks import database_folder_problem, database_refusal
+from posgw.drivers.mqtt_tls import tls_problem
 from posgw.drivers.private_files import folder_problem, make_private_folder
 from posgw.gateway.config import GatewayConfig
 from posgw.gateway.security.keys import (
@@ -44,6 +45,17 @@ KEYS_KEY = "keys.dir"
 
 def refused(config: GatewayConfig, key: str, reason: str) -> ConfigError:
     return ConfigError(key, reason, config.source)
+
+
+# -- the broker's TLS files -------------------------------------------------------
+
+
+def check_mqtt_tls(config: GatewayConfig) -> None:
+    """The `[mqtt]` TLS files make a TLS context (PEM, the key the certificate's)."""
+    problem = tls_problem(config.mqtt)
+    if problem is not None:
+        key, reason = problem
+        raise refused(config, f"mqtt.{key}", reason)
 
 
 # -- the database ----------------------------------------------------------------
