@@ -19,11 +19,14 @@ from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from posgw.center.command_key import load_command_key
+from posgw.center.command_key import CommandKeyError, load_command_key
 from posgw.center.config import CenterConfig
 from posgw.center.db import CenterStore
 from posgw.center.ingest import CenterIngest
 from posgw.center.registry import GatewayTrust
+from posgw.center.startup import open_center_store
+from posgw.drivers.mqtt_tls import tls_problem
+from posgw.protocols.config_error import ConfigError
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: Allocations between young-generation collections (CPython's default is
@@ -43,13 +46,34 @@ class IngestCounts:
     quarantined_by_kind: dict[str, int]
 
 
-def serve(config: CenterConfig) -> IngestCounts:
+@dataclass(frozen=True, slots=True)
+class CenterStart:
+    """What the ingest needs opened before it runs (`open_center`)."""
+
+    store: CenterStore
+    command_key: Ed25519PrivateKey | None
+
+
+def open_center(config: CenterConfig) -> CenterStart:
+    """The broker's TLS files, the database and the command key, tried before
+    anything runs: a problem is a ConfigError naming its key (one line, exit 2)."""
+    tls = tls_problem(config.mqtt)
+    if tls is not None:
+        raise ConfigError(f"mqtt.{tls[0]}", tls[1], config.source)
+    store = open_center_store(config)
+    try:
+        return CenterStart(store, confirming_key(config))
+    except CommandKeyError as exc:
+        store.close()
+        raise ConfigError("center.command_key", str(exc), config.source) from None
+
+
+def serve(config: CenterConfig, start: CenterStart | None = None) -> IngestCounts:
     """Run the center until SIGINT or SIGTERM; the counts of this run.
 
-    Raises SQLAlchemyError or OSError when the database cannot be opened,
-    CommandKeyError when `[center] command_key` cannot be used.
+    Without `start`, opens it first (ConfigError as `open_center`).
     """
-    return asyncio.run(_serve(config, confirming_key(config)))
+    return asyncio.run(_serve(config, start or open_center(config)))
 
 
 def confirming_key(config: CenterConfig) -> Ed25519PrivateKey | None:
@@ -63,8 +87,8 @@ def confirming_key(config: CenterConfig) -> Ed25519PrivateKey | None:
     return None
 
 
-async def _serve(config: CenterConfig, command_key: Ed25519PrivateKey | None) -> IngestCounts:
-    store = await asyncio.to_thread(CenterStore, config.database)
+async def _serve(config: CenterConfig, start: CenterStart) -> IngestCounts:
+    store, command_key = start.store, start.command_key
     # center.toml's gateways and those registered by command, followed live.
     trust = GatewayTrust(config.gateways, store)
     ingest = CenterIngest(store, trust, config.mqtt,
