@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -20,15 +20,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from posgw.center.web import audit
-from posgw.center.web.models import ROLES
+from posgw.center.web.console import CSRF_FIELD, Console
+from posgw.center.web.models import ROLES, role_allows
 from posgw.center.web.sessions import SignedIn, signed_in
-
-if TYPE_CHECKING:
-    from posgw.center.web.app import Console
 
 SESSION_COOKIE = "posgw_session"
 LOGIN_COOKIE = "posgw_login"  # the login form's own CSRF token (no session yet)
-CSRF_FIELD = "csrf_token"
 #: Served to anyone: the login page and the stylesheet it needs.
 PUBLIC_PATHS = ("/login", "/static")
 #: No script at all this slice; no inline style either; no framing; forms
@@ -57,10 +54,6 @@ class PageCall:
 
 Handler = Callable[[PageCall], Response]
 Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-def role_allows(held: str, needed: str) -> bool:
-    return held in ROLES and ROLES.index(held) >= ROLES.index(needed)
 
 
 def page(role: str) -> Callable[[Handler], Endpoint]:

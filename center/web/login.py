@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -18,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 
 from posgw.center.web import audit
 from posgw.center.web.accounts import LoginOutcome, check_password
+from posgw.center.web.console import Console
 from posgw.center.web.guard import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -28,9 +28,6 @@ from posgw.center.web.guard import (
 )
 from posgw.center.web.search import holds_card_number
 from posgw.center.web.sessions import close_session, open_session, signed_in
-
-if TYPE_CHECKING:
-    from posgw.center.web.app import Console
 
 #: Long enough to type a password, short enough that a stale form is refused.
 LOGIN_FORM_TTL_S = 600

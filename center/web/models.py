@@ -16,6 +16,10 @@ from posgw.center.writer import table_of
 ROLES = ("viewer", "risk", "admin")
 
 
+def role_allows(held: str, needed: str) -> bool:
+    return held in ROLES and ROLES.index(held) >= ROLES.index(needed)
+
+
 class ConsoleUser(SQLModel, table=True):
     """A console account. `password_hash` is Argon2id (argon2-cffi's encoded
     form, salt and parameters included)."""
