@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,10 +55,10 @@ def csrf_of(html: str) -> str:
     return html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[ConsoleSite]:
+def open_site(tmp_path: Path, database: str) -> ConsoleSite:
+    """Three settled sales of card ...0010 on T0001 (RRN 1, 2, 3) and a
+    reversal of the first, an account per role (named after it)."""
     keys = load_keys(generate_keys(tmp_path / "keys").parent)
-    database = f"sqlite:///{tmp_path / 'center.db'}"
     config_path = write_toml(tmp_path / "center.toml", {"center": {"database": database}})
     store = CenterStore(database)
     create_console_tables(store.engine)
@@ -65,8 +66,24 @@ def site(tmp_path: Path) -> Iterator[ConsoleSite]:
         add_user(store.engine, role, role, PASSWORD)
     for n in range(1, 4):
         store.insert_event("t", signed_event(keys, n))
-    yield ConsoleSite(config_path, store, keys)
-    store.close()
+    store.insert_event("t", reversal_of(keys, signed_event(keys, 1), seq=4))
+    return ConsoleSite(config_path, store, keys)
+
+
+def reversal_of(keys: GatewayKeys, sale: dict[str, Any], *, seq: int) -> dict[str, Any]:
+    """The gateway's reversal event of `sale`: its own STAN and RRN here, so
+    only `original_event_id` links the two."""
+    unsigned = {key: value for key, value in sale.items() if key != "signature"}
+    return keys.signer.sign({**unsigned, "event_id": f"{sale['event_id']}-rev", "seq": seq,
+                             "status": "reversed", "kind": "reversal", "stan": "900001",
+                             "rrn": "900000000001", "original_event_id": sale["event_id"]})
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[ConsoleSite]:
+    opened = open_site(tmp_path, f"sqlite:///{tmp_path / 'center.db'}")
+    yield opened
+    opened.store.close()
 
 
 @pytest.fixture

@@ -176,7 +176,7 @@ def test_search_finds_by_card_rrn_terminal_and_place(
         "terminal": {"terminal": "T0001", "stan": "000003"},
         "place": {"branch": "B001", "day": DAY_TEXT},
     }
-    expected = {"card": 3, "rrn": 1, "terminal": 1, "place": 3}
+    expected = {"card": 4, "rrn": 1, "terminal": 1, "place": 4}
     for kind, form in forms.items():
         answer = client.post("/search", data={"csrf_token": token, "kind": kind, **form})
         assert answer.status_code == 200, kind
@@ -190,3 +190,16 @@ def test_the_audit_csv_cannot_carry_a_formula(
     csv_text = signed_in("admin").get("/admin/audit.csv").text
     assert csv_text.startswith("at,actor,action,object,outcome,client")
     assert ",'=HYPERLINK" in csv_text.replace('"', "")
+
+
+def test_the_transaction_page_links_the_reversal_both_ways(
+        signed_in: Callable[[str], TestClient]) -> None:
+    client = signed_in("viewer")
+    sale = client.get("/tx/ev-B001-T0001-1")
+    assert 'href="/tx/ev-B001-T0001-1-rev"' in sale.text
+    assert "It was cancelled on" in sale.text
+    reversal = client.get("/tx/ev-B001-T0001-1-rev")
+    assert 'href="/tx/ev-B001-T0001-1"' in reversal.text
+    untouched = client.get("/tx/ev-B001-T0001-2")
+    assert "/tx/ev-B001-T0001-1" not in untouched.text and "Settled" in untouched.text
+    assert client.get("/tx/no-such-event").status_code == 404
