@@ -6,7 +6,9 @@ a prompt or a file, never from the command line (it shows in `ps`).
 
 from __future__ import annotations
 
+import getpass
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -70,6 +72,7 @@ def users() -> None:
 def users_add(ctx: click.Context, name: str, role: str, password_file: Path | None,
               language: str) -> None:
     """Add an account NAME with ROLE."""
+    from posgw.center.web import audit
     from posgw.center.web.accounts import AccountError, add_user
     from posgw.center.web.models import create_console_tables
 
@@ -78,11 +81,20 @@ def users_add(ctx: click.Context, name: str, role: str, password_file: Path | No
     try:
         create_console_tables(store.engine)
         add_user(store.engine, name, role, password, language=language)
+        audit.record(store.engine, _operator(), "add account", "ok", object=f"{name} ({role})")
     except AccountError as exc:
         fail("center users add", exc)
     finally:
         store.close()
     click.echo(f"added {name} ({role})")
+
+
+def _operator() -> str:
+    """Who ran the command, for the audit log: the account on this host."""
+    try:
+        return "cli:" + getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for this uid (a container)
+        return "cli:uid" + str(os.getuid())
 
 
 def _password(path: Path | None) -> str:
@@ -119,6 +131,7 @@ def users_list(ctx: click.Context) -> None:
 @click.pass_context
 def users_disable(ctx: click.Context, name: str) -> None:
     """NAME can no longer sign in; its open sessions end at their next request."""
+    from posgw.center.web import audit
     from posgw.center.web.accounts import AccountError, disable_user
     from posgw.center.web.models import create_console_tables
 
@@ -126,6 +139,7 @@ def users_disable(ctx: click.Context, name: str) -> None:
     try:
         create_console_tables(store.engine)
         disable_user(store.engine, name)
+        audit.record(store.engine, _operator(), "disable account", "ok", object=name)
     except AccountError as exc:
         fail("center users disable", exc, status=1)
     finally:

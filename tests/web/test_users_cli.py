@@ -6,6 +6,7 @@ from pathlib import Path
 
 from posgw.center.db import CenterStore
 from posgw.center.web.accounts import LoginOutcome, check_password
+from posgw.center.web.audit import latest
 from tests.e2e.harness import write_toml
 from tests.posgw_script import run_posgw
 
@@ -33,6 +34,9 @@ def test_add_list_disable_an_account(tmp_path: Path) -> None:
         assert check_password(store.engine, "lan", "a long enough password") is LoginOutcome.OK
         assert run_posgw("center", "-c", str(config), "users", "disable", "lan").returncode == 0
         assert "disabled" in run_posgw("center", "-c", str(config), "users", "list").stdout
+        actions = [(entry.action, entry.object, entry.actor.startswith("cli:"))
+                   for entry in reversed(latest(store.engine))]
+        assert actions == [("add account", "lan (risk)", True), ("disable account", "lan", True)]
         assert check_password(store.engine, "lan", "a long enough password") is (
             LoginOutcome.FAILED)
     finally:
