@@ -78,6 +78,21 @@ class RegisteredGateway:
 
 
 @dataclass(frozen=True, slots=True)
+class WebConfig:
+    """`[web]`: the console (`posgw center web`, center/web/)."""
+
+    listen: str = "127.0.0.1:8080"
+    #: A working shift: staff sign in again the next day.
+    session_ttl_s: int = 8 * 3600
+    #: Wrong passwords in a row before the account is locked (OWASP: a handful).
+    max_failed_logins: int = 5
+    lockout_s: int = 15 * 60
+
+
+DEFAULT_WEB = WebConfig()
+
+
+@dataclass(frozen=True, slots=True)
 class CenterConfig:
     database: str
     mqtt: MqttConfig
@@ -89,6 +104,7 @@ class CenterConfig:
     #: commands and the ingest signs confirmations with (center/command_key.py);
     #: the queries never need it.
     command_key_path: Path | None = None
+    web: WebConfig = DEFAULT_WEB
 
     def verifier(self) -> SignatureVerifier:
         """Trusts exactly center.toml's gateways, each with its own key (the
@@ -134,6 +150,7 @@ def parse_center_config(table: Mapping[str, Any], source: str = "",
         max_clock_skew_s=skew,
         max_event_age_s=age,
         command_key_path=(base_dir or Path.cwd()) / command_key if command_key else None,
+        web=_web(root.sub("web")),
     )
     root.reject_unknown()
     return config
@@ -165,6 +182,22 @@ def _mqtt(reader: TableReader) -> MqttConfig:
         reader.fail(key, problem)
     if config.password is not None and config.username is None:
         reader.fail("password", "a password needs a username (or POSGW_MQTT_USERNAME)")
+    reader.reject_unknown()
+    return config
+
+
+def _web(reader: TableReader) -> WebConfig:
+    listen = reader.text("listen", DEFAULT_WEB.listen) or DEFAULT_WEB.listen
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        reader.fail("listen", f"HOST:PORT, e.g. 127.0.0.1:8080; got {listen!r}")
+    config = WebConfig(
+        listen=listen,
+        session_ttl_s=reader.integer("session_ttl_s", DEFAULT_WEB.session_ttl_s, 60, 7 * 86400),
+        max_failed_logins=reader.integer("max_failed_logins", DEFAULT_WEB.max_failed_logins,
+                                         1, 100),
+        lockout_s=reader.integer("lockout_s", DEFAULT_WEB.lockout_s, 1, 7 * 86400),
+    )
     reader.reject_unknown()
     return config
 

@@ -76,6 +76,59 @@ def by_card_amount_day(session: Session, last4: str, amount_minor: int,
     return list(session.scalars(query.order_by(col(ReceivedEvent.occurred_at))))
 
 
+def by_card_near(session: Session, last4: str, amounts: tuple[int, int],
+                 days: tuple[date, date], limit: int = 100) -> list[ReceivedEvent]:
+    """`by_card_amount_day` with room for what a customer misremembers: an
+    amount range and a range of (UTC) days, both inclusive."""
+    query = select(ReceivedEvent).where(
+        col(ReceivedEvent.pan_last4) == last4,
+        col(ReceivedEvent.amount_minor).between(*amounts),
+        col(ReceivedEvent.occurred_date).between(days[0].isoformat(), days[1].isoformat()))
+    return list(session.scalars(query.order_by(col(ReceivedEvent.occurred_at)).limit(limit)))
+
+
+def by_place(session: Session, *, merchant_id: str | None = None,
+             branch_id: str | None = None, day: date, limit: int = 200) -> list[ReceivedEvent]:
+    """A merchant's or a branch's events of one (UTC) day, latest first."""
+    query = select(ReceivedEvent).where(col(ReceivedEvent.occurred_date) == day.isoformat())
+    if merchant_id is not None:
+        query = query.where(col(ReceivedEvent.merchant_id) == merchant_id)
+    if branch_id is not None:
+        query = query.where(col(ReceivedEvent.branch_id) == branch_id)
+    return list(session.scalars(query.order_by(col(ReceivedEvent.occurred_at).desc())
+                                .limit(limit)))
+
+
+def by_event_id(session: Session, event_id: str) -> ReceivedEvent | None:
+    query = select(ReceivedEvent).where(col(ReceivedEvent.event_id) == event_id)
+    return session.scalars(query).first()
+
+
+def linked_events(session: Session, event: ReceivedEvent) -> list[ReceivedEvent]:
+    """The events of the same payment: its reversal, void, refund or
+    re-clearing. They share the terminal and RRN, or one names the other as
+    its `original_event_id`. Oldest first, the event itself left out."""
+    original = event.payload.get("original_event_id")
+    found: dict[str, ReceivedEvent] = {}
+    if event.rrn:
+        for other in session.scalars(select(ReceivedEvent).where(
+                col(ReceivedEvent.terminal_id) == event.terminal_id,
+                col(ReceivedEvent.rrn) == event.rrn)):
+            found[other.event_id] = other
+    # Undone on the same terminal: its index narrows the JSON comparison.
+    for other in session.scalars(select(ReceivedEvent).where(
+            col(ReceivedEvent.terminal_id) == event.terminal_id,
+            ReceivedEvent.payload["original_event_id"].as_string()
+            == event.event_id)):
+        found[other.event_id] = other
+    if isinstance(original, str):
+        parent = by_event_id(session, original)
+        if parent is not None:
+            found[parent.event_id] = parent
+    found.pop(event.event_id, None)
+    return sorted(found.values(), key=lambda other: (other.occurred_at, other.seq))
+
+
 def daily_totals(session: Session, day: date) -> list[DailyTotal]:
     """Count and sum per branch, terminal, status and currency for one UTC day."""
     keys = (col(ReceivedEvent.branch_id), col(ReceivedEvent.terminal_id),

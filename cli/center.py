@@ -41,6 +41,9 @@ SUBCOMMANDS = {
                             "Register, list or revoke the gateway keys the center trusts."),
     "quarantine": LazyCommand("posgw.cli.center_gateways:quarantine",
                               "Quarantined payloads: counts by reason and the latest ones."),
+    "users": LazyCommand("posgw.cli.center_web:users", "Console accounts: add, list, disable."),
+    "web": LazyCommand("posgw.cli.center_web:web",
+                       "Serve the center console (web) on --listen."),
 }
 
 
@@ -82,6 +85,8 @@ def center(ctx: click.Context, config_path: Path | None, client_id: str | None,
       posgw center -c center.toml gateways register gw-b001-1 signing.pub
       posgw center -c center.toml gateways list
       posgw center -c center.toml quarantine
+      posgw center -c center.toml users add alice --role admin
+      posgw center -c center.toml web --listen 127.0.0.1:8080
     """
     ctx.obj = CenterOptions(config_path, client_id)
     if ctx.invoked_subcommand is None:

@@ -53,6 +53,14 @@ def test_the_wheel_holds_only_posgw_and_its_dist_info(wheel: Path) -> None:
             "posgw/firmware_profiles/iso87-ascii.toml"} <= set(names)
 
 
+def test_the_wheel_carries_the_consoles_templates_stylesheet_and_catalogues(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert {"posgw/center/web/templates/base.html", "posgw/center/web/static/console.css",
+            "posgw/center/web/locale/vi/LC_MESSAGES/messages.po",
+            "posgw/center/web/locale/zh_Hans/LC_MESSAGES/messages.po"} <= names
+
+
 @pytest.mark.e2e
 def test_installed_in_a_fresh_venv_it_lists_profiles_and_decodes_a_sample(
         wheel: Path, tmp_path: Path) -> None:

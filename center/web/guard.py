@@ -1,0 +1,130 @@
+"""What stands in front of every page: the session, the role, the CSRF
+token and the security headers.
+
+Every route is made with `page(role)` (or is in PUBLIC_PATHS): without a
+live session it answers only a redirect to /login; with a role below the
+route's it answers 403; a POST without the session's CSRF token answers 403
+before the handler runs. tests/web/test_http.py checks the routes one by one.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from posgw.center.web import audit
+from posgw.center.web.console import CSRF_FIELD, Console
+from posgw.center.web.models import ROLES, role_allows
+from posgw.center.web.sessions import SignedIn, signed_in
+
+SESSION_COOKIE = "posgw_session"
+LOGIN_COOKIE = "posgw_login"  # the login form's own CSRF token (no session yet)
+#: Served to anyone: the login page and the stylesheet it needs.
+PUBLIC_PATHS = ("/login", "/static")
+#: No script at all this slice; no inline style either; no framing; forms
+#: post only here.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; object-src 'none'; "
+                           "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    # Pages hold customers' payments: no copy in a shared browser's cache.
+    (b"cache-control", b"no-store"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PageCall:
+    """What a page handler gets: the request, who is asking, the form (POST)."""
+
+    request: Request
+    console: Console
+    user: SignedIn
+    form: Mapping[str, str]
+
+
+Handler = Callable[[PageCall], Response]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def page(role: str) -> Callable[[Handler], Endpoint]:
+    """Make `handler` (synchronous: it reads the database) a route that
+    needs a session with at least `role`; POSTs need the CSRF token."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role}")
+
+    def wrap(handler: Handler) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            console: Console = request.app.state.console
+            user = await run_in_threadpool(
+                signed_in, console.engine, request.cookies.get(SESSION_COOKIE))
+            if user is None:
+                return RedirectResponse("/login", status_code=303)
+            form: dict[str, str] = {}
+            if request.method == "POST":
+                form = await _text_fields(request)
+                if not hmac.compare_digest(form.get(CSRF_FIELD, ""), user.csrf_token):
+                    return await run_in_threadpool(
+                        _refused, console, request, user, "csrf")
+            if not role_allows(user.account.role, role):
+                return await run_in_threadpool(_refused, console, request, user, "role")
+            call = PageCall(request, console, user, form)
+            return await run_in_threadpool(handler, call)
+
+        endpoint.required_role = role  # type: ignore[attr-defined]
+        endpoint.__name__ = handler.__name__
+        return endpoint
+
+    return wrap
+
+
+async def _text_fields(request: Request) -> dict[str, str]:
+    form = await request.form(max_files=0, max_fields=50)
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+def _refused(console: Console, request: Request, user: SignedIn, why: str) -> Response:
+    audit.record(console.engine, user.account.name, "denied", f"refused ({why})",
+                 object=request.url.path, client=client_of(request))
+    return console.render(request, "forbidden.html", user, status_code=403)
+
+
+def client_of(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def set_cookie(response: Response, name: str, value: str, max_age: int) -> None:
+    """HttpOnly (no script reads it), Secure (never over plain HTTP, except
+    to loopback), SameSite=Strict (never sent by another site's form)."""
+    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, secure=True,
+                        samesite="strict")
+
+
+class SecurityHeaders:
+    """Adds SECURITY_HEADERS to every response, errors and redirects included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers: list[Any] = list(message.get("headers", []))
+                headers.extend(SECURITY_HEADERS)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -1,0 +1,251 @@
+"""The console in a real browser: Debian's chromium driven by Playwright,
+against a real `posgw center web` process, over a center database that a
+real gateway filled in this test (terminal -> gateway -> mosquitto -> center).
+
+It signs in (a wrong password first), finds the sale through the search,
+opens its page and follows the link to its void; a viewer gets 403 from an
+admin page; a POST without its CSRF token is refused; a browser without a
+session is sent to /login; no page, log or audit row holds a card number.
+Each page is photographed into docs/console/ for docs/console.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from posgw.drivers.tcp_link import connect_tcp
+from posgw.sandbox.ports import free_port
+from posgw.simulator import cards as demo
+from posgw.simulator.cards import demo_cards
+from posgw.simulator.terminal import TerminalSimulator
+from tests.brokers import shared_broker_port
+from tests.e2e.harness import (
+    TCP_PROFILE,
+    center_toml,
+    gateway_and_center,
+    gateway_config,
+    leaked,
+    ledger_rows,
+    until_center_has,
+    wait_for,
+)
+from tests.e2e.test_cases import freeze_one
+from tests.posgw_script import POSGW, run_posgw
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+PASSWORD = "a long console password"
+PANS = {demo.VISA_OK, demo.UNIONPAY_OK, demo.MASTERCARD_LIMITED}
+#: A card-number-long run of digits standing alone (a merchant id such as
+#: M00000000000001 is not one; the known PANs are looked for anywhere).
+LONG_DIGITS = re.compile(rb"(?<![0-9A-Za-z])\d{13,19}(?![0-9A-Za-z])")
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(not CHROMIUM.is_file(),
+                                 reason="no /usr/bin/chromium (apt-get install chromium)")]
+
+
+@dataclass
+class Sale:
+    rrn: str
+    stan: str
+    void_stan: str
+
+
+@dataclass
+class Console:
+    url: str
+    config: Path
+    log: Path
+    sale: Sale
+    seen: list[bytes] = field(default_factory=list)
+
+
+async def sale_and_void(port: int) -> Sale:
+    """A purchase and its void, as a cashier does it, on terminal W0000001."""
+    transport = await connect_tcp("127.0.0.1", port)
+    async with TerminalSimulator(TCP_PROFILE, transport, "W0000001", "M00000000000001",
+                                 demo_cards(), response_timeout_s=5.0) as terminal:
+        sale = await terminal.purchase(demo.MASTERCARD_LIMITED, 125_00)
+        assert sale.approved and sale.rrn
+        void = await terminal.void(demo.MASTERCARD_LIMITED, 125_00, sale.rrn)
+        assert void.approved
+    return Sale(sale.rrn, sale.stan, void.stan)
+
+
+async def fill_center(workdir: Path) -> Sale:
+    port = shared_broker_port()
+    async with gateway_and_center(gateway_config(workdir, port), workdir, port) as (
+            gateway, center):
+        sale = await sale_and_void(gateway.listener_ports[0])
+        await freeze_one(gateway.listener_ports[0], "F0000001", demo.VISA_OK)
+        # The sale, its void, three swipes (the third frozen): all at the center.
+        ledger = {row.event_id for row in ledger_rows(gateway.config.database)}
+        assert len(ledger) >= 5
+        assert set(await until_center_has(center, ledger)) >= ledger
+    return sale
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    workdir = tmp_path_factory.mktemp("console")
+    sale = asyncio.run(fill_center(workdir))
+    config = center_toml(workdir, shared_broker_port())
+    password = workdir / "password"
+    password.write_text(PASSWORD + "\n")
+    for name, role in (("ana", "admin"), ("binh", "viewer"), ("chen", "risk")):
+        added = run_posgw("center", "-c", str(config), "users", "add", name, "--role", role,
+                          "--password-file", str(password))
+        assert added.returncode == 0, added.stderr
+    port, log = free_port(), workdir / "web.log"
+    with log.open("wb") as output:
+        web = subprocess.Popen([POSGW, "center", "-c", str(config), "web", "--listen",
+                                f"127.0.0.1:{port}"], stdout=output, stderr=output)
+        try:
+            wait_for(lambda: port_open(port) or web.poll() is not None, "the console to listen")
+            assert web.poll() is None, log.read_text()
+            yield Console(f"http://127.0.0.1:{port}", config, log, sale)
+        finally:
+            web.terminate()
+            web.wait(timeout=30)
+
+
+def shot(page: Any, name: str, console: Console) -> None:
+    """Keep the page's HTML for the card-number scan, and its picture for the docs."""
+    console.seen.append(page.content().encode())
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Any, console: Console, name: str, password: str = PASSWORD) -> None:
+    page.goto(console.url + "/login")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+
+
+def search_by(page: Any, heading: str, fields: dict[str, str]) -> None:
+    form = page.locator("form.card", has=page.get_by_role("heading", name=heading))
+    for name, value in fields.items():
+        form.locator(f"input[name={name}]").fill(value)
+    form.locator("button[type=submit]").click()
+
+
+def test_a_day_at_the_console_in_chromium(console: Console) -> None:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        try:
+            staff_story(browser, console)
+            viewer_is_kept_out_of_admin_pages(browser, console)
+            post_without_csrf_is_refused(browser, console)
+            no_session_means_login(browser, console)
+        finally:
+            browser.close()
+    no_card_number_anywhere(console)
+
+
+def staff_story(browser: Any, console: Console) -> None:
+    """Wrong password refused, right one in; the sale found; its void linked."""
+    page = browser.new_page(locale="en-GB", viewport={"width": 1280, "height": 800})
+    sign_in(page, console, "ana", "not my password")
+    assert "Wrong name or password." in page.content()
+    shot(page, "login-refused", console)
+    sign_in(page, console, "ana")
+    assert page.url.endswith("/search")
+    search_by(page, "By RRN", {"rrn": console.sale.rrn})
+    shot(page, "search-results", console)
+    rows = page.locator("table.results tbody tr")
+    assert rows.count() == 2  # the sale and its void share the terminal's RRN
+    page.locator("table.results tbody tr", has_text="settled").get_by_role(
+        "link", name="Open").click()
+    assert "/tx/" in page.url and "Tell the customer:" in page.content()
+    linked = page.locator("table.linked tbody tr")
+    assert linked.count() == 1 and "voided" in linked.inner_text()
+    assert "cancelled" in page.locator("p.answer").inner_text()
+    shot(page, "transaction", console)
+    linked.get_by_role("link", name="Open").click()
+    assert "voided" in page.locator("h1").inner_text()
+    page.goto(console.url + "/search")
+    search_by(page, "By merchant or branch", {"branch": "E2E"})
+    frozen = page.locator("table.results tbody tr", has_text="frozen")
+    assert frozen.count() == 1
+    frozen.get_by_role("link", name="Open").click()
+    assert "held by the risk rules" in page.locator("p.answer").inner_text()
+    shot(page, "transaction-frozen", console)
+    page.goto(console.url + "/admin/audit")
+    assert "login" in page.content() and "failed" in page.content()
+    shot(page, "audit", console)
+    page.goto(console.url + "/admin/users")
+    shot(page, "users", console)
+    page.close()
+    vietnamese = browser.new_page(locale="vi-VN", viewport={"width": 1280, "height": 800})
+    sign_in(vietnamese, console, "chen")
+    search_by(vietnamese, "Theo RRN", {"rrn": console.sale.rrn})
+    assert "Giao dịch đã đến chưa?" in vietnamese.content()
+    shot(vietnamese, "search-vi", console)
+    vietnamese.close()
+
+
+def viewer_is_kept_out_of_admin_pages(browser: Any, console: Console) -> None:
+    page = browser.new_page(locale="zh-CN")
+    sign_in(page, console, "binh")
+    for path in ("/admin/audit", "/admin/users", "/admin/audit.csv"):
+        answer = page.request.get(console.url + path)
+        assert answer.status == 403, path
+    page.goto(console.url + "/admin/audit")
+    shot(page, "forbidden-zh", console)
+    page.close()
+
+
+def post_without_csrf_is_refused(browser: Any, console: Console) -> None:
+    """The session cookie alone (what a forged cross-site form would carry) is not enough."""
+    page = browser.new_page()
+    sign_in(page, console, "binh")
+    answer = page.request.post(console.url + "/search",
+                               form={"kind": "rrn", "rrn": console.sale.rrn})
+    assert answer.status == 403
+    page.close()
+
+
+def no_session_means_login(browser: Any, console: Console) -> None:
+    context = browser.new_context()
+    for path in ("/", "/search", "/admin/audit", "/admin/users", "/admin/audit.csv",
+                 "/tx/anything"):
+        answer = context.request.get(console.url + path, max_redirects=0)
+        assert (answer.status, answer.headers["location"]) == (303, "/login"), path
+    for path in ("/search", "/logout", "/account/language"):
+        answer = context.request.post(console.url + path, max_redirects=0)
+        assert (answer.status, answer.headers["location"]) == (303, "/login"), path
+    page = context.new_page()
+    page.goto(console.url + "/search")
+    assert page.url.endswith("/login")
+    shot(page, "login", console)
+    context.close()
+
+
+def no_card_number_anywhere(console: Console) -> None:
+    """Every page seen, the console's log and its audit export: no PAN, and
+    no digit run as long as one."""
+    audit = run_posgw("center", "-c", str(console.config), "query", "--rrn", console.sale.rrn)
+    texts = [*console.seen, console.log.read_bytes(), audit.stdout.encode(),
+             console.config.with_name("center.db").read_bytes()]
+    assert len(console.seen) >= 8
+    for data in texts:
+        assert not leaked(data, PANS)
+    for data in texts[:-1]:
+        assert not LONG_DIGITS.search(data)
