@@ -6,15 +6,20 @@ It signs in (a wrong password first), finds the sale through the search,
 opens its page and follows the link to its void; a viewer gets 403 from an
 admin page; a POST without its CSRF token is refused; a browser without a
 session is sent to /login; no page, log or audit row holds a card number.
-Each page is photographed into docs/console/ for docs/console.md.
+Each page is photographed; with POSGW_SCREENSHOTS=docs/console the pictures
+land where docs/console.md shows them (a test run leaves the tree as it was):
+
+    POSGW_SCREENSHOTS=docs/console .venv/bin/pytest -n0 tests/web/test_browser.py
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +47,8 @@ from tests.e2e.test_cases import freeze_one
 from tests.posgw_script import POSGW, run_posgw
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+SHOTS = Path(os.environ.get("POSGW_SCREENSHOTS")
+             or Path(tempfile.gettempdir()) / "posgw-console-screenshots").resolve()
 PASSWORD = "a long console password"
 PANS = {demo.VISA_OK, demo.UNIONPAY_OK, demo.MASTERCARD_LIMITED}
 #: A card-number-long run of digits standing alone (a merchant id such as
