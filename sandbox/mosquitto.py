@@ -14,7 +14,7 @@ import getpass
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,10 +79,13 @@ class PrivateBroker:
     own process (`python -m posgw.sandbox.mqtt_broker`), which has neither
     persistence nor TLS: asking for them raises BrokerUnavailable. The
     broker's output is appended to `workdir`/mosquitto.log across restarts.
+    `config`: the whole mosquitto.conf for the port chosen, instead of the
+    one made from the other options (a deployment's own, say).
     """
 
     def __init__(self, workdir: Path, *, binary: str | None, persistent: bool = False,
                  max_queued: int = MAX_QUEUED, listener_options: str = "",
+                 config: Callable[[int], str] | None = None,
                  start_deadline_s: float = START_DEADLINE_S,
                  stop_deadline_s: float = STOP_DEADLINE_S) -> None:
         self.port = free_port()
@@ -96,17 +99,17 @@ class PrivateBroker:
             if persistent:
                 raise BrokerUnavailable("needs mosquitto: the embedded broker keeps sessions in "
                                         "memory only, they would not survive a restart")
-            if listener_options:
+            if listener_options or config is not None:
                 raise BrokerUnavailable("needs mosquitto: the embedded broker takes no listener "
                                         "options (TLS, ...)")
             self.command = [sys.executable, "-m", "posgw.sandbox.mqtt_broker",
                             "--port", str(self.port), "--max-queued", str(max_queued)]
             return
-        config = workdir / "mosquitto.conf"
-        config.write_text(mosquitto_config(self.port, workdir, persistent=persistent,
-                                           max_queued=max_queued,
-                                           listener_options=listener_options))
-        self.command = [binary, "-c", str(config)]
+        config_file = workdir / "mosquitto.conf"
+        config_file.write_text(config(self.port) if config is not None else mosquitto_config(
+            self.port, workdir, persistent=persistent, max_queued=max_queued,
+            listener_options=listener_options))
+        self.command = [binary, "-c", str(config_file)]
 
     def __enter__(self) -> PrivateBroker:
         self.start()
