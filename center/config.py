@@ -10,9 +10,10 @@ POSGW_CENTER_DATABASE_URL, POSGW_MQTT_USERNAME, POSGW_MQTT_PASSWORD.
 
 A center trusts only the gateways listed as `[[gateways]]` and those
 registered by command (`posgw center gateways register`, center/registry.py):
-each entry names a gateway_id and the path of that gateway's Ed25519 public
-key (`signing.pub` from `posgw keys generate`). Relative paths are read from
-the config file's directory.
+each entry names a gateway_id, the branch_id it serves (its events must
+claim that branch and arrive on that branch's topics), and the path of
+that gateway's Ed25519 public key (`signing.pub` from `posgw keys
+generate`). Relative paths are read from the config file's directory.
 
 `[center] command_key` names the private key `posgw center cmd` signs
 commands with and the ingest signs its confirmations with
@@ -27,6 +28,7 @@ quarantined (a replayed or forged payload, or a gateway clock gone wrong).
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -67,6 +69,7 @@ ENV_OVERRIDES = {
     "POSGW_MQTT_PASSWORD": ("mqtt", "password"),
 }
 _IDENTIFIER_EXTRA = "-_."
+MAX_BRANCH_ID = 32  # schemas/*.json: branch_id maxLength
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,7 @@ class RegisteredGateway:
     id: str
     public_key_path: str
     public_key: Ed25519PublicKey = field(repr=False, compare=False)
+    branch_id: str = ""  # always set from center.toml: [[gateways]] branch_id is required
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +96,22 @@ class CenterConfig:
     def verifier(self) -> SignatureVerifier:
         """Trusts exactly center.toml's gateways, each with its own key (the
         database's registrations are added by center.registry)."""
-        return SignatureVerifier({gateway.id: gateway.public_key for gateway in self.gateways})
+        return SignatureVerifier({gateway.id: gateway.public_key for gateway in self.gateways},
+                                 branches={gateway.id: gateway.branch_id
+                                           for gateway in self.gateways})
 
 
-def default_client_id(share_group: str | None) -> str:
-    """Stable across restarts of one center process on one host (a session is
-    found again by its client id); run a second process with its own id."""
-    return f"posgw-center-{share_group or 'solo'}-{socket.gethostname()}"
+def default_client_id(share_group: str | None, username: str | None) -> str:
+    """The MQTT user name when there is one: the deployed broker makes every
+    client's id its user name anyway (use_username_as_clientid), so only
+    the holder of the center's password gets its session. Without one, a
+    random suffix: an id anyone could work out (group and host name) is one
+    anyone could take the session with (issue 17, finding 4). Such an id
+    changes at every start, so the broker's queue for the previous one is
+    not found again; the gateways publish what the center did not confirm."""
+    if username:
+        return username
+    return f"posgw-center-{share_group or 'solo'}-{socket.gethostname()}-{secrets.token_hex(6)}"
 
 
 def load_center_config(path: str | Path,
@@ -148,7 +161,8 @@ def _mqtt(reader: TableReader) -> MqttConfig:
         port=reader.integer("port", 1883, 1, 65535),
         topic_prefix=_topic_prefix(reader),
         share_group=share_group or None,
-        client_id=reader.text("client_id", "") or default_client_id(share_group),
+        client_id=reader.text("client_id", "") or default_client_id(
+            share_group, reader.text("username", None)),
         username=reader.text("username", None),
         password=reader.text("password", None),
         tls_ca=reader.text("tls_ca", None),
@@ -196,12 +210,17 @@ def _gateway(reader: TableReader, base_dir: Path) -> RegisteredGateway:
     if not is_identifier(gateway_id):
         reader.fail("id", "required: the gateway_id the gateway signs with "
                           "(letters, digits, '-', '_' or '.')")
+    branch_id = reader.text("branch_id") or ""
+    if not is_identifier(branch_id, MAX_BRANCH_ID):
+        reader.fail("branch_id", "required: the branch this gateway serves, as its "
+                                 "[gateway] branch_id (letters, digits, '-', '_' or '.', at "
+                                 f"most {MAX_BRANCH_ID}); its events must claim it")
     path_text = reader.text("public_key") or ""
     if not path_text:
         reader.fail("public_key", "required: path to the gateway's signing.pub")
     path = (base_dir / path_text).resolve()
     reader.reject_unknown()
-    return RegisteredGateway(gateway_id, str(path), _public_key(reader, path))
+    return RegisteredGateway(gateway_id, str(path), _public_key(reader, path), branch_id)
 
 
 def _public_key(reader: TableReader, path: Path) -> Ed25519PublicKey:
@@ -224,6 +243,6 @@ def _check_database_url(reader: TableReader, url: str) -> None:
                                 "postgresql+psycopg://USER@HOST/DB")
 
 
-def is_identifier(value: str) -> bool:
-    return bool(value) and len(value) <= 64 and all(
+def is_identifier(value: str, max_length: int = 64) -> bool:
+    return bool(value) and len(value) <= max_length and all(
         c.isascii() and (c.isalnum() or c in _IDENTIFIER_EXTRA) for c in value)

@@ -64,6 +64,7 @@ class CenterStore:
             SQLModel.metadata.create_all(conn, tables=_TABLES)
             conn.execute(text(TOTALS_INDEX))  # also on a database made before it
             _add_quarantine_kind(conn)
+            _add_gateway_branch(conn)
 
     def close(self) -> None:
         if self._writer is not None:
@@ -106,6 +107,15 @@ def _add_quarantine_kind(conn: Connection) -> None:
     if "kind" not in columns:
         conn.execute(text("ALTER TABLE center_quarantine "
                           "ADD COLUMN kind VARCHAR(32) NOT NULL DEFAULT ''"))
+
+
+def _add_gateway_branch(conn: Connection) -> None:
+    """Registrations made before gateways had a branch get the column; their
+    gateways stay refused until registered again with a branch."""
+    columns = {column["name"] for column in inspect(conn).get_columns("center_gateway_keys")}
+    if "branch_id" not in columns:
+        conn.execute(text("ALTER TABLE center_gateway_keys "
+                          "ADD COLUMN branch_id VARCHAR(32) NOT NULL DEFAULT ''"))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

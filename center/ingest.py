@@ -258,10 +258,30 @@ class CenterIngest:
             return _Checked(message, None, exc)
         try:
             check_against_schema(payload, INGESTED_SCHEMAS)
+            self._check_topic(message.topic, payload)
             self._check_time(payload["occurred_at"])
         except BadPayload as exc:
-            return _Checked(message, dict(payload), exc)
+            # A payload on another branch's topic gets no confirmation: whoever
+            # put it there was not necessarily the gateway that signed it.
+            wrong_place = exc.kind is QuarantineKind.WRONG_BRANCH
+            return _Checked(message, None if wrong_place else dict(payload), exc)
         return _Checked(message, dict(payload), None)
+
+    @staticmethod
+    def _check_topic(topic: str, payload: dict[str, Any]) -> None:
+        """The topic names the payload's own branch and terminal: a gateway's
+        ACL lets it publish only under its branch, and the center checks the
+        same again (issue 17, finding 6)."""
+        # The prefix is the subscription's: the broker delivers nothing else.
+        levels = topic.split("/")
+        if len(levels) < 3:
+            raise BadPayload("topic is not {prefix}/{branch}/{terminal}/{kind}",
+                             QuarantineKind.WRONG_BRANCH)
+        branch, terminal = levels[-3], levels[-2]
+        if branch != payload.get("branch_id") or terminal != payload.get("terminal_id"):
+            raise BadPayload(f"published on branch {_shown_level(branch)} terminal "
+                             f"{_shown_level(terminal)}, not its own branch and terminal",
+                             QuarantineKind.WRONG_BRANCH)
 
     def _check_time(self, occurred_at: str) -> None:
         """Reject times from the future (beyond clock skew) or older than the
@@ -339,6 +359,14 @@ async def _reaped(task: asyncio.Task[None] | None) -> None:
     await asyncio.wait([task])
     if not task.cancelled() and task.exception() is not None:
         log.warning("center: a batch failed as the session ended: %s", task.exception())
+
+
+def _shown_level(level: str) -> str:
+    """A topic level quoted in a reason when it looks like an identifier
+    (topics are chosen by whoever publishes)."""
+    if 0 < len(level) <= 32 and all(c.isascii() and (c.isalnum() or c in "-_.") for c in level):
+        return level
+    return "(not an identifier)"
 
 
 def _retry(item: _Checked) -> bool:

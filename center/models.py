@@ -77,6 +77,10 @@ class GatewayKey(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     gateway_id: str = Field(max_length=64, index=True)
+    #: The branch the gateway serves (its events must claim it); "" on rows
+    #: registered before branches were (such a gateway is refused until
+    #: registered again with --branch).
+    branch_id: str = Field(default="", max_length=32)
     fingerprint: str = Field(max_length=64)  # SHA-256 hex of the DER public key
     public_key_pem: str = Field(sa_column=Column(Text, nullable=False))
     registered_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

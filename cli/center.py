@@ -78,7 +78,7 @@ def center(ctx: click.Context, config_path: Path | None, client_id: str | None,
       posgw center -c center.toml totals --date 2025-03-14
       posgw center -c center.toml cmd B001 ping --wait-reply 10
       posgw center -c center.toml cmd B001 release CASE-17
-      posgw center -c center.toml gateways register gw-b001-1 signing.pub
+      posgw center -c center.toml gateways register gw-b001-1 signing.pub --branch B001
       posgw center -c center.toml gateways list
       posgw center -c center.toml quarantine
     """

@@ -35,7 +35,7 @@ def gateways() -> None:
     a few seconds, without a restart. A key is never trusted on first use.
 
     \b
-      gateways register GW_ID signing.pub   trust this key for GW_ID
+      gateways register GW_ID signing.pub --branch B   trust this key for GW_ID of branch B
       gateways list [--json]                every key, its fingerprint and state
       gateways revoke GW_ID [--fingerprint F]   stop trusting GW_ID (or one key)
     """
@@ -44,9 +44,14 @@ def gateways() -> None:
 @gateways.command("register")
 @click.argument("gateway_id")
 @click.argument("public_key", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--branch", "branch_id", required=True, metavar="BRANCH_ID",
+              help="The branch this gateway serves (its [gateway] branch_id): its events "
+                   "must claim it and arrive on its topics, or they are quarantined.")
 @click.pass_context
-def gateways_register(ctx: click.Context, gateway_id: str, public_key: Path) -> None:
-    """Trust PUBLIC_KEY (the gateway's signing.pub, Ed25519 PEM) for GATEWAY_ID.
+def gateways_register(ctx: click.Context, gateway_id: str, public_key: Path,
+                      branch_id: str) -> None:
+    """Trust PUBLIC_KEY (the gateway's signing.pub, Ed25519 PEM) for GATEWAY_ID,
+    speaking for BRANCH_ID only.
 
     Compare the printed fingerprint with `posgw keys show` on the gateway
     before relying on it. A gateway may hold several keys (a rotation keeps
@@ -61,7 +66,7 @@ def gateways_register(ctx: click.Context, gateway_id: str, public_key: Path) -> 
         key = parse_public_key(_read(public_key), str(public_key))
         store = _writable_store(ctx)
         try:
-            added = register_key(store, gateway_id, key)
+            added = register_key(store, gateway_id, key, branch_id)
         finally:
             store.close()
     except RegistrationError as exc:
@@ -69,7 +74,7 @@ def gateways_register(ctx: click.Context, gateway_id: str, public_key: Path) -> 
     except SQLAlchemyError as exc:
         _database_failed(_center_config(ctx), exc)
     state = "registered" if added else "already registered"
-    click.echo(f"{state}: {gateway_id} sha256:{key_fingerprint(key)}")
+    click.echo(f"{state}: {gateway_id} (branch {branch_id}) sha256:{key_fingerprint(key)}")
 
 
 @gateways.command("list")
@@ -96,13 +101,14 @@ def gateways_list(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps([_key_json(key) for key in keys], indent=2))
         return
     click.echo(plain_table(
-        ("gateway", "fingerprint (sha256)", "source", "registered_at", "state"),
-        [(key.gateway_id, key.fingerprint, key.source, _time(key.registered_at) or "",
+        ("gateway", "branch", "fingerprint (sha256)", "source", "registered_at", "state"),
+        [(key.gateway_id, key.branch_id or "(none)", key.fingerprint, key.source,
+          _time(key.registered_at) or "",
           f"revoked {_time(key.revoked_at)}" if key.revoked_at else "trusted")
          for key in keys]))
     if not keys:
         click.echo("no gateway is trusted yet: posgw center -c center.toml gateways register "
-                   "GW_ID signing.pub", err=True)
+                   "GW_ID signing.pub --branch BRANCH_ID", err=True)
 
 
 @gateways.command("revoke")
@@ -214,7 +220,8 @@ def _read(path: Path) -> bytes:
 
 
 def _key_json(key: TrustedKey) -> dict[str, Any]:
-    return {"gateway_id": key.gateway_id, "fingerprint": key.fingerprint, "source": key.source,
+    return {"gateway_id": key.gateway_id, "branch_id": key.branch_id,
+            "fingerprint": key.fingerprint, "source": key.source,
             "registered_at": _time(key.registered_at), "revoked_at": _time(key.revoked_at),
             "trusted": key.revoked_at is None}
 

@@ -102,7 +102,8 @@ async def demo_stack(workdir: Path, broker: RunningBroker, seed: int) -> AsyncIt
         center_store = CenterStore(f"sqlite:///{workdir / 'center.db'}")
         stack.callback(center_store.close)
         verifier = SignatureVerifier(
-            {GATEWAY_ID: load_public_key(Path(config.keys_dir) / PUBLIC_KEY_FILE)})
+            {GATEWAY_ID: load_public_key(Path(config.keys_dir) / PUBLIC_KEY_FILE)},
+            branches={GATEWAY_ID: BRANCH})
         ingest = CenterIngest(
             center_store, verifier,
             MqttConfig(broker.host, broker.port, client_id="posgw-demo-center"),
