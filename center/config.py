@@ -20,6 +20,10 @@ commands with and the ingest signs its confirmations with
 (center/command_key.py); gateways given its public half obey only signed
 commands and forget an event only once a signed confirmation names it.
 
+`[center] quarantine_rows_per_source` bounds what one branch's topics can
+fill the quarantine with (center/quarantine_cap.py); past it, refused
+payloads are only counted.
+
 `[center] max_clock_skew_s` and `max_event_age_s` bound an event's
 `occurred_at`: later than now + skew, or older than the age, and it is
 quarantined (a replayed or forged payload, or a gateway clock gone wrong).
@@ -38,6 +42,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from posgw.center.quarantine_cap import DEFAULT_ROWS_PER_SOURCE
 from posgw.center.verify import SignatureVerifier
 from posgw.drivers.mqtt_config import (
     DEFAULT_KEEPALIVE_S,
@@ -92,6 +97,8 @@ class CenterConfig:
     #: commands and the ingest signs confirmations with (center/command_key.py);
     #: the queries never need it.
     command_key_path: Path | None = None
+    #: [center] quarantine_rows_per_source (center/quarantine_cap.py).
+    quarantine_rows_per_source: int = DEFAULT_ROWS_PER_SOURCE
 
     def verifier(self) -> SignatureVerifier:
         """Trusts exactly center.toml's gateways, each with its own key (the
@@ -137,6 +144,8 @@ def parse_center_config(table: Mapping[str, Any], source: str = "",
     skew = center.integer("max_clock_skew_s", DEFAULT_MAX_CLOCK_SKEW_S, 1, 24 * 3600)
     age = center.integer("max_event_age_s", DEFAULT_MAX_EVENT_AGE_S, 60, 10 * 365 * 24 * 3600)
     command_key = center.text("command_key", None)
+    rows_per_source = center.integer("quarantine_rows_per_source", DEFAULT_ROWS_PER_SOURCE,
+                                     1, 10_000_000)
     center.reject_unknown()
     config = CenterConfig(
         database=database,
@@ -146,6 +155,7 @@ def parse_center_config(table: Mapping[str, Any], source: str = "",
         max_clock_skew_s=skew,
         max_event_age_s=age,
         command_key_path=(base_dir or Path.cwd()) / command_key if command_key else None,
+        quarantine_rows_per_source=rows_per_source,
     )
     root.reject_unknown()
     return config

@@ -19,6 +19,7 @@ from sqlmodel import Session, SQLModel, create_engine
 from posgw.center.models import (
     GatewayKey,
     QuarantinedPayload,
+    QuarantineOverflow,
     ReceivedEvent,
     ReceivedReconciliation,
 )
@@ -29,7 +30,7 @@ from posgw.center.writer import BatchWriter, SqliteWriter, table_of
 from posgw.protocols.canonical_json import canonical_json
 
 _TABLES = [table_of(model) for model in (
-    ReceivedEvent, QuarantinedPayload, GatewayKey, ReceivedReconciliation)]
+    ReceivedEvent, QuarantinedPayload, QuarantineOverflow, GatewayKey, ReceivedReconciliation)]
 #: Any constant works: it only has to be the same in every center process.
 SCHEMA_LOCK_KEY = 0x706F7367_63656E74  # "posgcent"
 
@@ -99,6 +100,12 @@ class CenterStore:
     def quarantine(self, topic: str, reason: str, payload: bytes, kind: str = "") -> None:
         self.writer().quarantine([QuarantineRow(topic, reason, kind, payload)])
 
+    def quarantined_from(self, source: str) -> int:
+        """Rows the quarantine holds from `source` (center/quarantine_cap.py)."""
+        with self.engine.connect() as conn:
+            return int(conn.scalar(text("SELECT count(*) FROM center_quarantine "
+                                        "WHERE source = :source"), {"source": source}) or 0)
+
 
 def _add_quarantine_kind(conn: Connection) -> None:
     """A database made before quarantine rows had a `kind` gets the column
@@ -107,6 +114,11 @@ def _add_quarantine_kind(conn: Connection) -> None:
     if "kind" not in columns:
         conn.execute(text("ALTER TABLE center_quarantine "
                           "ADD COLUMN kind VARCHAR(32) NOT NULL DEFAULT ''"))
+    if "source" not in columns:  # likewise for the source the cap counts by
+        conn.execute(text("ALTER TABLE center_quarantine "
+                          "ADD COLUMN source VARCHAR(64) NOT NULL DEFAULT ''"))
+        conn.execute(text("CREATE INDEX IF NOT EXISTS ix_center_quarantine_source "
+                          "ON center_quarantine (source)"))
 
 
 def _add_gateway_branch(conn: Connection) -> None:

@@ -39,18 +39,22 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import aiomqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.exc import SQLAlchemyError
 
+from posgw.center.checks import check_time, check_topic, shown_topic
 from posgw.center.config import DEFAULT_MAX_CLOCK_SKEW_S, DEFAULT_MAX_EVENT_AGE_S
 from posgw.center.confirmations import Confirmation, ConfirmationBook
 from posgw.center.db import CenterStore
+from posgw.center.quarantine_cap import DEFAULT_ROWS_PER_SOURCE, QuarantineCap, topic_source
 from posgw.center.registry import GatewayTrust
 from posgw.center.rows import (
+    MAX_QUARANTINE_TEXT,
+    MAX_UNSIGNED_TEXT,
     BatchRefused,
     NotStorable,
     QuarantineRow,
@@ -87,6 +91,12 @@ CONNECT_TIMEOUT_S = 10.0
 #: batch saves little (bench/center.py), and a batch is redelivered whole
 #: after a crash.
 DEFAULT_BATCH_SIZE = 500
+#: Larger payloads are quarantined unread ("oversized"): a signed event is
+#: about 1 KB and a reconciliation report a few; the broker's own limit
+#: (deploy/mosquitto/posgw.conf max_packet_size) is above this.
+MAX_PAYLOAD_BYTES = 64 * 1024
+#: Quarantined payloads logged one by one per batch; the rest as one line.
+LOGGED_PER_BATCH = 10
 #: Reasons to reload the gateway keys before giving a payload up.
 _RETRY_KINDS = frozenset({QuarantineKind.UNREGISTERED, QuarantineKind.BAD_SIGNATURE})
 
@@ -117,7 +127,8 @@ class CenterIngest:
                  mqtt: MqttConfig, *, max_clock_skew: timedelta = MAX_CLOCK_SKEW,
                  max_event_age: timedelta = MAX_EVENT_AGE, clock: Clock = SYSTEM_CLOCK,
                  backoff: Backoff | None = None, command_key: Ed25519PrivateKey | None = None,
-                 batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+                 batch_size: int = DEFAULT_BATCH_SIZE,
+                 quarantine_rows_per_source: int = DEFAULT_ROWS_PER_SOURCE) -> None:
         """`verifier`: a fixed set of keys, or a GatewayTrust that follows
         registrations and revocations in the database (center/registry.py).
         `command_key`: signs the confirmations; without it none are sent."""
@@ -128,6 +139,10 @@ class CenterIngest:
         self._backoff = backoff or Backoff()
         self._command_key = command_key
         self.batch_size = batch_size
+        self._cap = QuarantineCap(quarantine_rows_per_source)
+        self._logged_in_batch = 0
+        #: Quarantined payloads past their source's cap: counted, not kept.
+        self.quarantine_overflow = 0
         compiled_schemas()  # now, not on the first message
         self.subscribed = asyncio.Event()
         self.ingested = 0
@@ -169,8 +184,8 @@ class CenterIngest:
 
     async def _commit(self, checked: list[_Checked]) -> BatchResult:
         rows: dict[str, StoreRow] = {}  # by event_id: a copy in the same batch is a duplicate
-        refused = [QuarantineRow(c.message.topic, str(c.refusal), c.refusal.kind.value,
-                                 c.message.raw) for c in checked if c.refusal is not None]
+        refused = [self._quarantine_row(c.message, c.refusal, signed=c.payload is not None)
+                   for c in checked if c.refusal is not None]
         for item in checked:
             if item.refusal is None and item.payload is not None:
                 rows.setdefault(str(item.payload["event_id"]),
@@ -179,7 +194,11 @@ class CenterIngest:
                                                    refused)
         self.batches += 1
         book = ConfirmationBook(self._mqtt.topic_prefix)
+        self._logged_in_batch = 0
         outcomes = [self._outcome(item, inserted, failed, book) for item in checked]
+        if self._logged_in_batch > LOGGED_PER_BATCH:  # a flood: one line, not thousands
+            log.warning("quarantined %d more payloads of this batch (posgw center quarantine)",
+                        self._logged_in_batch - LOGGED_PER_BATCH)
         confirmations = ([] if self._command_key is None
                          else book.signed(self._command_key, self._clock.utc_now()))
         return BatchResult(outcomes, confirmations)
@@ -203,19 +222,33 @@ class CenterIngest:
             book.quarantined(item.payload, str(refusal))
         self.quarantined += 1
         self.quarantined_by_kind[refusal.kind.value] += 1
-        log.warning("quarantined a payload on %s (%s): %s", item.message.topic,
-                    refusal.kind.value, refusal)
+        self._logged_in_batch += 1
+        if self._logged_in_batch <= LOGGED_PER_BATCH:
+            log.warning("quarantined a payload on %s (%s): %s", shown_topic(item.message.topic),
+                        refusal.kind.value, refusal)
         return "quarantined"
+
+    def _quarantine_row(self, message: Received, refusal: BadPayload, *,
+                        signed: bool) -> QuarantineRow:
+        return QuarantineRow(message.topic, str(refusal), refusal.kind.value, message.raw,
+                             source=topic_source(message.topic, self._mqtt.topic_prefix),
+                             keep_bytes=MAX_QUARANTINE_TEXT if signed else MAX_UNSIGNED_TEXT)
 
     def _store_batch(self, rows: list[StoreRow], refused: list[QuarantineRow]
                      ) -> tuple[set[str], dict[str, BadPayload]]:
         """(event_ids inserted now, event_id -> why it could not be stored).
         Blocking: runs in a worker thread, once per batch."""
         writer = self._store.writer()
+        kept, overflow = self._cap.split(refused, self._store.quarantined_from)
         try:
-            return writer.write(rows, refused), {}
+            written = writer.write(rows, kept, overflow)
+            self.quarantine_overflow += sum(overflow.values())
+            return written, {}
         except BatchRefused as exc:
             log.info("a batch of %d hit %s: storing it one payload at a time", len(rows), exc)
+        except StoreUnavailable:
+            self._cap.forget()
+            raise
         inserted: set[str] = set()
         failed: dict[str, BadPayload] = {}
         for row in rows:
@@ -229,9 +262,11 @@ class CenterIngest:
                 # be redelivered forever.
                 failed[row.event_id] = BadPayload(str(exc), QuarantineKind.NOT_STORABLE)
         by_id = {row.event_id: row for row in rows}
-        writer.quarantine(refused + [
-            QuarantineRow(by_id[event_id].topic, str(why), why.kind.value, by_id[event_id].raw)
-            for event_id, why in failed.items()])
+        writer.quarantine(kept + [
+            self._quarantine_row(Received(by_id[event_id].topic, by_id[event_id].raw), why,
+                                 signed=True)
+            for event_id, why in failed.items()], overflow)
+        self.quarantine_overflow += sum(overflow.values())
         return inserted, failed
 
     async def _verified(self, messages: Sequence[Received]) -> list[_Checked]:
@@ -248,6 +283,10 @@ class CenterIngest:
         return [self._check(item.message) if _retry(item) else item for item in checked]
 
     def _check(self, message: Received) -> _Checked:
+        if len(message.raw) > MAX_PAYLOAD_BYTES:
+            return _Checked(message, None, BadPayload(
+                f"{len(message.raw)} bytes, more than {MAX_PAYLOAD_BYTES}: not read",
+                QuarantineKind.OVERSIZED))
         try:
             payload = json.loads(message.raw)
         except (UnicodeDecodeError, json.JSONDecodeError):
@@ -258,48 +297,15 @@ class CenterIngest:
             return _Checked(message, None, exc)
         try:
             check_against_schema(payload, INGESTED_SCHEMAS)
-            self._check_topic(message.topic, payload)
-            self._check_time(payload["occurred_at"])
+            check_topic(message.topic, payload)
+            check_time(payload["occurred_at"], self._clock.utc_now(), self.max_clock_skew,
+                       self.max_event_age)
         except BadPayload as exc:
             # A payload on another branch's topic gets no confirmation: whoever
             # put it there was not necessarily the gateway that signed it.
             wrong_place = exc.kind is QuarantineKind.WRONG_BRANCH
             return _Checked(message, None if wrong_place else dict(payload), exc)
         return _Checked(message, dict(payload), None)
-
-    @staticmethod
-    def _check_topic(topic: str, payload: dict[str, Any]) -> None:
-        """The topic names the payload's own branch and terminal: a gateway's
-        ACL lets it publish only under its branch, and the center checks the
-        same again (issue 17, finding 6)."""
-        # The prefix is the subscription's: the broker delivers nothing else.
-        levels = topic.split("/")
-        if len(levels) < 3:
-            raise BadPayload("topic is not {prefix}/{branch}/{terminal}/{kind}",
-                             QuarantineKind.WRONG_BRANCH)
-        branch, terminal = levels[-3], levels[-2]
-        if branch != payload.get("branch_id") or terminal != payload.get("terminal_id"):
-            raise BadPayload(f"published on branch {_shown_level(branch)} terminal "
-                             f"{_shown_level(terminal)}, not its own branch and terminal",
-                             QuarantineKind.WRONG_BRANCH)
-
-    def _check_time(self, occurred_at: str) -> None:
-        """Reject times from the future (beyond clock skew) or older than the
-        outbox could plausibly have held an event: a replayed or forged
-        payload, or a gateway whose clock is wrong."""
-        try:
-            moment = datetime.fromisoformat(occurred_at.replace("Z", "+00:00"))
-        except ValueError:
-            raise BadPayload("occurred_at is not an ISO 8601 time") from None
-        if moment.tzinfo is None:
-            raise BadPayload("occurred_at has no time zone")
-        now = self._clock.utc_now()
-        if moment > now + self.max_clock_skew:
-            raise BadPayload(f"occurred_at is more than {_span(self.max_clock_skew)} in the "
-                             "future (max_clock_skew_s)", QuarantineKind.FUTURE)
-        if moment < now - self.max_event_age:
-            raise BadPayload(f"occurred_at is older than {_span(self.max_event_age)} "
-                             "(max_event_age_s)", QuarantineKind.STALE)
 
     async def _session(self) -> None:
         persistent = bool(self._mqtt.client_id)
@@ -361,14 +367,6 @@ async def _reaped(task: asyncio.Task[None] | None) -> None:
         log.warning("center: a batch failed as the session ended: %s", task.exception())
 
 
-def _shown_level(level: str) -> str:
-    """A topic level quoted in a reason when it looks like an identifier
-    (topics are chosen by whoever publishes)."""
-    if 0 < len(level) <= 32 and all(c.isascii() and (c.isalnum() or c in "-_.") for c in level):
-        return level
-    return "(not an identifier)"
-
-
 def _retry(item: _Checked) -> bool:
     return item.refusal is not None and item.refusal.kind in _RETRY_KINDS
 
@@ -383,15 +381,3 @@ def subscription_filters(mqtt: MqttConfig) -> tuple[str, ...]:
     return tuple(shared(topic_filter, mqtt.share_group)
                  for topic_filter in (tx_filter(mqtt.topic_prefix),
                                       reconciliation_filter(mqtt.topic_prefix)))
-
-
-def _span(span: timedelta) -> str:
-    """A tolerance as an operator wrote it: 30 days, 5 min, 90 s."""
-    seconds = int(span.total_seconds())
-    if seconds % 86_400 == 0:
-        days = seconds // 86_400
-        return f"{days} day{'' if days == 1 else 's'}"
-    for unit, size in (("h", 3600), ("min", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size} {unit}"
-    return f"{seconds} s"

@@ -58,8 +58,23 @@ class QuarantinedPayload(SQLModel, table=True):
     #: The reason's class (center/verify.py QuarantineKind), for counting; "" on
     #: rows stored before it existed.
     kind: str = Field(default="", max_length=32)
+    #: The topic's branch level: whom the row counts against (at most
+    #: `quarantine_rows_per_source` rows each, the rest only counted in
+    #: center_quarantine_overflow); "" on rows stored before it existed.
+    source: str = Field(default="", max_length=64, index=True)
     payload_text: str
     received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class QuarantineOverflow(SQLModel, table=True):
+    """Payloads quarantined past a source's cap: counted, not kept."""
+
+    __tablename__ = "center_quarantine_overflow"
+
+    source: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(primary_key=True, max_length=32)
+    count: int
+    last_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
 class GatewayKey(SQLModel, table=True):

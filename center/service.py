@@ -63,7 +63,8 @@ async def _serve(config: CenterConfig, command_key: Ed25519PrivateKey | None) ->
     ingest = CenterIngest(store, trust, config.mqtt,
                           max_clock_skew=timedelta(seconds=config.max_clock_skew_s),
                           max_event_age=timedelta(seconds=config.max_event_age_s),
-                          command_key=command_key)
+                          command_key=command_key,
+                          quarantine_rows_per_source=config.quarantine_rows_per_source)
     try:
         with _stop_on_signals() as stop:
             async with asyncio.TaskGroup() as group:

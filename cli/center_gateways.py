@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from posgw.cli.center_context import config_of
-from posgw.cli.common import EXIT_NOT_FOUND, center_store, database_failed, fail, plain_table
+from posgw.cli.common import (
+    EXIT_NOT_FOUND,
+    center_store,
+    database_failed,
+    fail,
+    plain_table,
+    printable,
+)
 
 if TYPE_CHECKING:
     from posgw.center.config import CenterConfig
@@ -153,27 +160,37 @@ def quarantine(ctx: click.Context, limit: int, as_json: bool) -> None:
     not shown: they come from untrusted senders."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from posgw.center.quarantine import counts_by_kind, recent
+    from posgw.center.quarantine import counts_by_kind, overflow, recent
 
     store = _existing_store(ctx, required=True)
     assert store is not None  # required: a missing database has exited already
     try:
         with store.session() as session:
             counts, entries = counts_by_kind(session), recent(session, limit)
+            not_kept = overflow(session)
     except SQLAlchemyError as exc:
         _database_failed(_center_config(ctx), exc)
     finally:
         store.close()
-    if as_json:
-        click.echo(json.dumps({"counts": counts, "recent": [
+    if as_json:  # JSON escapes control characters itself
+        click.echo(json.dumps({"counts": counts, "not_kept": [
+            {"source": source, "kind": kind, "count": n}
+            for (source, kind), n in not_kept.items()], "recent": [
             {"id": e.id, "received_at": _time(e.received_at), "kind": e.kind,
              "topic": e.topic, "reason": e.reason} for e in entries]}, indent=2))
         return
     click.echo(plain_table(("kind", "count"), [(kind, str(n)) for kind, n in counts.items()],
                            title="quarantined", right=[1]))
+    if not_kept:
+        click.echo(plain_table(("source", "kind", "count"),
+                               [(printable(source), kind, str(n))
+                                for (source, kind), n in not_kept.items()],
+                               title="counted only, past quarantine_rows_per_source", right=[2]))
+    # Topics (and reasons naming them) are chosen by whoever published.
     click.echo(plain_table(("id", "received_at", "kind", "topic", "reason"),
-                           [(str(e.id), _time(e.received_at) or "", e.kind, e.topic, e.reason)
-                            for e in entries], title=f"latest {len(entries)}"))
+                           [(str(e.id), _time(e.received_at) or "", e.kind, printable(e.topic),
+                             printable(e.reason)) for e in entries],
+                           title=f"latest {len(entries)}"))
 
 
 # --- shared -----------------------------------------------------------------
