@@ -40,6 +40,8 @@ SUBCOMMANDS = {
                             "Register, list or revoke the gateway keys the center trusts."),
     "quarantine": LazyCommand("posgw.cli.center_gateways:quarantine",
                               "Quarantined payloads: counts by reason and the latest ones."),
+    "enroll": LazyCommand("posgw.cli.center_enroll:enroll",
+                          "Broker credentials, ACL and keys for a new branch's gateway."),
 }
 
 
@@ -81,6 +83,7 @@ def center(ctx: click.Context, config_path: Path | None, client_id: str | None,
       posgw center -c center.toml gateways register gw-b001-1 signing.pub --branch B001
       posgw center -c center.toml gateways list
       posgw center -c center.toml quarantine
+      posgw center -c center.toml enroll B001 gw-b001-1
     """
     ctx.obj = CenterOptions(config_path, client_id)
     if ctx.invoked_subcommand is None:

@@ -53,13 +53,20 @@ def adapted_config(port: int, folder: Path, pki: BrokerPki) -> str:
 
 
 @contextmanager
-def deployed_broker(folder: Path, pki: BrokerPki) -> Iterator[DeployedBroker]:
-    """Runs the shipped configuration for the block (skipped without mosquitto)."""
-    passwords = {user: new_password() for user in (CENTER, *GATEWAYS)}
-    (folder / "passwd").write_text("".join(
-        password_line(user, password) + "\n" for user, password in passwords.items()))
-    (folder / "acl").write_text("\n".join(
-        [center_acl(PREFIX, CENTER),
-         *(gateway_acl(PREFIX, branch, gateway) for gateway, branch in GATEWAYS.items())]))
+def deployed_broker(folder: Path, pki: BrokerPki, passwords: dict[str, str] | None = None
+                    ) -> Iterator[DeployedBroker]:
+    """Runs the shipped configuration for the block (skipped without mosquitto).
+
+    Without `passwords`, `folder`'s passwd and acl files are written here for
+    the center and GATEWAYS; with them, the files are already there (made by
+    `posgw center enroll`) and these are the passwords it printed.
+    """
+    if passwords is None:
+        passwords = {user: new_password() for user in (CENTER, *GATEWAYS)}
+        (folder / "passwd").write_text("".join(
+            password_line(user, password) + "\n" for user, password in passwords.items()))
+        (folder / "acl").write_text("\n".join(
+            [center_acl(PREFIX, CENTER),
+             *(gateway_acl(PREFIX, branch, gateway) for gateway, branch in GATEWAYS.items())]))
     with private_broker(folder, config=lambda port: adapted_config(port, folder, pki)) as broker:
         yield DeployedBroker(broker.port, pki.ca, passwords)
