@@ -19,16 +19,24 @@ SHOWN_TOPIC_CHARS = 128
 
 
 def check_topic(topic: str, payload: dict[str, Any]) -> None:
-    """The topic's branch and terminal levels are the payload's own. The
-    prefix is the subscription's: the broker delivers nothing else."""
+    """The topic's branch (and, for per-terminal topics, terminal) levels are
+    the payload's own. Read from the end: the prefix is the subscription's,
+    and the broker delivers nothing else."""
     levels = topic.split("/")
     if len(levels) < 3:
-        raise BadPayload("topic is not {prefix}/{branch}/{terminal}/{kind}",
-                         QuarantineKind.WRONG_BRANCH)
-    branch, terminal = levels[-3], levels[-2]
-    if branch != payload.get("branch_id") or terminal != payload.get("terminal_id"):
-        raise BadPayload(f"published on branch {_shown_level(branch)} terminal "
-                         f"{_shown_level(terminal)}, not its own branch and terminal",
+        raise BadPayload("topic is not {prefix}/{branch}/...", QuarantineKind.WRONG_BRANCH)
+    if levels[-1] == "cases":  # {prefix}/{branch}/cases
+        branch, terminal = levels[-2], None
+    elif levels[-2:] in (["cmd", "reply"], ["gateway", "status"]):
+        branch, terminal = levels[-3], None
+    else:  # {prefix}/{branch}/{terminal}/tx, reconciliation or status
+        branch, terminal = levels[-3], levels[-2]
+    if branch != payload.get("branch_id") or (
+            terminal is not None and terminal != payload.get("terminal_id")):
+        where = f"branch {_shown_level(branch)}"
+        if terminal is not None:
+            where += f" terminal {_shown_level(terminal)}"
+        raise BadPayload(f"published on {where}, not its own branch and terminal",
                          QuarantineKind.WRONG_BRANCH)
 
 

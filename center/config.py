@@ -43,6 +43,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from posgw.center.quarantine_cap import DEFAULT_ROWS_PER_SOURCE
+from posgw.center.seq_gaps import DEFAULT_SETTLE_S
 from posgw.center.verify import SignatureVerifier
 from posgw.drivers.mqtt_config import (
     DEFAULT_KEEPALIVE_S,
@@ -99,6 +100,9 @@ class CenterConfig:
     command_key_path: Path | None = None
     #: [center] quarantine_rows_per_source (center/quarantine_cap.py).
     quarantine_rows_per_source: int = DEFAULT_ROWS_PER_SOURCE
+    #: [center] seq_gap_settle_s: how long a gateway's seq may be missing
+    #: (out of order, redelivered) before it counts as a gap (center/seq_gaps.py).
+    seq_gap_settle_s: int = DEFAULT_SETTLE_S
 
     def verifier(self) -> SignatureVerifier:
         """Trusts exactly center.toml's gateways, each with its own key (the
@@ -146,6 +150,7 @@ def parse_center_config(table: Mapping[str, Any], source: str = "",
     command_key = center.text("command_key", None)
     rows_per_source = center.integer("quarantine_rows_per_source", DEFAULT_ROWS_PER_SOURCE,
                                      1, 10_000_000)
+    settle = center.integer("seq_gap_settle_s", DEFAULT_SETTLE_S, 1, 24 * 3600)
     center.reject_unknown()
     config = CenterConfig(
         database=database,
@@ -156,6 +161,7 @@ def parse_center_config(table: Mapping[str, Any], source: str = "",
         max_event_age_s=age,
         command_key_path=(base_dir or Path.cwd()) / command_key if command_key else None,
         quarantine_rows_per_source=rows_per_source,
+        seq_gap_settle_s=settle,
     )
     root.reject_unknown()
     return config

@@ -18,10 +18,12 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from posgw.center.models import (
     GatewayKey,
+    GatewaySeqs,
     QuarantinedPayload,
     QuarantineOverflow,
     ReceivedEvent,
     ReceivedReconciliation,
+    SeenSeq,
 )
 from posgw.center.pg_schema import TOTALS_INDEX, partitioned_ddl
 from posgw.center.pg_writer import PostgresWriter
@@ -30,7 +32,8 @@ from posgw.center.writer import BatchWriter, SqliteWriter, table_of
 from posgw.protocols.canonical_json import canonical_json
 
 _TABLES = [table_of(model) for model in (
-    ReceivedEvent, QuarantinedPayload, QuarantineOverflow, GatewayKey, ReceivedReconciliation)]
+    ReceivedEvent, QuarantinedPayload, QuarantineOverflow, GatewayKey, ReceivedReconciliation,
+    SeenSeq, GatewaySeqs)]
 #: Any constant works: it only has to be the same in every center process.
 SCHEMA_LOCK_KEY = 0x706F7367_63656E74  # "posgcent"
 

@@ -68,10 +68,17 @@ from posgw.drivers.backoff import Backoff
 from posgw.drivers.clock import SYSTEM_CLOCK, Clock
 from posgw.drivers.mqtt import QOS_AT_LEAST_ONCE, MqttConfig, ack, new_client, queued
 from posgw.protocols.contract import (
+    CASE_SCHEMA,
+    COMMAND_REPLY_SCHEMA,
+    GATEWAY_STATUS_SCHEMA,
     RECONCILIATION_SCHEMA,
+    TERMINAL_STATUS_SCHEMA,
     TX_EVENT_SCHEMA,
+    cases_topic,
+    command_reply_topic,
     reconciliation_filter,
     shared,
+    terminal_status_topic,
     tx_filter,
 )
 
@@ -84,6 +91,13 @@ log = logging.getLogger(__name__)
 #: `{prefix}/{branch}/{terminal}/reconciliation`, stored in its own table
 #: (center_reconciliations), never among the events.
 INGESTED_SCHEMAS = frozenset({TX_EVENT_SCHEMA, RECONCILIATION_SCHEMA})
+#: What else a gateway sends through its outbox, numbered by the same seq:
+#: verified, and its seq recorded (so a seq that never arrives is seen as
+#: missing: center/seq_gaps.py), never stored. A gateway status carries
+#: the outbox's last seq, not one of its own, and records nothing.
+COUNTED_SCHEMAS = {"status": frozenset({TERMINAL_STATUS_SCHEMA, GATEWAY_STATUS_SCHEMA}),
+                   "cases": frozenset({CASE_SCHEMA}),
+                   "reply": frozenset({COMMAND_REPLY_SCHEMA})}
 MAX_CLOCK_SKEW = timedelta(seconds=DEFAULT_MAX_CLOCK_SKEW_S)
 MAX_EVENT_AGE = timedelta(seconds=DEFAULT_MAX_EVENT_AGE_S)
 CONNECT_TIMEOUT_S = 10.0
@@ -111,7 +125,9 @@ class Received:
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
-    outcomes: list[str]  # per message, in order: "ingested", "duplicate" or "quarantined"
+    #: Per message, in order: "ingested", "duplicate", "quarantined" or
+    #: "counted" (a status, case or reply: its seq recorded, nothing stored).
+    outcomes: list[str]
     confirmations: list[Confirmation]
 
 
@@ -150,6 +166,7 @@ class CenterIngest:
         self.quarantined = 0
         self.batches = 0
         self.confirmations = 0  # confirm.v1 messages published
+        self.counted = 0  # statuses, cases and replies: seq recorded, nothing stored
         #: Quarantined payloads of this run by QuarantineKind.
         self.quarantined_by_kind: collections.Counter[str] = collections.Counter()
         #: [center] max_clock_skew_s and max_event_age_s (center/config.py).
@@ -186,12 +203,17 @@ class CenterIngest:
         rows: dict[str, StoreRow] = {}  # by event_id: a copy in the same batch is a duplicate
         refused = [self._quarantine_row(c.message, c.refusal, signed=c.payload is not None)
                    for c in checked if c.refusal is not None]
+        seen: list[tuple[str, int]] = []
         for item in checked:
             if item.refusal is None and item.payload is not None:
+                if _counted_only(item.payload):
+                    if item.payload["schema"] != GATEWAY_STATUS_SCHEMA:
+                        seen.append((str(item.payload["gateway_id"]), int(item.payload["seq"])))
+                    continue
                 rows.setdefault(str(item.payload["event_id"]),
                                 StoreRow(item.message.topic, item.payload, item.message.raw))
         inserted, failed = await asyncio.to_thread(self._store_batch, list(rows.values()),
-                                                   refused)
+                                                   refused, seen)
         self.batches += 1
         book = ConfirmationBook(self._mqtt.topic_prefix)
         self._logged_in_batch = 0
@@ -206,6 +228,9 @@ class CenterIngest:
     def _outcome(self, item: _Checked, inserted: set[str], failed: dict[str, BadPayload],
                  book: ConfirmationBook) -> str:
         refusal = item.refusal
+        if refusal is None and item.payload is not None and _counted_only(item.payload):
+            self.counted += 1
+            return "counted"
         if refusal is None and item.payload is not None:
             event_id = str(item.payload["event_id"])
             refusal = failed.get(event_id)
@@ -234,14 +259,14 @@ class CenterIngest:
                              source=topic_source(message.topic, self._mqtt.topic_prefix),
                              keep_bytes=MAX_QUARANTINE_TEXT if signed else MAX_UNSIGNED_TEXT)
 
-    def _store_batch(self, rows: list[StoreRow], refused: list[QuarantineRow]
-                     ) -> tuple[set[str], dict[str, BadPayload]]:
+    def _store_batch(self, rows: list[StoreRow], refused: list[QuarantineRow],
+                     seen: list[tuple[str, int]]) -> tuple[set[str], dict[str, BadPayload]]:
         """(event_ids inserted now, event_id -> why it could not be stored).
         Blocking: runs in a worker thread, once per batch."""
         writer = self._store.writer()
         kept, overflow = self._cap.split(refused, self._store.quarantined_from)
         try:
-            written = writer.write(rows, kept, overflow)
+            written = writer.write(rows, kept, overflow, seen)
             self.quarantine_overflow += sum(overflow.values())
             return written, {}
         except BatchRefused as exc:
@@ -265,7 +290,7 @@ class CenterIngest:
         writer.quarantine(kept + [
             self._quarantine_row(Received(by_id[event_id].topic, by_id[event_id].raw), why,
                                  signed=True)
-            for event_id, why in failed.items()], overflow)
+            for event_id, why in failed.items()], overflow, seen)
         self.quarantine_overflow += sum(overflow.values())
         return inserted, failed
 
@@ -296,10 +321,11 @@ class CenterIngest:
         except BadPayload as exc:
             return _Checked(message, None, exc)
         try:
-            check_against_schema(payload, INGESTED_SCHEMAS)
+            schema = check_against_schema(payload, _accepted_on(message.topic))
             check_topic(message.topic, payload)
-            check_time(payload["occurred_at"], self._clock.utc_now(), self.max_clock_skew,
-                       self.max_event_age)
+            if schema in INGESTED_SCHEMAS:  # what is only counted may be old (retained)
+                check_time(payload["occurred_at"], self._clock.utc_now(),
+                           self.max_clock_skew, self.max_event_age)
         except BadPayload as exc:
             # A payload on another branch's topic gets no confirmation: whoever
             # put it there was not necessarily the gateway that signed it.
@@ -367,6 +393,16 @@ async def _reaped(task: asyncio.Task[None] | None) -> None:
         log.warning("center: a batch failed as the session ended: %s", task.exception())
 
 
+def _accepted_on(topic: str) -> frozenset[str]:
+    """The schemas a payload on `topic` may have: a status topic carries no
+    transaction event, and so on."""
+    return COUNTED_SCHEMAS.get(topic.rpartition("/")[2], INGESTED_SCHEMAS)
+
+
+def _counted_only(payload: dict[str, Any]) -> bool:
+    return payload.get("schema") not in INGESTED_SCHEMAS
+
+
 def _retry(item: _Checked) -> bool:
     return item.refusal is not None and item.refusal.kind in _RETRY_KINDS
 
@@ -376,8 +412,12 @@ def _raw(message: aiomqtt.Message) -> bytes:
 
 
 def subscription_filters(mqtt: MqttConfig) -> tuple[str, ...]:
-    """The ingest's subscriptions: every terminal's transaction events and
-    batch reports, shared by `share_group` when one is set."""
+    """The ingest's subscriptions, shared by `share_group` when one is set:
+    every terminal's transaction events and batch reports, and the statuses,
+    cases and command replies whose seqs are only counted."""
+    prefix = mqtt.topic_prefix
     return tuple(shared(topic_filter, mqtt.share_group)
-                 for topic_filter in (tx_filter(mqtt.topic_prefix),
-                                      reconciliation_filter(mqtt.topic_prefix)))
+                 for topic_filter in (tx_filter(prefix), reconciliation_filter(prefix),
+                                      terminal_status_topic(prefix, "+", "+"),
+                                      cases_topic(prefix, "+"),
+                                      command_reply_topic(prefix, "+")))

@@ -77,6 +77,32 @@ class QuarantineOverflow(SQLModel, table=True):
     last_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
+class SeenSeq(SQLModel, table=True):
+    """The seq of a verified payload the center does not store (a terminal
+    status, a case, a command reply): stored events and reports have theirs
+    in their own tables. Together they tell which of a gateway's seqs never
+    arrived (center/seq_gaps.py)."""
+
+    __tablename__ = "center_seen_seqs"
+
+    gateway_id: str = Field(primary_key=True, max_length=64)
+    seq: int = Field(primary_key=True)
+
+
+class GatewaySeqs(SQLModel, table=True):
+    """Per gateway, what the last gap check found (center/seq_gaps.py)."""
+
+    __tablename__ = "center_gateway_seqs"
+
+    gateway_id: str = Field(primary_key=True, max_length=64)
+    #: Every seq up to this one has arrived: the next check starts above it.
+    contiguous_through: int
+    newest_seq: int
+    missing: int  # seqs below newest_seq missing for longer than the settling time
+    lost: int = 0  # seqs given up on after a day missing (center/seq_gaps.py GIVE_UP_S)
+    checked_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
 class GatewayKey(SQLModel, table=True):
     """A gateway public key registered by `posgw center gateways register`.
 

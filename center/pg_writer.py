@@ -43,6 +43,7 @@ from posgw.center.rows import (
     StoreUnavailable,
     reconciliation_values,
 )
+from posgw.center.writer import Seen
 
 CONNECT_TIMEOUT_S = 10
 _ARRAY_TYPE = {"integer": "bigint[]", "timestamptz": "timestamptz[]"}
@@ -107,6 +108,8 @@ RECONCILIATIONS = (f"INSERT INTO center_reconciliations ({_R_NAMES}, received_at
 QUARANTINE = ("INSERT INTO center_quarantine "
               "(topic, reason, kind, source, payload_text, received_at) "
               "VALUES (%s, %s, %s, %s, %s, now())")
+SEEN = ("INSERT INTO center_seen_seqs (gateway_id, seq) VALUES (%s, %s) "
+        "ON CONFLICT DO NOTHING")
 OVERFLOW = ("INSERT INTO center_quarantine_overflow (source, kind, count, last_at) "
             "VALUES (%s, %s, %s, now()) ON CONFLICT (source, kind) DO UPDATE SET "
             "count = center_quarantine_overflow.count + EXCLUDED.count, last_at = now()")
@@ -122,9 +125,9 @@ class PostgresWriter:
         self._months: set[date] = set()  # partitions known to exist
 
     def write(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow],
-              overflow: Overflow | None = None) -> set[str]:
+              overflow: Overflow | None = None, seen: Seen = ()) -> set[str]:
         try:
-            return self._in_transaction(rows, quarantined, overflow)
+            return self._in_transaction(rows, quarantined, overflow, seen)
         except (psycopg.IntegrityError, psycopg.DataError) as exc:
             raise BatchRefused(type(exc).__name__) from exc
 
@@ -139,8 +142,8 @@ class PostgresWriter:
             raise NotStorable(f"not storable: {type(exc).__name__}") from exc
 
     def quarantine(self, quarantined: Sequence[QuarantineRow],
-                   overflow: Overflow | None = None) -> None:
-        self._in_transaction([], quarantined, overflow)
+                   overflow: Overflow | None = None, seen: Seen = ()) -> None:
+        self._in_transaction([], quarantined, overflow, seen)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -148,7 +151,7 @@ class PostgresWriter:
             self._conn = None
 
     def _in_transaction(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow],
-                        overflow: Overflow | None = None) -> set[str]:
+                        overflow: Overflow | None = None, seen: Seen = ()) -> set[str]:
         events = [row for row in rows if not row.is_reconciliation]
         reports = [row for row in rows if row.is_reconciliation]
         try:
@@ -164,6 +167,8 @@ class PostgresWriter:
                 if overflow:
                     cursor.executemany(OVERFLOW, [(source, kind, count) for (source, kind), count
                                                   in overflow.items()])
+                if seen:
+                    cursor.executemany(SEEN, list(seen))
         except (psycopg.IntegrityError, psycopg.DataError):
             raise  # the transaction was rolled back; the connection is fine
         except psycopg.Error as exc:

@@ -23,6 +23,7 @@ from posgw.center.config import CenterConfig
 from posgw.center.db import CenterStore
 from posgw.center.ingest import CenterIngest
 from posgw.center.registry import GatewayTrust
+from posgw.center.seq_gaps import SeqGapWatcher, watch
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class IngestCounts:
     duplicates: int
     quarantined: int
     quarantined_by_kind: dict[str, int]
+    seq_missing: int = 0  # gateways' seqs missing at the last gap check
 
 
 def serve(config: CenterConfig) -> IngestCounts:
@@ -65,16 +67,19 @@ async def _serve(config: CenterConfig, command_key: Ed25519PrivateKey | None) ->
                           max_event_age=timedelta(seconds=config.max_event_age_s),
                           command_key=command_key,
                           quarantine_rows_per_source=config.quarantine_rows_per_source)
+    gaps = SeqGapWatcher(store, lambda: trust.verifier.gateway_ids,
+                         settle_s=config.seq_gap_settle_s)
     try:
         with _stop_on_signals() as stop:
             async with asyncio.TaskGroup() as group:
-                ingesting = group.create_task(ingest.run())
+                tasks = [group.create_task(ingest.run()), group.create_task(watch(gaps))]
                 await stop.wait()
-                ingesting.cancel()
+                for task in tasks:
+                    task.cancel()
     finally:
         store.close()
     return IngestCounts(ingest.ingested, ingest.duplicates, ingest.quarantined,
-                        dict(ingest.quarantined_by_kind))
+                        dict(ingest.quarantined_by_kind), gaps.missing_total)
 
 
 @contextmanager

@@ -25,6 +25,7 @@ from posgw.center.models import (
     QuarantineOverflow,
     ReceivedEvent,
     ReceivedReconciliation,
+    SeenSeq,
 )
 from posgw.center.quarantine_cap import Overflow
 from posgw.center.rows import (
@@ -41,10 +42,11 @@ from posgw.center.rows import (
 
 class BatchWriter(Protocol):
     def write(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow],
-              overflow: Overflow | None = None) -> set[str]:
-        """Store `rows` (distinct event_ids), `quarantined` and the counts of
-        quarantined payloads not kept (`overflow`) in one transaction; the
-        event_ids inserted now (the others were held already).
+              overflow: Overflow | None = None, seen: Seen = ()) -> set[str]:
+        """Store `rows` (distinct event_ids), `quarantined`, the counts of
+        quarantined payloads not kept (`overflow`) and the (gateway_id, seq)
+        of payloads only counted (`seen`) in one transaction; the event_ids
+        inserted now (the others were held already).
         Raises BatchRefused (nothing written) or StoreUnavailable."""
 
     def write_one(self, row: StoreRow) -> bool:
@@ -52,8 +54,8 @@ class BatchWriter(Protocol):
         Raises ReplayedSeq, NotStorable or StoreUnavailable."""
 
     def quarantine(self, quarantined: Sequence[QuarantineRow],
-                   overflow: Overflow | None = None) -> None:
-        """Store quarantined payloads (and overflow counts) in one transaction."""
+                   overflow: Overflow | None = None, seen: Seen = ()) -> None:
+        """Store quarantined payloads (overflow counts, seen seqs) in one transaction."""
 
     def close(self) -> None: ...
 
@@ -67,8 +69,10 @@ def table_of(model: type[SQLModel]) -> Table:
     return table
 
 
-EVENTS, RECONCILIATIONS, QUARANTINE, OVERFLOW = (table_of(model) for model in (
-    ReceivedEvent, ReceivedReconciliation, QuarantinedPayload, QuarantineOverflow))
+EVENTS, RECONCILIATIONS, QUARANTINE, OVERFLOW, SEEN = (table_of(model) for model in (
+    ReceivedEvent, ReceivedReconciliation, QuarantinedPayload, QuarantineOverflow, SeenSeq))
+#: (gateway_id, seq) of verified payloads the center counts but does not store.
+Seen = Sequence[tuple[str, int]]
 
 
 class SqliteWriter:
@@ -78,7 +82,7 @@ class SqliteWriter:
         self._engine = engine
 
     def write(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow],
-              overflow: Overflow | None = None) -> set[str]:
+              overflow: Overflow | None = None, seen: Seen = ()) -> set[str]:
         now = datetime.now(UTC)
         try:
             with self._engine.begin() as conn:
@@ -89,6 +93,7 @@ class SqliteWriter:
                     reconciliation_values(row.topic, row.payload, now)
                     for row in rows if row.is_reconciliation])
                 _quarantine(conn, quarantined, overflow, now)
+                _seen(conn, seen)
         except (IntegrityError, DataError) as exc:
             raise BatchRefused(type(exc.orig).__name__) from exc
         except OperationalError as exc:
@@ -110,10 +115,11 @@ class SqliteWriter:
             raise NotStorable(f"not storable: {type(exc.orig).__name__}") from exc
 
     def quarantine(self, quarantined: Sequence[QuarantineRow],
-                   overflow: Overflow | None = None) -> None:
-        if quarantined or overflow:
+                   overflow: Overflow | None = None, seen: Seen = ()) -> None:
+        if quarantined or overflow or seen:
             with self._engine.begin() as conn:
                 _quarantine(conn, quarantined, overflow, datetime.now(UTC))
+                _seen(conn, seen)
 
     def close(self) -> None:
         """The engine is the store's: nothing of the writer's own to close."""
@@ -144,3 +150,9 @@ def _quarantine(conn: Connection, quarantined: Sequence[QuarantineRow],
                   "last_at": statement.excluded.last_at}),
             [{"source": source, "kind": kind, "count": count, "last_at": now}
              for (source, kind), count in overflow.items()])
+
+
+def _seen(conn: Connection, seen: Seen) -> None:
+    if seen:
+        conn.execute(sqlite.insert(SEEN).on_conflict_do_nothing(),
+                     [{"gateway_id": gateway_id, "seq": seq} for gateway_id, seq in seen])

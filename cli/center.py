@@ -113,7 +113,8 @@ def _run_ingest(config: CenterConfig, verbose: bool) -> None:
     kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.quarantined_by_kind.items()))
     click.echo(f"posgw center: stopped; ingested {counts.ingested}, duplicates "
                f"{counts.duplicates}, quarantined {counts.quarantined}"
-               f"{f' ({kinds})' if kinds else ''}", err=True)
+               f"{f' ({kinds})' if kinds else ''}, seqs missing {counts.seq_missing}",
+               err=True)
 
 
 # --- query ------------------------------------------------------------------

@@ -88,30 +88,35 @@ def gateways_register(ctx: click.Context, gateway_id: str, public_key: Path,
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @click.pass_context
 def gateways_list(ctx: click.Context, as_json: bool) -> None:
-    """Every key the center knows: gateway, fingerprint (SHA-256 of the DER
-    public key, as `posgw keys show` prints it), where it comes from, when it
-    was registered and whether it is revoked."""
+    """Every key the center knows: gateway, branch, fingerprint (SHA-256 of
+    the DER public key, as `posgw keys show` prints it), where it comes from,
+    when it was registered, whether it is revoked, and the gateway's newest
+    seq and how many of its seqs never arrived (missing longer than
+    seq_gap_settle_s; "lost" once given up on after a day)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from posgw.center.registry import trusted_keys
+    from posgw.center.seq_gaps import seq_report
 
     config = _center_config(ctx)
     store = _existing_store(ctx)
     try:
-        keys = trusted_keys(store, config.gateways)
+        keys, seqs = trusted_keys(store, config.gateways), seq_report(store)
     except SQLAlchemyError as exc:
         _database_failed(config, exc)
     finally:
         if store is not None:
             store.close()
     if as_json:
-        click.echo(json.dumps([_key_json(key) for key in keys], indent=2))
+        click.echo(json.dumps([_key_json(key, seqs) for key in keys], indent=2))
         return
     click.echo(plain_table(
-        ("gateway", "branch", "fingerprint (sha256)", "source", "registered_at", "state"),
+        ("gateway", "branch", "fingerprint (sha256)", "source", "registered_at", "state",
+         "seq", "missing"),
         [(key.gateway_id, key.branch_id or "(none)", key.fingerprint, key.source,
           _time(key.registered_at) or "",
-          f"revoked {_time(key.revoked_at)}" if key.revoked_at else "trusted")
+          f"revoked {_time(key.revoked_at)}" if key.revoked_at else "trusted",
+          *_seq_cells(seqs.get(key.gateway_id)))
          for key in keys]))
     if not keys:
         click.echo("no gateway is trusted yet: posgw center -c center.toml gateways register "
@@ -236,11 +241,21 @@ def _read(path: Path) -> bytes:
         raise RegistrationError(f"{path}: {exc.strerror or 'cannot read'}") from None
 
 
-def _key_json(key: TrustedKey) -> dict[str, Any]:
+def _key_json(key: TrustedKey, seqs: dict[str, tuple[int, int, int]]) -> dict[str, Any]:
+    missing, lost, newest = seqs.get(key.gateway_id, (0, 0, None))
     return {"gateway_id": key.gateway_id, "branch_id": key.branch_id,
             "fingerprint": key.fingerprint, "source": key.source,
             "registered_at": _time(key.registered_at), "revoked_at": _time(key.revoked_at),
-            "trusted": key.revoked_at is None}
+            "trusted": key.revoked_at is None, "newest_seq": newest,
+            "seqs_missing": missing, "seqs_lost": lost}
+
+
+def _seq_cells(seqs: tuple[int, int, int] | None) -> tuple[str, str]:
+    """(newest seq, missing: what never arrived, and what was given up on)."""
+    if seqs is None:
+        return "", ""
+    missing, lost, newest = seqs
+    return str(newest), f"{missing}" + (f" (+{lost} lost)" if lost else "")
 
 
 def _time(moment: datetime | None) -> str | None:

@@ -55,8 +55,11 @@ def test_a_minimal_file_gets_the_documented_defaults(folder: Path) -> None:
 def test_the_subscription_is_shared_by_default_so_center_processes_split_the_stream(
         folder: Path) -> None:
     config = load_center_config(write(folder, GATEWAY), {})
-    assert subscription_filters(config.mqtt) == ("$share/center/pos/v1/+/+/tx",
-                                                 "$share/center/pos/v1/+/+/reconciliation")
+    assert subscription_filters(config.mqtt) == (
+        "$share/center/pos/v1/+/+/tx", "$share/center/pos/v1/+/+/reconciliation",
+        # only their seqs are recorded (gaps in a gateway's seq: center/seq_gaps.py)
+        "$share/center/pos/v1/+/+/status", "$share/center/pos/v1/+/cases",
+        "$share/center/pos/v1/+/cmd/reply")
 
 
 def test_an_empty_share_group_means_a_plain_subscription(folder: Path) -> None:

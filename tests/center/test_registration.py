@@ -192,7 +192,7 @@ def test_list_before_any_registration_shows_center_toml_and_creates_nothing(
     assert entry == {"gateway_id": GATEWAY_ID, "branch_id": "B001",
                      "fingerprint": fingerprint(pem),
                      "source": "center.toml", "registered_at": None, "revoked_at": None,
-                     "trusted": True}
+                     "trusted": True, "newest_seq": None, "seqs_missing": 0, "seqs_lost": 0}
     assert not (tmp_path / "c.db").exists()
 
 
