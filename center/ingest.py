@@ -26,8 +26,14 @@ Durability, in order of a message's life:
 With a shared subscription (`$share/<group>/...`, the default) several
 center processes split the stream; the unique event_id makes the result the
 same whichever of them gets a redelivery. A payload that fails verification
-(its signature, the JSON Schema it names, its time) goes to the quarantine
-table with the reason, never into the events table.
+(its signature, the JSON Schema it names, its branch and topic, its time)
+goes to the quarantine table with the reason, never into the events table;
+at most `quarantine_rows_per_source` rows per topic branch, the rest only
+counted (center/quarantine_cap.py).
+
+Terminal statuses, cases and command replies are verified the same way but
+only their seq is recorded, in the batch's transaction: with the stored
+events it shows which of a gateway's seqs never arrived (center/seq_gaps.py).
 """
 
 from __future__ import annotations
@@ -62,42 +68,24 @@ from posgw.center.rows import (
     StoreRow,
     StoreUnavailable,
 )
+from posgw.center.topics import (
+    INGESTED_SCHEMAS,
+    accepted_on,
+    counted_only,
+    subscription_filters,
+)
 from posgw.center.validation import check_against_schema, compiled_schemas
 from posgw.center.verify import BadPayload, QuarantineKind, SignatureVerifier
 from posgw.drivers.backoff import Backoff
 from posgw.drivers.clock import SYSTEM_CLOCK, Clock
 from posgw.drivers.mqtt import QOS_AT_LEAST_ONCE, MqttConfig, ack, new_client, queued
-from posgw.protocols.contract import (
-    CASE_SCHEMA,
-    COMMAND_REPLY_SCHEMA,
-    GATEWAY_STATUS_SCHEMA,
-    RECONCILIATION_SCHEMA,
-    TERMINAL_STATUS_SCHEMA,
-    TX_EVENT_SCHEMA,
-    cases_topic,
-    command_reply_topic,
-    reconciliation_filter,
-    shared,
-    terminal_status_topic,
-    tx_filter,
-)
+from posgw.protocols.contract import GATEWAY_STATUS_SCHEMA
 
-__all__ = ["BatchResult", "CenterIngest", "Received"]
+__all__ = ["INGESTED_SCHEMAS", "BatchResult", "CenterIngest", "Received",
+           "subscription_filters"]
 
 log = logging.getLogger(__name__)
 
-#: What arrives on the topics the ingest subscribes to: transaction events on
-#: `{prefix}/{branch}/{terminal}/tx`, and a gateway's report of a closed batch on
-#: `{prefix}/{branch}/{terminal}/reconciliation`, stored in its own table
-#: (center_reconciliations), never among the events.
-INGESTED_SCHEMAS = frozenset({TX_EVENT_SCHEMA, RECONCILIATION_SCHEMA})
-#: What else a gateway sends through its outbox, numbered by the same seq:
-#: verified, and its seq recorded (so a seq that never arrives is seen as
-#: missing: center/seq_gaps.py), never stored. A gateway status carries
-#: the outbox's last seq, not one of its own, and records nothing.
-COUNTED_SCHEMAS = {"status": frozenset({TERMINAL_STATUS_SCHEMA, GATEWAY_STATUS_SCHEMA}),
-                   "cases": frozenset({CASE_SCHEMA}),
-                   "reply": frozenset({COMMAND_REPLY_SCHEMA})}
 MAX_CLOCK_SKEW = timedelta(seconds=DEFAULT_MAX_CLOCK_SKEW_S)
 MAX_EVENT_AGE = timedelta(seconds=DEFAULT_MAX_EVENT_AGE_S)
 CONNECT_TIMEOUT_S = 10.0
@@ -206,7 +194,7 @@ class CenterIngest:
         seen: list[tuple[str, int]] = []
         for item in checked:
             if item.refusal is None and item.payload is not None:
-                if _counted_only(item.payload):
+                if counted_only(item.payload):
                     if item.payload["schema"] != GATEWAY_STATUS_SCHEMA:
                         seen.append((str(item.payload["gateway_id"]), int(item.payload["seq"])))
                     continue
@@ -228,7 +216,7 @@ class CenterIngest:
     def _outcome(self, item: _Checked, inserted: set[str], failed: dict[str, BadPayload],
                  book: ConfirmationBook) -> str:
         refusal = item.refusal
-        if refusal is None and item.payload is not None and _counted_only(item.payload):
+        if refusal is None and item.payload is not None and counted_only(item.payload):
             self.counted += 1
             return "counted"
         if refusal is None and item.payload is not None:
@@ -321,7 +309,7 @@ class CenterIngest:
         except BadPayload as exc:
             return _Checked(message, None, exc)
         try:
-            schema = check_against_schema(payload, _accepted_on(message.topic))
+            schema = check_against_schema(payload, accepted_on(message.topic))
             check_topic(message.topic, payload)
             if schema in INGESTED_SCHEMAS:  # what is only counted may be old (retained)
                 check_time(payload["occurred_at"], self._clock.utc_now(),
@@ -393,31 +381,9 @@ async def _reaped(task: asyncio.Task[None] | None) -> None:
         log.warning("center: a batch failed as the session ended: %s", task.exception())
 
 
-def _accepted_on(topic: str) -> frozenset[str]:
-    """The schemas a payload on `topic` may have: a status topic carries no
-    transaction event, and so on."""
-    return COUNTED_SCHEMAS.get(topic.rpartition("/")[2], INGESTED_SCHEMAS)
-
-
-def _counted_only(payload: dict[str, Any]) -> bool:
-    return payload.get("schema") not in INGESTED_SCHEMAS
-
-
 def _retry(item: _Checked) -> bool:
     return item.refusal is not None and item.refusal.kind in _RETRY_KINDS
 
 
 def _raw(message: aiomqtt.Message) -> bytes:
     return message.payload if isinstance(message.payload, bytes) else b""
-
-
-def subscription_filters(mqtt: MqttConfig) -> tuple[str, ...]:
-    """The ingest's subscriptions, shared by `share_group` when one is set:
-    every terminal's transaction events and batch reports, and the statuses,
-    cases and command replies whose seqs are only counted."""
-    prefix = mqtt.topic_prefix
-    return tuple(shared(topic_filter, mqtt.share_group)
-                 for topic_filter in (tx_filter(prefix), reconciliation_filter(prefix),
-                                      terminal_status_topic(prefix, "+", "+"),
-                                      cases_topic(prefix, "+"),
-                                      command_reply_topic(prefix, "+")))
