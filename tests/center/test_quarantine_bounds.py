@@ -18,8 +18,9 @@ import aiomqtt
 from sqlalchemy import select
 
 from posgw.center.db import CenterStore
-from posgw.center.ingest import MAX_PAYLOAD_BYTES, CenterIngest
+from posgw.center.ingest import MAX_PAYLOAD_BYTES, CenterIngest, Received
 from posgw.center.models import QuarantinedPayload
+from posgw.center.quarantine import counts_by_kind, overflow
 from posgw.center.rows import MAX_UNSIGNED_TEXT
 from posgw.drivers.mqtt import MqttConfig
 from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
@@ -105,3 +106,17 @@ def test_quarantine_prints_untrusted_topics_escaped(tmp_path: Path) -> None:
     assert shown.exit_code == 0, shown.output
     assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout
     assert "pos/v1/[bold red]B001\\x1b[2J\\x1b]0;owned\\x07/T1/tx" in shown.stdout
+
+
+async def test_past_the_cap_payloads_are_counted_not_kept_on_either_database(
+        store: CenterStore, keys: GatewayKeys) -> None:
+    ingest = CenterIngest(store, verifier(keys, branch="B001"), MqttConfig(),
+                          quarantine_rows_per_source=2)
+    outcomes = (await ingest.handle_batch([Received("pos/v1/B009/T1/tx", b"junk %d" % n)
+                                           for n in range(5)])).outcomes
+    assert outcomes == ["quarantined"] * 5
+    with store.session() as session:
+        assert len(list(session.scalars(select(QuarantinedPayload)))) == 2
+        assert overflow(session) == {("B009", "not_json"): 3}
+        assert counts_by_kind(session) == {"not_json": 5}
+    assert ingest.quarantine_overflow == 3

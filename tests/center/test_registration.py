@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,6 @@ from tests.center.events import GATEWAY_ID, TX_TOPIC, signed_event, wire
 from tests.center.processes import Topics, center_process, publish, write_config
 from tests.center.stored import wait_stored
 from tests.center.test_ingest import private_topics
-from tests.store.pg import scratch_database
 
 OTHER = "gw-2"
 
@@ -49,19 +47,6 @@ def signed_as(keys: GatewayKeys, gateway_id: str, n: int, **changes: Any) -> byt
 
 def public_key(keys: GatewayKeys) -> Any:
     return parse_public_key(keys.public_key_pem, "test")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CenterStore]:
-    if request.param == "sqlite":
-        opened = CenterStore(f"sqlite:///{tmp_path / 'center.db'}")
-        yield opened
-        opened.close()
-        return
-    with scratch_database() as url:
-        opened = CenterStore(url)
-        yield opened
-        opened.close()
 
 
 def live_ingest(store: CenterStore, configured: tuple[RegisteredGateway, ...] = ()
