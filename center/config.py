@@ -50,6 +50,7 @@ from posgw.drivers.mqtt_config import (
     DEFAULT_SESSION_EXPIRY_S,
     MAX_SESSION_EXPIRY_S,
     MqttConfig,
+    tls_file_problems,
 )
 from posgw.protocols.config_error import ConfigError
 from posgw.protocols.contract import DEFAULT_TOPIC_PREFIX
@@ -190,11 +191,8 @@ def _mqtt(reader: TableReader) -> MqttConfig:
     )
     if (config.tls_cert is None) != (config.tls_key is None):
         reader.fail("tls_cert", "tls_cert and tls_key go together")
-    for key in ("tls_ca", "tls_cert", "tls_key"):
-        # Checked now: at connect time a missing file would only be retried forever.
-        value = getattr(config, key)
-        if value is not None and not Path(value).is_file():
-            reader.fail(key, f"{value}: no such file")
+    for key, problem in tls_file_problems(config):
+        reader.fail(key, problem)
     if config.password is not None and config.username is None:
         reader.fail("password", "a password needs a username (or POSGW_MQTT_USERNAME)")
     reader.reject_unknown()

@@ -9,6 +9,7 @@ also across concurrent subscribers.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,10 @@ from posgw.center.pg_schema import TOTALS_INDEX, partitioned_ddl
 from posgw.center.pg_writer import PostgresWriter
 from posgw.center.rows import QuarantineRow, StoreRow
 from posgw.center.writer import BatchWriter, SqliteWriter, table_of
+from posgw.drivers.private_files import private_sqlite_file
 from posgw.protocols.canonical_json import canonical_json
+
+log = logging.getLogger(__name__)
 
 _TABLES = [table_of(model) for model in (
     ReceivedEvent, QuarantinedPayload, QuarantineOverflow, GatewayKey, ReceivedReconciliation,
@@ -47,6 +51,9 @@ class CenterStore:
         if parsed.get_backend_name() == "sqlite":
             if not create and not Path(parsed.database or "").is_file():
                 raise FileNotFoundError(f"no center database at {parsed.database}")
+            if create:
+                for loose in private_sqlite_file(parsed.database):
+                    log.warning("%s could be read by group or others; it is now 0600", loose)
             self.engine: Engine = create_engine(parsed, connect_args={"check_same_thread": False})
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:

@@ -6,9 +6,10 @@ Durability, in order of a message's life:
    start off, a Session Expiry Interval), so the broker queues what is
    published while the center is down or reconnecting.
 2. Messages are taken in batches: the first that arrives and whatever has
-   queued behind it, up to `batch_size` (the client's Receive Maximum is
-   set above it). Each is verified, the batch is stored in ONE transaction
-   (one statement per table), and only after that commit is each message
+   queued behind it, up to `batch_size` (the client's Receive Maximum
+   covers three batches: one committing, one verifying, one arriving).
+   Each is verified, the batch is stored in ONE transaction (one
+   statement per table), and only after that commit is each message
    PUBACKed, in arrival order (MQTT 5 §4.6), by manual acknowledgement. A
    crash in between leaves the batch unacknowledged: the broker redelivers
    it to the session, and the unique event_id turns the second insert into
@@ -99,6 +100,10 @@ DEFAULT_BATCH_SIZE = 500
 MAX_PAYLOAD_BYTES = 64 * 1024
 #: Quarantined payloads logged one by one per batch; the rest as one line.
 LOGGED_PER_BATCH = 10
+#: Batches the broker may have in flight to the center, unacknowledged: one
+#: being committed, one being verified, one arriving. With two, the broker
+#: stops sending while the first two are in hand and the pipeline stalls.
+RECEIVE_WINDOW_BATCHES = 3
 #: Reasons to reload the gateway keys before giving a payload up.
 _RETRY_KINDS = frozenset({QuarantineKind.UNREGISTERED, QuarantineKind.BAD_SIGNATURE})
 
@@ -289,11 +294,16 @@ class CenterIngest:
         trust = self._verifier if isinstance(self._verifier, GatewayTrust) else None
         if trust is not None and trust.stale():
             await asyncio.to_thread(trust.reload)
-        checked = [self._check(message) for message in messages]
+        # In a worker thread: Ed25519 verification releases the GIL, so the
+        # loop goes on reading the next messages off the socket meanwhile.
+        checked = await asyncio.to_thread(self._check_all, messages)
         if trust is None or not any(_retry(item) for item in checked):
             return checked
         await asyncio.to_thread(trust.reload)
         return [self._check(item.message) if _retry(item) else item for item in checked]
+
+    def _check_all(self, messages: Sequence[Received]) -> list[_Checked]:
+        return [self._check(message) for message in messages]
 
     def _check(self, message: Received) -> _Checked:
         if len(message.raw) > MAX_PAYLOAD_BYTES:
@@ -324,7 +334,8 @@ class CenterIngest:
     async def _session(self) -> None:
         persistent = bool(self._mqtt.client_id)
         client = new_client(self._mqtt, persistent=persistent, manual_ack=True,
-                            receive_maximum=min(2 * self.batch_size, 65_535))
+                            receive_maximum=min(RECEIVE_WINDOW_BATCHES * self.batch_size,
+                                                65_535))
         subscriptions = subscription_filters(self._mqtt)
         async with contextlib.AsyncExitStack() as stack:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
@@ -341,9 +352,10 @@ class CenterIngest:
             # When the link drops, messages still queued in memory were never
             # acknowledged: the broker redelivers them to the session, so they
             # are left behind here rather than stored without a PUBACK.
-            # Two stages: while one batch is being committed (a worker thread
-            # and PostgreSQL), the next is verified here. PUBACKs stay in
-            # arrival order: a batch is finished only after the one before.
+            # Three stages: while one batch is being committed (a worker thread
+            # and PostgreSQL), the next is verified (another worker thread) and
+            # the loop reads the one after. PUBACKs stay in arrival order: a
+            # batch is finished only after the one before.
             # (No TaskGroup: its ExceptionGroup would hide the MqttError that
             # run() reconnects on; the one task is owned and reaped here.)
             messages = aiter(client.messages)

@@ -26,6 +26,7 @@ from posgw.cli.common import (
     fail,
     plain_table,
     shown_url,
+    start_failure_status,
 )
 from posgw.cli.lazy import LazyCommand, LazyGroup
 
@@ -93,21 +94,23 @@ def center(ctx: click.Context, config_path: Path | None, client_id: str | None,
 def _run_ingest(config: CenterConfig, verbose: bool) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from posgw.center.command_key import CommandKeyError
-    from posgw.center.service import serve
+    from posgw.center.service import open_center, serve
+    from posgw.protocols.config_error import ConfigError
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not verbose:
         logging.getLogger("mqtt").setLevel(logging.WARNING)  # paho's per-packet chatter
+    try:  # the database and the command key, before a word is said: a refusal is one line
+        start = open_center(config)
+    except ConfigError as exc:
+        fail("center", exc, start_failure_status(exc))
     click.echo(f"posgw center: database {shown_url(config.database)}, broker "
                f"{config.mqtt.host}:{config.mqtt.port}, client id {config.mqtt.client_id}, "
                f"{len(config.gateways)} gateway(s) in the config (and those registered by "
                "`gateways register`)", err=True)
     try:
-        counts = serve(config)
-    except CommandKeyError as exc:
-        fail("center", f"[center] command_key: {exc}")
+        counts = serve(config, start)
     except (SQLAlchemyError, OSError) as exc:
         database_failed("center", config.database, exc)
     kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.quarantined_by_kind.items()))

@@ -28,6 +28,15 @@ EXIT_BAD_INPUT = 2
 EXIT_NOT_FOUND = 1
 
 
+def start_failure_status(refusal: Exception) -> int:
+    """A daemon's start refused: 2 when the operator must change something (the
+    units' RestartPreventExitStatus=2), 1 when a database server is only not
+    reachable now, so systemd tries again."""
+    from posgw.drivers.database_checks import DatabaseUnavailable
+
+    return 1 if isinstance(refusal, DatabaseUnavailable) else EXIT_BAD_INPUT
+
+
 def fail(what: str, reason: object, status: int = EXIT_BAD_INPUT) -> NoReturn:
     """One line on stderr, `posgw WHAT: REASON`, then exit (2 by default)."""
     click.echo(f"posgw {what}: {reason}", err=True)
@@ -87,9 +96,9 @@ def shown_url(url: str) -> str:
 
 def db_reason(exc: BaseException) -> str:
     """One line; SQLAlchemy's own text would repeat the SQL and its parameters."""
-    original = getattr(exc, "orig", None)
-    cause = str(original if original is not None else exc).strip()
-    return cause.splitlines()[0] if cause else type(exc).__name__
+    from posgw.drivers.database_checks import database_reason
+
+    return database_reason(exc)
 
 
 def database_failed(what: str, url: str, exc: BaseException) -> NoReturn:

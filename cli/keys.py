@@ -251,8 +251,13 @@ def _archived(directory: Path, name: str) -> list[Path]:
 
 
 def _permission_problems(directory: Path) -> list[str]:
-    return [f"{path}: mode {_mode(path):04o}, must be 0600 (chmod 600 {path})"
-            for path in _private_files(directory) if path.exists() and _mode(path) & 0o077]
+    """What the daemon would refuse to start with: loose folders, loose files."""
+    folders = [f"{path}: mode {_mode(path):04o}, must be 0700 (chmod 700 {path})"
+               for path in (directory, directory / VAULT_DIR)
+               if path.is_dir() and _mode(path) & 0o077]
+    return folders + [f"{path}: mode {_mode(path):04o}, must be 0600 (chmod 600 {path})"
+                      for path in _private_files(directory)
+                      if path.exists() and _mode(path) & 0o077]
 
 
 def _files_table(directory: Path) -> Table:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from posgw.cli.common import fail, gateway_config
+from posgw.cli.common import fail, gateway_config, start_failure_status
 from posgw.gateway.logsetup import LOG_FORMATS, configure_logging
 
 if TYPE_CHECKING:  # the daemon's imports are heavy: only `run` needs them
@@ -54,7 +54,6 @@ def run(config_path: Path, log_level: str, log_format: str | None) -> None:
     serves Prometheus metrics at http://BIND/metrics.
     """
     from posgw.gateway.daemon import Gateway
-    from posgw.gateway.security.keys import KeyFileError
 
     config = gateway_config(config_path, "run")
     # After the file is read: it may name the format. Nothing logs before this.
@@ -63,12 +62,29 @@ def run(config_path: Path, log_level: str, log_format: str | None) -> None:
     _tune_garbage_collector()
     try:
         asyncio.run(_serve(Gateway(config)))
-    except KeyFileError as exc:  # e.g. a private key others may read: refused, one line
-        fail("run", exc)
-    except Exception:  # logged, so a JSON log holds the crash too (as its `exc`)
+    except Exception as exc:
+        refusal = _start_refused(exc)
+        if refusal is not None:  # one line; exit 2 (the operator must act) or 1 (retry)
+            fail("run", refusal, start_failure_status(refusal))
+        # Logged, so a JSON log holds the crash too (as its `exc`).
         logging.getLogger("posgw").exception("gateway %s stopped by an error",
                                              config.gateway_id)
         sys.exit(1)
+
+
+def _start_refused(exc: BaseException) -> Exception | None:
+    """The ConfigError (or key file error) that refused the start, also when a
+    task group wrapped it; None for any other failure."""
+    from posgw.gateway.security.keys import KeyFileError
+    from posgw.protocols.config_error import ConfigError
+
+    if isinstance(exc, ConfigError | KeyFileError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := _start_refused(inner)) is not None:
+                return found
+    return None
 
 
 def _pin_to_cpus(cpus: tuple[int, ...]) -> None:

@@ -7,6 +7,7 @@ configuration does not import aiomqtt, paho and ssl: the operator commands
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from posgw.protocols.contract import DEFAULT_TOPIC_PREFIX
@@ -40,3 +41,18 @@ class MqttConfig:
     tls_key: str | None = None
     keepalive: int = DEFAULT_KEEPALIVE_S
     session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S
+
+
+def tls_file_problems(config: MqttConfig) -> Iterator[tuple[str, str]]:
+    """(key, reason) for each TLS file the config names and this user cannot
+    read. Checked as the file is read: at connect time a missing file would
+    only be retried forever, one warning every few seconds."""
+    for key in ("tls_ca", "tls_cert", "tls_key"):
+        path = getattr(config, key)
+        if path is None:
+            continue
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            yield key, f"{path}: {(exc.strerror or 'cannot read').lower()}"

@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from posgw.drivers.mqtt_config import DEFAULT_KEEPALIVE_S, MqttConfig
+from posgw.drivers.mqtt_config import DEFAULT_KEEPALIVE_S, MqttConfig, tls_file_problems
 from posgw.gateway.case_policy import DEFAULT_EXPIRE_AFTER, DEFAULT_FIRST_RESPONSE, CasePolicy
 from posgw.gateway.profiles import load_profile
 from posgw.gateway.risk import RiskSettings, parse_risk_settings
@@ -235,6 +235,8 @@ def _mqtt(reader: TableReader) -> MqttConfig:
     )
     if (config.tls_cert is None) != (config.tls_key is None):
         reader.fail("tls_cert", "tls_cert and tls_key go together")
+    for key, problem in tls_file_problems(config):
+        reader.fail(key, problem)
     reader.reject_unknown()
     return config
 

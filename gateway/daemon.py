@@ -16,7 +16,6 @@ import os
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from posgw.drivers.base import Transport
@@ -42,16 +41,17 @@ from posgw.gateway.pipeline.warmup import rrn_source, warm_up
 from posgw.gateway.profiles import load_profile
 from posgw.gateway.risk import RiskEngine
 from posgw.gateway.security.command_auth import CommandAuthenticator, load_center_public_key
-from posgw.gateway.security.keys import (
-    SIGNING_KEY_FILE,
-    TOKEN_KEY_FILE,
-    GatewayKeys,
-    generate_keys,
-    load_keys,
-)
+from posgw.gateway.security.keys import GatewayKeys
 from posgw.gateway.security.mac_check import TerminalMacs
 from posgw.gateway.security.vault import open_vault
 from posgw.gateway.sessions import TerminalSession
+from posgw.gateway.startup import (
+    bind_refused,
+    check_mqtt_tls,
+    keys_folder,
+    open_keys,
+    open_store,
+)
 from posgw.gateway.store import GroupCommitter, OutboxStats, Store
 from posgw.gateway.store.reports import terminal_statement
 from posgw.gateway.store.rows import TableRow
@@ -92,8 +92,12 @@ class Gateway:
         self.metrics_port: int | None = None  # bound port of [metrics] bind, once ready
 
     async def run(self, stop: asyncio.Event) -> None:
-        store = await asyncio.to_thread(Store, self.config.database,
-                                        synchronous=self.config.sqlite_synchronous)
+        """Serves until `stop` is set. What stops the start (a database it
+        cannot open, a keys folder others may enter, a port in use) is a
+        ConfigError naming the key (gateway/startup.py), raised before the
+        forwarder and the terminal lines start."""
+        check_mqtt_tls(self.config)
+        store = await asyncio.to_thread(open_store, self.config)
         try:
             await self._run(store, stop)
         finally:
@@ -102,10 +106,11 @@ class Gateway:
 
     async def _run(self, store: Store, stop: asyncio.Event) -> None:
         config = self.config
-        keys = await asyncio.to_thread(ensure_keys, config.keys_dir)
-        if await asyncio.to_thread(self.macs.load):
-            log.info("terminal MAC keys loaded from %s", config.keys_dir)
-        vault = await asyncio.to_thread(open_vault, config.keys_dir, store)
+        keys = await asyncio.to_thread(open_keys, config)
+        with keys_folder(config):
+            if await asyncio.to_thread(self.macs.load):
+                log.info("terminal MAC keys loaded from %s", config.keys_dir)
+            vault = await asyncio.to_thread(open_vault, config.keys_dir, store)
         risk = self.risk = RiskEngine(config.risk)
         recent = RecentResponses()
         self.registry.load(await asyncio.to_thread(store.terminals))
@@ -138,8 +143,11 @@ class Gateway:
                 case_policy=config.cases.policy, rrns=rrns)
             self.metrics.watch(outbox=store, links=self.registry, broker=forwarder,
                                clock=self.clock, upstream=self.upstream, pipeline=self.pipeline)
-            self.metrics_port = await stack.enter_async_context(
-                serve_metrics(self.metrics, config.metrics_bind))
+            self.metrics_port = await self._serve_metrics(stack)
+            # Bound now, outside the task groups: a port in use stops the start
+            # with its key named, before the forwarder says "online".
+            lines = await stack.enter_async_context(AsyncExitStack())
+            await self._open_listeners(lines)
             async with asyncio.TaskGroup() as services:
                 background = [services.create_task(forwarder.run(), name="forwarder"),
                               services.create_task(self._heartbeat(store, committer),
@@ -148,7 +156,7 @@ class Gateway:
                                                    name="case-housekeeping")]
                 if advices is not None:
                     background.append(services.create_task(advices.run(), name="advices"))
-                await self._serve_lines(stop)
+                await self._serve_lines(lines, stop)
                 await self._flush(store)
                 for task in background:
                     task.cancel()
@@ -166,17 +174,33 @@ class Gateway:
 
     # -- terminal lines ---------------------------------------------------------
 
-    async def _serve_lines(self, stop: asyncio.Event) -> None:
-        async with AsyncExitStack() as lines, asyncio.TaskGroup() as group:
-            for listener in self.config.listeners:
-                line = TerminalLine(load_profile(listener.profile), "tcp",
-                                    allow=frozenset(listener.allow))
-                host, _, port = listener.bind.rpartition(":")
+    async def _serve_metrics(self, stack: AsyncExitStack) -> int | None:
+        try:
+            return await stack.enter_async_context(
+                serve_metrics(self.metrics, self.config.metrics_bind))
+        except OSError as exc:
+            raise bind_refused(self.config, "metrics.bind", self.config.metrics_bind or "",
+                               exc) from None
+
+    async def _open_listeners(self, lines: AsyncExitStack) -> None:
+        for index, listener in enumerate(self.config.listeners):
+            line = TerminalLine(load_profile(listener.profile), "tcp",
+                                allow=frozenset(listener.allow))
+            host, _, port = listener.bind.rpartition(":")
+            try:
                 server = await lines.enter_async_context(
                     TcpServer(host, int(port), self._session_for(line)))
-                self.listener_ports.append(server.port)
-                log.info("listening for %s terminals on %s:%d", line.profile.name, host,
-                         server.port)
+            except OSError as exc:
+                raise bind_refused(self.config, f"listeners[{index}].bind", listener.bind,
+                                   exc) from None
+            self.listener_ports.append(server.port)
+            log.info("listening for %s terminals on %s:%d", line.profile.name, host,
+                     server.port)
+
+    async def _serve_lines(self, lines: AsyncExitStack, stop: asyncio.Event) -> None:
+        """The listeners are open (`lines`); start the configured terminals,
+        serve until `stop`, then close every line."""
+        async with asyncio.TaskGroup() as group:
             supervised = [group.create_task(self._supervise(terminal).run(),
                                             name=f"terminal-{terminal.id}")
                           for terminal in self.config.terminals]
@@ -316,17 +340,6 @@ class Gateway:
         store.save_terminals(self.registry.take_changes())
         store.update_runtime(stopped_at=self.clock.utc_now(), broker_connected=False,
                              broker_changed_at=self.clock.utc_now())
-
-
-def ensure_keys(directory: str) -> GatewayKeys:
-    """The gateway's keys, created on first start (logged: the center must learn the
-    new public key)."""
-    folder = Path(directory)
-    if not (folder / SIGNING_KEY_FILE).exists() and not (folder / TOKEN_KEY_FILE).exists():
-        public = generate_keys(folder)
-        log.warning("generated new gateway keys in %s; register %s at the center",
-                    folder, public)
-    return load_keys(folder)
 
 
 def _confirmations_from(config: GatewayConfig) -> ConfirmationReader | None:

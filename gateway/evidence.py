@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from posgw.drivers.private_files import make_private_folder
+
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 MAX_FILENAME = 255
 MAX_SUBMITTER = 64
@@ -142,14 +144,15 @@ class EvidenceStore:
 
     def _write(self, target: Path, data: bytes) -> None:
         """Write-then-rename, synced: a crash leaves the old state or the whole file."""
-        self.directory.mkdir(mode=0o750, parents=True, exist_ok=True)
+        # Letters and receipts name people: the daemon's user alone reads them.
+        make_private_folder(self.directory)
         handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=".incoming-")
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
-            os.chmod(temporary, 0o440)  # evidence is never edited in place
+            os.chmod(temporary, 0o400)  # evidence is never edited in place
             os.replace(temporary, target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

@@ -281,21 +281,17 @@ def _version() -> str:
 
 @asynccontextmanager
 async def serve_metrics(metrics: GatewayMetrics, bind: str | None) -> AsyncIterator[int | None]:
-    """The endpoint (`GET /metrics`) for the duration of the block; yields its port.
+    """The endpoint (`GET /metrics`) for the duration of the block; yields its
+    port, or None when no endpoint is configured.
 
-    None when no endpoint is configured or its address cannot be bound:
-    terminals are served either way (monitoring sees the target down).
+    An address that cannot be bound raises OSError: the daemon refuses to
+    start (gateway/startup.py) rather than run with monitoring blind.
     """
     if bind is None:
         yield None
         return
     host, _, port = bind.rpartition(":")
-    try:
-        server, thread = start_http_server(int(port), host.strip("[]"), metrics.registry)
-    except OSError as exc:
-        log.error("metrics endpoint not started on %s: %s", bind, exc)
-        yield None
-        return
+    server, thread = start_http_server(int(port), host.strip("[]"), metrics.registry)
     log.info("metrics on http://%s:%d/metrics", host, server.server_port)
     try:
         yield server.server_port

@@ -37,6 +37,7 @@ from posgw.gateway.forward.silence import OutboxSnapshot
 from posgw.gateway.security.signing import PayloadSigner
 from posgw.gateway.store.store import PendingEvent, Store
 from posgw.protocols.contract import (
+    TopicKind,
     awaits_confirmation,
     command_topic,
     confirm_topic,
@@ -113,6 +114,7 @@ class OutboxForwarder:
         self._refused_retry_at = 0.0
         self._ahead: set[int] = set()  # control seqs published ahead of the cursor
         self._control_after = 0
+        self._urgent: list[PendingEvent] = []  # control rows just committed, not started
         self.connected = asyncio.Event()
         #: PUBACKed (successfully) since start.
         self.delivered_total = 0
@@ -156,6 +158,9 @@ class OutboxForwarder:
         Without `events`, rows were written elsewhere: read the table."""
         if events:
             self._fresh.add(events)
+            # A command reply or a status: published before any further row
+            # of a backlog (the round under way stops starting them).
+            self._urgent.extend(event for event in events if _is_control(event))
         else:
             self._read_table = True
         self._wake.set()
@@ -241,9 +246,10 @@ class OutboxForwarder:
         while True:
             self._wake.clear()  # before reading: a commit after the read wakes us again
             after_seq = await self._rewind_refused(window, after_seq)
-            rows, after_seq = await self._next_rows(after_seq)
-            for row in rows:
+            for row in self._take_urgent():
                 await self._start(window, row)
+            rows, cursor = await self._next_rows(after_seq)
+            after_seq = await self._start_rows(window, rows, after_seq, cursor)
             if rows:
                 continue
             try:
@@ -251,6 +257,25 @@ class OutboxForwarder:
                     await self._wake.wait()
             except TimeoutError:
                 self._read_table = True  # the poll: rows another writer may have added
+
+    async def _start_rows(self, window: _Window, rows: list[PendingEvent], after_seq: int,
+                          cursor: int) -> int:
+        """Start `rows` in order; the cursor to continue from. When a control
+        row is committed meanwhile (a command's reply behind a backlog of
+        thousands), stop before the next backlog row: the cursor stays at the
+        last row started, and the next round starts the control row first."""
+        started = after_seq
+        for row in rows:
+            in_order = row.seq not in self._ahead
+            # After one backlog row at least: a stream of control rows must
+            # slow the backlog down, never stop it.
+            if self._urgent and in_order and started > after_seq:
+                self._read_table = True
+                return started
+            await self._start(window, row)
+            if in_order:
+                started = row.seq
+        return cursor
 
     async def _start(self, window: _Window, row: PendingEvent) -> None:
         if row.seq in window.unacked:  # in flight already (a rewind, a republish round)
@@ -276,11 +301,19 @@ class OutboxForwarder:
         # A full read: the table may hold more; the next round reads it too
         # (as it does when a wake-up without events came during this read).
         self._read_table = self._read_table or len(rows) == limit
-        ahead = [row for row in control if rows and row.seq > rows[-1].seq]
+        ahead = [row for row in control
+                 if rows and row.seq > rows[-1].seq and row.seq not in self._ahead]
         self._ahead.update(row.seq for row in ahead)
         if ahead:
             self._control_after = ahead[-1].seq
         return ahead + self._not_ahead(rows), (rows[-1].seq if rows else after_seq)
+
+    def _take_urgent(self) -> list[PendingEvent]:
+        """The control rows committed since the last round, to start ahead of
+        the cursor (and skipped when a read reaches them)."""
+        urgent, self._urgent = self._urgent, []
+        self._ahead.update(row.seq for row in urgent)
+        return urgent
 
     def _not_ahead(self, rows: list[PendingEvent]) -> list[PendingEvent]:
         """`rows` without the control rows already published ahead of them."""
@@ -381,14 +414,19 @@ class OutboxForwarder:
         raises at once, and the TaskGroup cancels the pump.
         """
         confirms = self._confirm_topic()
-        async for message in client.messages:
-            if not isinstance(message.payload, bytes):
-                continue
-            if message.topic.matches(confirms):
-                if self._inbox is not None:
-                    await self._inbox.receive(message.payload)
-            elif self.on_command is not None:
-                await self.on_command(message.payload)
+        async with asyncio.TaskGroup() as group:
+            if self._inbox is not None:
+                applying = group.create_task(self._inbox.apply_queued())
+            async for message in client.messages:
+                if not isinstance(message.payload, bytes):
+                    continue
+                if message.topic.matches(confirms):
+                    if self._inbox is not None:
+                        await self._inbox.put(message.payload)
+                elif self.on_command is not None:
+                    await self.on_command(message.payload)
+            if self._inbox is not None:
+                applying.cancel()
         raise aiomqtt.MqttError("message iterator ended")
 
     def _confirm_topic(self) -> str:
@@ -446,3 +484,8 @@ class _Window:
         self.slots = slots
         self.acked = acked
         self.unacked = unacked
+
+
+def _is_control(event: PendingEvent) -> bool:
+    """A row read ahead of a `tx` backlog (Store.pending_outbox's control_only)."""
+    return not event.topic.endswith(f"/{TopicKind.TX}")

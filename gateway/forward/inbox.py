@@ -7,6 +7,11 @@ forger cannot flood the log), a valid one marks its rows done in one write.
 again: `confirm_timeout_s` while the center answers, then backing off (the
 one Backoff policy) while it stays silent, back to the timeout as soon as
 it confirms anything.
+
+The forwarder hands confirmations over with `put` and `apply_queued` works
+them off on its own: a confirmation's write (hundreds of rows, waiting for
+the store's write lock) must not hold up a command behind it on the same
+connection.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ log = logging.getLogger(__name__)
 #: Repeated republishing of what stays unconfirmed backs off up to this: a
 #: center away for a night is not sent its whole backlog again every minute.
 CONFIRM_BACKOFF_CAP_S = 30 * 60.0
+#: Confirmations received and not yet applied, at most; past it the
+#: connection's reader waits (the center sends one per stored batch).
+QUEUED_CONFIRMATIONS = 256
 
 
 class ConfirmationInbox:
@@ -41,9 +49,19 @@ class ConfirmationInbox:
         self.refused_total = 0
         #: Monotonic time of the last valid confirmation (or of the start).
         self.heard_at = clock.monotonic()
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue(QUEUED_CONFIRMATIONS)
 
     def new_connection(self) -> None:
         self._refusal_logged = False
+
+    async def put(self, raw: bytes) -> None:
+        """Take a confirmation to apply in arrival order (`apply_queued`)."""
+        await self._queue.put(raw)
+
+    async def apply_queued(self) -> None:
+        """Apply what `put` took, one after another, until cancelled."""
+        while True:
+            await self.receive(await self._queue.get())
 
     def silent_for(self) -> float:
         return max(0.0, self._clock.monotonic() - self.heard_at)

@@ -14,7 +14,9 @@ Layout of the keys directory:
 
 Every private file is read through `read_private`, which refuses a file that
 group or others may access: a key that others could have read is no longer
-the gateway's alone, and starting anyway would hide that.
+the gateway's alone, and starting anyway would hide that. For the same
+reason the keys folder and the vault folder are refused when group or
+others may enter them (`LooseKeyFolder`); both are created 0700.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from posgw.drivers.private_files import loose_folder, make_private_folder
 from posgw.gateway.security.signing import PayloadSigner
 from posgw.gateway.security.tokens import MIN_KEY_BYTES, PanTokenizer
 
@@ -65,6 +68,18 @@ class LooseKeyFile(KeyFileError):
         self.mode = mode
 
 
+class LooseKeyFolder(KeyFileError):
+    """The keys or vault folder, which group or others may enter."""
+
+
+def refuse_loose_folder(folder: Path) -> None:
+    """LooseKeyFolder when group or others may enter `folder` (a folder not
+    there yet is left to whoever creates it)."""
+    reason = loose_folder(folder) if folder.is_dir() else None
+    if reason is not None:
+        raise LooseKeyFolder(folder, reason)
+
+
 @dataclass(frozen=True, slots=True)
 class GatewayKeys:
     tokenizer: PanTokenizer
@@ -84,7 +99,7 @@ def generate_keys(directory: str | Path, *, overwrite: bool = False) -> Path:
     unreadable): its first key is created when it has none.
     """
     folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
+    make_private_folder(folder)
     existing = [name for name in (TOKEN_KEY_FILE, SIGNING_KEY_FILE) if (folder / name).exists()]
     if existing and not overwrite:
         raise KeyFileError(folder / existing[0], "already exists (pass overwrite to replace)")
@@ -154,6 +169,8 @@ def load_keys(directory: str | Path, *, refuse_loose: bool = True) -> GatewayKey
     """The token and signing keys. `refuse_loose=False` is for diagnostics
     (`posgw keys show`) only: it reads private files whatever their mode."""
     folder = Path(directory)
+    if refuse_loose:
+        refuse_loose_folder(folder)
     private = _load_private_key(folder / SIGNING_KEY_FILE, refuse_loose)
     return GatewayKeys(PanTokenizer(_load_token_key(folder / TOKEN_KEY_FILE, refuse_loose)),
                        PayloadSigner(private), public_pem(private))
@@ -182,6 +199,8 @@ def read_vault_keys(directory: str | Path, *,
                     refuse_loose: bool = True) -> tuple[str, dict[str, bytes]]:
     """(current id, id -> AES key) of the vault keyring."""
     vault = Path(directory) / VAULT_DIR
+    if refuse_loose:
+        refuse_loose_folder(vault)
     current_path = vault / VAULT_CURRENT_FILE
     current = _read(current_path).decode("ascii", errors="replace").strip()
     if not VAULT_KEY_ID.fullmatch(current):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from posgw.gateway.store.columns import JsonDocument, UtcDateTime
@@ -71,6 +71,12 @@ class LedgerEntry(SQLModel, table=True):
     occurred_at: datetime = _utc(nullable=False)
 
 
+#: Rows on every topic but `tx` (command replies, statuses, cases): they go
+#: out ahead of a backlog. Literal SQL, the same text in the partial index
+#: and in the query, so that SQLite and PostgreSQL see the query implies it.
+CONTROL_ROWS = "topic NOT LIKE '%/tx'"
+
+
 class OutboxEvent(SQLModel, table=True):
     """One event until the center holds it. `seq` is assigned at commit; so is
     `wire`, the signed payload exactly as published, when the committer seals.
@@ -84,7 +90,14 @@ class OutboxEvent(SQLModel, table=True):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "delivered_at", "seq"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "delivered_at", "seq"),
+        # The forwarder looks for control rows every round of a backlog; without
+        # this it read every pending row (a 100,000-event backlog: 0.8 s a look).
+        Index("ix_outbox_control", "delivered_at", "published_at", "seq",
+              sqlite_where=text(CONTROL_ROWS),
+              postgresql_where=text(CONTROL_ROWS)),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(unique=True, max_length=64)

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select, text, update
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlmodel import col
 
-from posgw.gateway.store.models import OutboxEvent
-from posgw.protocols.contract import TopicKind
+from posgw.gateway.store.models import CONTROL_ROWS, OutboxEvent
 
 
 class PendingEvent(NamedTuple):
@@ -79,12 +78,22 @@ class OutboxTable:
         the center's confirmation, or its timeout); `control_only`: every
         topic but `tx` (command replies, statuses, cases go ahead of a backlog).
         """
+        return self._read(self.pending_query(limit, after_seq, unpublished_only=unpublished_only,
+                                             control_only=control_only))
+
+    def pending_query(self, limit: int, after_seq: int = 0, *, unpublished_only: bool = True,
+                      control_only: bool = False) -> Select[Any]:
+        """The query behind `pending_outbox` (its plan is tested)."""
         query = self._rows_query(limit, after_seq)
-        if unpublished_only:
+        # A control row published is either done (at its PUBACK) or waits for
+        # the center like a tx row (a batch report): never one to start ahead
+        # again. The filter also makes ix_outbox_control the index SQLite
+        # picks (one column more than ix_outbox_pending).
+        if unpublished_only or control_only:
             query = query.where(col(OutboxEvent.published_at).is_(None))
         if control_only:
-            query = query.where(col(OutboxEvent.topic).not_like(f"%/{TopicKind.TX}"))
-        return self._read(query)
+            query = query.where(text(CONTROL_ROWS))
+        return query
 
     def due_for_republish(self, published_before: datetime, limit: int,
                           after_seq: int = 0) -> list[PendingEvent]:

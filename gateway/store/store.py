@@ -8,6 +8,7 @@ last commits on power loss).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlmodel import Session, SQLModel, col, create_engine
 
 from posgw.drivers.clock import SYSTEM_CLOCK
+from posgw.drivers.private_files import private_sqlite_file
 from posgw.gateway.store.columns import table_of
 from posgw.gateway.store.errors import SchemaVersionMismatch
 from posgw.gateway.store.migrate import can_migrate, migrate
@@ -38,6 +40,8 @@ from posgw.gateway.store.models import (
 from posgw.gateway.store.outbox import OutboxStats, OutboxTable, PendingEvent
 
 __all__ = ["BatchRow", "OutboxStats", "PendingEvent", "RecentRow", "Store"]
+
+log = logging.getLogger(__name__)
 
 SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 #: A writer waits this long for another connection's lock before failing.
@@ -88,6 +92,7 @@ class Store(OutboxTable):
         self.write_lock = threading.Lock()
         self._check_schema_version()
         SQLModel.metadata.create_all(self.engine, tables=_gateway_tables())
+        _add_missing_indexes(self.engine)
         self._record_schema_version()
 
     @property
@@ -263,6 +268,14 @@ class Store(OutboxTable):
                                           applied_at=SYSTEM_CLOCK.utc_now()))
 
 
+def _add_missing_indexes(engine: Engine) -> None:
+    """Indexes added since a table was made (create_all skips existing
+    tables): an index changes no row, so it needs no schema version."""
+    for table in _gateway_tables():
+        for index in table.indexes:
+            index.create(engine, checkfirst=True)
+
+
 def _gateway_tables() -> list[Table]:
     # Only ours: the shared SQLModel metadata may also hold other packages' tables.
     return [table_of(model) for model in (
@@ -275,6 +288,8 @@ def _make_engine(url: URL, synchronous: str) -> Engine:
         return create_engine(url, pool_pre_ping=True)
     if synchronous.upper() not in SQLITE_SYNCHRONOUS:
         raise ValueError(f"synchronous must be one of {SQLITE_SYNCHRONOUS}")
+    for loose in private_sqlite_file(url.database):
+        log.warning("%s could be read by group or others; it is now 0600", loose)
     # Worker threads share the pool: sqlite3's same-thread check must be off.
     engine = create_engine(url, connect_args={"check_same_thread": False})
     event.listen(engine, "connect", _sqlite_pragmas(synchronous.upper()))

@@ -95,6 +95,14 @@ def test_show_flags_a_private_file_others_can_read_with_status_1(keys_dir: Path)
             in result.stderr)
 
 
+def test_show_flags_a_keys_folder_others_can_enter_with_status_1(keys_dir: Path) -> None:
+    keys_dir.chmod(0o755)  # what the daemon refuses to start with
+    result = run_posgw("keys", "show", "--dir", str(keys_dir))
+    assert result.returncode == 1
+    assert (f"posgw keys show: {keys_dir}: mode 0755, must be 0700 (chmod 700 {keys_dir})"
+            in result.stderr)
+
+
 def test_show_flags_a_public_key_that_is_not_the_signing_keys_half(keys_dir: Path) -> None:
     other = Ed25519PrivateKey.generate().public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -219,7 +227,7 @@ def test_the_daemon_refuses_to_start_with_a_loose_key_and_says_how_to_fix_it(
                       f'[keys]\ndir = "{keys_dir}"\n')
     result = run_posgw("run", "-c", str(config))
     assert result.returncode == 2
-    assert (f"posgw run: {keys_dir / 'signing.key'}: mode 0644 lets group or others access "
-            f"a private key; refusing to use it. Fix: chmod 600 {keys_dir / 'signing.key'}"
-            in result.stderr)
+    assert (f"posgw run: {config}: keys.dir: {keys_dir / 'signing.key'}: mode 0644 lets "
+            "group or others access a private key; refusing to use it. Fix: chmod 600 "
+            f"{keys_dir / 'signing.key'}" in result.stderr)
     assert "Traceback" not in result.stderr

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from posgw.cli.common import EXIT_BAD_INPUT
 from posgw.gateway.config import DEFAULT_UPSTREAM_TIMEOUT_S
 from posgw.gateway.profiles import builtin_names, load_profile
 
@@ -87,6 +88,13 @@ def test_unit_sets_the_hardening_and_restart_policy(path: Path) -> None:
     assert {key: service.get(key) for key in HARDENING} == HARDENING
     assert "AF_INET" in service["RestrictAddressFamilies"].split()
     assert service["DevicePolicy"] == "closed"
+
+
+@pytest.mark.parametrize("path", [GATEWAY_UNIT, CENTER_UNIT], ids=lambda p: p.name)
+def test_unit_does_not_restart_a_start_refused_for_a_mistake(path: Path) -> None:
+    # posgw exits 2 for what the operator must fix (tests/startup): systemd
+    # must not retry it every RestartSec, but still restarts a crash (exit 1).
+    assert unit(path)["Service"]["RestartPreventExitStatus"].split() == [str(EXIT_BAD_INPUT)]
 
 
 def test_gateway_unit_runs_as_posgw_with_serial_and_usb_device_groups() -> None:

@@ -71,9 +71,8 @@ async def test_a_silent_center_is_reported_until_it_confirms(tmp_path: Path) -> 
                                      demo_cards(), response_timeout_s=5.0) as terminal:
             assert (await terminal.purchase(demo.VISA_OK, 10_00)).approved
         with Store(config.database) as store:
-            await eventually(lambda: forwarder.center_silent)
-            runtime = store.runtime()
-            assert runtime is not None and runtime.center_silent_since is not None
+            # The heartbeat notes the silence, then writes it: wait for both.
+            await eventually(lambda: forwarder.center_silent and _silent_since(store) is not None)
             with store.session() as session:
                 event_id = session.scalars(select(LedgerEntry.event_id)).one()
             payload = center_sign(confirmation(
@@ -85,4 +84,9 @@ async def test_a_silent_center_is_reported_until_it_confirms(tmp_path: Path) -> 
                                      canonical_json(payload), qos=1)
             await eventually(lambda: store.undelivered_for("S0000001") == 0
                              and not forwarder.center_silent)
-            await eventually(lambda: (store.runtime() or runtime).center_silent_since is None)
+            await eventually(lambda: _silent_since(store) is None)
+
+
+def _silent_since(store: Store) -> datetime | None:
+    runtime = store.runtime()
+    return None if runtime is None else runtime.center_silent_since

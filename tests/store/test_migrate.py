@@ -23,6 +23,7 @@ AT = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
 def make_version_3(url: str) -> None:
     with Store(url) as store, store.engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_outbox_control"))  # it came later, and needs them
         for table, column, _ in STEPS[3]:
             conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
         conn.execute(text("UPDATE schema_version SET version = 3"))
@@ -65,3 +66,24 @@ def test_the_migrated_database_opens_again_without_migrating(database_url: str) 
     with Store(database_url) as store:
         assert store.confirm(["ev-2"], {}, AT) == 1
         assert store.outbox_stats().depth == 0
+
+
+def test_an_index_added_since_the_database_was_made_is_created_on_open(
+        database_url: str) -> None:
+    """ix_outbox_control (control rows ahead of a backlog) came without a
+    schema version: a database made before it gains it when opened."""
+    with Store(database_url) as store, store.engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_outbox_control"))
+    with Store(database_url) as store:
+        indexes = {index["name"] for index in inspect(store.engine).get_indexes("outbox")}
+    assert "ix_outbox_control" in indexes
+
+
+def test_the_control_rows_are_found_through_their_index(tmp_path: Path) -> None:
+    """Without it, each look for a command reply read every pending row."""
+    with Store(f"sqlite:///{tmp_path / 'gateway.db'}") as store:
+        query = store.pending_query(64, 0, control_only=True).compile(
+            store.engine, compile_kwargs={"literal_binds": True})
+        with store.engine.connect() as conn:
+            plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}").all()
+    assert "USING INDEX ix_outbox_control" in " ".join(str(step) for step in plan)
