@@ -88,5 +88,6 @@ def center_toml(path: Path, *, database: str, port: int, prefix: str, public_key
     path.write_text(
         f'[center]\ndatabase = "{database}"\ncommand_key = "{command_key}"\n\n'
         f'[mqtt]\nport = {port}\ntopic_prefix = "{prefix}"\nshare_group = "bench"\n\n'
-        f'[[gateways]]\nid = "{GATEWAY_ID}"\npublic_key = "{public_key}"\n')
+        f'[[gateways]]\nid = "{GATEWAY_ID}"\nbranch_id = "{BRANCH_ID}"\n'
+        f'public_key = "{public_key}"\n')
     return path

@@ -372,6 +372,7 @@ share_group = "{share_group}"
 
 [[gateways]]
 id = "{GATEWAY_ID}"
+branch_id = "{BRANCH}"
 public_key = "{workdir / 'keys' / PUBLIC_KEY_FILE}"
 """
 

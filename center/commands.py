@@ -13,7 +13,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,7 +90,12 @@ async def send_command(mqtt: MqttConfig, command: dict[str, Any], *,
     """Publish `command` (returns once the broker has PUBACKed it) and, with
     `wait_reply_s`, the verified reply with its command_id (None: none came)."""
     branch = command["branch_id"]
-    client = new_client(mqtt, client_id=f"posgw-center-cmd-{uuid.uuid4().hex[:12]}")
+    # Never the ingest's client id: a clean start under it would end the
+    # running center's connection and discard its session. (A broker with
+    # use_username_as_clientid does that for the same user name: give `cmd`
+    # a user of its own, docs/center.md.)
+    client = new_client(replace(mqtt, client_id=None),
+                        client_id=f"posgw-center-cmd-{uuid.uuid4().hex[:12]}")
     async with client:
         if wait_reply_s is not None:
             await client.subscribe(contract.command_reply_topic(mqtt.topic_prefix, branch),

@@ -10,14 +10,19 @@ POSGW_CENTER_DATABASE_URL, POSGW_MQTT_USERNAME, POSGW_MQTT_PASSWORD.
 
 A center trusts only the gateways listed as `[[gateways]]` and those
 registered by command (`posgw center gateways register`, center/registry.py):
-each entry names a gateway_id and the path of that gateway's Ed25519 public
-key (`signing.pub` from `posgw keys generate`). Relative paths are read from
-the config file's directory.
+each entry names a gateway_id, the branch_id it serves (its events must
+claim that branch and arrive on that branch's topics), and the path of
+that gateway's Ed25519 public key (`signing.pub` from `posgw keys
+generate`). Relative paths are read from the config file's directory.
 
 `[center] command_key` names the private key `posgw center cmd` signs
 commands with and the ingest signs its confirmations with
 (center/command_key.py); gateways given its public half obey only signed
 commands and forget an event only once a signed confirmation names it.
+
+`[center] quarantine_rows_per_source` bounds what one branch's topics can
+fill the quarantine with (center/quarantine_cap.py); past it, refused
+payloads are only counted.
 
 `[center] max_clock_skew_s` and `max_event_age_s` bound an event's
 `occurred_at`: later than now + skew, or older than the age, and it is
@@ -27,6 +32,7 @@ quarantined (a replayed or forged payload, or a gateway clock gone wrong).
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,6 +42,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from posgw.center.quarantine_cap import DEFAULT_ROWS_PER_SOURCE
+from posgw.center.seq_gaps import DEFAULT_SETTLE_S
 from posgw.center.verify import SignatureVerifier
 from posgw.drivers.mqtt_config import (
     DEFAULT_KEEPALIVE_S,
@@ -68,6 +76,7 @@ ENV_OVERRIDES = {
     "POSGW_MQTT_PASSWORD": ("mqtt", "password"),
 }
 _IDENTIFIER_EXTRA = "-_."
+MAX_BRANCH_ID = 32  # schemas/*.json: branch_id maxLength
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +84,7 @@ class RegisteredGateway:
     id: str
     public_key_path: str
     public_key: Ed25519PublicKey = field(repr=False, compare=False)
+    branch_id: str = ""  # always set from center.toml: [[gateways]] branch_id is required
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,17 +115,31 @@ class CenterConfig:
     #: the queries never need it.
     command_key_path: Path | None = None
     web: WebConfig = DEFAULT_WEB
+    #: [center] quarantine_rows_per_source (center/quarantine_cap.py).
+    quarantine_rows_per_source: int = DEFAULT_ROWS_PER_SOURCE
+    #: [center] seq_gap_settle_s: how long a gateway's seq may be missing
+    #: (out of order, redelivered) before it counts as a gap (center/seq_gaps.py).
+    seq_gap_settle_s: int = DEFAULT_SETTLE_S
 
     def verifier(self) -> SignatureVerifier:
         """Trusts exactly center.toml's gateways, each with its own key (the
         database's registrations are added by center.registry)."""
-        return SignatureVerifier({gateway.id: gateway.public_key for gateway in self.gateways})
+        return SignatureVerifier({gateway.id: gateway.public_key for gateway in self.gateways},
+                                 branches={gateway.id: gateway.branch_id
+                                           for gateway in self.gateways})
 
 
-def default_client_id(share_group: str | None) -> str:
-    """Stable across restarts of one center process on one host (a session is
-    found again by its client id); run a second process with its own id."""
-    return f"posgw-center-{share_group or 'solo'}-{socket.gethostname()}"
+def default_client_id(share_group: str | None, username: str | None) -> str:
+    """The MQTT user name when there is one: the deployed broker makes every
+    client's id its user name anyway (use_username_as_clientid), so only
+    the holder of the center's password gets its session. Without one, a
+    random suffix: an id anyone could work out (group and host name) is one
+    anyone could take the session with (issue 17, finding 4). Such an id
+    changes at every start, so the broker's queue for the previous one is
+    not found again; the gateways publish what the center did not confirm."""
+    if username:
+        return username
+    return f"posgw-center-{share_group or 'solo'}-{socket.gethostname()}-{secrets.token_hex(6)}"
 
 
 def load_center_config(path: str | Path,
@@ -141,6 +165,9 @@ def parse_center_config(table: Mapping[str, Any], source: str = "",
     skew = center.integer("max_clock_skew_s", DEFAULT_MAX_CLOCK_SKEW_S, 1, 24 * 3600)
     age = center.integer("max_event_age_s", DEFAULT_MAX_EVENT_AGE_S, 60, 10 * 365 * 24 * 3600)
     command_key = center.text("command_key", None)
+    rows_per_source = center.integer("quarantine_rows_per_source", DEFAULT_ROWS_PER_SOURCE,
+                                     1, 10_000_000)
+    settle = center.integer("seq_gap_settle_s", DEFAULT_SETTLE_S, 1, 24 * 3600)
     center.reject_unknown()
     config = CenterConfig(
         database=database,
@@ -151,6 +178,8 @@ def parse_center_config(table: Mapping[str, Any], source: str = "",
         max_event_age_s=age,
         command_key_path=(base_dir or Path.cwd()) / command_key if command_key else None,
         web=_web(root.sub("web")),
+        quarantine_rows_per_source=rows_per_source,
+        seq_gap_settle_s=settle,
     )
     root.reject_unknown()
     return config
@@ -166,7 +195,8 @@ def _mqtt(reader: TableReader) -> MqttConfig:
         port=reader.integer("port", 1883, 1, 65535),
         topic_prefix=_topic_prefix(reader),
         share_group=share_group or None,
-        client_id=reader.text("client_id", "") or default_client_id(share_group),
+        client_id=reader.text("client_id", "") or default_client_id(
+            share_group, reader.text("username", None)),
         username=reader.text("username", None),
         password=reader.text("password", None),
         tls_ca=reader.text("tls_ca", None),
@@ -227,12 +257,17 @@ def _gateway(reader: TableReader, base_dir: Path) -> RegisteredGateway:
     if not is_identifier(gateway_id):
         reader.fail("id", "required: the gateway_id the gateway signs with "
                           "(letters, digits, '-', '_' or '.')")
+    branch_id = reader.text("branch_id") or ""
+    if not is_identifier(branch_id, MAX_BRANCH_ID):
+        reader.fail("branch_id", "required: the branch this gateway serves, as its "
+                                 "[gateway] branch_id (letters, digits, '-', '_' or '.', at "
+                                 f"most {MAX_BRANCH_ID}); its events must claim it")
     path_text = reader.text("public_key") or ""
     if not path_text:
         reader.fail("public_key", "required: path to the gateway's signing.pub")
     path = (base_dir / path_text).resolve()
     reader.reject_unknown()
-    return RegisteredGateway(gateway_id, str(path), _public_key(reader, path))
+    return RegisteredGateway(gateway_id, str(path), _public_key(reader, path), branch_id)
 
 
 def _public_key(reader: TableReader, path: Path) -> Ed25519PublicKey:
@@ -255,6 +290,6 @@ def _check_database_url(reader: TableReader, url: str) -> None:
                                 "postgresql+psycopg://USER@HOST/DB")
 
 
-def is_identifier(value: str) -> bool:
-    return bool(value) and len(value) <= 64 and all(
+def is_identifier(value: str, max_length: int = 64) -> bool:
+    return bool(value) and len(value) <= max_length and all(
         c.isascii() and (c.isalnum() or c in _IDENTIFIER_EXTRA) for c in value)

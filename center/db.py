@@ -19,9 +19,12 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from posgw.center.models import (
     GatewayKey,
+    GatewaySeqs,
     QuarantinedPayload,
+    QuarantineOverflow,
     ReceivedEvent,
     ReceivedReconciliation,
+    SeenSeq,
 )
 from posgw.center.pg_schema import TOTALS_INDEX, partitioned_ddl
 from posgw.center.pg_writer import PostgresWriter
@@ -33,7 +36,8 @@ from posgw.protocols.canonical_json import canonical_json
 log = logging.getLogger(__name__)
 
 _TABLES = [table_of(model) for model in (
-    ReceivedEvent, QuarantinedPayload, GatewayKey, ReceivedReconciliation)]
+    ReceivedEvent, QuarantinedPayload, QuarantineOverflow, GatewayKey, ReceivedReconciliation,
+    SeenSeq, GatewaySeqs)]
 #: Any constant works: it only has to be the same in every center process.
 SCHEMA_LOCK_KEY = 0x706F7367_63656E74  # "posgcent"
 
@@ -71,6 +75,7 @@ class CenterStore:
             SQLModel.metadata.create_all(conn, tables=_TABLES)
             conn.execute(text(TOTALS_INDEX))  # also on a database made before it
             _add_quarantine_kind(conn)
+            _add_gateway_branch(conn)
 
     def close(self) -> None:
         if self._writer is not None:
@@ -105,6 +110,12 @@ class CenterStore:
     def quarantine(self, topic: str, reason: str, payload: bytes, kind: str = "") -> None:
         self.writer().quarantine([QuarantineRow(topic, reason, kind, payload)])
 
+    def quarantined_from(self, source: str) -> int:
+        """Rows the quarantine holds from `source` (center/quarantine_cap.py)."""
+        with self.engine.connect() as conn:
+            return int(conn.scalar(text("SELECT count(*) FROM center_quarantine "
+                                        "WHERE source = :source"), {"source": source}) or 0)
+
 
 def _add_quarantine_kind(conn: Connection) -> None:
     """A database made before quarantine rows had a `kind` gets the column
@@ -113,6 +124,20 @@ def _add_quarantine_kind(conn: Connection) -> None:
     if "kind" not in columns:
         conn.execute(text("ALTER TABLE center_quarantine "
                           "ADD COLUMN kind VARCHAR(32) NOT NULL DEFAULT ''"))
+    if "source" not in columns:  # likewise for the source the cap counts by
+        conn.execute(text("ALTER TABLE center_quarantine "
+                          "ADD COLUMN source VARCHAR(64) NOT NULL DEFAULT ''"))
+        conn.execute(text("CREATE INDEX IF NOT EXISTS ix_center_quarantine_source "
+                          "ON center_quarantine (source)"))
+
+
+def _add_gateway_branch(conn: Connection) -> None:
+    """Registrations made before gateways had a branch get the column; their
+    gateways stay refused until registered again with a branch."""
+    columns = {column["name"] for column in inspect(conn).get_columns("center_gateway_keys")}
+    if "branch_id" not in columns:
+        conn.execute(text("ALTER TABLE center_gateway_keys "
+                          "ADD COLUMN branch_id VARCHAR(32) NOT NULL DEFAULT ''"))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

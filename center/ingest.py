@@ -27,8 +27,14 @@ Durability, in order of a message's life:
 With a shared subscription (`$share/<group>/...`, the default) several
 center processes split the stream; the unique event_id makes the result the
 same whichever of them gets a redelivery. A payload that fails verification
-(its signature, the JSON Schema it names, its time) goes to the quarantine
-table with the reason, never into the events table.
+(its signature, the JSON Schema it names, its branch and topic, its time)
+goes to the quarantine table with the reason, never into the events table;
+at most `quarantine_rows_per_source` rows per topic branch, the rest only
+counted (center/quarantine_cap.py).
+
+Terminal statuses, cases and command replies are verified the same way but
+only their seq is recorded, in the batch's transaction: with the stored
+events it shows which of a gateway's seqs never arrived (center/seq_gaps.py).
 """
 
 from __future__ import annotations
@@ -40,18 +46,22 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import aiomqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.exc import SQLAlchemyError
 
+from posgw.center.checks import check_time, check_topic, shown_topic
 from posgw.center.config import DEFAULT_MAX_CLOCK_SKEW_S, DEFAULT_MAX_EVENT_AGE_S
 from posgw.center.confirmations import Confirmation, ConfirmationBook
 from posgw.center.db import CenterStore
+from posgw.center.quarantine_cap import DEFAULT_ROWS_PER_SOURCE, QuarantineCap, topic_source
 from posgw.center.registry import GatewayTrust
 from posgw.center.rows import (
+    MAX_QUARANTINE_TEXT,
+    MAX_UNSIGNED_TEXT,
     BatchRefused,
     NotStorable,
     QuarantineRow,
@@ -59,28 +69,24 @@ from posgw.center.rows import (
     StoreRow,
     StoreUnavailable,
 )
+from posgw.center.topics import (
+    INGESTED_SCHEMAS,
+    accepted_on,
+    counted_only,
+    subscription_filters,
+)
 from posgw.center.validation import check_against_schema, compiled_schemas
 from posgw.center.verify import BadPayload, QuarantineKind, SignatureVerifier
 from posgw.drivers.backoff import Backoff
 from posgw.drivers.clock import SYSTEM_CLOCK, Clock
 from posgw.drivers.mqtt import QOS_AT_LEAST_ONCE, MqttConfig, ack, new_client, queued
-from posgw.protocols.contract import (
-    RECONCILIATION_SCHEMA,
-    TX_EVENT_SCHEMA,
-    reconciliation_filter,
-    shared,
-    tx_filter,
-)
+from posgw.protocols.contract import GATEWAY_STATUS_SCHEMA
 
-__all__ = ["BatchResult", "CenterIngest", "Received"]
+__all__ = ["INGESTED_SCHEMAS", "BatchResult", "CenterIngest", "Received",
+           "subscription_filters"]
 
 log = logging.getLogger(__name__)
 
-#: What arrives on the topics the ingest subscribes to: transaction events on
-#: `{prefix}/{branch}/{terminal}/tx`, and a gateway's report of a closed batch on
-#: `{prefix}/{branch}/{terminal}/reconciliation`, stored in its own table
-#: (center_reconciliations), never among the events.
-INGESTED_SCHEMAS = frozenset({TX_EVENT_SCHEMA, RECONCILIATION_SCHEMA})
 MAX_CLOCK_SKEW = timedelta(seconds=DEFAULT_MAX_CLOCK_SKEW_S)
 MAX_EVENT_AGE = timedelta(seconds=DEFAULT_MAX_EVENT_AGE_S)
 CONNECT_TIMEOUT_S = 10.0
@@ -88,6 +94,12 @@ CONNECT_TIMEOUT_S = 10.0
 #: batch saves little (bench/center.py), and a batch is redelivered whole
 #: after a crash.
 DEFAULT_BATCH_SIZE = 500
+#: Larger payloads are quarantined unread ("oversized"): a signed event is
+#: about 1 KB and a reconciliation report a few; the broker's own limit
+#: (deploy/mosquitto/posgw.conf max_packet_size) is above this.
+MAX_PAYLOAD_BYTES = 64 * 1024
+#: Quarantined payloads logged one by one per batch; the rest as one line.
+LOGGED_PER_BATCH = 10
 #: Batches the broker may have in flight to the center, unacknowledged: one
 #: being committed, one being verified, one arriving. With two, the broker
 #: stops sending while the first two are in hand and the pipeline stalls.
@@ -106,7 +118,9 @@ class Received:
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
-    outcomes: list[str]  # per message, in order: "ingested", "duplicate" or "quarantined"
+    #: Per message, in order: "ingested", "duplicate", "quarantined" or
+    #: "counted" (a status, case or reply: its seq recorded, nothing stored).
+    outcomes: list[str]
     confirmations: list[Confirmation]
 
 
@@ -122,7 +136,8 @@ class CenterIngest:
                  mqtt: MqttConfig, *, max_clock_skew: timedelta = MAX_CLOCK_SKEW,
                  max_event_age: timedelta = MAX_EVENT_AGE, clock: Clock = SYSTEM_CLOCK,
                  backoff: Backoff | None = None, command_key: Ed25519PrivateKey | None = None,
-                 batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+                 batch_size: int = DEFAULT_BATCH_SIZE,
+                 quarantine_rows_per_source: int = DEFAULT_ROWS_PER_SOURCE) -> None:
         """`verifier`: a fixed set of keys, or a GatewayTrust that follows
         registrations and revocations in the database (center/registry.py).
         `command_key`: signs the confirmations; without it none are sent."""
@@ -133,6 +148,10 @@ class CenterIngest:
         self._backoff = backoff or Backoff()
         self._command_key = command_key
         self.batch_size = batch_size
+        self._cap = QuarantineCap(quarantine_rows_per_source)
+        self._logged_in_batch = 0
+        #: Quarantined payloads past their source's cap: counted, not kept.
+        self.quarantine_overflow = 0
         compiled_schemas()  # now, not on the first message
         self.subscribed = asyncio.Event()
         self.ingested = 0
@@ -140,6 +159,7 @@ class CenterIngest:
         self.quarantined = 0
         self.batches = 0
         self.confirmations = 0  # confirm.v1 messages published
+        self.counted = 0  # statuses, cases and replies: seq recorded, nothing stored
         #: Quarantined payloads of this run by QuarantineKind.
         self.quarantined_by_kind: collections.Counter[str] = collections.Counter()
         #: [center] max_clock_skew_s and max_event_age_s (center/config.py).
@@ -174,17 +194,26 @@ class CenterIngest:
 
     async def _commit(self, checked: list[_Checked]) -> BatchResult:
         rows: dict[str, StoreRow] = {}  # by event_id: a copy in the same batch is a duplicate
-        refused = [QuarantineRow(c.message.topic, str(c.refusal), c.refusal.kind.value,
-                                 c.message.raw) for c in checked if c.refusal is not None]
+        refused = [self._quarantine_row(c.message, c.refusal, signed=c.payload is not None)
+                   for c in checked if c.refusal is not None]
+        seen: list[tuple[str, int]] = []
         for item in checked:
             if item.refusal is None and item.payload is not None:
+                if counted_only(item.payload):
+                    if item.payload["schema"] != GATEWAY_STATUS_SCHEMA:
+                        seen.append((str(item.payload["gateway_id"]), int(item.payload["seq"])))
+                    continue
                 rows.setdefault(str(item.payload["event_id"]),
                                 StoreRow(item.message.topic, item.payload, item.message.raw))
         inserted, failed = await asyncio.to_thread(self._store_batch, list(rows.values()),
-                                                   refused)
+                                                   refused, seen)
         self.batches += 1
         book = ConfirmationBook(self._mqtt.topic_prefix)
+        self._logged_in_batch = 0
         outcomes = [self._outcome(item, inserted, failed, book) for item in checked]
+        if self._logged_in_batch > LOGGED_PER_BATCH:  # a flood: one line, not thousands
+            log.warning("quarantined %d more payloads of this batch (posgw center quarantine)",
+                        self._logged_in_batch - LOGGED_PER_BATCH)
         confirmations = ([] if self._command_key is None
                          else book.signed(self._command_key, self._clock.utc_now()))
         return BatchResult(outcomes, confirmations)
@@ -192,6 +221,9 @@ class CenterIngest:
     def _outcome(self, item: _Checked, inserted: set[str], failed: dict[str, BadPayload],
                  book: ConfirmationBook) -> str:
         refusal = item.refusal
+        if refusal is None and item.payload is not None and counted_only(item.payload):
+            self.counted += 1
+            return "counted"
         if refusal is None and item.payload is not None:
             event_id = str(item.payload["event_id"])
             refusal = failed.get(event_id)
@@ -208,19 +240,33 @@ class CenterIngest:
             book.quarantined(item.payload, str(refusal))
         self.quarantined += 1
         self.quarantined_by_kind[refusal.kind.value] += 1
-        log.warning("quarantined a payload on %s (%s): %s", item.message.topic,
-                    refusal.kind.value, refusal)
+        self._logged_in_batch += 1
+        if self._logged_in_batch <= LOGGED_PER_BATCH:
+            log.warning("quarantined a payload on %s (%s): %s", shown_topic(item.message.topic),
+                        refusal.kind.value, refusal)
         return "quarantined"
 
-    def _store_batch(self, rows: list[StoreRow], refused: list[QuarantineRow]
-                     ) -> tuple[set[str], dict[str, BadPayload]]:
+    def _quarantine_row(self, message: Received, refusal: BadPayload, *,
+                        signed: bool) -> QuarantineRow:
+        return QuarantineRow(message.topic, str(refusal), refusal.kind.value, message.raw,
+                             source=topic_source(message.topic, self._mqtt.topic_prefix),
+                             keep_bytes=MAX_QUARANTINE_TEXT if signed else MAX_UNSIGNED_TEXT)
+
+    def _store_batch(self, rows: list[StoreRow], refused: list[QuarantineRow],
+                     seen: list[tuple[str, int]]) -> tuple[set[str], dict[str, BadPayload]]:
         """(event_ids inserted now, event_id -> why it could not be stored).
         Blocking: runs in a worker thread, once per batch."""
         writer = self._store.writer()
+        kept, overflow = self._cap.split(refused, self._store.quarantined_from)
         try:
-            return writer.write(rows, refused), {}
+            written = writer.write(rows, kept, overflow, seen)
+            self.quarantine_overflow += sum(overflow.values())
+            return written, {}
         except BatchRefused as exc:
             log.info("a batch of %d hit %s: storing it one payload at a time", len(rows), exc)
+        except StoreUnavailable:
+            self._cap.forget()
+            raise
         inserted: set[str] = set()
         failed: dict[str, BadPayload] = {}
         for row in rows:
@@ -234,9 +280,11 @@ class CenterIngest:
                 # be redelivered forever.
                 failed[row.event_id] = BadPayload(str(exc), QuarantineKind.NOT_STORABLE)
         by_id = {row.event_id: row for row in rows}
-        writer.quarantine(refused + [
-            QuarantineRow(by_id[event_id].topic, str(why), why.kind.value, by_id[event_id].raw)
-            for event_id, why in failed.items()])
+        writer.quarantine(kept + [
+            self._quarantine_row(Received(by_id[event_id].topic, by_id[event_id].raw), why,
+                                 signed=True)
+            for event_id, why in failed.items()], overflow, seen)
+        self.quarantine_overflow += sum(overflow.values())
         return inserted, failed
 
     async def _verified(self, messages: Sequence[Received]) -> list[_Checked]:
@@ -258,6 +306,10 @@ class CenterIngest:
         return [self._check(message) for message in messages]
 
     def _check(self, message: Received) -> _Checked:
+        if len(message.raw) > MAX_PAYLOAD_BYTES:
+            return _Checked(message, None, BadPayload(
+                f"{len(message.raw)} bytes, more than {MAX_PAYLOAD_BYTES}: not read",
+                QuarantineKind.OVERSIZED))
         try:
             payload = json.loads(message.raw)
         except (UnicodeDecodeError, json.JSONDecodeError):
@@ -267,29 +319,17 @@ class CenterIngest:
         except BadPayload as exc:
             return _Checked(message, None, exc)
         try:
-            check_against_schema(payload, INGESTED_SCHEMAS)
-            self._check_time(payload["occurred_at"])
+            schema = check_against_schema(payload, accepted_on(message.topic))
+            check_topic(message.topic, payload)
+            if schema in INGESTED_SCHEMAS:  # what is only counted may be old (retained)
+                check_time(payload["occurred_at"], self._clock.utc_now(),
+                           self.max_clock_skew, self.max_event_age)
         except BadPayload as exc:
-            return _Checked(message, dict(payload), exc)
+            # A payload on another branch's topic gets no confirmation: whoever
+            # put it there was not necessarily the gateway that signed it.
+            wrong_place = exc.kind is QuarantineKind.WRONG_BRANCH
+            return _Checked(message, None if wrong_place else dict(payload), exc)
         return _Checked(message, dict(payload), None)
-
-    def _check_time(self, occurred_at: str) -> None:
-        """Reject times from the future (beyond clock skew) or older than the
-        outbox could plausibly have held an event: a replayed or forged
-        payload, or a gateway whose clock is wrong."""
-        try:
-            moment = datetime.fromisoformat(occurred_at.replace("Z", "+00:00"))
-        except ValueError:
-            raise BadPayload("occurred_at is not an ISO 8601 time") from None
-        if moment.tzinfo is None:
-            raise BadPayload("occurred_at has no time zone")
-        now = self._clock.utc_now()
-        if moment > now + self.max_clock_skew:
-            raise BadPayload(f"occurred_at is more than {_span(self.max_clock_skew)} in the "
-                             "future (max_clock_skew_s)", QuarantineKind.FUTURE)
-        if moment < now - self.max_event_age:
-            raise BadPayload(f"occurred_at is older than {_span(self.max_event_age)} "
-                             "(max_event_age_s)", QuarantineKind.STALE)
 
     async def _session(self) -> None:
         persistent = bool(self._mqtt.client_id)
@@ -359,23 +399,3 @@ def _retry(item: _Checked) -> bool:
 
 def _raw(message: aiomqtt.Message) -> bytes:
     return message.payload if isinstance(message.payload, bytes) else b""
-
-
-def subscription_filters(mqtt: MqttConfig) -> tuple[str, ...]:
-    """The ingest's subscriptions: every terminal's transaction events and
-    batch reports, shared by `share_group` when one is set."""
-    return tuple(shared(topic_filter, mqtt.share_group)
-                 for topic_filter in (tx_filter(mqtt.topic_prefix),
-                                      reconciliation_filter(mqtt.topic_prefix)))
-
-
-def _span(span: timedelta) -> str:
-    """A tolerance as an operator wrote it: 30 days, 5 min, 90 s."""
-    seconds = int(span.total_seconds())
-    if seconds % 86_400 == 0:
-        days = seconds // 86_400
-        return f"{days} day{'' if days == 1 else 's'}"
-    for unit, size in (("h", 3600), ("min", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size} {unit}"
-    return f"{seconds} s"

@@ -58,8 +58,49 @@ class QuarantinedPayload(SQLModel, table=True):
     #: The reason's class (center/verify.py QuarantineKind), for counting; "" on
     #: rows stored before it existed.
     kind: str = Field(default="", max_length=32)
+    #: The topic's branch level: whom the row counts against (at most
+    #: `quarantine_rows_per_source` rows each, the rest only counted in
+    #: center_quarantine_overflow); "" on rows stored before it existed.
+    source: str = Field(default="", max_length=64, index=True)
     payload_text: str
     received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class QuarantineOverflow(SQLModel, table=True):
+    """Payloads quarantined past a source's cap: counted, not kept."""
+
+    __tablename__ = "center_quarantine_overflow"
+
+    source: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(primary_key=True, max_length=32)
+    count: int
+    last_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class SeenSeq(SQLModel, table=True):
+    """The seq of a verified payload the center does not store (a terminal
+    status, a case, a command reply): stored events and reports have theirs
+    in their own tables. Together they tell which of a gateway's seqs never
+    arrived (center/seq_gaps.py)."""
+
+    __tablename__ = "center_seen_seqs"
+
+    gateway_id: str = Field(primary_key=True, max_length=64)
+    seq: int = Field(primary_key=True)
+
+
+class GatewaySeqs(SQLModel, table=True):
+    """Per gateway, what the last gap check found (center/seq_gaps.py)."""
+
+    __tablename__ = "center_gateway_seqs"
+
+    gateway_id: str = Field(primary_key=True, max_length=64)
+    #: Every seq up to this one has arrived: the next check starts above it.
+    contiguous_through: int
+    newest_seq: int
+    missing: int  # seqs below newest_seq missing for longer than the settling time
+    lost: int = 0  # seqs given up on after a day missing (center/seq_gaps.py GIVE_UP_S)
+    checked_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
 class GatewayKey(SQLModel, table=True):
@@ -77,6 +118,10 @@ class GatewayKey(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     gateway_id: str = Field(max_length=64, index=True)
+    #: The branch the gateway serves (its events must claim it); "" on rows
+    #: registered before branches were (such a gateway is refused until
+    #: registered again with --branch).
+    branch_id: str = Field(default="", max_length=32)
     fingerprint: str = Field(max_length=64)  # SHA-256 hex of the DER public key
     public_key_pem: str = Field(sa_column=Column(Text, nullable=False))
     registered_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -30,8 +30,10 @@ from posgw.center.pg_schema import (
     month_of,
     partition_ddl,
 )
+from posgw.center.quarantine_cap import Overflow
 from posgw.center.rows import (
     MAX_REASON,
+    MAX_SOURCE,
     MAX_TOPIC,
     BatchRefused,
     NotStorable,
@@ -41,6 +43,7 @@ from posgw.center.rows import (
     StoreUnavailable,
     reconciliation_values,
 )
+from posgw.center.writer import Seen
 
 CONNECT_TIMEOUT_S = 10
 _ARRAY_TYPE = {"integer": "bigint[]", "timestamptz": "timestamptz[]"}
@@ -102,8 +105,14 @@ _R_SOURCE, _R_NAMES, _R_SELECTED = _unnest(_RECONCILIATION_COLUMNS)
 RECONCILIATIONS = (f"INSERT INTO center_reconciliations ({_R_NAMES}, received_at) "
                    f"SELECT {_R_SELECTED}, now() FROM {_R_SOURCE} "
                    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id")
-QUARANTINE = ("INSERT INTO center_quarantine (topic, reason, kind, payload_text, received_at) "
-              "VALUES (%s, %s, %s, %s, now())")
+QUARANTINE = ("INSERT INTO center_quarantine "
+              "(topic, reason, kind, source, payload_text, received_at) "
+              "VALUES (%s, %s, %s, %s, %s, now())")
+SEEN = ("INSERT INTO center_seen_seqs (gateway_id, seq) VALUES (%s, %s) "
+        "ON CONFLICT DO NOTHING")
+OVERFLOW = ("INSERT INTO center_quarantine_overflow (source, kind, count, last_at) "
+            "VALUES (%s, %s, %s, now()) ON CONFLICT (source, kind) DO UPDATE SET "
+            "count = center_quarantine_overflow.count + EXCLUDED.count, last_at = now()")
 
 
 class PostgresWriter:
@@ -115,9 +124,10 @@ class PostgresWriter:
         self._partitioned = True
         self._months: set[date] = set()  # partitions known to exist
 
-    def write(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow]) -> set[str]:
+    def write(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow],
+              overflow: Overflow | None = None, seen: Seen = ()) -> set[str]:
         try:
-            return self._in_transaction(rows, quarantined)
+            return self._in_transaction(rows, quarantined, overflow, seen)
         except (psycopg.IntegrityError, psycopg.DataError) as exc:
             raise BatchRefused(type(exc).__name__) from exc
 
@@ -131,16 +141,17 @@ class PostgresWriter:
         except (psycopg.IntegrityError, psycopg.DataError) as exc:
             raise NotStorable(f"not storable: {type(exc).__name__}") from exc
 
-    def quarantine(self, quarantined: Sequence[QuarantineRow]) -> None:
-        self._in_transaction([], quarantined)
+    def quarantine(self, quarantined: Sequence[QuarantineRow],
+                   overflow: Overflow | None = None, seen: Seen = ()) -> None:
+        self._in_transaction([], quarantined, overflow, seen)
 
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
-    def _in_transaction(self, rows: Sequence[StoreRow],
-                        quarantined: Sequence[QuarantineRow]) -> set[str]:
+    def _in_transaction(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow],
+                        overflow: Overflow | None = None, seen: Seen = ()) -> set[str]:
         events = [row for row in rows if not row.is_reconciliation]
         reports = [row for row in rows if row.is_reconciliation]
         try:
@@ -153,6 +164,11 @@ class PostgresWriter:
                 if quarantined:
                     cursor.executemany(QUARANTINE, [_quarantine_params(row)
                                                     for row in quarantined])
+                if overflow:
+                    cursor.executemany(OVERFLOW, [(source, kind, count) for (source, kind), count
+                                                  in overflow.items()])
+                if seen:
+                    cursor.executemany(SEEN, list(seen))
         except (psycopg.IntegrityError, psycopg.DataError):
             raise  # the transaction was rolled back; the connection is fine
         except psycopg.Error as exc:
@@ -208,9 +224,9 @@ def _reconciliation_arrays(rows: Sequence[StoreRow]) -> list[list[Any]] | None:
             for name, _ in _RECONCILIATION_COLUMNS]
 
 
-def _quarantine_params(row: QuarantineRow) -> tuple[str, str, str, str]:
+def _quarantine_params(row: QuarantineRow) -> tuple[str, str, str, str, str]:
     return (row.topic[:MAX_TOPIC], row.reason[:MAX_REASON], row.kind,  # received_at: now()
-            row.stored_text())
+            row.source[:MAX_SOURCE], row.stored_text())
 
 
 def _payload_text(row: StoreRow) -> str:

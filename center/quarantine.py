@@ -1,8 +1,9 @@
 """What the quarantine holds: counts by kind, and the latest entries.
 
 Reasons never quote a payload (center/verify.py), and stored payload text
-has its long digit runs masked (center/db.py), so nothing read here holds a
-card number in clear; this module shows reasons, not payloads.
+has its long digit runs masked (center/rows.py), so nothing read here holds
+a card number in clear; this module shows reasons, not payloads. Topics are
+the publisher's choice: the command line escapes them before printing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
-from posgw.center.models import QuarantinedPayload
+from posgw.center.models import QuarantinedPayload, QuarantineOverflow
 
 #: Shown for rows quarantined before rows had a kind.
 UNCLASSIFIED = "unclassified"
@@ -31,11 +32,26 @@ class QuarantineEntry:
 
 
 def counts_by_kind(session: Session) -> dict[str, int]:
-    """Quarantined payloads per kind, most frequent first."""
+    """Quarantined payloads per kind, kept or only counted past their
+    source's cap, most frequent first."""
     kind = _kind(session)
-    rows = session.execute(select(kind, func.count()).group_by(kind)
-                           .order_by(func.count().desc(), kind)).all()
-    return {(name or UNCLASSIFIED): int(count) for name, count in rows}
+    rows = session.execute(select(kind, func.count()).group_by(kind)).all()
+    counts: dict[str, int] = {}
+    for name, count in rows:
+        counts[name or UNCLASSIFIED] = counts.get(name or UNCLASSIFIED, 0) + int(count)
+    for (_source, name), count in overflow(session).items():
+        counts[name] = counts.get(name, 0) + count
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def overflow(session: Session) -> dict[tuple[str, str], int]:
+    """(source, kind) -> payloads counted but not kept (center/quarantine_cap.py)."""
+    if not inspect(session.get_bind()).has_table(QuarantineOverflow.__tablename__):
+        return {}  # a database from before the cap: nothing counted apart
+    query = select(col(QuarantineOverflow.source), col(QuarantineOverflow.kind),
+                   col(QuarantineOverflow.count)).order_by(col(QuarantineOverflow.source),
+                                                           col(QuarantineOverflow.kind))
+    return {(source, kind): int(count) for source, kind, count in session.execute(query)}
 
 
 def recent(session: Session, limit: int) -> list[QuarantineEntry]:

@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.serialization import (
 from sqlalchemy import inspect
 from sqlmodel import col, select
 
-from posgw.center.config import RegisteredGateway, is_identifier
+from posgw.center.config import MAX_BRANCH_ID, RegisteredGateway, is_identifier
 from posgw.center.db import CenterStore
 from posgw.center.models import GatewayKey
 from posgw.center.verify import SignatureVerifier, key_fingerprint
@@ -53,6 +53,7 @@ class TrustedKey:
     """One row of `posgw center gateways list`."""
 
     gateway_id: str
+    branch_id: str  # "" for a registration made before branches were
     fingerprint: str
     source: str  # "center.toml" or "registered"
     registered_at: datetime | None
@@ -69,22 +70,33 @@ def parse_public_key(pem: bytes, source: str) -> Ed25519PublicKey:
     return key
 
 
-def register_key(store: CenterStore, gateway_id: str, key: Ed25519PublicKey) -> bool:
-    """Trust `key` for `gateway_id`; False when it already was. Registering a
-    revoked key again trusts it again (an explicit operator decision)."""
+def register_key(store: CenterStore, gateway_id: str, key: Ed25519PublicKey,
+                 branch_id: str) -> bool:
+    """Trust `key` for `gateway_id` speaking for `branch_id`; False when it
+    already was. Registering a revoked key again trusts it again (an
+    explicit operator decision); a gateway serves one branch: moving it to
+    another takes revoking its keys first."""
     if not is_identifier(gateway_id):
         raise RegistrationError(f"{gateway_id!r}: a gateway_id is letters, digits, '-', '_' "
                                 "or '.' (at most 64)")
+    if not is_identifier(branch_id, MAX_BRANCH_ID):
+        raise RegistrationError(f"{branch_id!r}: a branch_id is letters, digits, '-', '_' "
+                                f"or '.' (at most {MAX_BRANCH_ID})")
     fingerprint, now = key_fingerprint(key), datetime.now(UTC)
     with store.session() as session, session.begin():
-        row = session.scalars(select(GatewayKey).where(
-            GatewayKey.gateway_id == gateway_id, GatewayKey.fingerprint == fingerprint)).first()
-        if row is not None and row.revoked_at is None:
+        rows = list(session.scalars(select(GatewayKey).where(
+            GatewayKey.gateway_id == gateway_id)))
+        other = {r.branch_id for r in rows if r.revoked_at is None and r.branch_id} - {branch_id}
+        if other:
+            raise RegistrationError(f"{gateway_id} is registered for branch "
+                                    f"{', '.join(sorted(other))}: revoke its keys first")
+        row = next((r for r in rows if r.fingerprint == fingerprint), None)
+        if row is not None and row.revoked_at is None and row.branch_id == branch_id:
             return False
         if row is None:
             row = GatewayKey(gateway_id=gateway_id, fingerprint=fingerprint,
                              public_key_pem=_pem(key), registered_at=now)
-        row.revoked_at, row.registered_at = None, now
+        row.revoked_at, row.registered_at, row.branch_id = None, now, branch_id
         session.add(row)
     return True
 
@@ -123,10 +135,10 @@ def trusted_keys(store: CenterStore | None,
     for gateway in configured:
         print_ = key_fingerprint(gateway.public_key)
         row = stored.pop((gateway.id, print_), None)
-        listed.append(TrustedKey(gateway.id, print_, "center.toml", None,
+        listed.append(TrustedKey(gateway.id, gateway.branch_id, print_, "center.toml", None,
                                  row.revoked_at if row is not None else None))
-    listed += [TrustedKey(row.gateway_id, row.fingerprint, "registered", row.registered_at,
-                          row.revoked_at) for row in stored.values()]
+    listed += [TrustedKey(row.gateway_id, row.branch_id, row.fingerprint, "registered",
+                          row.registered_at, row.revoked_at) for row in stored.values()]
     return listed
 
 
@@ -142,7 +154,12 @@ def build_verifier(store: CenterStore | None,
     for gateway_id, key in pairs:
         withdrawn = (gateway_id, key_fingerprint(key)) in revoked_prints
         (revoked if withdrawn else trusted).setdefault(gateway_id, []).append(key)
-    return SignatureVerifier(trusted, revoked)
+    # center.toml's branch wins over a registration's (register_key keeps a
+    # gateway's registrations to one branch).
+    branches = {row.gateway_id: row.branch_id for row in rows
+                if row.branch_id and row.revoked_at is None}
+    branches.update({gateway.id: gateway.branch_id for gateway in configured})
+    return SignatureVerifier(trusted, revoked, branches)
 
 
 class GatewayTrust:
@@ -157,7 +174,7 @@ class GatewayTrust:
         self._refresh_s = refresh_s
         self._clock = clock
         self._loaded_at: float | None = None
-        self.verifier = SignatureVerifier({})
+        self.verifier = SignatureVerifier({}, branches={})
         self.reloads = 0
 
     def stale(self) -> bool:

@@ -24,6 +24,7 @@ from posgw.center.config import CenterConfig
 from posgw.center.db import CenterStore
 from posgw.center.ingest import CenterIngest
 from posgw.center.registry import GatewayTrust
+from posgw.center.seq_gaps import SeqGapWatcher, watch
 from posgw.center.startup import open_center_store
 from posgw.drivers.mqtt_tls import tls_problem
 from posgw.protocols.config_error import ConfigError
@@ -44,6 +45,7 @@ class IngestCounts:
     duplicates: int
     quarantined: int
     quarantined_by_kind: dict[str, int]
+    seq_missing: int = 0  # gateways' seqs missing at the last gap check
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,18 +96,22 @@ async def _serve(config: CenterConfig, start: CenterStart) -> IngestCounts:
     ingest = CenterIngest(store, trust, config.mqtt,
                           max_clock_skew=timedelta(seconds=config.max_clock_skew_s),
                           max_event_age=timedelta(seconds=config.max_event_age_s),
-                          command_key=command_key)
+                          command_key=command_key,
+                          quarantine_rows_per_source=config.quarantine_rows_per_source)
+    gaps = SeqGapWatcher(store, lambda: trust.verifier.gateway_ids,
+                         settle_s=config.seq_gap_settle_s)
     _settle_garbage_collector()
     try:
         with _stop_on_signals() as stop:
             async with asyncio.TaskGroup() as group:
-                ingesting = group.create_task(ingest.run())
+                tasks = [group.create_task(ingest.run()), group.create_task(watch(gaps))]
                 await stop.wait()
-                ingesting.cancel()
+                for task in tasks:
+                    task.cancel()
     finally:
         store.close()
     return IngestCounts(ingest.ingested, ingest.duplicates, ingest.quarantined,
-                        dict(ingest.quarantined_by_kind))
+                        dict(ingest.quarantined_by_kind), gaps.missing_total)
 
 
 def _settle_garbage_collector() -> None:

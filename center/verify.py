@@ -38,6 +38,8 @@ class QuarantineKind(StrEnum):
     FUTURE = "future"  # occurred_at beyond the clock-skew tolerance
     STALE = "stale"  # occurred_at older than the maximum event age
     NOT_STORABLE = "not_storable"  # a value the events table cannot hold
+    WRONG_BRANCH = "wrong_branch"  # its branch or topic is not its gateway's registered branch
+    OVERSIZED = "oversized"  # larger than the ingest reads (junk, or a flood)
 
 
 class BadPayload(Exception):
@@ -70,11 +72,20 @@ class SignatureVerifier:
     its keys (several while a key is being rotated), and a gateway that is
     not registered is rejected (quarantined), never checked against some
     other gateway's key. `revoked` keys are named in the reason, never
-    trusted."""
+    trusted.
 
-    def __init__(self, keys: _Keys, revoked: _Keys | None = None) -> None:
+    `branches` (gateway_id -> branch_id, from its registration): a signed
+    payload must claim its gateway's own branch, so one branch's gateway
+    key cannot speak for another branch (issue 17, finding 6); a gateway
+    with no branch registered is refused. None checks signatures only (for
+    tools and tests that verify, not ingest).
+    """
+
+    def __init__(self, keys: _Keys, revoked: _Keys | None = None,
+                 branches: Mapping[str, str] | None = None) -> None:
         self._keys = _as_lists(keys)
         self._revoked = _as_lists(revoked or {})
+        self._branches = None if branches is None else dict(branches)
 
     @property
     def gateway_ids(self) -> frozenset[str]:
@@ -92,6 +103,7 @@ class SignatureVerifier:
             raise BadPayload(_unknown_gateway(gateway_id), QuarantineKind.UNREGISTERED)
         signature, body = _signature_and_body(payload)
         if any(_verifies(key, signature, body) for key in keys):
+            self._check_branch(str(gateway_id), payload.get("branch_id"))
             return
         revoked = [key for key in self._revoked.get(str(gateway_id), [])
                    if _verifies(key, signature, body)]
@@ -99,6 +111,19 @@ class SignatureVerifier:
             raise BadPayload(f"signed with a revoked key of gateway {_shown(gateway_id)} "
                              f"(sha256:{key_fingerprint(revoked[0])})", QuarantineKind.REVOKED)
         raise BadPayload("bad signature", QuarantineKind.BAD_SIGNATURE)
+
+    def _check_branch(self, gateway_id: str, claimed: object) -> None:
+        if self._branches is None:
+            return
+        registered = self._branches.get(gateway_id)
+        if registered is None:
+            raise BadPayload(f"gateway {_shown(gateway_id)} has no branch registered "
+                             "([[gateways]] branch_id, or `gateways register --branch`)",
+                             QuarantineKind.WRONG_BRANCH)
+        if claimed != registered:
+            raise BadPayload(f"gateway {_shown(gateway_id)} is registered for branch "
+                             f"{registered}, the payload claims {_shown(claimed)}",
+                             QuarantineKind.WRONG_BRANCH)
 
 
 def _signature_and_body(payload: dict[str, Any]) -> tuple[bytes, bytes]:

@@ -20,7 +20,14 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlmodel import SQLModel
 
-from posgw.center.models import QuarantinedPayload, ReceivedEvent, ReceivedReconciliation
+from posgw.center.models import (
+    QuarantinedPayload,
+    QuarantineOverflow,
+    ReceivedEvent,
+    ReceivedReconciliation,
+    SeenSeq,
+)
+from posgw.center.quarantine_cap import Overflow
 from posgw.center.rows import (
     BatchRefused,
     NotStorable,
@@ -34,17 +41,21 @@ from posgw.center.rows import (
 
 
 class BatchWriter(Protocol):
-    def write(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow]) -> set[str]:
-        """Store `rows` (distinct event_ids) and `quarantined` in one
-        transaction; the event_ids inserted now (the others were held already).
+    def write(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow],
+              overflow: Overflow | None = None, seen: Seen = ()) -> set[str]:
+        """Store `rows` (distinct event_ids), `quarantined`, the counts of
+        quarantined payloads not kept (`overflow`) and the (gateway_id, seq)
+        of payloads only counted (`seen`) in one transaction; the event_ids
+        inserted now (the others were held already).
         Raises BatchRefused (nothing written) or StoreUnavailable."""
 
     def write_one(self, row: StoreRow) -> bool:
         """Store one payload in its own transaction; False when already held.
         Raises ReplayedSeq, NotStorable or StoreUnavailable."""
 
-    def quarantine(self, quarantined: Sequence[QuarantineRow]) -> None:
-        """Store quarantined payloads in one transaction."""
+    def quarantine(self, quarantined: Sequence[QuarantineRow],
+                   overflow: Overflow | None = None, seen: Seen = ()) -> None:
+        """Store quarantined payloads (overflow counts, seen seqs) in one transaction."""
 
     def close(self) -> None: ...
 
@@ -58,8 +69,10 @@ def table_of(model: type[SQLModel]) -> Table:
     return table
 
 
-EVENTS, RECONCILIATIONS, QUARANTINE = (table_of(model) for model in (
-    ReceivedEvent, ReceivedReconciliation, QuarantinedPayload))
+EVENTS, RECONCILIATIONS, QUARANTINE, OVERFLOW, SEEN = (table_of(model) for model in (
+    ReceivedEvent, ReceivedReconciliation, QuarantinedPayload, QuarantineOverflow, SeenSeq))
+#: (gateway_id, seq) of verified payloads the center counts but does not store.
+Seen = Sequence[tuple[str, int]]
 
 
 class SqliteWriter:
@@ -68,7 +81,8 @@ class SqliteWriter:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def write(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow]) -> set[str]:
+    def write(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow],
+              overflow: Overflow | None = None, seen: Seen = ()) -> set[str]:
         now = datetime.now(UTC)
         try:
             with self._engine.begin() as conn:
@@ -78,8 +92,8 @@ class SqliteWriter:
                 inserted |= self._insert(conn, RECONCILIATIONS, [
                     reconciliation_values(row.topic, row.payload, now)
                     for row in rows if row.is_reconciliation])
-                if quarantined:
-                    conn.execute(QUARANTINE.insert(), [row.values(now) for row in quarantined])
+                _quarantine(conn, quarantined, overflow, now)
+                _seen(conn, seen)
         except (IntegrityError, DataError) as exc:
             raise BatchRefused(type(exc.orig).__name__) from exc
         except OperationalError as exc:
@@ -100,11 +114,12 @@ class SqliteWriter:
         except DataError as exc:
             raise NotStorable(f"not storable: {type(exc.orig).__name__}") from exc
 
-    def quarantine(self, quarantined: Sequence[QuarantineRow]) -> None:
-        if quarantined:
-            now = datetime.now(UTC)
+    def quarantine(self, quarantined: Sequence[QuarantineRow],
+                   overflow: Overflow | None = None, seen: Seen = ()) -> None:
+        if quarantined or overflow or seen:
             with self._engine.begin() as conn:
-                conn.execute(QUARANTINE.insert(), [row.values(now) for row in quarantined])
+                _quarantine(conn, quarantined, overflow, datetime.now(UTC))
+                _seen(conn, seen)
 
     def close(self) -> None:
         """The engine is the store's: nothing of the writer's own to close."""
@@ -121,3 +136,23 @@ class SqliteWriter:
         query = select(table.c.id).where(table.c.gateway_id == gateway_id, table.c.seq == seq)
         with self._engine.connect() as conn:
             return conn.execute(query).first() is not None
+
+
+def _quarantine(conn: Connection, quarantined: Sequence[QuarantineRow],
+                overflow: Overflow | None, now: datetime) -> None:
+    if quarantined:
+        conn.execute(QUARANTINE.insert(), [row.values(now) for row in quarantined])
+    if overflow:
+        statement = sqlite.insert(OVERFLOW)
+        conn.execute(statement.on_conflict_do_update(
+            index_elements=["source", "kind"],
+            set_={"count": OVERFLOW.c.count + statement.excluded.count,
+                  "last_at": statement.excluded.last_at}),
+            [{"source": source, "kind": kind, "count": count, "last_at": now}
+             for (source, kind), count in overflow.items()])
+
+
+def _seen(conn: Connection, seen: Seen) -> None:
+    if seen:
+        conn.execute(sqlite.insert(SEEN).on_conflict_do_nothing(),
+                     [{"gateway_id": gateway_id, "seq": seq} for gateway_id, seq in seen])

@@ -44,6 +44,8 @@ SUBCOMMANDS = {
     "users": LazyCommand("posgw.cli.center_web:users", "Console accounts: add, list, disable."),
     "web": LazyCommand("posgw.cli.center_web:web",
                        "Serve the center console (web) on --listen."),
+    "enroll": LazyCommand("posgw.cli.center_enroll:enroll",
+                          "Broker credentials, ACL and keys for a new branch's gateway."),
 }
 
 
@@ -82,11 +84,12 @@ def center(ctx: click.Context, config_path: Path | None, client_id: str | None,
       posgw center -c center.toml totals --date 2025-03-14
       posgw center -c center.toml cmd B001 ping --wait-reply 10
       posgw center -c center.toml cmd B001 release CASE-17
-      posgw center -c center.toml gateways register gw-b001-1 signing.pub
+      posgw center -c center.toml gateways register gw-b001-1 signing.pub --branch B001
       posgw center -c center.toml gateways list
       posgw center -c center.toml quarantine
       posgw center -c center.toml users add alice --role admin
       posgw center -c center.toml web --listen 127.0.0.1:8080
+      posgw center -c center.toml enroll B001 gw-b001-1
     """
     ctx.obj = CenterOptions(config_path, client_id)
     if ctx.invoked_subcommand is None:
@@ -118,7 +121,8 @@ def _run_ingest(config: CenterConfig, verbose: bool) -> None:
     kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.quarantined_by_kind.items()))
     click.echo(f"posgw center: stopped; ingested {counts.ingested}, duplicates "
                f"{counts.duplicates}, quarantined {counts.quarantined}"
-               f"{f' ({kinds})' if kinds else ''}", err=True)
+               f"{f' ({kinds})' if kinds else ''}, seqs missing {counts.seq_missing}",
+               err=True)
 
 
 # --- query ------------------------------------------------------------------

@@ -120,6 +120,15 @@ def center_store(config: CenterConfig, what: str, *, create: bool = False) -> Ce
 # --- tables -------------------------------------------------------------------
 
 
+def printable(text: str) -> str:
+    """Text from an untrusted sender (an MQTT topic, a reason quoting one),
+    made safe for a terminal: control characters (ESC sequences that
+    recolour, move the cursor or retitle the window) are shown escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def plain_table(headers: Sequence[str], rows: Iterable[Sequence[str]], *,
                 title: str | None = None, right: Iterable[int] = (),
                 header: bool = True) -> str:

@@ -157,7 +157,7 @@ def _rotate_signing(directory: Path) -> None:
     click.echo("BEFORE restarting the gateway, register the new public key at the center "
                "(GATEWAY_ID: [gateway] gateway_id in gateway.toml):")
     click.echo("  posgw center -c center.toml gateways register GATEWAY_ID "
-               f"{public_path.resolve()}")
+               f"{public_path.resolve()} --branch BRANCH_ID")
     click.echo("Keep the old key registered until the gateway's outbox has drained (events "
                "already signed with it), then:")
     click.echo(f"  posgw center -c center.toml gateways revoke GATEWAY_ID --fingerprint {old}")

@@ -14,9 +14,9 @@ import getpass
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
@@ -55,10 +55,11 @@ def mosquitto_path() -> str | None:
 
 
 def mosquitto_config(port: int, workdir: Path, *, persistent: bool, max_queued: int,
-                     listener_options: str = "") -> str:
+                     listener_options: str = "", access: str = "allow_anonymous true\n") -> str:
     """mosquitto.conf for one listener on loopback `port`.
 
-    `listener_options`: lines that belong to the listener (TLS files, ...).
+    `listener_options`: lines that belong to the listener (TLS files, ...);
+    `access`: who may connect (anonymous clients by default).
     """
     # persistent: sessions and queued QoS 1 messages are saved on SIGTERM
     # (as `mosquitto.db` in `workdir`) and loaded again on start.
@@ -68,7 +69,7 @@ def mosquitto_config(port: int, workdir: Path, *, persistent: bool, max_queued: 
     # neither write its database into our private folder (each restart then
     # silently forgets every session) nor read a key there: stay our user.
     return (f"listener {port} {LOOPBACK}\n{listener_options}"
-            f"allow_anonymous true\n{persistence}"
+            f"{access}{persistence}"
             f"user {getpass.getuser()}\nmax_queued_messages {max_queued}\n")
 
 
@@ -79,10 +80,13 @@ class PrivateBroker:
     own process (`python -m posgw.sandbox.mqtt_broker`), which has neither
     persistence nor TLS: asking for them raises BrokerUnavailable. The
     broker's output is appended to `workdir`/mosquitto.log across restarts.
+    `config`: the whole mosquitto.conf for the port chosen, instead of the
+    one made from the other options (a deployment's own, say).
     """
 
     def __init__(self, workdir: Path, *, binary: str | None, persistent: bool = False,
                  max_queued: int = MAX_QUEUED, listener_options: str = "",
+                 config: Callable[[int], str] | None = None,
                  start_deadline_s: float = START_DEADLINE_S,
                  stop_deadline_s: float = STOP_DEADLINE_S) -> None:
         self.port = free_port()
@@ -96,17 +100,17 @@ class PrivateBroker:
             if persistent:
                 raise BrokerUnavailable("needs mosquitto: the embedded broker keeps sessions in "
                                         "memory only, they would not survive a restart")
-            if listener_options:
+            if listener_options or config is not None:
                 raise BrokerUnavailable("needs mosquitto: the embedded broker takes no listener "
                                         "options (TLS, ...)")
             self.command = [sys.executable, "-m", "posgw.sandbox.mqtt_broker",
                             "--port", str(self.port), "--max-queued", str(max_queued)]
             return
-        config = workdir / "mosquitto.conf"
-        config.write_text(mosquitto_config(self.port, workdir, persistent=persistent,
-                                           max_queued=max_queued,
-                                           listener_options=listener_options))
-        self.command = [binary, "-c", str(config)]
+        config_file = workdir / "mosquitto.conf"
+        config_file.write_text(config(self.port) if config is not None else mosquitto_config(
+            self.port, workdir, persistent=persistent, max_queued=max_queued,
+            listener_options=listener_options))
+        self.command = [binary, "-c", str(config_file)]
 
     def __enter__(self) -> PrivateBroker:
         self.start()
@@ -167,23 +171,46 @@ class PrivateBroker:
 
 
 @dataclass(frozen=True, slots=True)
+class BrokerAccount:
+    """A client of the demo's broker: its user name and ACL block
+    (center/broker_access.py, as `posgw center enroll` writes them)."""
+
+    username: str
+    acl: str
+
+
+@dataclass(frozen=True, slots=True)
 class RunningBroker:
     kind: BrokerKind
     host: str
     port: int
+    #: user name -> password; empty: the broker admits anonymous clients.
+    passwords: Mapping[str, str] = field(default_factory=dict)
 
 
 @asynccontextmanager
-async def demo_broker(workdir: Path, choice: str = "auto") -> AsyncIterator[RunningBroker]:
-    """`choice`: "auto" (mosquitto when installed), "mosquitto" or "embedded"."""
+async def demo_broker(workdir: Path, choice: str = "auto",
+                      accounts: Sequence[BrokerAccount] = ()) -> AsyncIterator[RunningBroker]:
+    """`choice`: "auto" (mosquitto when installed), "mosquitto" or "embedded".
+
+    With `accounts`, mosquitto runs as the deployment's does: no anonymous
+    client, each client's id its user name, a password and an ACL block per
+    account (written here, passwords random). The embedded broker has no
+    access control: it stays anonymous, on loopback only.
+    """
     binary = mosquitto_path()
     if choice == "mosquitto" and binary is None:
         raise BrokerUnavailable("mosquitto is not installed (try --broker embedded)")
     if binary is not None and choice != "embedded":
-        broker = PrivateBroker(workdir, binary=binary)
+        passwords = _provision(workdir, accounts)
+        access = (f"allow_anonymous false\npassword_file {workdir / 'passwd'}\n"
+                  f"acl_file {workdir / 'acl'}\n" if accounts else "allow_anonymous true\n")
+        broker = PrivateBroker(workdir, binary=binary, config=lambda port: mosquitto_config(
+            port, workdir, persistent=False, max_queued=MAX_QUEUED, access=access,
+            listener_options="use_username_as_clientid true\n" if accounts else ""))
         await asyncio.to_thread(broker.start)
         try:
-            yield RunningBroker(broker.kind, LOOPBACK, broker.port)
+            yield RunningBroker(broker.kind, LOOPBACK, broker.port, passwords)
         finally:
             await asyncio.to_thread(broker.stop)
         return
@@ -191,3 +218,15 @@ async def demo_broker(workdir: Path, choice: str = "auto") -> AsyncIterator[Runn
 
     async with EmbeddedBroker(LOOPBACK, 0) as embedded:
         yield RunningBroker("embedded", LOOPBACK, embedded.port)
+
+
+def _provision(workdir: Path, accounts: Sequence[BrokerAccount]) -> dict[str, str]:
+    """Writes `workdir`/passwd and acl for `accounts`; their passwords."""
+    from posgw.center.broker_access import new_password, password_line
+
+    passwords = {account.username: new_password() for account in accounts}
+    if accounts:
+        (workdir / "passwd").write_text("".join(
+            password_line(user, password) + "\n" for user, password in passwords.items()))
+        (workdir / "acl").write_text("\n".join(account.acl for account in accounts))
+    return passwords

@@ -26,7 +26,7 @@ from __future__ import annotations
 import atexit
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -67,12 +67,14 @@ def _embedded_broker() -> BrokerThread:
     return broker
 
 
-def private_broker(workdir: Path, *, persistent: bool = False,
-                   listener_options: str = "") -> PrivateBroker:
-    """A private broker, not started; the test is skipped when it needs a missing mosquitto."""
+def private_broker(workdir: Path, *, persistent: bool = False, listener_options: str = "",
+                   config: Callable[[int], str] | None = None) -> PrivateBroker:
+    """A private broker, not started; the test is skipped when it needs a missing mosquitto.
+    `config`: the whole mosquitto.conf for the chosen port (PrivateBroker)."""
     try:
         return PrivateBroker(workdir, binary=mosquitto_path(), persistent=persistent,
-                             max_queued=MAX_QUEUED, listener_options=listener_options)
+                             max_queued=MAX_QUEUED, listener_options=listener_options,
+                             config=config)
     except BrokerUnavailable as exc:
         pytest.skip(f"{exc} (or {BROKER_ENV}=embedded is set)")
 

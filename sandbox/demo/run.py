@@ -14,6 +14,7 @@ from posgw.drivers.clock import SYSTEM_CLOCK
 from posgw.gateway.store import Store
 from posgw.sandbox.demo.stack import (
     DemoStack,
+    broker_accounts,
     cancel_and_wait,
     demo_stack,
     terminal_lines,
@@ -38,9 +39,11 @@ def scratch_dir() -> Path:
 async def run_demo(console: Console, workdir: Path, *, duration_s: float, terminals: int,
                    rate: float, seed: int, broker_choice: str = "auto") -> Summary:
     started = SYSTEM_CLOCK.monotonic()
-    async with (demo_broker(workdir, broker_choice) as broker,
+    async with (demo_broker(workdir, broker_choice, broker_accounts()) as broker,
                 demo_stack(workdir, broker, seed) as demo):
-        console.print(f"broker: {broker.kind} on {broker.host}:{broker.port}; "
+        access = ("a password and ACL per client" if broker.passwords
+                  else "anonymous, loopback only")
+        console.print(f"broker: {broker.kind} on {broker.host}:{broker.port} ({access}); "
                       f"work dir: {workdir}")
         stop = asyncio.Event()
         gateway_task = asyncio.create_task(demo.gateway.run(stop), name="gateway")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from posgw.center.broker_access import center_acl, gateway_acl
 from posgw.center.command_key import PRIVATE_FILE as COMMAND_PRIVATE_FILE
 from posgw.center.command_key import PUBLIC_FILE as COMMAND_PUBLIC_FILE
 from posgw.center.command_key import generate_command_key, load_command_key
@@ -28,9 +29,10 @@ from posgw.gateway.config import GatewayConfig, parse_config
 from posgw.gateway.daemon import Gateway
 from posgw.gateway.profiles import load_profile
 from posgw.gateway.security.keys import PUBLIC_KEY_FILE, generate_keys
+from posgw.protocols.contract import DEFAULT_TOPIC_PREFIX
 from posgw.sandbox.demo.cards import card_pool
 from posgw.sandbox.demo.traffic import Tally, TerminalRun
-from posgw.sandbox.mosquitto import RunningBroker
+from posgw.sandbox.mosquitto import BrokerAccount, RunningBroker
 from posgw.simulator.acquirer import AcquirerServer
 from posgw.simulator.acquirer_host import AcquirerHost
 from posgw.simulator.cards import Card, demo_cards
@@ -41,6 +43,7 @@ from posgw.simulator.usb_emulation import EmulatedUsbDevice
 BRANCH, GATEWAY_ID, MERCHANT = "DEMO01", "gw-demo-1", "M00000000000001"
 TCP_PROFILE, SERIAL_PROFILE, USB_PROFILE = "iso87-ascii", "ecr-stx-lrc", "unionpay-tpdu"
 UPSTREAM_PROFILE = "iso87-binary"
+CENTER_USER = "posgw-demo-center"  # its broker user name, and so its client id
 SERIAL_TERMINAL, USB_TERMINAL, USB_SERIAL_NUMBER = "T0000901", "T0000902", "DEMO0001"
 #: Short, so the lost-response sample reverses within the demo's seconds.
 TERMINAL_RESPONSE_TIMEOUT_S = 1.5
@@ -72,7 +75,8 @@ def gateway_config(workdir: Path, broker: RunningBroker, acquirer_port: int,
     return parse_config({
         "gateway": {"branch_id": BRANCH, "gateway_id": GATEWAY_ID,
                     "database": f"sqlite:///{workdir / 'gateway.db'}"},
-        "mqtt": {"host": broker.host, "port": broker.port},
+        "mqtt": {"host": broker.host, "port": broker.port,
+                 **_credentials(broker, GATEWAY_ID)},
         "upstream": {"mode": "iso8583", "host": f"127.0.0.1:{acquirer_port}",
                      "profile": UPSTREAM_PROFILE, "timeout_s": UPSTREAM_TIMEOUT_S},
         # The center's key: the gateway obeys its commands and believes its
@@ -82,6 +86,20 @@ def gateway_config(workdir: Path, broker: RunningBroker, acquirer_port: int,
         "listeners": [{"bind": "127.0.0.1:0", "profile": TCP_PROFILE}],
         "terminals": terminals,
     }, "(demo)")
+
+
+def broker_accounts() -> list[BrokerAccount]:
+    """The demo's broker clients, with the ACL `posgw center enroll` gives them."""
+    prefix = DEFAULT_TOPIC_PREFIX
+    return [BrokerAccount(CENTER_USER, center_acl(prefix, CENTER_USER)),
+            BrokerAccount(GATEWAY_ID, gateway_acl(prefix, BRANCH, GATEWAY_ID))]
+
+
+def _credentials(broker: RunningBroker, username: str) -> dict[str, str]:
+    """[mqtt] username and password when the broker checks them."""
+    if username not in broker.passwords:
+        return {}
+    return {"username": username, "password": broker.passwords[username]}
 
 
 @asynccontextmanager
@@ -102,10 +120,13 @@ async def demo_stack(workdir: Path, broker: RunningBroker, seed: int) -> AsyncIt
         center_store = CenterStore(f"sqlite:///{workdir / 'center.db'}")
         stack.callback(center_store.close)
         verifier = SignatureVerifier(
-            {GATEWAY_ID: load_public_key(Path(config.keys_dir) / PUBLIC_KEY_FILE)})
+            {GATEWAY_ID: load_public_key(Path(config.keys_dir) / PUBLIC_KEY_FILE)},
+            branches={GATEWAY_ID: BRANCH})
         ingest = CenterIngest(
             center_store, verifier,
-            MqttConfig(broker.host, broker.port, client_id="posgw-demo-center"),
+            MqttConfig(broker.host, broker.port, client_id=CENTER_USER,
+                       username=_credentials(broker, CENTER_USER).get("username"),
+                       password=_credentials(broker, CENTER_USER).get("password")),
             command_key=load_command_key(workdir / "center-keys" / COMMAND_PRIVATE_FILE))
         yield DemoStack(workdir, config, gateway, center_store, ingest, cards, pool,
                         usb_device, pty, Tally())

@@ -9,6 +9,7 @@ import pytest
 
 from posgw.center.db import CenterStore
 from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
+from tests.store.pg import scratch_database
 
 
 @pytest.fixture
@@ -22,3 +23,18 @@ def sqlite_center(tmp_path: Path) -> Iterator[CenterStore]:
     store = CenterStore(f"sqlite:///{tmp_path / 'center.db'}")
     yield store
     store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CenterStore]:
+    """A center store on each database the center supports (PostgreSQL: a
+    scratch database, skipped without a server)."""
+    if request.param == "sqlite":
+        opened = CenterStore(f"sqlite:///{tmp_path / 'center.db'}")
+        yield opened
+        opened.close()
+        return
+    with scratch_database() as url:
+        opened = CenterStore(url)
+        yield opened
+        opened.close()

@@ -20,6 +20,8 @@ DAY = (datetime.now(UTC) - timedelta(days=1)).replace(hour=10, minute=0, second=
                                                        microsecond=0)
 DAY_TEXT = DAY.date().isoformat()
 GATEWAY_ID = "gw-1"
+#: Where signed_event()'s defaults (branch B001, terminal T0001) are published.
+TX_TOPIC = "pos/v1/B001/T0001/tx"
 
 
 def signed_event(keys: GatewayKeys, n: int, *, branch: str = "B001", terminal: str = "T0001",
@@ -43,11 +45,13 @@ def wires(keys: GatewayKeys, numbers: range) -> list[bytes]:
     return [wire(signed_event(keys, n)) for n in numbers]
 
 
-def verifier(keys: GatewayKeys) -> SignatureVerifier:
-    """A center verifier that trusts exactly the test gateway."""
+def verifier(keys: GatewayKeys, branch: str | None = None) -> SignatureVerifier:
+    """A center verifier that trusts exactly the test gateway; with `branch`,
+    only for that branch (as center.toml's [[gateways]] branch_id)."""
     public = load_pem_public_key(keys.public_key_pem)
     assert isinstance(public, Ed25519PublicKey)
-    return SignatureVerifier({GATEWAY_ID: public})
+    return SignatureVerifier({GATEWAY_ID: public},
+                             branches=None if branch is None else {GATEWAY_ID: branch})
 
 
 def resigned(keys: GatewayKeys, payload: dict[str, Any]) -> bytes:

@@ -56,7 +56,8 @@ def write_config(path: Path, *, database: str, port: int, topics: Topics,
         f'[mqtt]\nport = {port}\ntopic_prefix = "{topics.prefix}"\n'
         f'share_group = "{topics.group}"\n{client_line}'
         f"session_expiry_s = {SESSION_EXPIRY_S}\n{extra_mqtt}\n"
-        f'[[gateways]]\nid = "{GATEWAY_ID}"\npublic_key = "{keys_dir / PUBLIC_KEY_FILE}"\n')
+        f'[[gateways]]\nid = "{GATEWAY_ID}"\nbranch_id = "B001"\n'
+        f'public_key = "{keys_dir / PUBLIC_KEY_FILE}"\n')
     return path
 
 

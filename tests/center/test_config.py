@@ -13,7 +13,9 @@ from posgw.drivers.mqtt import DEFAULT_SESSION_EXPIRY_S
 from posgw.gateway.security import PUBLIC_KEY_FILE, generate_keys
 from posgw.protocols.config_error import ConfigError
 
-GATEWAY = '[[gateways]]\nid = "gw-b001-1"\npublic_key = "keys/signing.pub"\n'
+GATEWAY = ('[[gateways]]\nid = "gw-b001-1"\nbranch_id = "B001"\n'
+           'public_key = "keys/signing.pub"\n')
+GW1 = '[[gateways]]\nid = "gw-1"\nbranch_id = "B001"\n'  # a public_key line to follow
 
 
 @pytest.fixture
@@ -42,7 +44,9 @@ def test_a_minimal_file_gets_the_documented_defaults(folder: Path) -> None:
     mqtt = config.mqtt
     assert (mqtt.host, mqtt.port, mqtt.topic_prefix, mqtt.share_group, mqtt.keepalive) == (
         "127.0.0.1", 1883, "pos/v1", "center", 30)
-    assert mqtt.client_id == f"posgw-center-center-{socket.gethostname()}"  # stable per host
+    # Not predictable (issue 17, finding 4): a random suffix without a user name.
+    assert mqtt.client_id.startswith(f"posgw-center-center-{socket.gethostname()}-")
+    assert load_center_config(write(folder, GATEWAY), {}).mqtt.client_id != mqtt.client_id
     assert mqtt.session_expiry_s == DEFAULT_SESSION_EXPIRY_S
     assert [g.id for g in config.gateways] == ["gw-b001-1"]
     assert config.gateways[0].public_key_path == str(folder / "keys" / PUBLIC_KEY_FILE)
@@ -51,8 +55,11 @@ def test_a_minimal_file_gets_the_documented_defaults(folder: Path) -> None:
 def test_the_subscription_is_shared_by_default_so_center_processes_split_the_stream(
         folder: Path) -> None:
     config = load_center_config(write(folder, GATEWAY), {})
-    assert subscription_filters(config.mqtt) == ("$share/center/pos/v1/+/+/tx",
-                                                 "$share/center/pos/v1/+/+/reconciliation")
+    assert subscription_filters(config.mqtt) == (
+        "$share/center/pos/v1/+/+/tx", "$share/center/pos/v1/+/+/reconciliation",
+        # only their seqs are recorded (gaps in a gateway's seq: center/seq_gaps.py)
+        "$share/center/pos/v1/+/+/status", "$share/center/pos/v1/+/cases",
+        "$share/center/pos/v1/+/cmd/reply")
 
 
 def test_an_empty_share_group_means_a_plain_subscription(folder: Path) -> None:
@@ -69,11 +76,13 @@ def test_environment_secrets_win_over_the_file(folder: Path) -> None:
     assert config.database == "postgresql+psycopg://center@db/center"
     assert (config.mqtt.username, config.mqtt.password) == ("env-user", "s3cret")
     assert "s3cret" not in repr(config)
+    assert config.mqtt.client_id == "env-user"  # what the deployed broker makes it anyway
 
 
 def test_the_verifier_trusts_exactly_the_registered_gateways(folder: Path) -> None:
     generate_keys(folder / "other")
-    text = GATEWAY + '[[gateways]]\nid = "gw-b002-1"\npublic_key = "other/signing.pub"\n'
+    text = GATEWAY + ('[[gateways]]\nid = "gw-b002-1"\nbranch_id = "B002"\n'
+                      'public_key = "other/signing.pub"\n')
     config = load_center_config(write(folder, text), {})
     assert config.verifier().gateway_ids == {"gw-b001-1", "gw-b002-1"}
 
@@ -118,16 +127,19 @@ def test_broken_toml_is_reported_with_its_position(folder: Path) -> None:
     ('[mqtt]\npassword = "p"\n' + GATEWAY, "mqtt.password", "needs a username"),
     ('[mqtt]\nsession_expiry_s = 0\n' + GATEWAY, "mqtt.session_expiry_s", "must be 1.."),
     ('[center]\ndatabase = "mysql://x"\n' + GATEWAY, "center.database", "must be sqlite"),
-    ('[[gateways]]\npublic_key = "keys/signing.pub"\n', "gateways[0].id", "required"),
+    ('[[gateways]]\nbranch_id = "B001"\npublic_key = "keys/signing.pub"\n', "gateways[0].id",
+     "required"),
     ('[[gateways]]\nid = "gw 1"\npublic_key = "keys/signing.pub"\n', "gateways[0].id",
      "letters, digits"),
-    ('[[gateways]]\nid = "gw-1"\n', "gateways[0].public_key", "required"),
-    ('[[gateways]]\nid = "gw-1"\npublic_key = "nope.pub"\n', "gateways[0].public_key",
-     "No such file"),
-    ('[[gateways]]\nid = "gw-1"\npublic_key = "keys/token.key"\n', "gateways[0].public_key",
-     "not a PEM public key"),
-    ('[[gateways]]\nid = "gw-1"\npublic_key = "keys/signing.pub"\nbranch = "B1"\n',
-     "gateways[0].branch", "unknown key"),
+    ('[[gateways]]\nid = "gw-1"\nbranch_id = "B001"\n', "gateways[0].public_key", "required"),
+    ('[[gateways]]\nid = "gw-1"\npublic_key = "keys/signing.pub"\n', "gateways[0].branch_id",
+     "required"),
+    ('[[gateways]]\nid = "gw-1"\nbranch_id = "B/1"\npublic_key = "keys/signing.pub"\n',
+     "gateways[0].branch_id", "the branch this gateway serves"),
+    (GW1 + 'public_key = "nope.pub"\n', "gateways[0].public_key", "No such file"),
+    (GW1 + 'public_key = "keys/token.key"\n', "gateways[0].public_key", "not a PEM public key"),
+    (GW1 + 'public_key = "keys/signing.pub"\nbranch = "B1"\n', "gateways[0].branch",
+     "unknown key"),
     (GATEWAY + GATEWAY, "gateways[1].id", "gw-b001-1 is registered twice"),
 ])
 def test_each_mistake_names_its_key_and_reason(folder: Path, text: str, key: str,
@@ -144,6 +156,6 @@ def test_an_rsa_key_is_not_accepted_as_a_gateway_key(folder: Path) -> None:
     pem = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key() \
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     (folder / "rsa.pub").write_bytes(pem)
-    problem = error(folder, '[[gateways]]\nid = "gw-1"\npublic_key = "rsa.pub"\n')
+    problem = error(folder, GW1 + 'public_key = "rsa.pub"\n')
     assert (problem.key, problem.reason.endswith("not an Ed25519 public key")) == (
         "gateways[0].public_key", True)

@@ -20,7 +20,7 @@ from posgw.center.queries import by_card_amount_day, by_rrn, by_terminal_stan, d
 from posgw.drivers.mqtt import MqttConfig
 from posgw.gateway.security import GatewayKeys
 from tests.brokers import shared_broker_port
-from tests.center.events import DAY, signed_event, verifier, wire
+from tests.center.events import DAY, TX_TOPIC, signed_event, verifier, wire
 from tests.center.processes import SESSION_EXPIRY_S
 from tests.store.pg import scratch_database
 
@@ -182,8 +182,8 @@ async def test_a_second_event_under_an_already_seen_seq_is_quarantined_as_a_repl
     ingest = CenterIngest(sqlite_center, verifier(keys), private_topics())
     original = signed_event(keys, 7)
     replay = _resigned(keys, {**original, "event_id": "ev-other", "amount_minor": 99_999})
-    outcomes = [await ingest.handle("t", wire(original)), await ingest.handle("t", replay),
-                await ingest.handle("t", wire(original))]
+    outcomes = [await ingest.handle(TX_TOPIC, raw)
+                for raw in (wire(original), replay, wire(original))]
     assert outcomes == ["ingested", "quarantined", "duplicate"]
     assert count(sqlite_center, ReceivedEvent) == 1
     assert "seq 7 of gateway" in _reasons(sqlite_center)[0]
@@ -196,7 +196,7 @@ async def test_times_outside_the_tolerance_are_quarantined(
     stale = (datetime.now(UTC) - timedelta(days=90)).isoformat().replace("+00:00", "Z")
     for n, moment in ((1, future), (2, stale), (3, "yesterday")):
         event = _resigned(keys, {**signed_event(keys, n), "occurred_at": moment})
-        assert await ingest.handle("t", event) == "quarantined"
+        assert await ingest.handle(TX_TOPIC, event) == "quarantined"
     reasons = _reasons(sqlite_center)
     assert reasons[0] == "occurred_at is more than 5 min in the future (max_clock_skew_s)"
     assert reasons[1] == "occurred_at is older than 30 days (max_event_age_s)"
@@ -216,7 +216,7 @@ async def test_the_tolerance_is_the_configured_one(
     for n, moment in enumerate(times, 1):
         text = moment.isoformat().replace("+00:00", "Z")
         outcomes.append(await ingest.handle(
-            "t", _resigned(keys, {**signed_event(keys, n), "occurred_at": text})))
+            TX_TOPIC, _resigned(keys, {**signed_event(keys, n), "occurred_at": text})))
     assert outcomes == ["quarantined", "quarantined", "ingested"]
     assert _reasons(sqlite_center) == [
         "occurred_at is more than 30 s in the future (max_clock_skew_s)",

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,11 +27,10 @@ from posgw.cli.main import main
 from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
 from posgw.gateway.security.keys import PUBLIC_KEY_FILE
 from tests.brokers import shared_broker_port
-from tests.center.events import GATEWAY_ID, signed_event, wire
+from tests.center.events import GATEWAY_ID, TX_TOPIC, signed_event, wire
 from tests.center.processes import Topics, center_process, publish, write_config
 from tests.center.stored import wait_stored
 from tests.center.test_ingest import private_topics
-from tests.store.pg import scratch_database
 
 OTHER = "gw-2"
 
@@ -49,19 +47,6 @@ def signed_as(keys: GatewayKeys, gateway_id: str, n: int, **changes: Any) -> byt
 
 def public_key(keys: GatewayKeys) -> Any:
     return parse_public_key(keys.public_key_pem, "test")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CenterStore]:
-    if request.param == "sqlite":
-        opened = CenterStore(f"sqlite:///{tmp_path / 'center.db'}")
-        yield opened
-        opened.close()
-        return
-    with scratch_database() as url:
-        opened = CenterStore(url)
-        yield opened
-        opened.close()
 
 
 def live_ingest(store: CenterStore, configured: tuple[RegisteredGateway, ...] = ()
@@ -81,10 +66,10 @@ async def test_a_registered_gateway_is_ingested_and_an_unregistered_one_quaranti
         store: CenterStore, tmp_path: Path) -> None:
     keys = new_keys(tmp_path / "gw2")
     ingest = live_ingest(store)
-    assert await ingest.handle("t", signed_as(keys, OTHER, 1)) == "quarantined"
-    assert register_key(store, OTHER, public_key(keys)) is True
-    assert register_key(store, OTHER, public_key(keys)) is False  # already trusted
-    assert await ingest.handle("t", signed_as(keys, OTHER, 2)) == "ingested"
+    assert await ingest.handle(TX_TOPIC, signed_as(keys, OTHER, 1)) == "quarantined"
+    assert register_key(store, OTHER, public_key(keys), "B001") is True
+    assert register_key(store, OTHER, public_key(keys), "B001") is False  # already trusted
+    assert await ingest.handle(TX_TOPIC, signed_as(keys, OTHER, 2)) == "ingested"
     assert quarantined(store) == [("unregistered", "unknown gateway_id 'gw-2': not registered "
                                    "(center.toml [[gateways]] or `posgw center gateways "
                                    "register`)")]
@@ -93,11 +78,11 @@ async def test_a_registered_gateway_is_ingested_and_an_unregistered_one_quaranti
 async def test_a_revoked_gateway_is_quarantined_as_revoked(
         store: CenterStore, tmp_path: Path) -> None:
     keys = new_keys(tmp_path / "gw2")
-    register_key(store, OTHER, public_key(keys))
+    register_key(store, OTHER, public_key(keys), "B001")
     ingest = live_ingest(store)
-    assert await ingest.handle("t", signed_as(keys, OTHER, 1)) == "ingested"
+    assert await ingest.handle(TX_TOPIC, signed_as(keys, OTHER, 1)) == "ingested"
     assert revoke(store, OTHER, ()) == [key_fingerprint(public_key(keys))]
-    assert await ingest.handle("t", signed_as(keys, OTHER, 2)) == "quarantined"
+    assert await ingest.handle(TX_TOPIC, signed_as(keys, OTHER, 2)) == "quarantined"
     assert quarantined(store) == [("revoked", "gateway 'gw-2' is revoked")]
     assert ingest.quarantined_by_kind == {"revoked": 1}
 
@@ -106,11 +91,11 @@ async def test_a_center_toml_key_revoked_by_command_is_no_longer_trusted(
         store: CenterStore, tmp_path: Path) -> None:
     keys = new_keys(tmp_path / "gw1")
     configured = (RegisteredGateway(GATEWAY_ID, str(tmp_path / "gw1" / PUBLIC_KEY_FILE),
-                                    public_key(keys)),)
+                                    public_key(keys), "B001"),)
     ingest = live_ingest(store, configured)
-    assert await ingest.handle("t", wire(signed_event(keys, 1))) == "ingested"
+    assert await ingest.handle(TX_TOPIC, wire(signed_event(keys, 1))) == "ingested"
     assert revoke(store, GATEWAY_ID, configured) == [key_fingerprint(public_key(keys))]
-    assert await ingest.handle("t", wire(signed_event(keys, 2))) == "quarantined"
+    assert await ingest.handle(TX_TOPIC, wire(signed_event(keys, 2))) == "quarantined"
     assert quarantined(store) == [("revoked", "gateway 'gw-1' is revoked")]
 
 
@@ -118,14 +103,14 @@ async def test_during_a_rotation_both_keys_verify_until_the_old_one_is_revoked(
         store: CenterStore, tmp_path: Path) -> None:
     old, new = new_keys(tmp_path / "old"), new_keys(tmp_path / "new")
     for keys in (old, new):
-        register_key(store, OTHER, public_key(keys))
+        register_key(store, OTHER, public_key(keys), "B001")
     ingest = live_ingest(store)
-    assert [await ingest.handle("t", signed_as(keys, OTHER, n))
+    assert [await ingest.handle(TX_TOPIC, signed_as(keys, OTHER, n))
             for n, keys in ((1, old), (2, new))] == ["ingested", "ingested"]
     old_print = key_fingerprint(public_key(old))
     assert revoke(store, OTHER, (), old_print) == [old_print]
-    assert await ingest.handle("t", signed_as(old, OTHER, 3)) == "quarantined"
-    assert await ingest.handle("t", signed_as(new, OTHER, 4)) == "ingested"
+    assert await ingest.handle(TX_TOPIC, signed_as(old, OTHER, 3)) == "quarantined"
+    assert await ingest.handle(TX_TOPIC, signed_as(new, OTHER, 4)) == "ingested"
     assert quarantined(store) == [
         ("revoked", f"signed with a revoked key of gateway 'gw-2' (sha256:{old_print})")]
 
@@ -133,28 +118,28 @@ async def test_during_a_rotation_both_keys_verify_until_the_old_one_is_revoked(
 async def test_a_key_registered_after_the_last_reload_is_trusted_at_once(
         store: CenterStore, tmp_path: Path) -> None:
     first, later = new_keys(tmp_path / "first"), new_keys(tmp_path / "later")
-    register_key(store, OTHER, public_key(first))
+    register_key(store, OTHER, public_key(first), "B001")
     trust = GatewayTrust((), store, refresh_s=3600)  # no periodic reload during the test
     ingest = CenterIngest(store, trust, private_topics())
-    assert await ingest.handle("t", signed_as(first, OTHER, 1)) == "ingested"
-    register_key(store, "gw-3", public_key(later))  # a new gateway
-    assert await ingest.handle("t", signed_as(later, "gw-3", 3)) == "ingested"
-    register_key(store, OTHER, public_key(later))  # a rotated key of a known one
-    assert await ingest.handle("t", signed_as(later, OTHER, 2)) == "ingested"
+    assert await ingest.handle(TX_TOPIC, signed_as(first, OTHER, 1)) == "ingested"
+    register_key(store, "gw-3", public_key(later), "B001")  # a new gateway
+    assert await ingest.handle(TX_TOPIC, signed_as(later, "gw-3", 3)) == "ingested"
+    register_key(store, OTHER, public_key(later), "B001")  # a rotated key of a known one
+    assert await ingest.handle(TX_TOPIC, signed_as(later, OTHER, 2)) == "ingested"
     assert trust.reloads == 3  # the first load, then one per miss
 
 
 async def test_each_rejection_is_quarantined_with_its_reason_and_counted(
         store: CenterStore, tmp_path: Path) -> None:
     keys, forger = new_keys(tmp_path / "gw2"), new_keys(tmp_path / "forger")
-    register_key(store, OTHER, public_key(keys))
+    register_key(store, OTHER, public_key(keys), "B001")
     ingest = live_ingest(store)
     stale = (datetime.now(UTC) - timedelta(days=60)).isoformat().replace("+00:00", "Z")
-    assert await ingest.handle("t", signed_as(keys, OTHER, 1)) == "ingested"
+    assert await ingest.handle(TX_TOPIC, signed_as(keys, OTHER, 1)) == "ingested"
     rejected = [signed_as(forger, OTHER, 2),  # forged: another key claims gw-2
                 signed_as(keys, OTHER, 1, event_id="ev-replayed"),  # seq 1 again
                 signed_as(keys, OTHER, 3, occurred_at=stale)]
-    assert [await ingest.handle("t", raw) for raw in rejected] == ["quarantined"] * 3
+    assert [await ingest.handle(TX_TOPIC, raw) for raw in rejected] == ["quarantined"] * 3
     assert ingest.quarantined_by_kind == {"bad_signature": 1, "replay": 1, "stale": 1}
     kinds = [kind for kind, _reason in quarantined(store)]
     assert kinds == ["bad_signature", "replay", "stale"]
@@ -189,9 +174,10 @@ def test_list_before_any_registration_shows_center_toml_and_creates_nothing(
         center_toml: Path, tmp_path: Path) -> None:
     [entry] = listed(center_toml)
     pem = (tmp_path / "keys" / PUBLIC_KEY_FILE).read_bytes()
-    assert entry == {"gateway_id": GATEWAY_ID, "fingerprint": fingerprint(pem),
+    assert entry == {"gateway_id": GATEWAY_ID, "branch_id": "B001",
+                     "fingerprint": fingerprint(pem),
                      "source": "center.toml", "registered_at": None, "revoked_at": None,
-                     "trusted": True}
+                     "trusted": True, "newest_seq": None, "seqs_missing": 0, "seqs_lost": 0}
     assert not (tmp_path / "c.db").exists()
 
 
@@ -199,13 +185,18 @@ def test_register_list_and_revoke_by_command(center_toml: Path, tmp_path: Path) 
     generate_keys(tmp_path / "gw2")
     pem_path = tmp_path / "gw2" / PUBLIC_KEY_FILE
     expected = fingerprint(pem_path.read_bytes())  # what `posgw keys show` prints
-    result = posgw(center_toml, "gateways", "register", OTHER, str(pem_path))
-    assert (result.exit_code, result.stdout) == (0, f"registered: gw-2 sha256:{expected}\n")
-    again = posgw(center_toml, "gateways", "register", OTHER, str(pem_path))
-    assert again.stdout == f"already registered: gw-2 sha256:{expected}\n"
+    register = ("gateways", "register", OTHER, str(pem_path), "--branch", "B002")
+    result = posgw(center_toml, *register)
+    assert (result.exit_code, result.stdout) == (
+        0, f"registered: gw-2 (branch B002) sha256:{expected}\n")
+    again = posgw(center_toml, *register)
+    assert again.stdout == f"already registered: gw-2 (branch B002) sha256:{expected}\n"
+    elsewhere = posgw(center_toml, *register[:-1], "B003")
+    assert elsewhere.exit_code == 2
+    assert "gw-2 is registered for branch B002: revoke its keys first" in elsewhere.stderr
     registered = [e for e in listed(center_toml) if e["gateway_id"] == OTHER]
-    assert [(e["fingerprint"], e["source"], e["trusted"]) for e in registered] == [
-        (expected, "registered", True)]
+    assert [(e["fingerprint"], e["branch_id"], e["source"], e["trusted"])
+            for e in registered] == [(expected, "B002", "registered", True)]
     assert registered[0]["registered_at"] is not None
     table = posgw(center_toml, "gateways", "list")
     assert expected in table.stdout and "trusted" in table.stdout
@@ -224,7 +215,8 @@ def test_register_list_and_revoke_by_command(center_toml: Path, tmp_path: Path) 
 def test_register_refuses_a_bad_id_or_key_with_one_line(
         center_toml: Path, tmp_path: Path, args: tuple[str, str], message: str) -> None:
     gateway_id, relative = args
-    result = posgw(center_toml, "gateways", "register", gateway_id, str(tmp_path / relative))
+    result = posgw(center_toml, "gateways", "register", gateway_id, str(tmp_path / relative),
+                   "--branch", "B001")
     assert result.exit_code == 2 and result.stdout == ""
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
@@ -264,7 +256,8 @@ async def test_a_running_center_trusts_a_gateway_registered_without_a_restart(
         await publish(port, topics.tx(), [signed_as(newcomer, OTHER, 1)])
         await _until_quarantined(url, 1)
         result = await asyncio.to_thread(
-            posgw, config, "gateways", "register", OTHER, str(tmp_path / "gw2" / "signing.pub"))
+            posgw, config, "gateways", "register", OTHER, str(tmp_path / "gw2" / "signing.pub"),
+            "--branch", "B001")
         assert result.exit_code == 0, result.output
         await publish(port, topics.tx(), [signed_as(newcomer, OTHER, 2)])
         assert await wait_stored(url, 1) == ["ev-B001-T0001-2"]

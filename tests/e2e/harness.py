@@ -90,7 +90,7 @@ def center_toml(workdir: Path, broker_port: int, **center: str) -> Path:
     return write_toml(workdir / "center.toml", {
         "center": {"database": f"sqlite:///{workdir / 'center.db'}", **center},
         "mqtt": {"host": "127.0.0.1", "port": broker_port, "topic_prefix": topic_prefix(workdir)},
-        "gateways": [{"id": GATEWAY_ID,
+        "gateways": [{"id": GATEWAY_ID, "branch_id": BRANCH,
                       "public_key": str(workdir / "keys" / PUBLIC_KEY_FILE)}]})
 
 
@@ -101,7 +101,8 @@ def center_for(workdir: Path, broker_port: int, *,
     does not restore shared subscriptions from its persistence file)."""
     store = CenterStore(f"sqlite:///{workdir / 'center.db'}")
     verifier = SignatureVerifier(
-        {GATEWAY_ID: load_public_key(workdir / "keys" / PUBLIC_KEY_FILE)})
+        {GATEWAY_ID: load_public_key(workdir / "keys" / PUBLIC_KEY_FILE)},
+        branches={GATEWAY_ID: BRANCH})
     mqtt = MqttConfig("127.0.0.1", broker_port, topic_prefix=topic_prefix(workdir),
                       client_id=f"e2e-center-{free_port()}",
                       share_group="e2e" if shared else None)

@@ -30,6 +30,7 @@ from posgw.simulator.terminal import TerminalSimulator
 from tests.brokers import private_broker
 from tests.center.processes import CenterProcess
 from tests.e2e.harness import (
+    BRANCH,
     GATEWAY_ID,
     TCP_PROFILE,
     config_table,
@@ -53,7 +54,7 @@ def center_config(workdir: Path, broker_port: int, command_key: Path, share_grou
         "mqtt": {"host": "127.0.0.1", "port": broker_port, "topic_prefix": topic_prefix(workdir),
                  "client_id": f"center-{free_port()}", "share_group": share_group,
                  "session_expiry_s": 600},
-        "gateways": [{"id": GATEWAY_ID,
+        "gateways": [{"id": GATEWAY_ID, "branch_id": BRANCH,
                       "public_key": str(workdir / "keys" / PUBLIC_KEY_FILE)}]})
 
 

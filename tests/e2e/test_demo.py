@@ -25,6 +25,9 @@ def test_demo_exits_0_with_the_center_holding_exactly_the_ledger(tmp_path: Path)
     assert summary["ledger_final"] == summary["center_received"] > 20
     assert summary["by_outcome"]["settled"] > 0
     assert "exactly once" in result.stdout
+    if "broker: mosquitto" in result.stdout:  # provisioned as deploy/mosquitto/ is
+        assert "(a password and ACL per client)" in result.stdout
+        assert {"passwd", "acl"} <= {p.name for p in (tmp_path / "work").iterdir()}
     by_terminal = summary["by_terminal"]
     # Every link type carried transactions: USB, TCP, and serial where ptys exist.
     assert by_terminal["T0000902"] > 0 and by_terminal["T0000001"] > 0

@@ -6,16 +6,20 @@ the embedded broker as its own process, and the demo's in-process fallback.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import aiomqtt
 import pytest
 
-from posgw.sandbox.mosquitto import BrokerUnavailable, PrivateBroker, demo_broker
+from posgw.center.broker_access import center_acl, gateway_acl
+from posgw.sandbox.mosquitto import BrokerAccount, BrokerUnavailable, PrivateBroker, demo_broker
 from posgw.sandbox.ports import free_port, port_accepts
 from posgw.sandbox.processes import SetupError, wait_until
+from tests.brokers import mosquitto_path as installed_mosquitto
 from tests.brokers import private_broker
 from tests.mqtt_broker.clients import client, next_messages, payloads
 from tests.mqtt_broker.test_runners import round_trip
@@ -96,3 +100,30 @@ async def test_demo_broker_falls_back_to_the_embedded_one_in_process(tmp_path: P
         assert broker.kind == "embedded"
         assert await round_trip(broker.port) == [b"pong"]
     assert not port_accepts(broker.port)
+
+
+async def test_demo_broker_with_accounts_admits_only_them_to_their_topics(
+        tmp_path: Path) -> None:
+    """What `posgw demo` runs when mosquitto is installed: the deployment's
+    access rules, with accounts made by the code `posgw center enroll` uses."""
+    if installed_mosquitto() is None:
+        pytest.skip("needs mosquitto (the embedded broker has no access control)")
+    accounts = [BrokerAccount("center-1", center_acl("pos/v1", "center-1")),
+                BrokerAccount("gw-1", gateway_acl("pos/v1", "B001", "gw-1"))]
+    async with demo_broker(tmp_path, "mosquitto", accounts) as broker:
+        assert set(broker.passwords) == {"center-1", "gw-1"}
+        with pytest.raises(aiomqtt.MqttError):
+            async with aiomqtt.Client("127.0.0.1", broker.port,
+                                      protocol=aiomqtt.ProtocolVersion.V5):
+                pass
+        async with aiomqtt.Client("127.0.0.1", broker.port, username="center-1",
+                                  password=broker.passwords["center-1"],
+                                  protocol=aiomqtt.ProtocolVersion.V5) as center:
+            await center.subscribe("pos/v1/+/+/tx", qos=1)
+            async with aiomqtt.Client("127.0.0.1", broker.port, username="gw-1",
+                                      password=broker.passwords["gw-1"],
+                                      protocol=aiomqtt.ProtocolVersion.V5) as gateway:
+                await gateway.publish("pos/v1/B001/T1/tx", b"{}", qos=1)
+            async with asyncio.timeout(10):
+                message = await anext(aiter(center.messages))
+            assert str(message.topic) == "pos/v1/B001/T1/tx"

@@ -41,7 +41,8 @@ GATEWAY_TYPOS = [
 CENTER_TYPOS = [
     ("center", {"center": {"databse": "sqlite:////x.db"}}, "center.databse"),
     ("mqtt", {"mqtt": {"share_grop": "x"}}, "mqtt.share_grop"),
-    ("gateways", {"gateways": [{"id": "gw-1", "public_key": "PUB", "publickey": "x"}]},
+    ("gateways", {"gateways": [{"id": "gw-1", "branch_id": "B001", "public_key": "PUB",
+                               "publickey": "x"}]},
      "gateways[0].publickey"),
     ("(top level)", {"centre": {}}, "centre"),
 ]
