@@ -21,10 +21,12 @@ from sqlmodel import Session, SQLModel, col, create_engine
 from posgw.drivers.clock import SYSTEM_CLOCK
 from posgw.gateway.store.columns import table_of
 from posgw.gateway.store.errors import SchemaVersionMismatch
+from posgw.gateway.store.executed import RetentionQueries
 from posgw.gateway.store.migrate import can_migrate, migrate
 from posgw.gateway.store.models import (
     SCHEMA_VERSION,
     CaseEvidence,
+    ExecutedCommand,
     FreezeCase,
     GatewayRuntime,
     LedgerEntry,
@@ -77,7 +79,7 @@ class RecentRow(NamedTuple):
     original_event_id: str | None
 
 
-class Store(OutboxTable):
+class Store(OutboxTable, RetentionQueries):
     def __init__(self, url: str, *, synchronous: str = "FULL") -> None:
         self.url: URL = make_url(url)
         self.engine: Engine = _make_engine(self.url, synchronous)
@@ -267,7 +269,7 @@ def _gateway_tables() -> list[Table]:
     # Only ours: the shared SQLModel metadata may also hold other packages' tables.
     return [table_of(model) for model in (
         LedgerEntry, OutboxEvent, TerminalRecord, UpstreamQueueItem, FreezeCase, GatewayRuntime,
-        Reconciliation, SchemaVersion, VaultedCard, CaseEvidence)]
+        Reconciliation, SchemaVersion, VaultedCard, CaseEvidence, ExecutedCommand)]
 
 
 def _make_engine(url: URL, synchronous: str) -> Engine:

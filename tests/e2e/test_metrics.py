@@ -28,6 +28,7 @@ from tests.brokers import shared_broker_port
 from tests.e2e.harness import (
     TCP_PROFILE,
     config_table,
+    gateway_and_center,
     ledger_rows,
     wait_for,
     write_toml,
@@ -66,16 +67,11 @@ async def until_scrape(gateway: Gateway, holds: Callable[[Samples], bool], what:
 
 async def with_gateway(workdir: Path, table: dict[str, Any],
                        body: Callable[[Gateway], Awaitable[None]]) -> list[LedgerEntry]:
-    """Run a daemon for `body`, stop it, and return its ledger."""
+    """Run a daemon, and a center that confirms what it stores, for `body`;
+    stop them, and return the daemon's ledger."""
     config = parse_config(table, "(metrics e2e)")
-    gateway, stop = Gateway(config), asyncio.Event()
-    run = asyncio.create_task(gateway.run(stop))
-    try:
-        await gateway.ready.wait()
+    async with gateway_and_center(config, workdir, table["mqtt"]["port"]) as (gateway, _):
         await body(gateway)
-    finally:
-        stop.set()
-        await run
     assert gateway.metrics_port is not None and not port_accepts(gateway.metrics_port)
     return ledger_rows(config.database)
 
