@@ -363,6 +363,10 @@ def _command_gate(config: GatewayConfig, keys: GatewayKeys) -> CommandGate:
     config said `[commands] insecure_obey_unsigned` (it does not load otherwise)."""
     window = CommandWindow(timedelta(seconds=config.commands.max_age_s),
                            timedelta(seconds=config.commands.max_ahead_s))
+    if config.center_public_key is None and not config.commands.insecure_obey_unsigned:
+        # parse_config refuses such a config; this guards one built in code.
+        raise ConfigError("keys.center_public_key", "required (or [commands] "
+                          "insecure_obey_unsigned = true)", config.source)
     if config.center_public_key is None:
         log.warning("INSECURE: commands on cmd are obeyed UNSIGNED ([commands] "
                     "insecure_obey_unsigned = true): anyone who can publish on the broker "
