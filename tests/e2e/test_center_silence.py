@@ -18,7 +18,7 @@ from posgw.center.command_key import PRIVATE_FILE, generate_command_key, load_co
 from posgw.center.command_key import sign_command as center_sign
 from posgw.drivers.tcp_link import connect_tcp
 from posgw.gateway.config import parse_config
-from posgw.gateway.store import LedgerEntry, Store
+from posgw.gateway.store import GatewayRuntime, LedgerEntry, Store
 from posgw.protocols.canonical_json import canonical_json
 from posgw.protocols.contract import confirm_topic, confirmation, gateway_status_topic
 from posgw.simulator import cards as demo
@@ -72,8 +72,11 @@ async def test_a_silent_center_is_reported_until_it_confirms(tmp_path: Path) -> 
             assert (await terminal.purchase(demo.VISA_OK, 10_00)).approved
         with Store(config.database) as store:
             await eventually(lambda: forwarder.center_silent)
+            # The heartbeat writes it just after it sets center_silent: wait for the write.
+            await eventually(lambda: (store.runtime() or GatewayRuntime()).center_silent_since
+                             is not None)
             runtime = store.runtime()
-            assert runtime is not None and runtime.center_silent_since is not None
+            assert runtime is not None
             with store.session() as session:
                 event_id = session.scalars(select(LedgerEntry.event_id)).one()
             payload = center_sign(confirmation(
