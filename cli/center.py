@@ -310,14 +310,19 @@ class _CmdCommand(click.Command):
 @click.argument("args", nargs=-1)
 @click.option("--wait-reply", type=click.FloatRange(min=0.1), metavar="SECONDS",
               help="Wait this long for the gateway's reply and print it.")
+@click.option("--unsigned", is_flag=True,
+              help="Send the command unsigned although center.toml names no command_key "
+                   "(only a gateway with [commands] insecure_obey_unsigned obeys it).")
 @click.pass_context
 def cmd(ctx: click.Context, branch: str, action: str, args: tuple[str, ...],
-        wait_reply: float | None) -> None:
+        wait_reply: float | None, unsigned: bool) -> None:
     """Send a command to BRANCH's gateway: publish it QoS 1 on
     {prefix}/BRANCH/cmd and print it (JSON, with its command_id).
 
-    With `[center] command_key` in center.toml the command is signed with
-    it (gateways with `[keys] center_public_key` obey only signed commands).
+    The command is signed with `[center] command_key` (gateways obey only
+    commands signed with the key their `[keys] center_public_key` names).
+    Without a command key it is refused (exit 2) unless --unsigned says to
+    send it unsigned.
     With --wait-reply, the reply topic {prefix}/BRANCH/cmd/reply is
     subscribed first; the reply with the same command_id is checked against
     the registered gateway keys and printed. Exit status 0 when the outcome
@@ -337,6 +342,11 @@ def cmd(ctx: click.Context, branch: str, action: str, args: tuple[str, ...],
         command = build_command(branch, action, args)
     except CommandError as exc:
         raise click.UsageError(str(exc)) from None
+    if config.command_key_path is None and not unsigned:
+        fail("center cmd", "no [center] command_key: a gateway obeys only signed commands. "
+             "Make the pair with `posgw center command-key DIR`, name DIR/command.key as "
+             "[center] command_key and give DIR/command.pub to each gateway ([keys] "
+             "center_public_key); or send it unsigned with --unsigned")
     if config.command_key_path is not None:
         try:
             command = sign_command(command, load_command_key(config.command_key_path))

@@ -37,6 +37,10 @@ class Target:
     branch_id: str | None = None
     gateway_id: str | None = None
     terminals: tuple[TerminalConfig, ...] = ()
+    #: The config's command trust: the center key's path, or None when it obeys
+    #: unsigned commands; `known` False when read with --database alone.
+    center_public_key: str | None = None
+    known: bool = False
 
 
 
@@ -66,6 +70,9 @@ def status(config_path: Path | None, database: str | None, day: datetime | None,
       daemon     state (running | not_running | never_started), pid, started_at,
                  heartbeat_at, heartbeat_age_s, stopped_at, since,
                  reason (stopped | heartbeat_lost)
+      commands   unsigned_obeyed (true: [commands] insecure_obey_unsigned, anyone
+                 on the broker commands this gateway; null without -c),
+                 center_public_key (the path, or null)
       broker     address (host:port), state (connected | disconnected | unknown),
                  connected (last reported), since
       terminals  list of id, state (online | offline | decommissioned | never_seen),
@@ -103,7 +110,7 @@ def _target(config_path: Path | None, database: str | None) -> Target:
         return Target(database)
     config = gateway_config(config_path, "status")
     return Target(database or config.database, config.branch_id, config.gateway_id,
-                  config.terminals)
+                  config.terminals, config.center_public_key, known=True)
 
 
 def _open_store(database: str) -> Store:
@@ -167,6 +174,7 @@ def _report(store: Store, target: Target, day: date, now: datetime) -> dict[str,
         "gateway": {"branch_id": target.branch_id, "gateway_id": gateway_id,
                     "database": store.display_url},
         "daemon": daemon,
+        "commands": _commands(target),
         "broker": _broker(runtime, running=daemon["state"] == "running"),
         "terminals": _terminals(store.terminals(), target.terminals),
         "totals": {"date": day.isoformat(),
@@ -181,6 +189,13 @@ def _report(store: Store, target: Target, day: date, now: datetime) -> dict[str,
                    if runtime is not None and daemon["state"] == "running" else None},
         "unreconciled": _unreconciled(unreconciled_batches(store, day)),
     }
+
+
+def _commands(target: Target) -> dict[str, Any]:
+    if not target.known:
+        return {"unsigned_obeyed": None, "center_public_key": None}
+    return {"unsigned_obeyed": target.center_public_key is None,
+            "center_public_key": target.center_public_key}
 
 
 def _unreconciled(batches: list[Any]) -> list[dict[str, Any]]:
@@ -264,6 +279,8 @@ def _print_report(report: dict[str, Any]) -> None:
     summary = Table(box=None, show_header=False, pad_edge=False)
     summary.add_row("daemon", _daemon_text(report["daemon"]))
     summary.add_row("broker", _broker_text(report["broker"]))
+    if report["commands"]["unsigned_obeyed"] is not None:
+        summary.add_row("commands", _commands_text(report["commands"]))
     summary.add_row("outbox", _outbox_text(report["outbox"]))
     console.print(summary)
     console.print(_terminal_table(report["terminals"]))
@@ -308,6 +325,13 @@ def _broker_text(broker: dict[str, Any]) -> str:
                 f"to {address}{since})")
     colour = "green" if broker["connected"] else "red"
     return f"[{colour}]{reported}[/] to {address}{since}"
+
+
+def _commands_text(commands: dict[str, Any]) -> str:
+    if commands["unsigned_obeyed"]:
+        return ("[red]UNSIGNED commands obeyed[/] ([commands] insecure_obey_unsigned): anyone "
+                "who can publish on the broker commands this gateway")
+    return f"signed only (center key {commands['center_public_key']})"
 
 
 def _outbox_text(outbox: dict[str, Any]) -> str:

@@ -44,6 +44,15 @@ DEFAULT_CONFIRM_TIMEOUT_S = 60
 #: long say "the center is silent" (log, status, metric): five timeouts, past
 #: any deploy, short enough for an operator to act the same shift.
 DEFAULT_CENTER_SILENT_AFTER_S = 300
+#: `[commands] max_age_s`: a command issued longer ago is refused as stale.
+#: Five minutes: `posgw center cmd` is answered in seconds, and a gateway
+#: offline for longer should not act on what the center decided meanwhile.
+DEFAULT_COMMAND_MAX_AGE_S = 300
+#: `[commands] max_ahead_s`: allowance for the center's clock running ahead.
+DEFAULT_COMMAND_MAX_AHEAD_S = 60
+#: `[store] keep_delivered_days`: delivered outbox rows are kept this long
+#: (to look into what was sent), then pruned.
+DEFAULT_KEEP_DELIVERED_DAYS = 7
 #: Without `[cases] evidence_dir`: next to a SQLite database, else here.
 DEFAULT_EVIDENCE_DIR = "/var/lib/posgw/evidence"
 #: A receipt scan or a letter; anything bigger is a mistake on a branch machine's disk.
@@ -104,6 +113,18 @@ class ForwardConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CommandsConfig:
+    """`[commands]`: who may command this gateway, and how long a command holds."""
+
+    #: Obey commands nobody signed: anyone who can publish on the broker
+    #: commands the gateway. Only without `[keys] center_public_key`, which
+    #: must then be absent on purpose (the gateway refuses to start otherwise).
+    insecure_obey_unsigned: bool = False
+    max_age_s: int = DEFAULT_COMMAND_MAX_AGE_S
+    max_ahead_s: int = DEFAULT_COMMAND_MAX_AHEAD_S
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     branch_id: str
     gateway_id: str
@@ -131,6 +152,9 @@ class GatewayConfig:
     #: and an event is done only once a confirmation signed with it names it.
     center_public_key: str | None = None
     forward: ForwardConfig = field(default_factory=ForwardConfig)
+    commands: CommandsConfig = field(default_factory=CommandsConfig)
+    #: `[store] keep_delivered_days`: delivered outbox rows older than this are pruned.
+    keep_delivered_days: int = DEFAULT_KEEP_DELIVERED_DAYS
     source: str = ""
 
 
@@ -156,6 +180,7 @@ def parse_config(table: Mapping[str, Any], source: str = "") -> GatewayConfig:
     cases = root.sub("cases")
     metrics, logs = root.sub("metrics"), root.sub("logging")
     forward = root.sub("forward")
+    commands = root.sub("commands")
     config = GatewayConfig(
         branch_id=_identifier(gateway, "branch_id"),
         gateway_id=_identifier(gateway, "gateway_id"),
@@ -181,9 +206,12 @@ def parse_config(table: Mapping[str, Any], source: str = "") -> GatewayConfig:
             confirm_timeout_s=forward.integer("confirm_timeout_s", DEFAULT_CONFIRM_TIMEOUT_S, 1),
             center_silent_after_s=forward.integer("center_silent_after_s",
                                                   DEFAULT_CENTER_SILENT_AFTER_S, 1)),
+        commands=_commands(commands),
+        keep_delivered_days=store.integer("keep_delivered_days", DEFAULT_KEEP_DELIVERED_DAYS, 1),
         source=source,
     )
-    for reader in (gateway, store, testing, keys, metrics, logs, cases, forward):
+    _check_command_trust(config, keys, commands)
+    for reader in (gateway, store, testing, keys, metrics, logs, cases, forward, commands):
         reader.reject_unknown()
     root.reject_unknown(also_known=("risk",))
     _check_unique_terminal_ids(config, source)
@@ -202,6 +230,29 @@ def _center_public_key(reader: TableReader) -> str | None:
     except CommandKeyError as exc:
         reader.fail("center_public_key", str(exc))
     return path
+
+
+def _commands(reader: TableReader) -> CommandsConfig:
+    return CommandsConfig(
+        insecure_obey_unsigned=reader.flag("insecure_obey_unsigned", False),
+        max_age_s=reader.integer("max_age_s", DEFAULT_COMMAND_MAX_AGE_S, 10, 86_400),
+        max_ahead_s=reader.integer("max_ahead_s", DEFAULT_COMMAND_MAX_AHEAD_S, 0, 3600))
+
+
+def _check_command_trust(config: GatewayConfig, keys: TableReader,
+                         commands: TableReader) -> None:
+    """Fail closed: without the center's key, start only when the config says
+    in so many words that commands are obeyed unsigned."""
+    unsigned = config.commands.insecure_obey_unsigned
+    if config.center_public_key is None and not unsigned:
+        keys.fail("center_public_key", "required: the center's command.pub (`posgw center "
+                  "command-key DIR` writes it). Without it anyone who can publish on the "
+                  "broker commands this gateway, and events count as delivered at the "
+                  "broker's PUBACK; to run so anyway, set [commands] "
+                  "insecure_obey_unsigned = true")
+    if config.center_public_key is not None and unsigned:
+        commands.fail("insecure_obey_unsigned", "contradicts [keys] center_public_key, "
+                      "which makes this gateway obey only signed commands: remove one")
 
 
 def _cpus(reader: TableReader) -> tuple[int, ...]:

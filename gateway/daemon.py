@@ -15,7 +15,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from posgw.drivers.base import Transport
@@ -33,6 +33,7 @@ from posgw.gateway.forward import OutboxForwarder
 from posgw.gateway.forward.confirmations import ConfirmationReader
 from posgw.gateway.forward.events import new_event_id, outbox_row
 from posgw.gateway.forward.silence import CenterSilence, OutboxSnapshot
+from posgw.gateway.housekeeping import StoreHousekeeping
 from posgw.gateway.identity import GatewayIdentity
 from posgw.gateway.links import open_terminal_link
 from posgw.gateway.metrics import GatewayMetrics, serve_metrics
@@ -41,7 +42,10 @@ from posgw.gateway.pipeline.warmup import rrn_source, warm_up
 from posgw.gateway.profiles import load_profile
 from posgw.gateway.risk import RiskEngine
 from posgw.gateway.security.command_auth import CommandAuthenticator, load_center_public_key
-from posgw.gateway.security.keys import GatewayKeys
+from posgw.gateway.security.command_gate import CommandGate, CommandWindow
+from posgw.gateway.security.keys import (
+    GatewayKeys,
+)
 from posgw.gateway.security.mac_check import TerminalMacs
 from posgw.gateway.security.vault import open_vault
 from posgw.gateway.sessions import TerminalSession
@@ -89,6 +93,7 @@ class Gateway:
         self._silence = CenterSilence(config.forward.center_silent_after_s)
         self._silent_since: datetime | None = None
         self.metrics = GatewayMetrics(gateway_id=config.gateway_id, branch_id=config.branch_id)
+        self.metrics.unsigned_commands_obeyed = config.center_public_key is None
         self.metrics_port: int | None = None  # bound port of [metrics] bind, once ready
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -131,11 +136,10 @@ class Gateway:
                                 evidence=EvidenceStore(config.cases.evidence_dir,
                                                        max_bytes=config.cases.evidence_max_bytes),
                                 metrics=self.metrics)
-            forwarder.on_command = CommandHandler(self.registry, committer, identity,
-                                                  self.clock, cases,
-                                                  reload_risk=self.reload_risk,
-                                                  authenticator=_commands_from(config, keys)
-                                                  ).handle
+            forwarder.on_command = CommandHandler(
+                self.registry, committer, identity, self.clock, cases,
+                gate=_command_gate(config, keys), store=store, metrics=self.metrics,
+                reload_risk=self.reload_risk, unsigned=config.center_public_key is None).handle
             self.pipeline = Pipeline(
                 store=store, committer=committer, authorizer=authorizer, risk=risk,
                 tokenizer=keys.tokenizer, registry=self.registry, clock=self.clock,
@@ -153,7 +157,9 @@ class Gateway:
                               services.create_task(self._heartbeat(store, committer),
                                                    name="heartbeat"),
                               services.create_task(cases.housekeeping(),
-                                                   name="case-housekeeping")]
+                                                   name="case-housekeeping"),
+                              services.create_task(self._housekeeping(store).run(),
+                                                   name="store-housekeeping")]
                 if advices is not None:
                     background.append(services.create_task(advices.run(), name="advices"))
                 await self._serve_lines(lines, stop)
@@ -161,6 +167,13 @@ class Gateway:
                 for task in background:
                     task.cancel()
             await asyncio.to_thread(self._beat, store, committer)
+
+    def _housekeeping(self, store: Store) -> StoreHousekeeping:
+        commands = self.config.commands
+        return StoreHousekeeping(
+            store, self.clock, self.metrics,
+            keep_delivered=timedelta(days=self.config.keep_delivered_days),
+            command_window=timedelta(seconds=commands.max_age_s + commands.max_ahead_s))
 
     async def _authorizer(self, stack: AsyncExitStack,
                           store: Store) -> tuple[Authorizer, AdviceSender | None]:
@@ -359,14 +372,23 @@ def _confirmations_from(config: GatewayConfig) -> ConfirmationReader | None:
                               gateway_id=config.gateway_id)
 
 
-def _commands_from(config: GatewayConfig, keys: GatewayKeys) -> CommandAuthenticator | None:
-    """Signed commands only, when `[keys] center_public_key` names the center's
-    key; this gateway's own key is trusted too (`posgw cases` signs with it)."""
+def _command_gate(config: GatewayConfig, keys: GatewayKeys) -> CommandGate:
+    """Signed commands only, with `[keys] center_public_key`: the center's key,
+    and this gateway's own (`posgw cases` signs with it). Without it the
+    config said `[commands] insecure_obey_unsigned` (it does not load otherwise)."""
+    window = CommandWindow(timedelta(seconds=config.commands.max_age_s),
+                           timedelta(seconds=config.commands.max_ahead_s))
+    if config.center_public_key is None and not config.commands.insecure_obey_unsigned:
+        # parse_config refuses such a config; this guards one built in code.
+        raise ConfigError("keys.center_public_key", "required (or [commands] "
+                          "insecure_obey_unsigned = true)", config.source)
     if config.center_public_key is None:
-        log.warning("commands on cmd are obeyed unsigned: set [keys] center_public_key "
-                    "(SECURITY.md, Commands on cmd)")
-        return None
+        log.warning("INSECURE: commands on cmd are obeyed UNSIGNED ([commands] "
+                    "insecure_obey_unsigned = true): anyone who can publish on the broker "
+                    "can release or return frozen funds and decommission terminals. Set "
+                    "[keys] center_public_key (SECURITY.md, Commands)")
+        return CommandGate(config.branch_id, window, None)
     log.info("commands must be signed with %s or this gateway's key",
              config.center_public_key)
-    return CommandAuthenticator([load_center_public_key(config.center_public_key),
-                                 keys.signer.public_key])
+    return CommandGate(config.branch_id, window, CommandAuthenticator(
+        [load_center_public_key(config.center_public_key), keys.signer.public_key]))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +43,33 @@ class JsonFormatter(logging.Formatter):
         # default=str: an extra that JSON cannot hold (a datetime, an enum) is
         # still logged, as its text, instead of losing the whole record.
         return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class ThrottledLog:
+    """At most one line per `every_s` for each key; the lines held back in
+    between are counted and told with the next one. For what a stranger can
+    make happen thousands of times a second (a flood of junk commands): the
+    log says it happens and how often, and does not grow with it."""
+
+    def __init__(self, logger: logging.Logger, every_s: float,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._logger = logger
+        self._every_s = every_s
+        self._monotonic = monotonic
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def warning(self, key: str, message: str, *args: object) -> None:
+        now = self._monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self._every_s:
+            self._held[key] = self._held.get(key, 0) + 1
+            return
+        self._last[key] = now
+        held = self._held.pop(key, 0)
+        if held and last is not None:
+            message += f" (and {held} more like it in the last {now - last:.0f} s)"
+        self._logger.warning(message, *args)
 
 
 def configure_logging(level: str, log_format: str = "text") -> None:

@@ -40,7 +40,8 @@ from prometheus_client.core import (
 )
 
 from posgw.drivers.clock import SYSTEM_CLOCK, Clock
-from posgw.protocols.contract import TX_STATUSES
+from posgw.gateway.security.command_gate import DROP_REASONS
+from posgw.protocols.contract import COMMAND_OUTCOMES, TX_STATUSES
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -138,6 +139,11 @@ class GatewayMetrics:
         self._mac_failures: dict[str, int] = {}
         self._latency_buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one is +Inf
         self._latency_sum = 0.0
+        #: `[commands] insecure_obey_unsigned` in force (the daemon sets it).
+        self.unsigned_commands_obeyed = False
+        self._commands = dict.fromkeys(COMMAND_OUTCOMES, 0)
+        self._commands_dropped = dict.fromkeys(DROP_REASONS, 0)
+        self._outbox_pruned = 0
         self._sources: _Sources | None = None
         self.registry.register(self)
 
@@ -167,6 +173,17 @@ class GatewayMetrics:
         """A request from `terminal_id` failed MAC verification."""
         self._mac_failures[terminal_id] = self._mac_failures.get(terminal_id, 0) + 1
 
+    def command_answered(self, outcome: str) -> None:
+        """A command from the center was answered `outcome` (replays included)."""
+        self._commands[outcome] = self._commands.get(outcome, 0) + 1
+
+    def command_dropped(self, reason: str) -> None:
+        """A `cmd` payload was dropped unanswered (command_gate.DROP_REASONS)."""
+        self._commands_dropped[reason] = self._commands_dropped.get(reason, 0) + 1
+
+    def outbox_pruned(self, rows: int) -> None:
+        self._outbox_pruned += rows
+
     # -- scrape time --------------------------------------------------------------
 
     def watch(self, *, outbox: OutboxSource, links: LinkSource, broker: BrokerSource,
@@ -194,6 +211,22 @@ class GatewayMetrics:
                              for (rule, action), v in list(self._rule_hits.items())])
         yield self._counter("posgw_mac_failures", "Requests that failed MAC verification.",
                             ("terminal",), [((k,), v) for k, v in list(self._mac_failures.items())])
+        yield from self._command_metrics()
+
+    def _command_metrics(self) -> Iterator[Metric]:
+        yield _gauge("posgw_commands_unsigned_obeyed", "1 while this gateway obeys unsigned "
+                     "commands ([commands] insecure_obey_unsigned, no center key): anyone who "
+                     "can publish on the broker commands it.", (),
+                     [((), int(self.unsigned_commands_obeyed))])
+        yield self._counter("posgw_commands", "Commands from the center answered, by outcome.",
+                            ("outcome",), [((k,), v) for k, v in list(self._commands.items())])
+        yield self._counter("posgw_commands_dropped", "cmd payloads dropped unanswered, by "
+                            "reason (too_large, not_json, schema, unauthenticated).",
+                            ("reason",),
+                            [((k,), v) for k, v in list(self._commands_dropped.items())])
+        yield CounterMetricFamily("posgw_outbox_pruned", "Delivered outbox rows deleted after "
+                                  "[store] keep_delivered_days.", value=self._outbox_pruned,
+                                  created=self._created)
 
     def _counter(self, name: str, doc: str, labels: Sequence[str],
                  samples: Iterable[tuple[tuple[str, ...], int]]) -> Metric:

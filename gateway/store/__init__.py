@@ -11,6 +11,7 @@ from posgw.gateway.store.errors import (
 from posgw.gateway.store.models import (
     FORBIDDEN_RESPONSE_FIELDS,
     SCHEMA_VERSION,
+    ExecutedCommand,
     FreezeCase,
     GatewayRuntime,
     LedgerEntry,
@@ -47,6 +48,7 @@ __all__ = [
     "FORBIDDEN_RESPONSE_FIELDS",
     "SCHEMA_VERSION",
     "DuplicateRequest",
+    "ExecutedCommand",
     "FreezeCase",
     "GatewayRuntime",
     "GroupCommitter",

@@ -16,6 +16,7 @@ from posgw.gateway.store.columns import JsonDocument, UtcDateTime
 
 #: Bump when a table changes; Store refuses a database recorded with another.
 SCHEMA_VERSION = 4  # 4: confirmation columns (store/migrate.py adds them to a 3)
+# (A new table needs no bump: Store's create_all adds it to an older database.)
 
 #: Request fields that may hold card secrets: never in a stored response.
 FORBIDDEN_RESPONSE_FIELDS = frozenset({"2", "14", "35", "36", "45", "52", "55"})
@@ -250,3 +251,20 @@ class VaultedCard(SQLModel, table=True):
     nonce: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = _utc(nullable=False)
+
+
+class ExecutedCommand(SQLModel, table=True):
+    """A command from the center this gateway acted on, by its command_id:
+    a repeat (a replay captured on the broker, a redelivery) is answered
+    with this outcome and not acted on again. Kept while a repeat could
+    still be fresh (`[commands] max_age_s` past `issued_at`): an older one
+    is refused as stale anyway."""
+
+    __tablename__ = "executed_commands"
+
+    command_id: str = Field(primary_key=True, max_length=36)  # a UUID (command.v1)
+    command: str = Field(max_length=16)
+    issued_at: datetime = _utc(nullable=False)
+    executed_at: datetime = _utc(nullable=False)
+    outcome: str = Field(max_length=16)
+    detail: str = Field(default="", max_length=256)

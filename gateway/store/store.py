@@ -23,10 +23,12 @@ from posgw.drivers.clock import SYSTEM_CLOCK
 from posgw.drivers.private_files import private_sqlite_file
 from posgw.gateway.store.columns import table_of
 from posgw.gateway.store.errors import SchemaVersionMismatch
+from posgw.gateway.store.executed import RetentionQueries
 from posgw.gateway.store.migrate import can_migrate, migrate
 from posgw.gateway.store.models import (
     SCHEMA_VERSION,
     CaseEvidence,
+    ExecutedCommand,
     FreezeCase,
     GatewayRuntime,
     LedgerEntry,
@@ -81,7 +83,7 @@ class RecentRow(NamedTuple):
     original_event_id: str | None
 
 
-class Store(OutboxTable):
+class Store(OutboxTable, RetentionQueries):
     def __init__(self, url: str, *, synchronous: str = "FULL") -> None:
         self.url: URL = make_url(url)
         self.engine: Engine = _make_engine(self.url, synchronous)
@@ -280,7 +282,7 @@ def _gateway_tables() -> list[Table]:
     # Only ours: the shared SQLModel metadata may also hold other packages' tables.
     return [table_of(model) for model in (
         LedgerEntry, OutboxEvent, TerminalRecord, UpstreamQueueItem, FreezeCase, GatewayRuntime,
-        Reconciliation, SchemaVersion, VaultedCard, CaseEvidence)]
+        Reconciliation, SchemaVersion, VaultedCard, CaseEvidence, ExecutedCommand)]
 
 
 def _make_engine(url: URL, synchronous: str) -> Engine:

@@ -19,6 +19,10 @@ SCHEMA_NAMES = (TX_EVENT_SCHEMA, TERMINAL_STATUS_SCHEMA, GATEWAY_STATUS_SCHEMA, 
 #: confirm.v1: at most this many event_ids in one confirmation (a batch's
 #: worth; a larger batch is confirmed in several messages).
 MAX_CONFIRMED_IDS = 1000
+#: command.v1: the most bytes a command may take on the wire. The largest
+#: real one (submit_evidence with a 255-character filename, signed) is under
+#: 1.5 KiB; anything past this is refused before it is parsed.
+MAX_COMMAND_BYTES = 4096
 #: confirm.v1 quarantine `reason` maxLength.
 MAX_QUARANTINE_REASON = 200
 

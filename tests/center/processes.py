@@ -49,10 +49,13 @@ class Topics:
 
 
 def write_config(path: Path, *, database: str, port: int, topics: Topics,
-                 client_id: str | None, keys_dir: Path, extra_mqtt: str = "") -> Path:
+                 client_id: str | None, keys_dir: Path, extra_mqtt: str = "",
+                 command_key: Path | None = None) -> Path:
+    """`command_key`: `[center] command_key` (the private key `cmd` signs with)."""
     client_line = f'client_id = "{client_id}"\n' if client_id else ""
+    key_line = f'command_key = "{command_key}"\n' if command_key else ""
     path.write_text(
-        f'[center]\ndatabase = "{database}"\n\n'
+        f'[center]\ndatabase = "{database}"\n{key_line}\n'
         f'[mqtt]\nport = {port}\ntopic_prefix = "{topics.prefix}"\n'
         f'share_group = "{topics.group}"\n{client_line}'
         f"session_expiry_s = {SESSION_EXPIRY_S}\n{extra_mqtt}\n"

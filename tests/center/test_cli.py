@@ -12,6 +12,7 @@ import aiomqtt
 import pytest
 from click.testing import CliRunner, Result
 
+from posgw.center.command_key import PRIVATE_FILE, generate_command_key
 from posgw.center.db import CenterStore
 from posgw.cli.main import main
 from posgw.gateway.security import GatewayKeys, generate_keys, load_keys
@@ -164,11 +165,20 @@ async def answer_one_command(port: int, topics: Topics, replier_keys: GatewayKey
     raise AssertionError("the fake gateway's connection ended")
 
 
-async def cmd_against_fake_gateway(tmp_path: Path, replier_keys: GatewayKeys,
-                                   *args: str) -> tuple[dict[str, Any], tuple[int, str, str]]:
+def command_key(tmp_path: Path) -> Path:
+    """The center's command key (`posgw center command-key`), made once per test."""
+    if not (tmp_path / "hq" / PRIVATE_FILE).exists():
+        generate_command_key(tmp_path / "hq")
+    return tmp_path / "hq" / PRIVATE_FILE
+
+
+async def cmd_against_fake_gateway(tmp_path: Path, replier_keys: GatewayKeys, *args: str,
+                                   signed: bool = True
+                                   ) -> tuple[dict[str, Any], tuple[int, str, str]]:
     port, topics = shared_broker_port(), Topics.fresh()
     config = write_config(tmp_path / "cmd.toml", database=f"sqlite:///{tmp_path / 'c.db'}",
-                          port=port, topics=topics, client_id=None, keys_dir=tmp_path / "keys")
+                          port=port, topics=topics, client_id=None, keys_dir=tmp_path / "keys",
+                          command_key=command_key(tmp_path) if signed else None)
     subscribed = asyncio.Event()
     gateway = asyncio.create_task(answer_one_command(port, topics, replier_keys, subscribed))
     await asyncio.wait_for(subscribed.wait(), 10)
@@ -202,11 +212,26 @@ async def test_cmd_exits_1_when_no_reply_comes_in_time(tmp_path: Path, keys: Gat
                                                        ) -> None:
     config = write_config(tmp_path / "cmd.toml", database=f"sqlite:///{tmp_path / 'c.db'}",
                           port=shared_broker_port(), topics=Topics.fresh(), client_id=None,
-                          keys_dir=tmp_path / "keys")
+                          keys_dir=tmp_path / "keys", command_key=command_key(tmp_path))
     status, out, err = await run_cmd(config, "B001", "decommission", "T0009",
                                      "--wait-reply", "0.3")
     assert status == 1 and "no reply within 0.3 s" in err
     assert json.loads(out)["terminal_id"] == "T0009"
+
+
+async def test_cmd_without_a_command_key_refuses_unless_told_to_send_unsigned(
+        tmp_path: Path, keys: GatewayKeys) -> None:
+    config = write_config(tmp_path / "cmd.toml", database=f"sqlite:///{tmp_path / 'c.db'}",
+                          port=shared_broker_port(), topics=Topics.fresh(), client_id=None,
+                          keys_dir=tmp_path / "keys")
+    status, out, err = await run_cmd(config, "B001", "release", "CASE-1")
+    assert (status, out) == (2, "")
+    assert "no [center] command_key" in err and "posgw center command-key DIR" in err
+    assert "--unsigned" in err
+    command, (status, _out, err) = await cmd_against_fake_gateway(
+        tmp_path, keys, "ping", "--unsigned", signed=False)
+    assert status == 0, err
+    assert "signature" not in command
 
 
 @pytest.mark.parametrize("args", [("ping", "extra"), ("release",), ("reboot",)])

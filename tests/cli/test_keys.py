@@ -15,6 +15,7 @@ from posgw.cli.keys import aes_check_value, fingerprint
 from posgw.gateway.security import load_keys
 from posgw.gateway.security.keys import LooseKeyFile
 from posgw.gateway.security.vault import load_keyring
+from tests.center_key import center_public_key
 from tests.cli.test_status import run_posgw
 
 PAN = "4761739001010010"
@@ -224,7 +225,7 @@ def test_the_daemon_refuses_to_start_with_a_loose_key_and_says_how_to_fix_it(
     config = tmp_path / "gateway.toml"
     config.write_text(f'[gateway]\nbranch_id = "B001"\ngateway_id = "gw-1"\n'
                       f'database = "sqlite:///{tmp_path / "gw.db"}"\n'
-                      f'[keys]\ndir = "{keys_dir}"\n')
+                      f'[keys]\ndir = "{keys_dir}"\ncenter_public_key = "{center_public_key()}"\n')
     result = run_posgw("run", "-c", str(config))
     assert result.returncode == 2
     assert (f"posgw run: {config}: keys.dir: {keys_dir / 'signing.key'}: mode 0644 lets "

@@ -19,6 +19,7 @@ from posgw.gateway.store import (
     Store,
     TerminalRecord,
 )
+from tests.center_key import center_public_key
 from tests.posgw_script import run_posgw
 
 DAY = "2025-03-14"
@@ -82,6 +83,9 @@ def write_config(tmp_path: Path, db_path: Path) -> Path:
 branch_id = "B001"
 gateway_id = "gw-b001-1"
 database = "sqlite:///{db_path}"
+
+[keys]
+center_public_key = "{center_public_key()}"
 
 [[terminals]]
 id = "T0001"
@@ -218,8 +222,9 @@ def test_json_has_exactly_the_keys_the_help_documents(store: Store, db_path: Pat
         "differences": {"debits": {"terminal": 2, "ledger": 1}},
         "missing_at_gateway": {"debits": 1}, "missing_at_terminal": {},
         "amount_differences": {}, "report_event_id": None}]
-    assert set(report) == {"gateway", "daemon", "broker", "terminals", "totals", "outbox",
-                           "unreconciled"}
+    assert set(report) == {"gateway", "daemon", "commands", "broker", "terminals", "totals",
+                           "outbox", "unreconciled"}
+    assert report["commands"] == {"unsigned_obeyed": None, "center_public_key": None}
     assert set(report["gateway"]) == {"branch_id", "gateway_id", "database"}
     assert set(report["daemon"]) == {"state", "pid", "started_at", "heartbeat_at",
                                      "heartbeat_age_s", "stopped_at", "since", "reason"}
@@ -231,8 +236,9 @@ def test_json_has_exactly_the_keys_the_help_documents(store: Store, db_path: Pat
     assert set(report["outbox"]) == {"depth", "pending", "published_unconfirmed",
                                      "oldest_created_at", "oldest_age_s", "center_silent_since"}
     help_text = run_posgw("status", "--help").stdout
-    documented = [*report, *report["daemon"], *report["broker"], *report["terminals"][0],
-                  *report["totals"]["rows"][0], *report["outbox"], *report["unreconciled"][0]]
+    documented = [*report, *report["daemon"], *report["commands"], *report["broker"],
+                  *report["terminals"][0], *report["totals"]["rows"][0], *report["outbox"],
+                  *report["unreconciled"][0]]
     assert [key for key in documented if key not in help_text] == []
 
 

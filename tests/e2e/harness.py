@@ -16,6 +16,9 @@ from typing import Any
 
 from sqlmodel import select
 
+from posgw.center.command_key import PRIVATE_FILE as COMMAND_PRIVATE_FILE
+from posgw.center.command_key import PUBLIC_FILE as COMMAND_PUBLIC_FILE
+from posgw.center.command_key import generate_command_key, load_command_key, sign_command
 from posgw.center.db import CenterStore
 from posgw.center.ingest import CenterIngest
 from posgw.center.models import ReceivedEvent
@@ -39,12 +42,27 @@ HEX_RUNS = re.compile(rb"[0-9A-Fa-f]{24,}")
 GATEWAY_ID = "gw-e2e"
 BRANCH = "E2E"
 TCP_PROFILE = load_profile("iso87-ascii")
+CENTER_KEYS = "center-keys"
 
 
 def topic_prefix(workdir: Path) -> str:
     """A prefix of this test's own: tests share the broker on 1883, and a center
     must neither see other tests' events nor split them on a shared subscription."""
     return f"e2e-{zlib.crc32(str(workdir).encode()):08x}/v1"
+
+
+def center_keys(workdir: Path) -> Path:
+    """The center's command key pair of this test (made on first use): the
+    gateway obeys commands and believes confirmations signed with it."""
+    folder = workdir / CENTER_KEYS
+    if not (folder / COMMAND_PUBLIC_FILE).exists():
+        generate_command_key(folder)
+    return folder
+
+
+def center_signed(workdir: Path, command: dict[str, Any]) -> dict[str, Any]:
+    """`command` signed with this test's center key, as `posgw center cmd` signs it."""
+    return sign_command(command, load_command_key(center_keys(workdir) / COMMAND_PRIVATE_FILE))
 
 
 def config_table(workdir: Path, broker_port: int, *, listen_port: int = 0,
@@ -60,7 +78,8 @@ def config_table(workdir: Path, broker_port: int, *, listen_port: int = 0,
         "mqtt": {"host": "127.0.0.1", "port": broker_port, "topic_prefix": topic_prefix(workdir),
                  "client_id": "gw-" + topic_prefix(workdir).split("/")[0]},
         "upstream": upstream or {"mode": "standin", "floor_limit": 10**9},
-        "keys": {"dir": str(keys)},
+        "keys": {"dir": str(keys),
+                 "center_public_key": str(center_keys(workdir) / COMMAND_PUBLIC_FILE)},
         "listeners": [{"bind": f"127.0.0.1:{listen_port}", "profile": "iso87-ascii"}],
     }
 
@@ -72,6 +91,8 @@ def gateway_config(workdir: Path, broker_port: int, **options: Any) -> GatewayCo
 def write_toml(path: Path, table: dict[str, Any]) -> Path:
     """A minimal TOML writer for the config tables above (strings, ints, tables, arrays)."""
     def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
         return f'"{v}"' if isinstance(v, str) else str(v)
 
     lines: list[str] = []
@@ -85,10 +106,12 @@ def write_toml(path: Path, table: dict[str, Any]) -> Path:
 
 
 def center_toml(workdir: Path, broker_port: int, **center: str) -> Path:
-    """A center.toml trusting this test's gateway, on its topic prefix;
-    `center` adds keys to `[center]` (e.g. `command_key`)."""
+    """A center.toml trusting this test's gateway, on its topic prefix, with
+    this test's command key; `center` adds or replaces keys of `[center]`."""
+    command_key = str(center_keys(workdir) / COMMAND_PRIVATE_FILE)
     return write_toml(workdir / "center.toml", {
-        "center": {"database": f"sqlite:///{workdir / 'center.db'}", **center},
+        "center": {"database": f"sqlite:///{workdir / 'center.db'}",
+                   "command_key": command_key, **center},
         "mqtt": {"host": "127.0.0.1", "port": broker_port, "topic_prefix": topic_prefix(workdir)},
         "gateways": [{"id": GATEWAY_ID, "branch_id": BRANCH,
                       "public_key": str(workdir / "keys" / PUBLIC_KEY_FILE)}]})
@@ -106,7 +129,8 @@ def center_for(workdir: Path, broker_port: int, *,
     mqtt = MqttConfig("127.0.0.1", broker_port, topic_prefix=topic_prefix(workdir),
                       client_id=f"e2e-center-{free_port()}",
                       share_group="e2e" if shared else None)
-    return store, CenterIngest(store, verifier, mqtt)
+    return store, CenterIngest(store, verifier, mqtt, command_key=load_command_key(
+        center_keys(workdir) / COMMAND_PRIVATE_FILE))
 
 
 @asynccontextmanager

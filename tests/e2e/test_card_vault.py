@@ -20,7 +20,14 @@ from posgw.gateway.store.models import VaultedCard
 from posgw.protocols.normalize import CardNumber
 from posgw.simulator import cards as demo
 from tests.brokers import shared_broker_port
-from tests.e2e.harness import BRANCH, GATEWAY_ID, connected_gateway, gateway_config, topic_prefix
+from tests.e2e.harness import (
+    BRANCH,
+    GATEWAY_ID,
+    center_signed,
+    connected_gateway,
+    gateway_config,
+    topic_prefix,
+)
 from tests.e2e.test_cases import freeze_one
 from tests.e2e.test_no_card_data_at_rest import leaked
 
@@ -55,8 +62,8 @@ async def test_a_frozen_sale_is_vaulted_once_and_a_return_recovers_then_shreds_i
             revealed = CardVault(load_keyring(tmp_path / "keys"), store).reveal(row.event_id)
         assert revealed.card == CardNumber(demo.VISA_OK)
         assert files_with_the_pan(tmp_path, demo.VISA_OK) == []
-        reply = await send_command(mqtt, build_command(BRANCH, "return", [case.id]),
-                                   wait_reply_s=15, verifier=verifier)
+        returned = center_signed(tmp_path, build_command(BRANCH, "return", [case.id]))
+        reply = await send_command(mqtt, returned, wait_reply_s=15, verifier=verifier)
         assert reply is not None and reply["outcome"] == "done", reply
         assert "card 476173******0010 recovered from the vault (key v1)" in str(reply["detail"])
         vaulted, _, cases = await asyncio.to_thread(vault_state, config.database)

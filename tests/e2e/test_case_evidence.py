@@ -30,6 +30,7 @@ from tests.drivers.helpers import wait_until
 from tests.e2e.harness import (
     BRANCH,
     GATEWAY_ID,
+    center_signed,
     config_table,
     topic_prefix,
     wait_for,
@@ -75,9 +76,10 @@ async def test_evidence_deadlines_and_expiry_through_the_operator_commands(
             await asyncio.to_thread(operator_submits_evidence, config, case["id"], tmp_path)
             reply = await send_command(
                 MqttConfig("127.0.0.1", port, topic_prefix=topic_prefix(tmp_path)),
-                command_payload(BRANCH, "submit_evidence", case_id=case["id"], evidence={
-                    "sha256": HEAD_OFFICE_SCAN, "size_bytes": 48_213, "held_at": "center",
-                    "filename": "chargeback-letter.pdf", "submitted_by": "risk-desk"}),
+                center_signed(tmp_path, command_payload(
+                    BRANCH, "submit_evidence", case_id=case["id"], evidence={
+                        "sha256": HEAD_OFFICE_SCAN, "size_bytes": 48_213, "held_at": "center",
+                        "filename": "chargeback-letter.pdf", "submitted_by": "risk-desk"})),
                 wait_reply_s=15)
             assert reply is not None and reply["outcome"] == "done", reply
             expired = await asyncio.to_thread(posgw, "cases", "expire", "-c", config,

@@ -27,6 +27,7 @@ from tests.e2e.harness import (
     BRANCH,
     GATEWAY_ID,
     TCP_PROFILE,
+    center_signed,
     center_toml,
     gateway_and_center,
     gateway_config,
@@ -71,14 +72,15 @@ async def test_released_case_arrives_settled_and_returned_case_as_refund(
         await freeze_one(gateway.listener_ports[0], "F0000002", demo.UNIONPAY_OK)
         cases = open_cases(config.database)
         for terminal_id, action in (("F0000001", "release"), ("F0000002", "return")):
-            reply = await send_command(mqtt, build_command(
-                BRANCH, action, [cases[terminal_id].id]), wait_reply_s=15, verifier=verifier)
+            reply = await send_command(mqtt, center_signed(tmp_path, build_command(
+                BRANCH, action, [cases[terminal_id].id])), wait_reply_s=15, verifier=verifier)
             assert reply is not None and reply["outcome"] == "done", reply
-        again = await send_command(mqtt, build_command(BRANCH, "release",
-                                                       [cases["F0000001"].id]),
+        again = await send_command(mqtt, center_signed(tmp_path, build_command(
+            BRANCH, "release", [cases["F0000001"].id])),
                                    wait_reply_s=15, verifier=verifier)
         assert again is not None and again["outcome"] == "done"  # idempotent
-        reply = await send_command(mqtt, build_command(BRANCH, "decommission", ["F0000001"]),
+        reply = await send_command(mqtt, center_signed(tmp_path, build_command(
+            BRANCH, "decommission", ["F0000001"])),
                                    wait_reply_s=15, verifier=verifier)
         assert reply is not None and reply["outcome"] == "done"
         await wait_until(

@@ -3,14 +3,12 @@ ping, and decommissioning a terminal (it drains, then is retired)."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from posgw.center.commands import build_command, send_command
 from posgw.center.verify import SignatureVerifier, load_public_key
 from posgw.drivers.mqtt import MqttConfig
 from posgw.drivers.tcp_link import connect_tcp
-from posgw.gateway.daemon import Gateway
 from posgw.gateway.security.keys import PUBLIC_KEY_FILE
 from posgw.gateway.store import Store
 from posgw.simulator import cards as demo
@@ -18,7 +16,15 @@ from posgw.simulator.cards import demo_cards
 from posgw.simulator.terminal import TerminalSimulator
 from tests.brokers import shared_broker_port
 from tests.drivers.helpers import wait_until
-from tests.e2e.harness import BRANCH, GATEWAY_ID, TCP_PROFILE, gateway_config, topic_prefix
+from tests.e2e.harness import (
+    BRANCH,
+    GATEWAY_ID,
+    TCP_PROFILE,
+    center_signed,
+    gateway_and_center,
+    gateway_config,
+    topic_prefix,
+)
 
 
 def terminal_state(database: str, terminal_id: str) -> str | None:
@@ -33,15 +39,13 @@ async def test_ping_and_decommission_over_the_cmd_topic(tmp_path: Path) -> None:
     center = MqttConfig("127.0.0.1", port, topic_prefix=topic_prefix(tmp_path))
     verifier = SignatureVerifier(
         {GATEWAY_ID: load_public_key(tmp_path / "keys" / PUBLIC_KEY_FILE)})
-    gateway, stop = Gateway(config), asyncio.Event()
-    run = asyncio.create_task(gateway.run(stop))
 
     async def command(action: str, *args: str) -> dict[str, object] | None:
-        return await send_command(center, build_command(BRANCH, action, args),
-                                  wait_reply_s=15, verifier=verifier)
+        signed = center_signed(tmp_path, build_command(BRANCH, action, args))
+        return await send_command(center, signed, wait_reply_s=15, verifier=verifier)
 
-    try:
-        await gateway.ready.wait()
+    # A center that confirms: the terminal retires once the center holds its events.
+    async with gateway_and_center(config, tmp_path, port) as (gateway, _):
         assert gateway.forwarder is not None
         await gateway.forwarder.connected.wait()
         ping = await command("ping")
@@ -60,6 +64,3 @@ async def test_ping_and_decommission_over_the_cmd_topic(tmp_path: Path) -> None:
             assert refund.approved
         await wait_until(lambda: terminal_state(config.database, "D0000001")
                          == "decommissioned", 20)
-    finally:
-        stop.set()
-        await run

@@ -38,6 +38,7 @@ from tests.e2e.harness import (
     GATEWAY_ID,
     TCP_PROFILE,
     center_for,
+    center_signed,
     gateway_config,
     ledger_rows,
     topic_prefix,
@@ -135,8 +136,8 @@ async def test_a_terminal_retired_while_the_broker_is_down_drains_then_matches_t
                                          demo_cards(), response_timeout_s=5.0) as terminal:
                 await freeze(terminal, demo.VISA_OK)
                 await freeze(terminal, demo.UNIONPAY_OK)
-                released = await send_command(mqtt, build_command(
-                    BRANCH, "release", [open_case_ids(config.database)[0]]),
+                released = await send_command(mqtt, center_signed(tmp_path, build_command(
+                    BRANCH, "release", [open_case_ids(config.database)[0]])),
                     wait_reply_s=15, verifier=verifier)
                 assert released is not None and released["outcome"] == "done"
                 await until_center_has(center, {r.event_id for r in ledger_rows(config.database)})
@@ -151,8 +152,8 @@ async def test_a_terminal_retired_while_the_broker_is_down_drains_then_matches_t
                 # The center cannot reach the daemon with the broker down; the
                 # command is handed to the daemon's command handler, as its MQTT
                 # client would hand it over (its reply waits in the outbox too).
-                await gateway.forwarder.on_command(canonical_json(
-                    build_command(BRANCH, "decommission", [TERMINAL])))
+                await gateway.forwarder.on_command(canonical_json(center_signed(
+                    tmp_path, build_command(BRANCH, "decommission", [TERMINAL]))))
                 assert (await terminal.purchase(demo.VISA_LOW, 13_00)).response_code == "58"
                 assert (await terminal.refund(demo.VISA_LOW, 5_00)).approved
 

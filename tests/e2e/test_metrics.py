@@ -4,11 +4,12 @@ the ledger it reports on; and `posgw run --log-format json` as a real process.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import subprocess
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 
 from posgw.drivers.clock import SYSTEM_CLOCK
 from posgw.drivers.tcp_link import connect_tcp
-from posgw.gateway.config import parse_config
+from posgw.gateway.config import GatewayConfig, parse_config
 from posgw.gateway.daemon import Gateway
 from posgw.gateway.store import LedgerEntry
 from posgw.sandbox.demo.cards import card_pool
@@ -28,6 +29,7 @@ from tests.brokers import shared_broker_port
 from tests.e2e.harness import (
     TCP_PROFILE,
     config_table,
+    gateway_and_center,
     ledger_rows,
     wait_for,
     write_toml,
@@ -65,19 +67,33 @@ async def until_scrape(gateway: Gateway, holds: Callable[[Samples], bool], what:
 
 
 async def with_gateway(workdir: Path, table: dict[str, Any],
-                       body: Callable[[Gateway], Awaitable[None]]) -> list[LedgerEntry]:
-    """Run a daemon for `body`, stop it, and return its ledger."""
+                       body: Callable[[Gateway], Awaitable[None]], *,
+                       center: bool = True) -> list[LedgerEntry]:
+    """Run a daemon for `body` (with a center that confirms what it stores,
+    unless `center` is False: the broker may be unreachable), stop them, and
+    return the daemon's ledger."""
     config = parse_config(table, "(metrics e2e)")
+    async with contextlib.AsyncExitStack() as stack:
+        if center:
+            gateway, _ = await stack.enter_async_context(
+                gateway_and_center(config, workdir, table["mqtt"]["port"]))
+        else:
+            gateway = await stack.enter_async_context(running_gateway(config))
+        await body(gateway)
+    assert gateway.metrics_port is not None and not port_accepts(gateway.metrics_port)
+    return ledger_rows(config.database)
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(config: GatewayConfig) -> AsyncIterator[Gateway]:
     gateway, stop = Gateway(config), asyncio.Event()
     run = asyncio.create_task(gateway.run(stop))
     try:
         await gateway.ready.wait()
-        await body(gateway)
+        yield gateway
     finally:
         stop.set()
         await run
-    assert gateway.metrics_port is not None and not port_accepts(gateway.metrics_port)
-    return ledger_rows(config.database)
 
 
 async def terminal_buys(port: int, cards: list[Card],
@@ -153,7 +169,8 @@ async def test_outbox_grows_and_broker_reads_down_while_the_broker_is_unreachabl
                                                                (2, 12_00)])
         result["scrape"] = await scraped(gateway)
 
-    rows = await with_gateway(tmp_path, metrics_table(tmp_path, closed_port), body)
+    rows = await with_gateway(tmp_path, metrics_table(tmp_path, closed_port), body,
+                              center=False)
     samples = result["scrape"]
     assert [row.status for row in rows] == ["settled"] * 3
     assert samples.value("posgw_broker_connected") == 0

@@ -15,7 +15,8 @@ from posgw.simulator import cards as demo
 from posgw.simulator.cards import demo_cards
 from posgw.simulator.terminal import TerminalSimulator
 from tests.brokers import shared_broker_port
-from tests.e2e.harness import TCP_PROFILE, config_table, wait_for, write_toml
+from tests.center.processes import center_process
+from tests.e2e.harness import TCP_PROFILE, center_toml, config_table, wait_for, write_toml
 from tests.posgw_script import POSGW
 
 
@@ -32,11 +33,20 @@ async def three_swipes(port: int) -> None:
 
 
 def test_cases_and_terminals_commands_against_the_running_daemon(tmp_path: Path) -> None:
-    listen = free_port()
-    config = str(write_toml(tmp_path / "gw.toml", config_table(
-        tmp_path, shared_broker_port(), listen_port=listen)))
-    with (tmp_path / "gw.log").open("wb") as out:
-        daemon = subprocess.Popen([POSGW, "run", "-c", config], stdout=out, stderr=out)
+    listen, port = free_port(), shared_broker_port()
+    config = str(write_toml(tmp_path / "gw.toml", config_table(tmp_path, port,
+                                                               listen_port=listen)))
+    # A center that confirms: a terminal retires once the center holds its events.
+    with center_process(center_toml(tmp_path, port)) as center:
+        center.wait_ready()
+        with (tmp_path / "gw.log").open("wb") as out:
+            daemon = subprocess.Popen([POSGW, "run", "-c", config], stdout=out, stderr=out)
+        operate(config, listen, daemon)
+        center.stop()
+    assert posgw("cases", "show", "-c", config, "case-none").returncode == 1
+
+
+def operate(config: str, listen: int, daemon: subprocess.Popen[bytes]) -> None:
     try:
         wait_for(lambda: port_accepts(listen), "the listener")
         asyncio.run(three_swipes(listen))
@@ -57,4 +67,3 @@ def test_cases_and_terminals_commands_against_the_running_daemon(tmp_path: Path)
     finally:
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(30) == 0
-    assert posgw("cases", "show", "-c", config, "case-none").returncode == 1

@@ -9,6 +9,7 @@ import pytest
 
 from posgw.gateway.config import DEFAULT_EVIDENCE_DIR, parse_config
 from posgw.protocols.config_error import ConfigError
+from tests.center_key import with_center_key
 
 
 def config(cases: dict[str, Any] | None = None, database: str | None = None) -> Any:
@@ -18,7 +19,7 @@ def config(cases: dict[str, Any] | None = None, database: str | None = None) -> 
     table: dict[str, Any] = {"gateway": gateway}
     if cases is not None:
         table["cases"] = cases
-    return parse_config(table, "gw.toml")
+    return parse_config(with_center_key(table), "gw.toml")
 
 
 def test_defaults_are_24_hours_to_respond_and_30_days_to_expiry() -> None:

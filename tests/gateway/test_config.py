@@ -8,22 +8,23 @@ import pytest
 
 from posgw.gateway.config import load_config, parse_config
 from posgw.protocols.config_error import ConfigError
+from tests.center_key import center_public_key, gateway_example, with_center_key
 from tests.cli.test_decode import run_posgw
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "gateway.example.toml"
-MINIMAL = {"gateway": {"branch_id": "B001", "gateway_id": "gw-1"}}
+MINIMAL = with_center_key({"gateway": {"branch_id": "B001", "gateway_id": "gw-1"}})
 
 
-def test_shipped_example_config_loads() -> None:
-    config = load_config(EXAMPLE, environ={})
+def test_shipped_example_config_loads(tmp_path: Path) -> None:
+    config = load_config(gateway_example(tmp_path), environ={})
     assert (config.branch_id, config.gateway_id) == ("B001", "gw-b001-1")
     assert [t.driver for t in config.terminals] == ["serial", "usb"]
     assert config.listeners[0].profile == "iso87-ascii"
     assert config.upstream.mode == "standin" and config.upstream.floor_limit == 500000
 
 
-def test_environment_secrets_override_the_file() -> None:
-    config = load_config(EXAMPLE, environ={"POSGW_MQTT_PASSWORD": "s3cret",
+def test_environment_secrets_override_the_file(tmp_path: Path) -> None:
+    config = load_config(gateway_example(tmp_path), environ={"POSGW_MQTT_PASSWORD": "s3cret",
                                            "POSGW_DATABASE_URL": "sqlite:///tmp/x.db"})
     assert config.mqtt.password == "s3cret"
     assert config.database == "sqlite:///tmp/x.db"
@@ -39,10 +40,12 @@ def test_minimal_config_takes_documented_defaults() -> None:
 
 
 def test_cpus_pin_the_daemon_and_a_missing_cpu_stops_it_with_exit_2(tmp_path: Path) -> None:
-    assert parse_config({"gateway": {**MINIMAL["gateway"], "cpus": [1, 0, 1]}}).cpus == (0, 1)
+    cpus = parse_config({**MINIMAL, "gateway": {**MINIMAL["gateway"], "cpus": [1, 0, 1]}}).cpus
+    assert cpus == (0, 1)
     config = tmp_path / "gw.toml"
     config.write_text(f'[gateway]\nbranch_id = "B001"\ngateway_id = "gw-1"\ncpus = [4096]\n'
-                      f'database = "sqlite:///{tmp_path / "gw.db"}"\n')
+                      f'database = "sqlite:///{tmp_path / "gw.db"}"\n'
+                      f'[keys]\ncenter_public_key = "{center_public_key()}"\n')
     ran = run_posgw("run", "-c", str(config))
     assert ran.returncode == 2
     assert "posgw run: [gateway] cpus = [4096]: " in ran.stderr

@@ -27,10 +27,10 @@ from posgw.gateway.store import Store
 from posgw.gateway.terminals import TerminalLine, TerminalRegistry
 from posgw.protocols.config_error import ConfigError
 from posgw.sandbox.ports import port_accepts
+from tests.center_key import gateway_example, with_center_key
 from tests.metrics_scrape import Samples, parse, scrape
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "gateway.example.toml"
-MINIMAL = {"gateway": {"branch_id": "B001", "gateway_id": "gw-1"}}
+MINIMAL = with_center_key({"gateway": {"branch_id": "B001", "gateway_id": "gw-1"}})
 
 
 def exposed(metrics: GatewayMetrics) -> Samples:
@@ -150,8 +150,8 @@ def test_metrics_and_logging_are_off_and_text_by_default() -> None:
     assert config.metrics_bind is None and config.log_format == "text"
 
 
-def test_the_shipped_example_serves_metrics_on_loopback() -> None:
-    config = load_config(EXAMPLE, environ={})
+def test_the_shipped_example_serves_metrics_on_loopback(tmp_path: Path) -> None:
+    config = load_config(gateway_example(tmp_path), environ={})
     assert config.metrics_bind == "127.0.0.1:9464" and config.log_format == "text"
 
 
