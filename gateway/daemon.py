@@ -28,7 +28,7 @@ from posgw.gateway.advices import AdviceSender
 from posgw.gateway.authorize import Authorizer, Iso8583Upstream, StandInAuthorizer
 from posgw.gateway.cases import CaseService
 from posgw.gateway.commands import CommandHandler, describe_rules
-from posgw.gateway.config import GatewayConfig, TerminalConfig, load_config
+from posgw.gateway.config import GatewayConfig, ListenerConfig, TerminalConfig, load_config
 from posgw.gateway.evidence import EvidenceStore
 from posgw.gateway.forward import OutboxForwarder
 from posgw.gateway.forward.confirmations import ConfirmationReader
@@ -158,7 +158,7 @@ class Gateway:
                           store: Store) -> tuple[Authorizer, AdviceSender | None]:
         upstream = self.config.upstream
         if upstream.mode == "standin" or upstream.host is None:
-            return StandInAuthorizer(upstream.floor_limit), None
+            return StandInAuthorizer(upstream.floor_limit, upstream.refund_limits), None
         host, _, port = upstream.host.rpartition(":")
         client = self.upstream = await stack.enter_async_context(Iso8583Upstream(
             host, int(port), load_profile(upstream.profile), timeout_s=upstream.timeout_s))
@@ -169,11 +169,10 @@ class Gateway:
     async def _serve_lines(self, stop: asyncio.Event) -> None:
         async with AsyncExitStack() as lines, asyncio.TaskGroup() as group:
             for listener in self.config.listeners:
-                line = TerminalLine(load_profile(listener.profile), "tcp",
-                                    allow=frozenset(listener.allow))
+                line = self._listener_line(listener)
                 host, _, port = listener.bind.rpartition(":")
                 server = await lines.enter_async_context(
-                    TcpServer(host, int(port), self._session_for(line)))
+                    TcpServer(host, int(port), self._session_for(line), listener.sessions))
                 self.listener_ports.append(server.port)
                 log.info("listening for %s terminals on %s:%d", line.profile.name, host,
                          server.port)
@@ -188,6 +187,20 @@ class Gateway:
             for task in supervised:
                 task.cancel()
             await lines.aclose()  # listeners close their sockets: sessions end
+
+    def _listener_line(self, listener: ListenerConfig) -> TerminalLine:
+        line = TerminalLine(load_profile(listener.profile), "tcp",
+                            allow=frozenset(listener.allow),
+                            register_unknown=listener.register_unknown,
+                            max_terminals=listener.max_terminals,
+                            reserved=frozenset(t.id for t in self.config.terminals)
+                            - frozenset(listener.allow),
+                            name=listener.bind, sessions=listener.sessions)
+        if line.register_unknown:
+            log.warning("listener %s registers unknown terminal ids on first contact "
+                        "(register_unknown = true), up to %d; list them in allow instead",
+                        listener.bind, listener.max_terminals)
+        return line
 
     def _session_for(self, line: TerminalLine) -> Callable[[Transport], Awaitable[None]]:
         async def serve(transport: Transport) -> None:
