@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import datetime
@@ -64,6 +65,9 @@ log = logging.getLogger(__name__)
 HEARTBEAT_S = 2.0
 DRAIN_TIMEOUT_S = 10.0  # requests in flight at SIGTERM get this long to finish
 FLUSH_TIMEOUT_S = 5.0  # the outbox gets this long to reach the broker at shutdown
+#: Descriptors the daemon uses besides its listeners' sockets: the database and
+#: its WAL, the broker, terminal devices, the metrics endpoint, with room.
+DAEMON_DESCRIPTORS = 256
 
 
 class Gateway:
@@ -167,6 +171,7 @@ class Gateway:
     # -- terminal lines ---------------------------------------------------------
 
     async def _serve_lines(self, stop: asyncio.Event) -> None:
+        warn_if_descriptors_short(self.config)
         async with AsyncExitStack() as lines, asyncio.TaskGroup() as group:
             for listener in self.config.listeners:
                 line = self._listener_line(listener)
@@ -329,6 +334,20 @@ class Gateway:
         store.save_terminals(self.registry.take_changes())
         store.update_runtime(stopped_at=self.clock.utc_now(), broker_connected=False,
                              broker_changed_at=self.clock.utc_now())
+
+
+def warn_if_descriptors_short(config: GatewayConfig) -> int:
+    """Warn when the listeners' connection caps do not fit under RLIMIT_NOFILE:
+    a socket flood would then meet EMFILE (and starve the database and broker
+    links) before the caps. Returns the descriptors the config may need."""
+    needed = DAEMON_DESCRIPTORS + sum(listener.sessions.max_connections
+                                      for listener in config.listeners)
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning("the descriptor limit (%d) is below what the listeners' max_connections "
+                    "and the daemon may need (%d): raise LimitNOFILE (deploy/posgw.service) "
+                    "or lower max_connections", soft, needed)
+    return needed
 
 
 def ensure_keys(directory: str) -> GatewayKeys:

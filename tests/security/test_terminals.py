@@ -270,6 +270,7 @@ async def test_an_accept_flood_at_the_descriptor_limit_logs_a_bounded_number_of_
                     or ("Too many open files" in line and "MQTT" not in line)]
     assert 1 <= len(accept_lines) <= 3, f"{len(accept_lines)} lines: {accept_lines[:3]}"
     assert "Too many open files" in accept_lines[0] and "Traceback" not in log
+    assert "the descriptor limit (96) is below" in log  # said at start, before the flood
     assert (during.response_code, recovered.response_code) == ("00", "00")
 
 
