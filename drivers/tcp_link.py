@@ -13,6 +13,7 @@ import contextlib
 import errno
 import logging
 import socket
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -97,6 +98,9 @@ LISTEN_BACKLOG = 1024
 ACCEPT_BACKOFF_S, ACCEPT_BACKOFF_MAX_S = 0.1, 2.0
 #: One log line per this many seconds for a repeated accept() error or refusal.
 THROTTLED_LOG_INTERVAL_S = 10.0
+#: A new connection's time to be answered once (a terminal sends its request at
+#: once) before it may be closed to make room at the cap.
+IDENTIFY_GRACE_S = 2.0
 _OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
@@ -106,6 +110,7 @@ class _Connection:
 
     sock: socket.socket
     address: str
+    opened_at: float
     transport: TcpTransport | None = None  # once the stream is set up
 
     @property
@@ -124,10 +129,14 @@ class TcpServer:
 
     With `limits` (a terminal listener), at most `max_connections` sockets
     are held, `max_per_address` from one source address. At the cap a new
-    connection takes the place of the oldest one that no terminal has
-    identified itself on (`TcpTransport.mark_identified`), so sockets held
-    open by a stranger cannot lock out a terminal; if every connection is
-    identified, the new one is closed. accept() errors are logged at most
+    connection takes the place of one on which no terminal has been answered
+    yet (`TcpTransport.mark_identified`): one open longer than
+    IDENTIFY_GRACE_S before a younger one, then from the source address
+    holding the most such connections, then the oldest. Sockets held open by
+    strangers thus cannot lock out a terminal, and a terminal's fresh
+    connection is not closed before its first answer while older strangers'
+    sockets are there to close instead. If every connection is identified,
+    the new one is closed. accept() errors are logged at most
     once per interval, with a count, and accept() backs off meanwhile.
     """
 
@@ -201,8 +210,8 @@ class TcpServer:
                 backoff = min(backoff * 2, ACCEPT_BACKOFF_MAX_S)
                 continue
             backoff = ACCEPT_BACKOFF_S
-            self._admit(_Connection(conn, str(address[0]) if address else "?"),
-                        address[1] if address else 0)
+            self._admit(_Connection(conn, str(address[0]) if address else "?",
+                                    loop.time()), address[1] if address else 0)
 
     def _admit(self, connection: _Connection, port: int) -> None:
         """Serve `connection`, or close it when a cap says so."""
@@ -223,17 +232,22 @@ class TcpServer:
         self._connections[connection] = task
 
     def _evict(self) -> bool:
-        """Close the oldest connection no terminal has identified itself on."""
-        for connection in self._connections:
-            if not connection.identified:
-                self.evicted += 1
-                self._evictions.warning("listener %s:%d full: closing %s, the oldest connection "
-                                       "with no identified terminal, for a new one", self.host,
-                                       self.port, _peer_of(connection))
-                connection.close_now()
-                del self._connections[connection]  # its slot is free now; the task ends
-                return True
-        return False
+        """Close an unidentified connection: one past its grace period before a
+        younger one, then from the address with the most, then the oldest."""
+        unidentified = [c for c in self._connections if not c.identified]
+        if not unidentified:
+            return False
+        counts = Counter(c.address for c in unidentified)
+        grace_ends = asyncio.get_running_loop().time() - IDENTIFY_GRACE_S
+        victim = min(unidentified, key=lambda c: (c.opened_at > grace_ends,
+                                                  -counts[c.address], c.opened_at))
+        self.evicted += 1
+        self._evictions.warning("listener %s:%d full: closing %s, the oldest connection with "
+                                "no identified terminal from the busiest address, for a new "
+                                "one", self.host, self.port, _peer_of(victim))
+        victim.close_now()
+        del self._connections[victim]  # its slot is free now; its task ends
+        return True
 
     def _refuse(self, connection: _Connection, peer: str, why: str) -> None:
         self.refused += 1
