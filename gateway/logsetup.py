@@ -37,8 +37,14 @@ class SessionPeerFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         peer = SESSION_PEER.get()
-        if peer is not None and peer not in record.getMessage():
-            record.msg, record.args = f"{record.getMessage()} [peer {peer}]", None
+        if peer is None:
+            return True
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a bad format: the handler reports it as usual
+            return True
+        if peer not in message:
+            record.msg, record.args = f"{message} [peer {peer}]", None
             record.peer = peer
         return True
 
