@@ -3,10 +3,10 @@
 The phase `bench/hostile.py` runs after its floods, on a second listener of
 the same daemon configured as deploy/gateway.example.toml ships it (an
 allow list, 64 connections, 8 per source address, idle 300 s, inter-byte
-5 s, message 15 s). Honest terminals (on that allow list, dialling from
-127.0.0.1) buy all through each step; their latency (p50/p99) and how many
-purchases were answered are printed for each step beside the no-attack
-baseline:
+5 s, message 15 s). Honest terminals (on that allow list, each dialling
+from an address of its own, 127.0.1.x) buy all through each step; their
+latency (p50/p99) and how many purchases were answered are printed for each
+step beside the no-attack baseline:
 
 1. baseline: the terminals alone;
 2. held sockets: twice the connection cap, opened from 16 loopback
@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from posgw.drivers.session_limits import SessionLimits
-from posgw.drivers.tcp_link import connect_tcp
+from posgw.drivers.tcp_link import TcpTransport
 from posgw.simulator import cards as demo
 from posgw.simulator.cards import demo_cards
 from posgw.simulator.terminal import Exchange, TerminalSimulator
@@ -34,6 +34,9 @@ from tests.e2e.harness import TCP_PROFILE
 
 SESSION_TERMINALS = [f"T{n:07d}" for n in range(101, 105)]
 NEWCOMER = "T0000199"
+#: Each terminal dials from an address of its own, as on a branch LAN.
+TERMINAL_ADDRESS = {terminal_id: f"127.0.1.{n}"
+                    for n, terminal_id in enumerate([*SESSION_TERMINALS, NEWCOMER], start=1)}
 MERCHANT = "M00000000000001"
 STEP_S = 15.0
 PACE_S = 0.1  # each connected terminal buys ten times a second
@@ -109,7 +112,9 @@ async def honest_step(port: int, seconds: float, newcomers: bool = False) -> tup
 
 
 async def simulator(port: int, terminal_id: str) -> TerminalSimulator:
-    transport = await connect_tcp("127.0.0.1", port, timeout=ANSWER_TIMEOUT_S)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(
+        "127.0.0.1", port, local_addr=(TERMINAL_ADDRESS[terminal_id], 0)), ANSWER_TIMEOUT_S)
+    transport = TcpTransport(reader, writer)
     return TerminalSimulator(TCP_PROFILE, transport, terminal_id, MERCHANT, demo_cards(),
                              response_timeout_s=ANSWER_TIMEOUT_S, max_repeats=0)
 

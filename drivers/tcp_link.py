@@ -130,13 +130,13 @@ class TcpServer:
     With `limits` (a terminal listener), at most `max_connections` sockets
     are held, `max_per_address` from one source address. At the cap a new
     connection takes the place of one on which no terminal has been answered
-    yet (`TcpTransport.mark_identified`): one open longer than
-    IDENTIFY_GRACE_S before a younger one, then from the source address
-    holding the most such connections, then the oldest. Sockets held open by
-    strangers thus cannot lock out a terminal, and a terminal's fresh
-    connection is not closed before its first answer while older strangers'
-    sockets are there to close instead. If every connection is identified,
-    the new one is closed. accept() errors are logged at most
+    yet (`TcpTransport.mark_identified`): from the source address holding
+    the most such connections, one open longer than IDENTIFY_GRACE_S before
+    a younger one, then the oldest. Sockets held open by strangers thus
+    cannot lock out a terminal, and a stranger churning sockets from a few
+    addresses closes its own, not a terminal's fresh connection before its
+    first answer (a terminal has its own address). If every connection is
+    identified, the new one is closed. accept() errors are logged at most
     once per interval, with a count, and accept() backs off meanwhile.
     """
 
@@ -232,15 +232,15 @@ class TcpServer:
         self._connections[connection] = task
 
     def _evict(self) -> bool:
-        """Close an unidentified connection: one past its grace period before a
-        younger one, then from the address with the most, then the oldest."""
+        """Close an unidentified connection: from the address holding the most,
+        then one past its grace period before a younger one, then the oldest."""
         unidentified = [c for c in self._connections if not c.identified]
         if not unidentified:
             return False
         counts = Counter(c.address for c in unidentified)
         grace_ends = asyncio.get_running_loop().time() - IDENTIFY_GRACE_S
-        victim = min(unidentified, key=lambda c: (c.opened_at > grace_ends,
-                                                  -counts[c.address], c.opened_at))
+        victim = min(unidentified, key=lambda c: (-counts[c.address],
+                                                  c.opened_at > grace_ends, c.opened_at))
         self.evicted += 1
         self._evictions.warning("listener %s:%d full: closing %s, the oldest connection with "
                                 "no identified terminal from the busiest address, for a new "

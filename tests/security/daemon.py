@@ -22,7 +22,7 @@ from tests.e2e.harness import config_table, write_toml
 from tests.posgw_script import POSGW
 
 START_DEADLINE_S = 60.0
-STOP_DEADLINE_S = 30.0
+STOP_DEADLINE_S = 60.0  # DRAIN_TIMEOUT_S + FLUSH_TIMEOUT_S, on a loaded machine
 
 
 @dataclass(slots=True)
@@ -64,12 +64,20 @@ def running_daemon(workdir: Path, listener: dict[str, Any],
         wait_until(lambda: port_accepts(port), "the gateway", START_DEADLINE_S, process)
         yield daemon
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_DEADLINE_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        exit_code = stop(process)
+    assert exit_code == 0, (f"posgw run ended with {exit_code} on SIGTERM (None: it hung); "
+                            f"its log ends:\n{daemon.log()[-3000:]}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> int | None:
+    """SIGTERM and the exit code; None when it had to be killed."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(STOP_DEADLINE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return None
 
 
 def stored_terminal_ids(daemon: Daemon) -> set[str]:
