@@ -374,8 +374,8 @@ def main() -> None:
     if report.failures:
         sys.exit(1)
     if args.update_readme:
-        if args.sessions_only:  # the pages show the full run
-            print("--sessions-only: the pages were not updated", file=sys.stderr)
+        if args.sessions_only:  # a block of its own, beside the floods' one
+            update_readmes("hostile-sessions", "python bench/hostile.py --sessions-only", text)
             return
         command = "python bench/hostile.py" + (
             f" --frames {args.frames}" if args.frames != 100_000 else "")

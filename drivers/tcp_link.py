@@ -43,9 +43,10 @@ class TcpTransport:
         self.identified = True
 
     def abort(self) -> None:
-        """Close now, from synchronous code; the pending read sees the end."""
+        """Close now, from synchronous code, dropping what is unsent; the
+        pending read sees the end."""
         self._closed = True
-        self._writer.close()
+        self._writer.transport.abort()
 
     @property
     def identity(self) -> TerminalIdentity:
@@ -96,6 +97,9 @@ LISTEN_BACKLOG = 1024
 #: accept() out of descriptors (EMFILE) or memory: wait this long, doubling up
 #: to the maximum, before trying again; the kernel keeps the clients queued.
 ACCEPT_BACKOFF_S, ACCEPT_BACKOFF_MAX_S = 0.1, 2.0
+#: At shutdown, handlers get this long to end on their closed line before
+#: they are cancelled.
+HANDLER_EXIT_GRACE_S = 1.0
 #: One log line per this many seconds for a repeated accept() error or refusal.
 THROTTLED_LOG_INTERVAL_S = 10.0
 #: A new connection's time to be answered once (a terminal sends its request at
@@ -184,10 +188,15 @@ class TcpServer:
         if self._accepting is not None:
             self._accepting.cancel()
         self._sock.close()
-        for connection, task in list(self._connections.items()):
-            if connection.transport is not None:
-                await connection.transport.close()
-            task.cancel()  # a handler blocked on something else than its line
+        # Abort, not close-and-wait: a peer that stopped reading would keep a
+        # graceful close (and so the daemon's stop) waiting on its buffer.
+        tasks = list(self._connections.values())
+        for connection in list(self._connections):
+            connection.close_now()
+        if tasks:  # handlers see their line closed; one blocked elsewhere is cancelled
+            _, blocked = await asyncio.wait(tasks, timeout=HANDLER_EXIT_GRACE_S)
+            for task in blocked:
+                task.cancel()
         # handlers are cancelled: let the body's own exception propagate unwrapped
         await self._group.__aexit__(None, None, None)
 
