@@ -154,6 +154,7 @@ class TcpServer:
         self._group: asyncio.TaskGroup | None = None
         self._accepting: asyncio.Task[None] | None = None
         self._connections: dict[_Connection, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # every running handler
         self._accept_errors = ThrottledLog(log, THROTTLED_LOG_INTERVAL_S)
         self._refusals = ThrottledLog(log, THROTTLED_LOG_INTERVAL_S)
         self._evictions = ThrottledLog(log, THROTTLED_LOG_INTERVAL_S)
@@ -190,11 +191,11 @@ class TcpServer:
         self._sock.close()
         # Abort, not close-and-wait: a peer that stopped reading would keep a
         # graceful close (and so the daemon's stop) waiting on its buffer.
-        tasks = list(self._connections.values())
         for connection in list(self._connections):
             connection.close_now()
-        if tasks:  # handlers see their line closed; one blocked elsewhere is cancelled
-            _, blocked = await asyncio.wait(tasks, timeout=HANDLER_EXIT_GRACE_S)
+        if self._tasks:  # handlers see their line closed; one blocked elsewhere is cancelled
+            # every handler, evicted ones included: the group waits for them all
+            _, blocked = await asyncio.wait(self._tasks, timeout=HANDLER_EXIT_GRACE_S)
             for task in blocked:
                 task.cancel()
         # handlers are cancelled: let the body's own exception propagate unwrapped
@@ -239,6 +240,8 @@ class TcpServer:
         assert self._group is not None
         task = self._group.create_task(self._serve(connection), name=peer)
         self._connections[connection] = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _evict(self) -> bool:
         """Close an unidentified connection: from the address holding the most,
