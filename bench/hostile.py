@@ -10,7 +10,11 @@ flood. Phases:
    checks, over-long frames, unterminated frames, ETB blocks, good frames
    carrying malformed messages), then a purchase on that same line;
 2. tcp: `--frames` malformed frames over four pipelining connections, each
-   ended by a lost length, a short header, a truncated frame or a close.
+   ended by a lost length, a short header, a truncated frame or a close;
+3. sessions (bench/hostile_sessions.py, alone with `--sessions-only`): on a
+   second listener with the shipped bounds, honest terminals' latency with
+   no attack, with twice the connection cap in held sockets, and during a
+   slowloris.
 
 Every reply is accounted for. Over TCP the oracle (`HostileMessages`)
 says which frames are owed a 30 and the answers must match it exactly. On
@@ -44,6 +48,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/hostile.py`
 
 from bench.hostile_serial import ANSWER_TIMEOUT_S, FLOODED, AccountedSerialPeer
+from bench.hostile_sessions import listener_toml, sessions_phase
 from bench.readme import machine, update_readmes
 from bench.soak_stack import posgw_command
 from posgw.drivers.tcp_link import connect_tcp
@@ -74,7 +79,7 @@ START_DEADLINE_S = 60.0
 
 
 def gateway_toml(workdir: Path, broker: RunningBroker, port: int, flooded: str,
-                 honest: str) -> Path:
+                 honest: str, sessions_port: int) -> Path:
     path = workdir / "gateway.toml"
     serial = "\n".join(f"""
 [[terminals]]
@@ -104,6 +109,10 @@ insecure_obey_unsigned = true
 [[listeners]]
 bind = "127.0.0.1:{port}"
 profile = "{TCP_PROFILE.name}"
+allow = ["{HONEST_TCP}"]
+# the floods' connections and the honest terminal all dial from 127.0.0.1
+max_connections_per_address = 64
+{listener_toml(sessions_port)}
 {serial}""")
     return path
 
@@ -179,6 +188,7 @@ class Daemon:
     process: subprocess.Popen[bytes]
     port: int
     database: str
+    sessions_port: int = 0
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -288,25 +298,29 @@ async def run(args: argparse.Namespace) -> Report:
         async with demo_broker(workdir) as broker, PtyPair() as flooded, PtyPair() as other:
             report.emit(f"machine: {machine()}; broker: {broker.kind}")
             generate_keys(workdir / "keys")
-            port = free_port()
-            config = gateway_toml(workdir, broker, port, flooded.port, other.port)
+            port, sessions_port = free_port(), free_port()
+            config = gateway_toml(workdir, broker, port, flooded.port, other.port,
+                                  sessions_port)
             with (workdir / "gateway.log").open("wb") as log:
                 process = subprocess.Popen(
                     [posgw_command(), "run", "-c", str(config), "--log-level", "warning"],
                     stdout=log, stderr=log)
-            daemon = Daemon(process, port, f"sqlite:///{workdir / 'gateway.db'}")
+            daemon = Daemon(process, port, f"sqlite:///{workdir / 'gateway.db'}",
+                            sessions_port)
             try:
-                await asyncio.to_thread(wait_until, lambda: port_accepts(port), "the gateway",
-                                        START_DEADLINE_S, process)
+                await asyncio.to_thread(
+                    wait_until, lambda: port_accepts(port) and port_accepts(sessions_port),
+                    "the gateway", START_DEADLINE_S, process)
                 await phases(daemon, flooded, other, args, honest, report)
                 alive = daemon.alive()
             finally:
                 process.send_signal(signal.SIGTERM)
                 exit_code = await asyncio.to_thread(process.wait, 60)
-        rows = Counter(row.terminal_id for row in ledger_rows(daemon.database))
+        rows = Counter(row.terminal_id for row in ledger_rows(daemon.database)
+                       if row.terminal_id in honest.codes)  # the sessions phase: its own
         answered = Counter({name: sum(code is not None for code in codes)
                             for name, codes in honest.codes.items()})
-        report.emit(f"daemon: {'running' if alive else 'GONE'} after both floods, SIGTERM exit "
+        report.emit(f"daemon: {'running' if alive else 'GONE'} after the attacks, SIGTERM exit "
                     f"code {exit_code}; ledger rows {dict(sorted(rows.items()))} = honest "
                     f"purchases answered {dict(sorted(answered.items()))}")
         report.check(exit_code == 0, "the daemon's exit code")
@@ -325,6 +339,13 @@ async def run(args: argparse.Namespace) -> Report:
 
 async def phases(daemon: Daemon, flooded: PtyPair, other: PtyPair, args: argparse.Namespace,
                  honest: Honest, report: Report) -> None:
+    if not args.sessions_only:
+        await floods(daemon, flooded, other, args, honest, report)
+    await sessions_phase(daemon.sessions_port, report.emit, report.check)
+
+
+async def floods(daemon: Daemon, flooded: PtyPair, other: PtyPair, args: argparse.Namespace,
+                 honest: Honest, report: Report) -> None:
     cards = demo_cards()
     tcp_line = await connect_tcp("127.0.0.1", daemon.port)
     async with (TerminalSimulator(TCP_PROFILE, tcp_line, HONEST_TCP, MERCHANT, cards,
@@ -342,17 +363,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=100_000, help="per link")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--sessions-only", action="store_true",
+                        help="only the held-sockets and slowloris phase")
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args()
     report = asyncio.run(run(args))
-    verdict = ("every frame answered or NAKed as the profile says; honest terminals "
-               "unharmed" if not report.failures else "FAILED: " + "; ".join(report.failures))
+    unharmed = ("honest terminals answered through held sockets and a slowloris"
+                if args.sessions_only else "every frame answered or NAKed as the profile says; "
+                "honest terminals unharmed by floods, held sockets and a slowloris")
+    verdict = unharmed if not report.failures else "FAILED: " + "; ".join(report.failures)
     report.lines.append(f"verdict: {verdict}")
     text = "".join(line + "\n" for line in report.lines)
     print(text, end="")
     if report.failures:
         sys.exit(1)
     if args.update_readme:
+        if args.sessions_only:  # a block of its own, beside the floods' one
+            update_readmes("hostile-sessions", "python bench/hostile.py --sessions-only", text)
+            return
         command = "python bench/hostile.py" + (
             f" --frames {args.frames}" if args.frames != 100_000 else "")
         update_readmes("hostile", command, text)

@@ -325,6 +325,12 @@ usb_backend = "{usb_relay}"
 [[listeners]]
 bind = "127.0.0.1:{listen_port}"
 profile = "{TCP_PROFILE}"
+# The bench's terminals are numbered on the command line: the explicit opt-in,
+# and room for all of them, every one dialling from 127.0.0.1.
+register_unknown = true
+max_terminals = 2000
+max_connections = 2000
+max_connections_per_address = 2000
 
 [[terminals]]
 id = "{SERIAL_TERMINAL}"

@@ -29,6 +29,12 @@ in the byte stream. Together with the transport's own bound (a serial
 line's reader thread stops at 64 unconsumed chunks) a flood costs bounded
 memory.
 
+Time limits (`limits`, a listener's TCP sessions; a serial line may
+rightly sit idle for hours): the reader closes the line when nothing
+arrives for `idle_timeout_s` (longer than any answer takes), when a message stalls for
+`inter_byte_timeout_s` between two bytes, or when a message begun is not
+complete within `message_timeout_s` (a slowloris keeps every gap short).
+
 The channel owns the transport: leaving `async with` closes it.
 """
 
@@ -36,12 +42,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from types import TracebackType
 from typing import Final
 
 from posgw.drivers.base import LinkClosed, Transport
 from posgw.drivers.clock import SYSTEM_CLOCK, Clock
+from posgw.drivers.session_limits import SessionLimits
 from posgw.protocols.framing import (
     Delivered,
     DeliveryFailed,
@@ -53,6 +61,8 @@ from posgw.protocols.framing import (
     MessageReceived,
     Write,
 )
+
+log = logging.getLogger(__name__)
 
 EventCallback = Callable[[Event], None]
 
@@ -84,10 +94,14 @@ class FramedChannel:
         on_event: EventCallback | None = None,
         close_on_lost_sync: bool | None = None,
         max_waiting: int = DEFAULT_MAX_WAITING,
+        limits: SessionLimits | None = None,
     ) -> None:
         self.transport = transport
         self.link = link
         self._clock = clock
+        self._limits = limits
+        self._last_rx = self._message_started = clock.monotonic()
+        self.timed_out: str | None = None  # why the reader closed the line, if it did
         self._on_event = on_event
         if close_on_lost_sync is None:
             close_on_lost_sync = (
@@ -185,17 +199,49 @@ class FramedChannel:
     async def _read_loop(self) -> None:
         try:
             while True:
-                data = await self.transport.read()
+                data = await self._read()
                 async with self._io_lock:
                     now = self._clock.monotonic()
                     self.link.busy = self._received.qsize() >= self._max_waiting
+                    was_in_frame = self.link.framer.in_frame
                     events = self.link.receive_data(data, now)
+                    self._note_received(now, was_in_frame, events)
                     await self._handle(events)
                 self._note_timers()  # e.g. an inter-byte timer for a partial frame
         except LinkClosed:
             pass
+        except TimeoutError:
+            log.warning("%s closed: %s", self.transport.identity.key, self.timed_out)
         finally:
             self._mark_closed()
+
+    async def _read(self) -> bytes:
+        """The next bytes; TimeoutError (reason in `timed_out`) past a time limit."""
+        if self._limits is None:
+            return await self.transport.read()
+        delay, self.timed_out = self._read_deadline(self._limits)
+        async with asyncio.timeout(max(delay, 0.0)):
+            return await self.transport.read()
+
+    def _read_deadline(self, limits: SessionLimits) -> tuple[float, str]:
+        """Seconds left before the line is closed, and the reason it then would be."""
+        now = self._clock.monotonic()
+        if not self.link.framer.in_frame:
+            return (self._last_rx + limits.idle_timeout_s - now,
+                    f"nothing received for {limits.idle_timeout_s:g} s (idle_timeout_s)")
+        stalled = self._last_rx + limits.inter_byte_timeout_s
+        unfinished = self._message_started + limits.message_timeout_s
+        if unfinished <= stalled:
+            return (unfinished - now, f"a message begun {limits.message_timeout_s:g} s ago "
+                                      "is still incomplete (message_timeout_s)")
+        return (stalled - now, f"no byte for {limits.inter_byte_timeout_s:g} s inside a "
+                               "message (inter_byte_timeout_s)")
+
+    def _note_received(self, now: float, was_in_frame: bool, events: list[Event]) -> None:
+        self._last_rx = now
+        if self.link.framer.in_frame and (
+                not was_in_frame or any(isinstance(e, MessageReceived) for e in events)):
+            self._message_started = now  # a new message began in these bytes
 
     async def _timer_loop(self) -> None:
         while True:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from posgw.drivers.mqtt_config import DEFAULT_KEEPALIVE_S, MqttConfig, tls_file_problems
+from posgw.drivers.session_limits import SessionLimits
 from posgw.gateway.case_policy import DEFAULT_EXPIRE_AFTER, DEFAULT_FIRST_RESPONSE, CasePolicy
 from posgw.gateway.profiles import load_profile
 from posgw.gateway.risk import RiskSettings, parse_risk_settings
@@ -35,6 +36,9 @@ DEFAULT_FLOOR_LIMIT = 500_000
 #: Upstream answer wait; acquirers commonly allow 30 s before reversal.
 DEFAULT_UPSTREAM_TIMEOUT_S = 30
 DEFAULT_OUTBOX_CAP = 100_000
+#: `[[listeners]] max_terminals`: new ids a listener registers on first contact
+#: (with `register_unknown`); a branch has tens of terminals.
+DEFAULT_MAX_TERMINALS = 64
 #: `[forward] confirm_timeout_s`: a published event the center has not
 #: confirmed by then is published again. Sized to a center briefly slow (a
 #: deploy, a batch behind a backlog), not to a broker crash going unnoticed
@@ -72,15 +76,25 @@ class UpstreamConfig:
     host: str | None = None  # "10.0.0.5:5000" when mode = "iso8583"
     profile: str = "iso87-binary"
     timeout_s: int = DEFAULT_UPSTREAM_TIMEOUT_S
+    #: `[upstream.refund_limits]`: terminal id -> the largest refund stand-in
+    #: approves for it (minor units). A terminal not named gets no refund in stand-in.
+    refund_limits: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class ListenerConfig:
-    """IP terminals dial in here; each is identified by field 41."""
+    """IP terminals dial in here; each is identified by field 41.
+
+    It serves the ids in `allow`; new ids register on first contact only when
+    `register_unknown` says so, and then at most `max_terminals` of them.
+    """
 
     bind: str
     profile: str
-    allow: tuple[str, ...] = ()  # empty: register new terminal ids on first contact
+    allow: tuple[str, ...] = ()
+    register_unknown: bool = False
+    max_terminals: int = DEFAULT_MAX_TERMINALS
+    sessions: SessionLimits = field(default_factory=SessionLimits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +313,7 @@ def _upstream(reader: TableReader) -> UpstreamConfig:
         host=reader.text("host", None),
         profile=reader.text("profile", "iso87-binary") or "iso87-binary",  # checked on use
         timeout_s=reader.integer("timeout_s", DEFAULT_UPSTREAM_TIMEOUT_S, 1, 300),
+        refund_limits=_refund_limits(reader.sub("refund_limits")),
     )
     if config.mode == "iso8583":
         _host_port(reader, "host", config.host)
@@ -306,14 +321,51 @@ def _upstream(reader: TableReader) -> UpstreamConfig:
     return config
 
 
+def _refund_limits(reader: TableReader) -> dict[str, int]:
+    limits = {str(terminal): reader.integer(str(terminal), low=0)
+              for terminal in reader.raw_table}
+    reader.reject_unknown()
+    return limits
+
+
 def _listener(reader: TableReader) -> ListenerConfig:
     allow = reader.array("allow")
-    if not all(isinstance(item, str) for item in allow):
+    if not all(isinstance(item, str) and item for item in allow):
         reader.fail("allow", "must be an array of terminal ids")
+    register_unknown = reader.flag("register_unknown", False)
+    if not allow and not register_unknown:
+        reader.fail("allow", "required: the terminal ids (field 41) this listener serves; "
+                             "or register_unknown = true to register new ids on first "
+                             "contact (up to max_terminals)")
     config = ListenerConfig(bind=_host_port(reader, "bind", reader.text("bind")),
-                            profile=_profile(reader), allow=tuple(allow))
+                            profile=_profile(reader), allow=tuple(allow),
+                            register_unknown=register_unknown,
+                            max_terminals=reader.integer("max_terminals",
+                                                         DEFAULT_MAX_TERMINALS, 1, 100_000),
+                            sessions=_session_limits(reader))
     reader.reject_unknown()
     return config
+
+
+def _session_limits(reader: TableReader) -> SessionLimits:
+    """A listener's bounds on its TCP sessions (drivers/session_limits.py)."""
+    default = SessionLimits()
+    limits = SessionLimits(
+        max_connections=reader.integer("max_connections", default.max_connections, 1, 65_535),
+        max_per_address=reader.integer("max_connections_per_address",
+                                       default.max_per_address, 1, 65_535),
+        idle_timeout_s=reader.integer("idle_timeout_s", int(default.idle_timeout_s), 1, 86_400),
+        inter_byte_timeout_s=reader.integer("inter_byte_timeout_s",
+                                            int(default.inter_byte_timeout_s), 1, 600),
+        message_timeout_s=reader.integer("message_timeout_s", int(default.message_timeout_s),
+                                         1, 600))
+    if limits.max_per_address > limits.max_connections:
+        reader.fail("max_connections_per_address", "must not exceed max_connections "
+                                                   f"({limits.max_connections})")
+    if limits.inter_byte_timeout_s > limits.message_timeout_s:
+        reader.fail("inter_byte_timeout_s", "must not exceed message_timeout_s "
+                                            f"({limits.message_timeout_s:g})")
+    return limits
 
 
 def _terminal(reader: TableReader) -> TerminalConfig:

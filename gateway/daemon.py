@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
@@ -27,7 +28,7 @@ from posgw.gateway.advices import AdviceSender
 from posgw.gateway.authorize import Authorizer, Iso8583Upstream, StandInAuthorizer
 from posgw.gateway.cases import CaseService
 from posgw.gateway.commands import CommandHandler, describe_rules
-from posgw.gateway.config import GatewayConfig, TerminalConfig, load_config
+from posgw.gateway.config import GatewayConfig, ListenerConfig, TerminalConfig, load_config
 from posgw.gateway.evidence import EvidenceStore
 from posgw.gateway.forward import OutboxForwarder
 from posgw.gateway.forward.confirmations import ConfirmationReader
@@ -68,6 +69,9 @@ log = logging.getLogger(__name__)
 HEARTBEAT_S = 2.0
 DRAIN_TIMEOUT_S = 10.0  # requests in flight at SIGTERM get this long to finish
 FLUSH_TIMEOUT_S = 5.0  # the outbox gets this long to reach the broker at shutdown
+#: Descriptors the daemon uses besides its listeners' sockets: the database and
+#: its WAL, the broker, terminal devices, the metrics endpoint, with room.
+DAEMON_DESCRIPTORS = 256
 
 
 class Gateway:
@@ -179,7 +183,7 @@ class Gateway:
                           store: Store) -> tuple[Authorizer, AdviceSender | None]:
         upstream = self.config.upstream
         if upstream.mode == "standin" or upstream.host is None:
-            return StandInAuthorizer(upstream.floor_limit), None
+            return StandInAuthorizer(upstream.floor_limit, upstream.refund_limits), None
         host, _, port = upstream.host.rpartition(":")
         client = self.upstream = await stack.enter_async_context(Iso8583Upstream(
             host, int(port), load_profile(upstream.profile), timeout_s=upstream.timeout_s))
@@ -196,13 +200,13 @@ class Gateway:
                                exc) from None
 
     async def _open_listeners(self, lines: AsyncExitStack) -> None:
+        warn_if_descriptors_short(self.config)
         for index, listener in enumerate(self.config.listeners):
-            line = TerminalLine(load_profile(listener.profile), "tcp",
-                                allow=frozenset(listener.allow))
+            line = self._listener_line(listener)
             host, _, port = listener.bind.rpartition(":")
             try:
                 server = await lines.enter_async_context(
-                    TcpServer(host, int(port), self._session_for(line)))
+                    TcpServer(host, int(port), self._session_for(line), listener.sessions))
             except OSError as exc:
                 raise bind_refused(self.config, f"listeners[{index}].bind", listener.bind,
                                    exc) from None
@@ -225,6 +229,20 @@ class Gateway:
             for task in supervised:
                 task.cancel()
             await lines.aclose()  # listeners close their sockets: sessions end
+
+    def _listener_line(self, listener: ListenerConfig) -> TerminalLine:
+        line = TerminalLine(load_profile(listener.profile), "tcp",
+                            allow=frozenset(listener.allow),
+                            register_unknown=listener.register_unknown,
+                            max_terminals=listener.max_terminals,
+                            reserved=frozenset(t.id for t in self.config.terminals)
+                            - frozenset(listener.allow),
+                            name=listener.bind, sessions=listener.sessions)
+        if line.register_unknown:
+            log.warning("listener %s registers unknown terminal ids on first contact "
+                        "(register_unknown = true), up to %d; list them in allow instead",
+                        listener.bind, listener.max_terminals)
+        return line
 
     def _session_for(self, line: TerminalLine) -> Callable[[Transport], Awaitable[None]]:
         async def serve(transport: Transport) -> None:
@@ -353,6 +371,20 @@ class Gateway:
         store.save_terminals(self.registry.take_changes())
         store.update_runtime(stopped_at=self.clock.utc_now(), broker_connected=False,
                              broker_changed_at=self.clock.utc_now())
+
+
+def warn_if_descriptors_short(config: GatewayConfig) -> int:
+    """Warn when the listeners' connection caps do not fit under RLIMIT_NOFILE:
+    a socket flood would then meet EMFILE (and starve the database and broker
+    links) before the caps. Returns the descriptors the config may need."""
+    needed = DAEMON_DESCRIPTORS + sum(listener.sessions.max_connections
+                                      for listener in config.listeners)
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning("the descriptor limit (%d) is below what the listeners' max_connections "
+                    "and the daemon may need (%d): raise LimitNOFILE (deploy/posgw.service) "
+                    "or lower max_connections", soft, needed)
+    return needed
 
 
 def _confirmations_from(config: GatewayConfig) -> ConfirmationReader | None:

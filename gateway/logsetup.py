@@ -5,6 +5,13 @@ A JSON line carries `ts` (UTC, ISO 8601, milliseconds), `level`, `logger`,
 `msg` (the formatted message: exactly what the text line says, so the same
 care about card data applies), every field the call passed as `extra=`
 (`terminal`, `stan`, ...), and `exc` with the traceback when there is one.
+
+Every line logged while a terminal session handles its line (the session,
+its channel, the pipeline for its requests) names the peer: "[peer
+tcp:10.1.2.3:40512]" is appended unless the message already says it, so a
+hostile frame, a refused terminal or a closed slowloris can be traced to a
+device on the LAN. Sessions set `SESSION_PEER`; each runs in its own task,
+so the value is the session's own.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +28,27 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_FORMATS = ("text", "json")
 #: What every LogRecord has; anything else on a record came in as `extra=`.
 _RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+#: The line a session serves ("tcp:10.1.2.3:40512", "serial:/dev/ttyUSB0").
+SESSION_PEER: ContextVar[str | None] = ContextVar("posgw_session_peer", default=None)
+
+
+class SessionPeerFilter(logging.Filter):
+    """Appends the session's peer to a record logged inside a session."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        peer = SESSION_PEER.get()
+        if peer is None:
+            return True
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a bad format: the handler reports it as usual
+            return True
+        if peer not in message:
+            record.msg, record.args = f"{message} [peer {peer}]", None
+            record.peer = peer
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -74,6 +103,7 @@ class ThrottledLog:
 
 def configure_logging(level: str, log_format: str = "text") -> None:
     handler = logging.StreamHandler()
+    handler.addFilter(SessionPeerFilter())
     handler.setFormatter(JsonFormatter() if log_format == "json"
                          else logging.Formatter(LOG_FORMAT))
     logging.basicConfig(level=level.upper(), handlers=[handler])

@@ -21,6 +21,8 @@ import logging
 
 from posgw.drivers.base import LinkClosed, Transport
 from posgw.drivers.channel import FramedChannel
+from posgw.drivers.tcp_link import TcpTransport
+from posgw.gateway.logsetup import SESSION_PEER
 from posgw.gateway.pipeline import Pipeline
 from posgw.gateway.profiles import codec_for
 from posgw.gateway.security.mac_check import UNKEYED, MacVerdict, TerminalMacs
@@ -47,6 +49,7 @@ class TerminalSession:
         self._codec = codec_for(line.profile)
         self._macs = macs
         self._terminal_ids: set[str] = set()
+        self._transport: Transport | None = None
         self.answered = 0
         self.rejected = 0
         self.mac_failures = 0  # this line's; TerminalMacs.failures counts per terminal
@@ -54,8 +57,11 @@ class TerminalSession:
     async def serve(self, transport: Transport) -> None:
         """Answer requests until the line closes (returns) or the task is cancelled."""
         link = build_link(self._line.profile.framing)
+        SESSION_PEER.set(transport.identity.key)  # this task's log lines name the peer
+        self._transport = transport
         try:
-            async with FramedChannel(transport, link, on_event=self._link_event) as channel:
+            async with FramedChannel(transport, link, on_event=self._link_event,
+                                     limits=self._line.sessions) as channel:
                 while True:
                     received = await channel.receive()
                     started = self._pipeline.metrics.started()
@@ -188,9 +194,14 @@ class TerminalSession:
         return encoded
 
     def _note_terminal(self, request: Message) -> None:
+        """A terminal the registry knows was answered here: the line is its (a
+        listener at its connection cap keeps this connection)."""
         terminal_id = self._line.terminal_id or request.text(41).strip()
-        if terminal_id:
-            self._terminal_ids.add(terminal_id)
+        if not terminal_id or not self._registry.serves(terminal_id, self._line):
+            return  # refused: neither its id nor its connection is worth keeping
+        self._terminal_ids.add(terminal_id)
+        if isinstance(self._transport, TcpTransport):
+            self._transport.mark_identified()
 
     def _where(self) -> str:
         ids = ",".join(sorted(self._terminal_ids)) or "?"

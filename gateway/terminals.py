@@ -1,8 +1,12 @@
 """Which terminals the gateway knows, and when each was last heard from.
 
 A configured serial/USB/TCP terminal is known from the start; an IP
-terminal dialing a listener is known by its field 41 and registered on
-first contact (unless the listener has an allow list). Last-seen times
+terminal dialing a listener is known by its field 41: the listener serves
+the ids in its allow list, and registers others on first contact only when
+its config opts in (`register_unknown`), at most `max_terminals` of them
+(counting those an earlier run registered), so a LAN device sending made-up
+ids cannot grow the terminal table, the metric series or the retained
+status messages without bound. Last-seen times
 change on every request, so they live here in memory and reach the
 database with the daemon's heartbeat, not with each transaction.
 """
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from posgw.drivers.clock import Clock
+from posgw.drivers.session_limits import SessionLimits, ThrottledLog
 from posgw.gateway.store.models import TerminalRecord
 from posgw.protocols.profile import Profile
 
@@ -35,16 +40,25 @@ class TerminalLine:
     driver: str  # serial | usb | tcp
     terminal_id: str | None = None  # None on a listener: field 41 names the terminal
     merchant_id: str = ""
-    allow: frozenset[str] = frozenset()  # a listener's allow list; empty allows all
+    allow: frozenset[str] = frozenset()  # the ids a listener serves
+    register_unknown: bool = False  # a listener registers other ids on first contact...
+    max_terminals: int = 0  # ...up to this many
+    #: Ids configured on lines of their own (serial, USB): never served by a listener.
+    reserved: frozenset[str] = frozenset()
+    name: str = ""  # a listener's bind address: its registrations and log lines
+    sessions: SessionLimits | None = None  # a listener's TCP session bounds
 
-    def admits(self, terminal_id: str) -> bool:
-        return not self.allow or terminal_id in self.allow
+
+#: One "registration cap reached" line per this many seconds, with a count.
+REFUSAL_LOG_INTERVAL_S = 10.0
 
 
 class TerminalRegistry:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._records: dict[str, TerminalRecord] = {}
+        self._registered: dict[str, set[str]] = {}  # listener name -> ids it registered
+        self._cap_reached = ThrottledLog(log, REFUSAL_LOG_INTERVAL_S, clock)
         self._dirty: set[str] = set()
         self._transitions: list[tuple[str, str, str]] = []  # (terminal, new state, profile)
 
@@ -53,6 +67,42 @@ class TerminalRegistry:
             if record.state == ONLINE:  # the previous run ended without saying so
                 self._set_state(record, OFFLINE)
             self._records[record.terminal_id] = record
+
+    def admit(self, terminal_id: str, line: TerminalLine) -> bool:
+        """May `terminal_id` send requests over `line`? A configured line serves
+        its terminal; a listener its allow list, then (opted in) the ids it
+        registered, and new ones while fewer than `max_terminals` are."""
+        if line.terminal_id is not None or terminal_id in line.allow:
+            return True
+        if not line.register_unknown or terminal_id in line.reserved:
+            return False
+        registered = self._registrations(line)
+        if terminal_id in registered:
+            return True
+        if len(registered) >= line.max_terminals:
+            self._cap_reached.warning(
+                "listener %s has registered max_terminals = %d terminals: new terminal %s "
+                "refused (list the terminals in its allow list)", line.name,
+                line.max_terminals, terminal_id)
+            return False
+        registered.add(terminal_id)
+        return True
+
+    def serves(self, terminal_id: str, line: TerminalLine) -> bool:
+        """Has `line` admitted `terminal_id` (no side effect, unlike `admit`)?"""
+        return (line.terminal_id is not None or terminal_id in line.allow
+                or terminal_id in self._registered.get(line.name, ()))
+
+    def _registrations(self, line: TerminalLine) -> set[str]:
+        """The ids `line` registered on first contact, this run or before (rows
+        with the listener's driver and profile, outside its allow list)."""
+        registered = self._registered.get(line.name)
+        if registered is None:
+            registered = self._registered[line.name] = {
+                tid for tid, record in self._records.items()
+                if record.driver == line.driver and record.profile == line.profile.name
+                and tid not in line.allow and tid not in line.reserved}
+        return registered
 
     def state(self, terminal_id: str) -> str | None:
         record = self._records.get(terminal_id)

@@ -129,9 +129,9 @@ class TerminalSimulator:
         build = lambda: self.builder.purchase(card, amount, pin=pin)  # noqa: E731
         return await self._transact("purchase", build, pan, amount)
 
-    async def refund(self, pan: str, amount: int) -> Exchange:
+    async def refund(self, pan: str, amount: int, *, pin: str | None = None) -> Exchange:
         card = self.cards[pan]
-        build = lambda: self.builder.refund(card, amount)  # noqa: E731
+        build = lambda: self.builder.refund(card, amount, pin=pin)  # noqa: E731
         return await self._transact("refund", build, pan, amount)
 
     async def void(self, pan: str, amount: int, rrn: str) -> Exchange:

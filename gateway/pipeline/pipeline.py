@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from posgw.drivers.clock import Clock
+from posgw.drivers.session_limits import ThrottledLog
 from posgw.gateway.authorize import Authorization, Authorizer, UpstreamUnavailable
 from posgw.gateway.case_policy import DEFAULT_CASE_POLICY, CasePolicy
 from posgw.gateway.forward.events import new_event_id, outbox_row
@@ -36,7 +37,13 @@ from posgw.gateway.security.tokens import PanTokenizer
 from posgw.gateway.security.vault import CardVault
 from posgw.gateway.store import DuplicateRequest, GroupCommitter, OutboxFull, Store
 from posgw.gateway.store.rows import TableRow
-from posgw.gateway.terminals import DECOMMISSIONED, DRAINING, TerminalLine, TerminalRegistry
+from posgw.gateway.terminals import (
+    DECOMMISSIONED,
+    DRAINING,
+    REFUSAL_LOG_INTERVAL_S,
+    TerminalLine,
+    TerminalRegistry,
+)
 from posgw.protocols.contract import (
     CASE_OPEN,
     FROZEN,
@@ -99,6 +106,8 @@ class Pipeline:
         self._rrns = rrns if rrns is not None else RrnSource(clock.utc_now())
         self.in_flight = 0
         self.metrics = metrics if metrics is not None else GatewayMetrics()
+        #: Made-up ids come by the thousand: one line per interval, with a count.
+        self._unknown = ThrottledLog(log, REFUSAL_LOG_INTERVAL_S, clock)
 
     async def handle(self, request: Message, line: TerminalLine) -> Message:
         """The response to `request`; raises only for a message that has none."""
@@ -130,9 +139,12 @@ class Pipeline:
         return await self._deduplicated(request, tx, terminal_id, line, key)
 
     def _refused(self, terminal_id: str, line: TerminalLine, tx: Transaction) -> bool:
-        """Not permitted to this terminal (58): not allowed, or being retired."""
-        if not line.admits(terminal_id):
-            log.warning("terminal %s is not in the listener's allow list", terminal_id)
+        """Not permitted to this terminal (58 / 120): a listener that does not
+        serve it (nothing is stored of it), or a terminal being retired."""
+        if not self._registry.admit(terminal_id, line):
+            self._unknown.warning("%s from unknown terminal %s on listener %s refused (58): "
+                                  "not in its allow list", tx.kind.value,
+                                  terminal_id[:16], line.name)
             return True
         state = self._registry.state(terminal_id)
         if state == DECOMMISSIONED or (state == DRAINING and tx.kind not in UNDOING_KINDS
@@ -204,7 +216,9 @@ class Pipeline:
         attempt = Attempt(event_id, token or "", terminal_id, tx.amount_minor or 0,
                           now.timestamp(), tx.kind)
         original, refused = await self._undone(request, tx, terminal_id)
-        decided = refused or await self._decide(request, tx, attempt if token else None)
+        # The authorizer decides for the terminal the line names (its limits are by id).
+        decided = refused or await self._decide(request, replace(tx, terminal_id=terminal_id),
+                                                attempt if token else None)
         authorization = decided.authorization
         frozen = decided.decision.action is Action.FREEZE and authorization.approved
         status = final_status(tx.kind, approved=authorization.approved, frozen=frozen)

@@ -40,7 +40,7 @@ async def run_demo(console: Console, workdir: Path, *, duration_s: float, termin
                    rate: float, seed: int, broker_choice: str = "auto") -> Summary:
     started = SYSTEM_CLOCK.monotonic()
     async with (demo_broker(workdir, broker_choice, broker_accounts()) as broker,
-                demo_stack(workdir, broker, seed) as demo):
+                demo_stack(workdir, broker, seed, terminals) as demo):
         access = ("a password and ACL per client" if broker.passwords
                   else "anonymous, loopback only")
         console.print(f"broker: {broker.kind} on {broker.host}:{broker.port} ({access}); "

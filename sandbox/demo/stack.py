@@ -64,8 +64,12 @@ class DemoStack:
     tally: Tally
 
 
+def tcp_terminal_id(index: int) -> str:
+    return f"T{index + 1:07d}"
+
+
 def gateway_config(workdir: Path, broker: RunningBroker, acquirer_port: int,
-                   serial_port: str | None) -> GatewayConfig:
+                   serial_port: str | None, tcp_terminals: int = 3) -> GatewayConfig:
     terminals: list[dict[str, Any]] = [
         {"id": USB_TERMINAL, "driver": "usb", "usb": "0b00:0054", "profile": USB_PROFILE,
          "serial_number": USB_SERIAL_NUMBER, "merchant_id": MERCHANT}]
@@ -83,7 +87,12 @@ def gateway_config(workdir: Path, broker: RunningBroker, acquirer_port: int,
         # confirmations (an event is done only once the center stored it).
         "keys": {"dir": str(workdir / "keys"),
                  "center_public_key": str(workdir / "center-keys" / COMMAND_PUBLIC_FILE)},
-        "listeners": [{"bind": "127.0.0.1:0", "profile": TCP_PROFILE}],
+        # The demo's IP terminals by name, as a deployment lists its own; they all
+        # dial from 127.0.0.1, so the per-address cap is the listener's cap.
+        "listeners": [{"bind": "127.0.0.1:0", "profile": TCP_PROFILE,
+                       "allow": [tcp_terminal_id(i) for i in range(max(tcp_terminals, 1))],
+                       "max_connections": max(64, 2 * tcp_terminals),
+                       "max_connections_per_address": max(64, 2 * tcp_terminals)}],
         "terminals": terminals,
     }, "(demo)")
 
@@ -103,7 +112,8 @@ def _credentials(broker: RunningBroker, username: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def demo_stack(workdir: Path, broker: RunningBroker, seed: int) -> AsyncIterator[DemoStack]:
+async def demo_stack(workdir: Path, broker: RunningBroker, seed: int,
+                     tcp_terminals: int = 3) -> AsyncIterator[DemoStack]:
     pool = card_pool(seed)
     cards = demo_cards() + pool  # one set of Card objects: the issuer's and the terminals'
     upstream = load_profile(UPSTREAM_PROFILE)
@@ -112,7 +122,8 @@ async def demo_stack(workdir: Path, broker: RunningBroker, seed: int) -> AsyncIt
             AcquirerServer(upstream, AcquirerHost(upstream.iso8583, cards)))
         pty = await _pty(stack)
         generate_command_key(workdir / "center-keys")
-        config = gateway_config(workdir, broker, acquirer.port, pty.port if pty else None)
+        config = gateway_config(workdir, broker, acquirer.port, pty.port if pty else None,
+                                tcp_terminals)
         generate_keys(config.keys_dir)
         match = load_profile(USB_PROFILE).transport.usb[0]
         usb_device = EmulatedUsbDevice(match.vid, match.pid, USB_SERIAL_NUMBER)
@@ -147,7 +158,7 @@ async def terminal_lines(demo: DemoStack, tcp_terminals: int) -> list[tuple[str,
         lines.append((SERIAL_TERMINAL, demo.pty.master_transport(), SERIAL_PROFILE))
     port = demo.gateway.listener_ports[0]
     for index in range(tcp_terminals):
-        lines.append((f"T{index + 1:07d}", await connect_tcp("127.0.0.1", port), TCP_PROFILE))
+        lines.append((tcp_terminal_id(index), await connect_tcp("127.0.0.1", port), TCP_PROFILE))
     return lines
 
 

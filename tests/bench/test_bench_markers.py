@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.readme import BENCH_PAGES, ROOT, update_readmes
 
-BENCHES = ("codec", "risk", "e2e", "soak", "hostile", "center")
+BENCHES = ("codec", "risk", "e2e", "soak", "hostile", "hostile-sessions", "center")
 PERFORMANCE = ROOT / "docs" / "performance.md"
 
 

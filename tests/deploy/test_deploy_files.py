@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from posgw.cli.common import EXIT_BAD_INPUT
+from posgw.drivers.session_limits import SessionLimits
 from posgw.gateway.config import DEFAULT_UPSTREAM_TIMEOUT_S
+from posgw.gateway.daemon import DAEMON_DESCRIPTORS
 from posgw.gateway.profiles import builtin_names, load_profile
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -125,6 +127,13 @@ def test_center_unit_runs_the_center_as_its_own_user_without_devices() -> None:
     assert service["PrivateDevices"] == "yes"
     assert all_values(CENTER_UNIT, "DeviceAllow") == []
     assert "AF_NETLINK" not in service["RestrictAddressFamilies"]
+
+
+@pytest.mark.parametrize("path", [GATEWAY_UNIT, CENTER_UNIT], ids=lambda p: p.name)
+def test_unit_sets_a_descriptor_limit_above_the_listeners_caps(path: Path) -> None:
+    """Issue 17: without LimitNOFILE held sockets met EMFILE at 1,024."""
+    limit = int(unit(path)["Service"]["LimitNOFILE"])
+    assert limit >= 8 * SessionLimits().max_connections + DAEMON_DESCRIPTORS
 
 
 @pytest.mark.parametrize("path", [GATEWAY_UNIT, CENTER_UNIT], ids=lambda p: p.name)

@@ -173,7 +173,7 @@ async def test_server_exit_closes_connections_and_awaits_handlers() -> None:
 
     async with TcpServer("127.0.0.1", 0, host) as server:
         client = await connect_tcp("127.0.0.1", server.port)
-        await wait_until(lambda: bool(server._transports))
+        await wait_until(lambda: server.connections == 1)
     assert finished.is_set()
     with pytest.raises(LinkClosed):
         await client.read()

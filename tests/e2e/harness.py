@@ -65,6 +65,14 @@ def center_signed(workdir: Path, command: dict[str, Any]) -> dict[str, Any]:
     return sign_command(command, load_command_key(center_keys(workdir) / COMMAND_PRIVATE_FILE))
 
 
+def standin(refunds_for: str = "", floor_limit: int = 10**9) -> dict[str, Any]:
+    """`[upstream]` in stand-in; `refunds_for` (a terminal id) may refund up to the floor."""
+    table: dict[str, Any] = {"mode": "standin", "floor_limit": floor_limit}
+    if refunds_for:
+        table["refund_limits"] = {refunds_for: floor_limit}
+    return table
+
+
 def config_table(workdir: Path, broker_port: int, *, listen_port: int = 0,
                  upstream: dict[str, Any] | None = None) -> dict[str, Any]:
     keys = workdir / "keys"
@@ -77,10 +85,14 @@ def config_table(workdir: Path, broker_port: int, *, listen_port: int = 0,
         # otherwise take each other's session over.
         "mqtt": {"host": "127.0.0.1", "port": broker_port, "topic_prefix": topic_prefix(workdir),
                  "client_id": "gw-" + topic_prefix(workdir).split("/")[0]},
-        "upstream": upstream or {"mode": "standin", "floor_limit": 10**9},
+        "upstream": upstream or standin(),
         "keys": {"dir": str(keys),
                  "center_public_key": str(center_keys(workdir) / COMMAND_PUBLIC_FILE)},
-        "listeners": [{"bind": f"127.0.0.1:{listen_port}", "profile": "iso87-ascii"}],
+        # Tests dial in with ids of their own choosing: the explicit opt-in, with
+        # room for the busiest of them; and every test client dials from 127.0.0.1.
+        "listeners": [{"bind": f"127.0.0.1:{listen_port}", "profile": "iso87-ascii",
+                       "register_unknown": True, "max_terminals": 1000,
+                       "max_connections_per_address": 64}],
     }
 
 
@@ -89,10 +101,13 @@ def gateway_config(workdir: Path, broker_port: int, **options: Any) -> GatewayCo
 
 
 def write_toml(path: Path, table: dict[str, Any]) -> Path:
-    """A minimal TOML writer for the config tables above (strings, ints, tables, arrays)."""
+    """A minimal TOML writer for the config tables above (strings, ints, booleans,
+    tables, arrays, inline tables)."""
     def value(v: Any) -> str:
         if isinstance(v, bool):
             return "true" if v else "false"
+        if isinstance(v, dict):  # an inline table
+            return "{" + ", ".join(f'"{k}" = {value(item)}' for k, item in v.items()) + "}"
         return f'"{v}"' if isinstance(v, str) else str(v)
 
     lines: list[str] = []

@@ -23,6 +23,7 @@ from tests.e2e.harness import (
     center_signed,
     gateway_and_center,
     gateway_config,
+    standin,
     topic_prefix,
 )
 
@@ -35,7 +36,7 @@ def terminal_state(database: str, terminal_id: str) -> str | None:
 
 async def test_ping_and_decommission_over_the_cmd_topic(tmp_path: Path) -> None:
     port = shared_broker_port()
-    config = gateway_config(tmp_path, port)
+    config = gateway_config(tmp_path, port, upstream=standin(refunds_for="D0000001"))
     center = MqttConfig("127.0.0.1", port, topic_prefix=topic_prefix(tmp_path))
     verifier = SignatureVerifier(
         {GATEWAY_ID: load_public_key(tmp_path / "keys" / PUBLIC_KEY_FILE)})

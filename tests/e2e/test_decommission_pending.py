@@ -41,6 +41,7 @@ from tests.e2e.harness import (
     center_signed,
     gateway_config,
     ledger_rows,
+    standin,
     topic_prefix,
     until_center_has,
 )
@@ -117,7 +118,7 @@ async def test_a_terminal_retired_while_the_broker_is_down_drains_then_matches_t
         pytest.skip("needs mosquitto: the test stops and restarts its own broker with "
                     "persistent sessions, which the embedded broker does not keep")
     with private_mosquitto(tmp_path, persistent=True) as broker:
-        config = gateway_config(tmp_path, broker.port)
+        config = gateway_config(tmp_path, broker.port, upstream=standin(refunds_for=TERMINAL))
         # A plain subscription: the restart below would drop a shared one (harness).
         center, ingest = center_for(tmp_path, broker.port)
         mqtt = MqttConfig("127.0.0.1", broker.port, topic_prefix=topic_prefix(tmp_path))

@@ -42,6 +42,22 @@ def test_standin_declines_above_the_floor_limit_as_over_amount_limit() -> None:
     assert decision.auth_code is None
 
 
+def refund(amount: int) -> Message:
+    return Message("0200", {**purchase(amount).fields, 3: "200000"})
+
+
+def test_standin_refuses_a_refund_to_a_terminal_without_a_refund_limit() -> None:
+    decision = StandInAuthorizer(floor_limit=500_000).decide(normalize(refund(1)))
+    assert decision.response is ResponseCategory.NOT_PERMITTED_TO_TERMINAL
+    assert (decision.response_code, decision.auth_code) == ("58", None)
+
+
+def test_standin_refunds_up_to_the_terminals_own_limit_only() -> None:
+    authorizer = StandInAuthorizer(floor_limit=500_000, refund_limits={"T0000001": 20_000})
+    assert authorizer.decide(normalize(refund(20_000))).response_code == "00"
+    assert authorizer.decide(normalize(refund(20_001))).response_code == "61"
+
+
 def test_standin_cannot_answer_a_balance_inquiry() -> None:
     inquiry = Message("0100", {3: "310000", 11: "000001", 41: "T0000001"})
     decision = StandInAuthorizer(floor_limit=500_000).decide(normalize(inquiry))

@@ -34,6 +34,7 @@ from posgw.simulator.requests import RequestBuilder
 from posgw.simulator.shifted_clock import ShiftedClock
 
 PROFILE = load_profile("iso87-ascii")
+LISTENER = TerminalLine(PROFILE, "tcp", register_unknown=True, max_terminals=10)
 CARDS = {card.pan: card for card in demo.demo_cards()}
 POLICY = CasePolicy(first_response=timedelta(hours=24), expire_after=timedelta(days=30))
 HOUR = 3600.0
@@ -56,8 +57,7 @@ class Desk:
         """Three swipes of one card within minutes: the third approval is frozen."""
         for step in range(3):
             request = self.terminal.purchase(CARDS[pan], 20_00 + step)
-            assert (await self.pipeline.handle(request, TerminalLine(PROFILE, "tcp"))
-                    ).text(39) == "00"
+            assert (await self.pipeline.handle(request, LISTENER)).text(39) == "00"
         return self.case()
 
     def case(self) -> FreezeCase:

@@ -14,6 +14,8 @@ from tests.cli.test_decode import run_posgw
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "gateway.example.toml"
 MINIMAL = with_center_key({"gateway": {"branch_id": "B001", "gateway_id": "gw-1"}})
 
+LISTENER = {"bind": "0.0.0.0:9001", "profile": "iso87-ascii", "allow": ["T0101"]}
+
 
 def test_shipped_example_config_loads(tmp_path: Path) -> None:
     config = load_config(gateway_example(tmp_path), environ={})
@@ -59,7 +61,8 @@ def test_cpus_pin_the_daemon_and_a_missing_cpu_stops_it_with_exit_2(tmp_path: Pa
         ({**MINIMAL, "mqtt": {"port": 0}}, "mqtt.port"),
         ({**MINIMAL, "mqtt": {"tls_cert": "c.pem"}}, "mqtt.tls_cert"),
         ({**MINIMAL, "upstream": {"mode": "iso8583"}}, "upstream.host"),
-        ({**MINIMAL, "listeners": [{"bind": "nowhere", "profile": "iso87-ascii"}]},
+        ({**MINIMAL, "listeners": [{"bind": "nowhere", "profile": "iso87-ascii",
+                                    "allow": ["T0101"]}]},
          "listeners[0].bind"),
         ({**MINIMAL, "terminals": [{"id": "T1", "driver": "serial", "profile": "ecr-stx-lrc"}]},
          "terminals[0].port"),
@@ -73,6 +76,19 @@ def test_cpus_pin_the_daemon_and_a_missing_cpu_stops_it_with_exit_2(tmp_path: Pa
         ({**MINIMAL, "keys": {"center_public_key": "/no/such/command.pub"}},
          "keys.center_public_key"),
         ({**MINIMAL, "keys": {"center_public_key": str(EXAMPLE)}}, "keys.center_public_key"),
+        ({**MINIMAL, "listeners": [{"bind": "0.0.0.0:9001", "profile": "iso87-ascii"}]},
+         "listeners[0].allow"),
+        ({**MINIMAL, "listeners": [{**LISTENER, "register_unknown": "yes"}]},
+         "listeners[0].register_unknown"),
+        ({**MINIMAL, "listeners": [{**LISTENER, "max_conections": 5}]},
+         "listeners[0].max_conections"),
+        ({**MINIMAL, "listeners": [{**LISTENER, "max_connections": 4,
+                                    "max_connections_per_address": 8}]},
+         "listeners[0].max_connections_per_address"),
+        ({**MINIMAL, "listeners": [{**LISTENER, "inter_byte_timeout_s": 20}]},
+         "listeners[0].inter_byte_timeout_s"),
+        ({**MINIMAL, "upstream": {"refund_limits": {"T0101": -1}}},
+         "upstream.refund_limits.T0101"),
     ],
 )
 def test_a_mistake_is_reported_with_its_key(table: dict, key: str) -> None:
@@ -80,6 +96,20 @@ def test_a_mistake_is_reported_with_its_key(table: dict, key: str) -> None:
         parse_config(table, "gw.toml")
     assert err.value.key == key
     assert str(err.value).startswith(f"gw.toml: {key}: ")
+
+
+def test_a_listener_serves_its_allow_list_and_registers_others_only_when_asked() -> None:
+    listed = parse_config({**MINIMAL, "listeners": [LISTENER]}).listeners[0]
+    assert (listed.allow, listed.register_unknown) == (("T0101",), False)
+    opted = parse_config({**MINIMAL, "listeners": [
+        {"bind": "0.0.0.0:9001", "profile": "iso87-ascii", "register_unknown": True}]})
+    assert opted.listeners[0].register_unknown and opted.listeners[0].max_terminals == 64
+
+
+def test_stand_in_refund_limits_are_read_per_terminal() -> None:
+    config = parse_config({**MINIMAL, "upstream": {"refund_limits": {"T0101": 20_000}}})
+    assert config.upstream.refund_limits == {"T0101": 20_000}
+    assert parse_config(MINIMAL).upstream.refund_limits == {}
 
 
 def test_terminal_ids_must_be_unique() -> None:

@@ -36,7 +36,7 @@ from posgw.simulator import cards as demo
 from posgw.simulator.requests import BatchTotals, RequestBuilder
 
 PROFILE = load_profile("iso87-ascii")
-LINE = TerminalLine(PROFILE, "tcp")
+LINE = TerminalLine(PROFILE, "tcp", register_unknown=True, max_terminals=100)  # any id
 CARDS = {card.pan: card for card in demo.demo_cards()}
 FLOOR = 100_00
 
@@ -71,7 +71,9 @@ async def harness_for(tmp_path: Path, authorizer: object = None, outbox_cap: int
     async with GroupCommitter(store, outbox_cap=outbox_cap) as committer:
         pipeline = Pipeline(
             store=store, committer=committer,
-            authorizer=authorizer or StandInAuthorizer(FLOOR),  # type: ignore[arg-type]
+            # stand-in refunds enabled for the test terminal, up to the floor limit
+            authorizer=authorizer or StandInAuthorizer(  # type: ignore[arg-type]
+                FLOOR, refund_limits={"T0000001": FLOOR}),
             risk=RiskEngine(), tokenizer=PanTokenizer(b"k" * 32),
             registry=TerminalRegistry(SYSTEM_CLOCK),
             identity=GatewayIdentity("B001", "gw-1", "pos/v1"), clock=clock, rrns=rrns)

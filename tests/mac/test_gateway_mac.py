@@ -63,7 +63,8 @@ class Running:
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
     table = config_table(tmp_path, shared_broker_port())  # also writes the gateway's keys
-    table["listeners"] = [{"bind": "127.0.0.1:0", "profile": TCP_PROFILE.name}]
+    table["listeners"] = [{"bind": "127.0.0.1:0", "profile": TCP_PROFILE.name,
+                           "allow": [TCP_TERMINAL, UNKEYED_TERMINAL]}]
     table["terminals"] = [{"id": USB_TERMINAL, "driver": "usb", "usb": "0b00:0054",
                            "profile": USB_PROFILE.name, "serial_number": USB_SERIAL,
                            "merchant_id": MERCHANT}]

@@ -626,7 +626,7 @@ def hostile_bytes(draw: st.DrawFn) -> bytes:
 @pytest.fixture
 async def session(tmp_path: Path) -> AsyncIterator[tuple[TerminalSession, Harness]]:
     async for harness in harness_for(tmp_path):
-        line = TerminalLine(TCP_PROFILE, "tcp")
+        line = TerminalLine(TCP_PROFILE, "tcp", register_unknown=True, max_terminals=100)
         yield TerminalSession(harness.pipeline, line, TerminalRegistry(SYSTEM_CLOCK)), harness
 
 
