@@ -333,17 +333,17 @@ def _listener(reader: TableReader) -> ListenerConfig:
     if not all(isinstance(item, str) and item for item in allow):
         reader.fail("allow", "must be an array of terminal ids")
     register_unknown = reader.flag("register_unknown", False)
-    if not allow and not register_unknown:
-        reader.fail("allow", "required: the terminal ids (field 41) this listener serves; "
-                             "or register_unknown = true to register new ids on first "
-                             "contact (up to max_terminals)")
     config = ListenerConfig(bind=_host_port(reader, "bind", reader.text("bind")),
                             profile=_profile(reader), allow=tuple(allow),
                             register_unknown=register_unknown,
                             max_terminals=reader.integer("max_terminals",
                                                          DEFAULT_MAX_TERMINALS, 1, 100_000),
                             sessions=_session_limits(reader))
-    reader.reject_unknown()
+    reader.reject_unknown()  # first: a misspelled `allow` is named as such
+    if not allow and not register_unknown:
+        reader.fail("allow", "required: the terminal ids (field 41) this listener serves; "
+                             "or register_unknown = true to register new ids on first "
+                             "contact (up to max_terminals)")
     return config
 
 

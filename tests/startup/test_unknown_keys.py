@@ -10,6 +10,7 @@ import pytest
 from posgw.center.config import parse_center_config
 from posgw.gateway.config import parse_config
 from posgw.protocols.config_error import ConfigError
+from tests.center_key import with_center_key
 from tests.posgw_script import run_posgw
 from tests.startup.setups import Table, assert_refused, center_table, gateway_table, write_toml
 
@@ -53,7 +54,7 @@ MINIMAL_GATEWAY: Table = {"gateway": {"branch_id": "B001", "gateway_id": "gw-1"}
                          ids=[case[0] for case in GATEWAY_TYPOS])
 def test_gateway_names_a_misspelled_key_as_unknown(section: str, typo: Table, key: str) -> None:
     with pytest.raises(ConfigError) as err:
-        parse_config({**MINIMAL_GATEWAY, **typo}, "gw.toml")
+        parse_config(with_center_key({**MINIMAL_GATEWAY, **typo}), "gw.toml")
     # A misspelled rule name is an "unknown rule", listing the rules.
     unknown = "unknown rule" if section == "risk.rules" else "unknown key"
     assert (err.value.key, err.value.reason.split(";")[0]) == (key, unknown)
