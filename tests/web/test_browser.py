@@ -142,14 +142,22 @@ def sign_in(page: Any, console: Console, name: str, password: str = PASSWORD) ->
     page.goto(console.url + "/login")
     page.fill("input[name=name]", name)
     page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
+    follow(page, page.locator("button[type=submit]"))
 
 
 def search_by(page: Any, heading: str, fields: dict[str, str]) -> None:
     form = page.locator("form.card", has=page.get_by_role("heading", name=heading))
     for name, value in fields.items():
         form.locator(f"input[name={name}]").fill(value)
-    form.locator("button[type=submit]").click()
+    follow(page, form.locator("button[type=submit]"))
+
+
+def follow(page: Any, target: Any) -> None:
+    """Click what loads a new page and wait until it has loaded: a search
+    posts back to /search, so a check made right after the click could read
+    the page it came from."""
+    with page.expect_navigation():
+        target.click()
 
 
 def test_a_day_at_the_console_in_chromium(console: Console) -> None:
@@ -177,20 +185,20 @@ def staff_story(browser: Any, console: Console) -> None:
     shot(page, "search-results", console)
     rows = page.locator("table.results tbody tr")
     assert rows.count() == 2  # the sale and its void share the terminal's RRN
-    page.locator("table.results tbody tr", has_text="settled").get_by_role(
-        "link", name="Open").click()
+    follow(page, page.locator("table.results tbody tr", has_text="settled").get_by_role(
+        "link", name="Open"))
     assert "/tx/" in page.url and "Tell the customer:" in page.content()
     linked = page.locator("table.linked tbody tr")
     assert linked.count() == 1 and "voided" in linked.inner_text()
     assert "cancelled" in page.locator("p.answer").inner_text()
     shot(page, "transaction", console)
-    linked.get_by_role("link", name="Open").click()
+    follow(page, linked.get_by_role("link", name="Open"))
     assert "voided" in page.locator("h1").inner_text()
     page.goto(console.url + "/search")
     search_by(page, "By merchant or branch", {"branch": "E2E"})
     frozen = page.locator("table.results tbody tr", has_text="frozen")
     assert frozen.count() == 1
-    frozen.get_by_role("link", name="Open").click()
+    follow(page, frozen.get_by_role("link", name="Open"))
     assert "held by the risk rules" in page.locator("p.answer").inner_text()
     shot(page, "transaction-frozen", console)
     page.goto(console.url + "/admin/audit")
