@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from posgw.gateway.security.keys import generate_keys
-from posgw.sandbox.ports import free_port
 from tests.posgw_script import run_posgw, run_posgw_unprivileged
 from tests.security.certs import make_pki
 from tests.startup.setups import (
@@ -26,7 +25,6 @@ from tests.startup.setups import (
     assert_refused,
     gateway_table,
     listener,
-    require_postgres,
     write_toml,
 )
 
@@ -89,54 +87,6 @@ def test_an_address_of_another_machine_is_named(tmp_path: Path, table: Table,
         table["metrics"] = {"bind": f"{NOT_LOCAL}:9464"}
     key = "listeners[0].bind" if section == "listeners" else "metrics.bind"
     refused(tmp_path, table, key, NOT_LOCAL, "not an address of this machine")
-
-
-# -- the database ----------------------------------------------------------------------
-
-
-def test_a_database_folder_that_is_missing_is_named(tmp_path: Path, table: Table) -> None:
-    table["gateway"]["database"] = f"sqlite:///{tmp_path / 'no-such-folder' / 'gateway.db'}"
-    refused(tmp_path, table, "gateway.database", str(tmp_path / "no-such-folder"),
-            "does not exist")
-
-
-def test_a_database_folder_the_daemon_cannot_write_is_named(tmp_path: Path,
-                                                            table: Table) -> None:
-    folder = tmp_path / "readonly"
-    folder.mkdir(mode=0o500)
-    table["gateway"]["database"] = f"sqlite:///{folder / 'gateway.db'}"
-    refused(tmp_path, table, "gateway.database", str(folder), "not writable",
-            unprivileged=True)
-
-
-@pytest.mark.parametrize(("user", "database", "missing"), [
-    ("posgw_no_such_role", "test", 'role "posgw_no_such_role" does not exist'),
-    ("postgres", "posgw_no_such_db", 'database "posgw_no_such_db" does not exist'),
-])
-def test_a_postgresql_role_or_database_that_does_not_exist_is_named(
-        tmp_path: Path, table: Table, user: str, database: str, missing: str) -> None:
-    server = require_postgres()
-    table["gateway"]["database"] = f"postgresql+psycopg://{user}@{server}/{database}"
-    refused(tmp_path, table, "gateway.database", missing)
-
-
-def test_a_postgresql_server_not_up_yet_exits_1_so_systemd_tries_again(
-        tmp_path: Path, table: Table) -> None:
-    table["gateway"]["database"] = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test"
-    refused(tmp_path, table, "gateway.database", "Connection refused", status=1)
-
-
-# -- TLS files -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("missing", ["tls_ca", "tls_cert", "tls_key"])
-def test_a_missing_tls_file_is_named(tmp_path: Path, table: Table, missing: str) -> None:
-    for key in ("tls_ca", "tls_cert", "tls_key"):
-        path = tmp_path / f"{key}.pem"
-        if key != missing:
-            path.write_text("-----BEGIN PLACEHOLDER-----\n")
-        table["mqtt"][key] = str(path)
-    refused(tmp_path, table, f"mqtt.{missing}", f"{missing}.pem", "no such file")
 
 
 # -- the keys folder -------------------------------------------------------------------
