@@ -36,12 +36,14 @@ import secrets
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from posgw.center.calendar import WEEKDAY_NAMES, WorkingCalendar
 from posgw.center.quarantine_cap import DEFAULT_ROWS_PER_SOURCE
 from posgw.center.seq_gaps import DEFAULT_SETTLE_S
 from posgw.center.verify import SignatureVerifier
@@ -120,6 +122,8 @@ class CenterConfig:
     #: [center] seq_gap_settle_s: how long a gateway's seq may be missing
     #: (out of order, redelivered) before it counts as a gap (center/seq_gaps.py).
     seq_gap_settle_s: int = DEFAULT_SETTLE_S
+    #: `[calendar]`: the working days promised dates are counted in.
+    calendar: WorkingCalendar = field(default_factory=WorkingCalendar.of)
 
     def verifier(self) -> SignatureVerifier:
         """Trusts exactly center.toml's gateways, each with its own key (the
@@ -180,6 +184,7 @@ def parse_center_config(table: Mapping[str, Any], source: str = "",
         web=_web(root.sub("web")),
         quarantine_rows_per_source=rows_per_source,
         seq_gap_settle_s=settle,
+        calendar=_calendar(root.sub("calendar")),
     )
     root.reject_unknown()
     return config
@@ -230,6 +235,23 @@ def _web(reader: TableReader) -> WebConfig:
     )
     reader.reject_unknown()
     return config
+
+
+def _calendar(reader: TableReader) -> WorkingCalendar:
+    """`holidays = ["2027-01-01", ...]`, `weekend = ["sat", "sun"]` (the default)."""
+    holidays: list[date] = []
+    for text in reader.array("holidays"):
+        try:
+            holidays.append(date.fromisoformat(text))
+        except (TypeError, ValueError):
+            reader.fail("holidays", f"dates as YYYY-MM-DD; got {text!r}")
+    names = reader.array("weekend") if "weekend" in reader else ["sat", "sun"]
+    if any(name not in WEEKDAY_NAMES for name in names):
+        reader.fail("weekend", f"day names among {', '.join(WEEKDAY_NAMES)}; got {names!r}")
+    if len(set(names)) == len(WEEKDAY_NAMES):
+        reader.fail("weekend", "leaves no working day")
+    reader.reject_unknown()
+    return WorkingCalendar.of(holidays, (WEEKDAY_NAMES.index(name) for name in names))
 
 
 def _topic_prefix(reader: TableReader) -> str:
