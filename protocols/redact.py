@@ -38,12 +38,3 @@ def mask_secret(value: str | bytes) -> str:
     """A PIN block, key or MAC: only its length is shown."""
     size = len(value) * 2 if isinstance(value, bytes) else len(value)
     return "*" * size
-
-
-def mask_account(number: str) -> str:
-    """A bank account number or IBAN: its last 4 characters kept, the rest
-    '*' (spaces dropped); 4 characters or fewer become all '*'."""
-    compact = "".join(number.split())
-    if len(compact) <= 4:
-        return "*" * len(compact)
-    return "*" * (len(compact) - 4) + compact[-4:]
