@@ -84,3 +84,50 @@ def format_amount(amount_minor: int, currency: str) -> str:
     units, minor = divmod(abs(amount_minor), 10 ** digits)
     sign = "-" if amount_minor < 0 else ""
     return f"{sign}{units:,}.{minor:0{digits}d}"
+
+
+def minor_unit_digits(currency: str) -> int:
+    """The currency's exponent: 2 unless MINOR_UNIT_DIGITS says otherwise."""
+    return MINOR_UNIT_DIGITS.get(currency.upper(), 2)
+
+
+def parse_decimal_minor(text: str, currency: str, *, exact: bool = False) -> int:
+    """Decimal text in major units to an integer in minor units: "125.50" USD
+    is 12550, "125000" VND is 125000, "-1.5" EUR is -150.
+
+    Plain digits, an optional leading "-" and one "." only: no exponent,
+    thousands separator, "+" or blank (files are strict, people are not).
+    With `exact`, the text must have exactly the currency's digits after the
+    point ("125.00", never "125" or "125.0" for USD); without, fewer digits
+    are padded and extra digits must be zeros ("1.500" EUR is 150, "1.505"
+    is refused). ValueError says what is wrong.
+    """
+    digits = minor_unit_digits(currency)
+    body = text[1:] if text.startswith("-") else text
+    units, point, fraction = body.partition(".")
+    if not _ascii_digits(units) or (point and not _ascii_digits(fraction)):
+        raise ValueError(f"{text!r} is not a decimal amount")
+    if exact and len(fraction) != digits:
+        raise ValueError(f"{text!r}: {currency} amounts have exactly {digits} decimals")
+    if len(fraction) > digits:
+        if fraction[digits:].strip("0"):
+            raise ValueError(f"{text!r} is finer than the {currency} minor unit")
+        fraction = fraction[:digits]
+    scale: int = 10**digits
+    value = int(units) * scale + int(fraction.ljust(digits, "0") or "0")
+    return -value if text.startswith("-") else value
+
+
+def _ascii_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()  # not "٣" or "²", which isdigit() accepts
+
+
+def decimal_text(amount_minor: int, currency: str) -> str:
+    """An integer in minor units as the plain decimal text files carry:
+    12550 USD is "125.50", 125000 VND is "125000" (no grouping)."""
+    digits = minor_unit_digits(currency)
+    sign = "-" if amount_minor < 0 else ""
+    if digits == 0:
+        return f"{sign}{abs(amount_minor)}"
+    units, minor = divmod(abs(amount_minor), 10**digits)
+    return f"{sign}{units}.{minor:0{digits}d}"

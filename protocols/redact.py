@@ -38,3 +38,12 @@ def mask_secret(value: str | bytes) -> str:
     """A PIN block, key or MAC: only its length is shown."""
     size = len(value) * 2 if isinstance(value, bytes) else len(value)
     return "*" * size
+
+
+def mask_account(account: str) -> str:
+    """Mask a bank account number (IBAN or other id) to its first 4 and last 4
+    characters, the rest '*'; 8 characters or fewer become all '*'. Enough to
+    tell a merchant's accounts apart, not enough to pay into one."""
+    if len(account) <= 8:
+        return "*" * len(account)
+    return account[:4] + "*" * (len(account) - 8) + account[-4:]

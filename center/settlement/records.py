@@ -41,6 +41,9 @@ class BankCredit:
     booking_date: date
     value_date: date
     reference: str  # what the payer wrote (EndToEndId / unstructured remittance)
+    # The business day the credit pays for, when the remittance information
+    # says so ("POSGW SETTLE M0001 2026-12-04"): what a late credit is late against.
+    settles_date: date | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,175 @@
+"""The acquirer's settlement report: one CSV line per settled transaction,
+read into `AcquirerLine`s.
+
+The layout (docs/settlement.md, "Files: the acquirer CSV"): UTF-8 (a BOM is
+allowed), comma-separated, RFC 4180 quoting, a header line naming the
+columns
+
+    date,merchant_id,terminal_id,rrn,stan,amount,fee,net,currency
+
+in any order (other columns are ignored), then one line per transaction.
+Amounts are decimal text in major units with exactly the currency's minor
+digits: "125.00" USD, "125000" VND, "-20.00" for a return. `net` must equal
+`amount - fee`. An acquirer whose columns are named otherwise is read with
+a mapping `{"our_name": "their_name"}`.
+
+The reader is strict: the first line that is wrong refuses the whole file
+with an `AcquirerCsvError` naming its line and column, and nothing of it is
+returned (a report half read is a report wrongly matched).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator, Mapping
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from posgw.center.settlement.records import AcquirerLine
+from posgw.protocols.currency import parse_decimal_minor
+from posgw.protocols.settlement import ACQUIRER_CSV_COLUMNS
+
+if TYPE_CHECKING:
+    from _csv import Reader as CsvReader
+
+#: Bounds: a day of 1,000 merchants is ~100,000 lines and ~10 MB; a month in
+#: one file still fits. Past these the file is refused, not read in part.
+MAX_CSV_BYTES = 256 * 1024 * 1024
+MAX_CSV_LINES = 5_000_000
+MAX_FIELD_CHARS = 64  # the longest value of the layout is well under this
+
+_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,31}")  # merchant and terminal ids
+_RRN = re.compile(r"[0-9A-Za-z]{1,12}")  # ISO 8583 field 37: an 12
+_STAN = re.compile(r"[0-9]{6}")  # ISO 8583 field 11: n 6
+_CURRENCY = re.compile(r"[A-Z]{3}")  # ISO 4217 alphabetic
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class AcquirerCsvError(ValueError):
+    """A settlement CSV refused: the line (1 = header) and column that are wrong."""
+
+    def __init__(self, reason: str, *, line: int, column: str | None = None):
+        self.reason = reason
+        self.line = line
+        self.column = column
+        where = f"line {line}" + (f", column {column}" if column else "")
+        super().__init__(f"{where}: {reason}")
+
+
+def read_acquirer_csv(source: str | Path | bytes,
+                      mapping: Mapping[str, str] | None = None) -> list[AcquirerLine]:
+    """Every line of an acquirer settlement CSV (a path or its bytes), or
+    AcquirerCsvError for the first line that breaks the layout."""
+    text = _decoded(_read_bounded(source))
+    rows = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(rows, None)
+        if header is None:
+            raise AcquirerCsvError("the file is empty: no header", line=1)
+        positions = _column_positions(header, mapping or {})
+        return list(_lines(rows, positions, len(header)))
+    except csv.Error as error:
+        raise AcquirerCsvError(f"not valid CSV: {error}", line=rows.line_num) from None
+
+
+def _read_bounded(source: str | Path | bytes) -> bytes:
+    if isinstance(source, bytes):
+        data = source
+    else:
+        with open(source, "rb") as file:
+            data = file.read(MAX_CSV_BYTES + 1)
+    if len(data) > MAX_CSV_BYTES:
+        raise AcquirerCsvError(f"the file is over the {MAX_CSV_BYTES} byte cap", line=1)
+    return data
+
+
+def _decoded(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise AcquirerCsvError("not UTF-8 text", line=line) from None
+
+
+def _column_positions(header: list[str], mapping: Mapping[str, str]) -> dict[str, int]:
+    unknown = sorted(set(mapping) - set(ACQUIRER_CSV_COLUMNS))
+    if unknown:
+        raise AcquirerCsvError(f"the mapping names no column of ours: {', '.join(unknown)}",
+                               line=1)
+    names = [name.strip() for name in header]
+    positions: dict[str, int] = {}
+    for ours in ACQUIRER_CSV_COLUMNS:
+        theirs = mapping.get(ours, ours)
+        if names.count(theirs) != 1:
+            found = "missing" if theirs not in names else "given more than once"
+            raise AcquirerCsvError(f"header: column {theirs!r} is {found}", line=1,
+                                   column=theirs)
+        positions[ours] = names.index(theirs)
+    return positions
+
+
+def _lines(rows: CsvReader, positions: dict[str, int],
+           width: int) -> Iterator[AcquirerLine]:
+    for row in rows:
+        line_no = rows.line_num  # physical lines: a quoted field may span several
+        if line_no > MAX_CSV_LINES:
+            raise AcquirerCsvError(f"more than {MAX_CSV_LINES} lines", line=line_no)
+        if len(row) != width:
+            raise AcquirerCsvError(f"{len(row)} fields where the header has {width}",
+                                   line=line_no)
+        values = {ours: row[index] for ours, index in positions.items()}
+        yield _line(values, line_no)
+
+
+def _line(values: dict[str, str], line_no: int) -> AcquirerLine:
+    for column, value in values.items():
+        if len(value) > MAX_FIELD_CHARS:
+            raise AcquirerCsvError(f"longer than {MAX_FIELD_CHARS} characters", line=line_no,
+                                   column=column)
+    currency = _matching(values, "currency", _CURRENCY, line_no)
+    amount, fee, net = (_amount(values, column, currency, line_no)
+                        for column in ("amount", "fee", "net"))
+    if net != amount - fee:
+        raise AcquirerCsvError(f"net {values['net']} is not amount - fee "
+                               f"({values['amount']} - {values['fee']})", line=line_no,
+                               column="net")
+    return AcquirerLine(
+        line_no=line_no,
+        business_date=_date(values, line_no),
+        merchant_id=_matching(values, "merchant_id", _ID, line_no),
+        terminal_id=_matching(values, "terminal_id", _ID, line_no),
+        rrn=_matching(values, "rrn", _RRN, line_no),
+        stan=_matching(values, "stan", _STAN, line_no),
+        amount_minor=amount,
+        fee_minor=fee,
+        net_minor=net,
+        currency=currency,
+    )
+
+
+def _matching(values: dict[str, str], column: str, pattern: re.Pattern[str],
+              line_no: int) -> str:
+    value = values[column]
+    if not pattern.fullmatch(value):
+        raise AcquirerCsvError(f"{value!r} is not a valid {column}", line=line_no,
+                               column=column)
+    return value
+
+
+def _amount(values: dict[str, str], column: str, currency: str, line_no: int) -> int:
+    try:
+        return parse_decimal_minor(values[column], currency, exact=True)
+    except ValueError as error:
+        raise AcquirerCsvError(str(error), line=line_no, column=column) from None
+
+
+def _date(values: dict[str, str], line_no: int) -> date:
+    text = _matching(values, "date", _DATE, line_no)
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise AcquirerCsvError(f"{text!r} is not a calendar date", line=line_no,
+                               column="date") from None
