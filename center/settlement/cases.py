@@ -34,6 +34,10 @@ class CaseError(ValueError):
     """A case action refused: the message says why."""
 
 
+class NoSuchCase(CaseError):
+    """The case named does not exist."""
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     kind: str  # one of FINDING_KINDS
@@ -94,7 +98,7 @@ def resolve_case(session: Session, case: str, note: str, by: str,
     number = case.upper().removeprefix(CASE_PREFIX)
     row = session.get(SettlementCase, int(number)) if number.isdigit() else None
     if row is None:
-        raise CaseError(f"no settlement case {case} (they look like {CASE_PREFIX}17)")
+        raise NoSuchCase(f"no settlement case {case} (they look like {CASE_PREFIX}17)")
     if row.status == RESOLVED:
         raise CaseError(f"{case_id(row.id or 0)} was resolved on "
                         f"{row.resolved_at:%Y-%m-%d} by {row.resolved_by}")

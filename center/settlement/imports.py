@@ -91,7 +91,8 @@ def store_bank_credits(conn: Connection, sha256: str, name: str,
     rows = [{"file_id": file_id, "entry_ref": credit.entry_ref,
              "account_masked": credit.account_masked,
              "merchant_id": credit.merchant_id or by_account.get(credit.account_masked),
-             "business_date": reference_day(credit.reference),
+             "business_date": (credit.settles_date.isoformat() if credit.settles_date
+                               else reference_day(credit.reference)),
              "amount_minor": credit.amount_minor, "currency": credit.currency,
              "booking_date": credit.booking_date.isoformat(),
              "value_date": credit.value_date.isoformat(), "reference": credit.reference[:140]}

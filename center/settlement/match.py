@@ -15,8 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from posgw.center.config import SettlementConfig
 from posgw.center.calendar import WorkingCalendar
+from posgw.center.config import SettlementConfig
 from posgw.center.settlement.cases import Finding, open_cases
 from posgw.center.settlement.match_lines import line_findings, missing_findings
 from posgw.center.settlement.match_totals import credit_findings, fee_findings

@@ -41,8 +41,8 @@ def ledger_cte(dialect: str) -> str:
                 f"WHEN e.status = 'refund' AND NOT {is_return_to_card(dialect)} THEN {OWED} "
                 f"WHEN e.status IN ('frozen', 'refund') THEN {HELD} ELSE {FAILED} END")
     return (
-        f"{undo_keys_cte(dialect, ':wfirst')}, ledger AS (SELECT e.event_id, e.merchant_id, e.terminal_id, "
-        "e.occurred_date, e.currency, e.status, e.rrn, e.stan, "
+        f"{undo_keys_cte(dialect, ':wfirst')}, ledger AS (SELECT e.event_id, e.merchant_id, "
+        "e.terminal_id, e.occurred_date, e.currency, e.status, e.rrn, e.stan, "
         "COALESCE(NULLIF(e.rrn, ''), 'S' || e.stan || e.occurred_date) AS mkey, "
         "CASE WHEN e.status = 'refund' THEN -e.amount_minor ELSE e.amount_minor END AS signed, "
         f"{standing} AS standing FROM center_events e "

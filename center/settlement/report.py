@@ -84,7 +84,7 @@ def monthly_statement(engine: Engine, merchant_id: str, month: str, *,
 
 def statement_json(statement: MonthlyStatement) -> dict[str, Any]:
     """The statement with its totals, dates as ISO text."""
-    body = _iso(asdict(statement))
+    body: dict[str, Any] = _iso(asdict(statement))
     body["totals"] = {"gross_minor": statement.gross_minor,
                       "returns_minor": statement.returns_minor,
                       "fee_minor": statement.fee_minor, "net_minor": statement.net_minor,
