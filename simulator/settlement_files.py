@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import cast
 
 from lxml import etree
 
@@ -29,6 +30,8 @@ from posgw.protocols.currency import decimal_text
 from posgw.protocols.settlement import ACQUIRER_CSV_COLUMNS, plan_fee_minor, remittance_text
 
 CAMT053_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"
+# lxml takes None as the default namespace's prefix; lxml-stubs types prefixes as str.
+_NSMAP = cast("dict[str, str]", {None: CAMT053_NAMESPACE})
 #: The standard plan (issue 19): 0.6 % of the amount, no fixed fee per transaction.
 STANDARD_RATE = Decimal("0.006")
 
@@ -192,7 +195,7 @@ def camt053_bytes(credits: Iterable[SimulatedCredit], *, created: datetime) -> b
     by_account: dict[tuple[str, str], list[SimulatedCredit]] = defaultdict(list)
     for credit in credits:
         by_account[(credit.account, credit.currency)].append(credit)
-    document = etree.Element(f"{{{CAMT053_NAMESPACE}}}Document", nsmap={None: CAMT053_NAMESPACE})
+    document = etree.Element(f"{{{CAMT053_NAMESPACE}}}Document", nsmap=_NSMAP)
     body = _child(document, "BkToCstmrStmt")
     stamp = created.isoformat(timespec="seconds")
     message_id = f"SIMBANK-STMT-{created:%Y%m%d%H%M%S}"
