@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
+from posgw.center.calendar import WorkingCalendar
 from posgw.center.config import SettlementConfig
 from posgw.center.db import CenterStore
 from posgw.center.settlement.acquirer_csv import read_acquirer_csv
@@ -23,7 +24,6 @@ from posgw.center.settlement.imports import (
 )
 from posgw.center.settlement.match import MatchResult, run_matching
 from posgw.center.settlement.merchants import add_merchant
-from posgw.center.calendar import WorkingCalendar
 from posgw.simulator.settlement_files import (
     ApprovedSale,
     SettlementFaults,
@@ -39,6 +39,7 @@ CREATED = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
 AS_OF = date(2026, 12, 31)
 MERCHANTS = ("M0001", "M0002", "M0003", "M0004")
 CALENDAR = WorkingCalendar.of()
+NO_FAULTS = SettlementFaults()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,7 @@ def import_files(store: CenterStore, files: SettlementFiles) -> tuple[ImportResu
 
 
 def settle_day(store: CenterStore, folder: Path, day: Day,
-               faults: SettlementFaults = SettlementFaults()) -> SettlementFiles:
+               faults: SettlementFaults = NO_FAULTS) -> SettlementFiles:
     """The day's events stored at the center; the acquirer's and the bank's files
     for `day.sales` written (with `faults`) and imported."""
     insert_events(store.engine, day.events)
