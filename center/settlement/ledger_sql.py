@@ -45,9 +45,10 @@ def undo_keys_cte(dialect: str, start: str = ":first") -> str:
 
 
 def is_undone(table: str = "e") -> str:
-    return (f"({table}.event_id IN (SELECT event_id FROM undone_ids) OR EXISTS "
-            f"(SELECT 1 FROM undone_rrns r WHERE r.terminal_id = {table}.terminal_id "
-            f"AND r.rrn = {table}.rrn))")
+    # Uncorrelated INs: each set is made once, then probed per row (a
+    # correlated EXISTS made SQLite scan the window again for every event).
+    return (f"({table}.event_id IN (SELECT event_id FROM undone_ids) OR "
+            f"({table}.terminal_id, {table}.rrn) IN (SELECT terminal_id, rrn FROM undone_rrns))")
 
 
 def is_return_to_card(dialect: str, table: str = "e") -> str:

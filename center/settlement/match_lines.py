@@ -82,8 +82,8 @@ def missing_sql(dialect: str) -> str:
         "l.currency, l.rrn, l.stan FROM ledger l "
         f"WHERE l.standing = {OWED} AND l.occurred_date BETWEEN :first AND :last "
         "AND l.occurred_date IN (SELECT DISTINCT business_date FROM lines) "
-        "AND NOT EXISTS (SELECT 1 FROM lines x WHERE x.terminal_id = l.terminal_id "
-        "AND x.mkey = l.mkey AND x.signed = l.signed) "
+        "AND (l.terminal_id, l.mkey, l.signed) NOT IN "
+        "(SELECT terminal_id, mkey, signed FROM lines) "
         "ORDER BY l.occurred_date, l.terminal_id, l.mkey")
 
 

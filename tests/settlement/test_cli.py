@@ -206,3 +206,23 @@ def test_the_statement_json_adds_up_to_the_day_reports(center: Path, tmp_path: P
     assert statement["plan"] == "0.6 % of the amount, no fixed fee per transaction"
     assert posgw(center, "settlement", "statement", "--merchant", "M0001",
                  "--month", "2026-13", "--json").exit_code == 2
+
+
+def test_the_statement_pdf_carries_the_json_numbers(center: Path, tmp_path: Path) -> None:
+    pdfium = pytest.importorskip("pypdfium2", reason="pypdfium2 (the test extra) reads the PDF")
+    from posgw.protocols.currency import format_amount
+
+    add_merchants(center)
+    day = clean_day(5)
+    store = CenterStore(center.read_text().split('"')[1])
+    insert_events(store.engine, day.events)
+    store.close()
+    pdf = tmp_path / "M0001.pdf"
+    statement = json.loads(ok(posgw(center, "settlement", "statement", "--merchant", "M0001",
+                                    "--month", "2026-12", "--out", str(pdf), "--json")))
+    document = pdfium.PdfDocument(pdf.read_bytes())
+    text = "\n".join(document[i].get_textpage().get_text_range() for i in range(len(document)))
+    totals = statement["totals"]
+    for key in ("gross_minor", "fee_minor", "net_minor"):
+        assert format_amount(totals[key], "VND") in text, key
+    assert "Shop M0001" in text and statement["account_masked"] in text
