@@ -25,11 +25,12 @@ import io
 import re
 from collections.abc import Iterator, Mapping
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from posgw.center.settlement.records import AcquirerLine
-from posgw.protocols.currency import parse_decimal_minor
+from posgw.protocols.currency import minor_unit_digits, parse_decimal_minor
 from posgw.protocols.settlement import ACQUIRER_CSV_COLUMNS
 
 if TYPE_CHECKING:
@@ -160,16 +161,31 @@ def _matching(values: dict[str, str], column: str, pattern: re.Pattern[str],
 
 
 def _amount(values: dict[str, str], column: str, currency: str, line_no: int) -> int:
+    text = values[column]
+    if _exact_amount(currency).fullmatch(text):
+        # The common case, 3 times a line: "125.00" USD is int("12500").
+        return int(text.replace(".", ""))
     try:
-        return parse_decimal_minor(values[column], currency, exact=True)
+        return parse_decimal_minor(text, currency, exact=True)  # raises, saying what is wrong
     except ValueError as error:
         raise AcquirerCsvError(str(error), line=line_no, column=column) from None
+
+
+@lru_cache(maxsize=64)
+def _exact_amount(currency: str) -> re.Pattern[str]:
+    digits = minor_unit_digits(currency)
+    return re.compile(r"-?[0-9]+" + (rf"\.[0-9]{{{digits}}}" if digits else ""))
 
 
 def _date(values: dict[str, str], line_no: int) -> date:
     text = _matching(values, "date", _DATE, line_no)
     try:
-        return date.fromisoformat(text)
+        return _calendar_date(text)
     except ValueError:
         raise AcquirerCsvError(f"{text!r} is not a calendar date", line=line_no,
                                column="date") from None
+
+
+@lru_cache(maxsize=1024)  # a file holds a few business days, read on every line
+def _calendar_date(text: str) -> date:
+    return date.fromisoformat(text)
