@@ -8,9 +8,12 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from posgw.center.settlement import acquirer_csv
 from posgw.center.settlement.acquirer_csv import AcquirerCsvError, read_acquirer_csv
+from posgw.protocols.settlement import ACQUIRER_CSV_COLUMNS
 
 HEADER = "date,merchant_id,terminal_id,rrn,stan,amount,fee,net,currency\n"
 SALE_VND = "2026-12-04,M0001,T0000001,634012000001,000001,1250000,7500,1242500,VND\n"
@@ -131,3 +134,29 @@ def test_too_many_lines_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(AcquirerCsvError, match="more than 3 lines") as refused:
         read_acquirer_csv(csv_bytes(SALE_USD, SALE_USD, SALE_USD))
     assert refused.value.line == 4
+
+
+VALUE = st.one_of(st.sampled_from(["2026-12-04", "2026-02-30", "M0001", "T0000001",
+                                   "634012000001", "000001", "125.00", "125", "0.75",
+                                   "124.25", "-20.00", "USD", "VND", "usd", "", "1.5",
+                                   "M 1", "x\x1fy", "٣"]),
+                  st.text(max_size=8))
+
+
+GOOD_LINES = [tuple(line.strip().split(",")) for line in (SALE_VND, SALE_USD, RETURN_USD)]
+
+
+@given(st.sampled_from(GOOD_LINES),
+       st.dictionaries(st.integers(0, 8), VALUE, max_size=2))
+def test_fast_path_agrees_with_the_value_by_value_check(good: tuple[str, ...],
+                                                         changes: dict[int, str]) -> None:
+    """The one-pattern fast path accepts only what the value-by-value check
+    accepts, and reads it the same (a good line with up to two values changed)."""
+    values = tuple(changes.get(index, value) for index, value in enumerate(good))
+    fast = acquirer_csv._well_formed_line(values, 2)
+    try:
+        slow = acquirer_csv._line(dict(zip(ACQUIRER_CSV_COLUMNS, values, strict=True)), 2)
+    except AcquirerCsvError:
+        assert fast is None
+    else:
+        assert fast == slow  # nothing the check accepts is left to the slow path
