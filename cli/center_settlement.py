@@ -148,10 +148,11 @@ def match(ctx: click.Context, day: datetime | None, month: str | None,
         store.close()
     rows = [(kind, str(result.found[kind]), str(result.opened[kind]))
             for kind in sorted(result.found)]
-    click.echo(plain_table(("finding", "found", "new cases"), rows,
-                           title=f"{first} .. {last}: {result.days} day(s)", right=(1, 2)))
+    title = f"{first} .. {last}: {result.days} day(s)"
     if not rows:
-        click.echo("no findings", err=True)
+        click.echo(f"{title}: no findings")
+        return
+    click.echo(plain_table(("finding", "found", "new cases"), rows, title=title, right=(1, 2)))
 
 
 @settlement.command(short_help="The cases findings opened.")
@@ -177,13 +178,14 @@ def findings(ctx: click.Context, only_open: bool, merchant: str | None, as_json:
     if as_json:
         click.echo(json.dumps([_case_json(row) for row in cases], indent=2, default=str))
         return
+    if not cases:
+        click.echo("no cases", err=True)
+        return
     rows = [(case_id(row.id or 0), row.kind, row.merchant_id, row.business_date,
              str(row.amount_minor), row.currency,
              "OVERDUE" if is_overdue(row, now) else row.status) for row in cases]
     click.echo(plain_table(("case", "kind", "merchant", "day", "amount", "cur", "status"),
                            rows, right=(4,)))
-    if not cases:
-        click.echo("no cases", err=True)
 
 
 @settlement.command(short_help="Record a case's resolution.")
@@ -337,10 +339,12 @@ def _print_report(body: dict[str, Any]) -> None:
     owed = [(o["currency"], str(o["sales"]), str(o["gross_minor"]), str(o["returns_minor"]),
              str(o["held_minor"]), str(o["fee_minor"]), str(o["net_minor"]), o["value_date"])
             for o in body["owed"]]
-    click.echo(plain_table(("cur", "sales", "gross", "returns", "held", "fee", "net",
-                            "value date"), owed, right=range(1, 7),
-                           title=f"{body['merchant_id']} {body['business_date']}: owed by the "
-                                 "plan"))
+    title = f"{body['merchant_id']} {body['business_date']}: owed by the plan"
+    if owed:
+        click.echo(plain_table(("cur", "sales", "gross", "returns", "held", "fee", "net",
+                                "value date"), owed, right=range(1, 7), title=title))
+    else:
+        click.echo(f"{title}: no sales, returns or freezes stored for that day")
     acquirer = body["acquirer"]
     click.echo(f"\nacquirer: {acquirer['lines']} lines, amount {acquirer['amount_minor']}, "
                f"fee {acquirer['fee_minor']}, net {acquirer['net_minor']}")
