@@ -11,7 +11,7 @@ to find. Then, in this order:
 - the baseline: ONE hand-written statement over the month, the bare
   transaction join (lines without an event, events without a line, lines
   settled twice, by terminal + RRN + amount), no standing, plans or credits;
-- posgw: `run_matching` over the month (day by day: the per-transaction
+- posgw: `run_matching` over the month (a week at a time: the per-transaction
   findings, the fee and the credit checks, cases opened), timed, its
   Python heap peak by tracemalloc, the process's peak RSS by getrusage.
 
