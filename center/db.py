@@ -20,11 +20,13 @@ from sqlmodel import Session, SQLModel, create_engine
 from posgw.center.models import (
     GatewayKey,
     GatewaySeqs,
+    GatewayStatus,
     QuarantinedPayload,
     QuarantineOverflow,
     ReceivedEvent,
     ReceivedReconciliation,
     SeenSeq,
+    TerminalStatus,
 )
 from posgw.center.pg_schema import TOTALS_INDEX, partitioned_ddl
 from posgw.center.pg_writer import PostgresWriter
@@ -37,7 +39,7 @@ log = logging.getLogger(__name__)
 
 _TABLES = [table_of(model) for model in (
     ReceivedEvent, QuarantinedPayload, QuarantineOverflow, GatewayKey, ReceivedReconciliation,
-    SeenSeq, GatewaySeqs)]
+    SeenSeq, GatewaySeqs, TerminalStatus, GatewayStatus)]
 #: Any constant works: it only has to be the same in every center process.
 SCHEMA_LOCK_KEY = 0x706F7367_63656E74  # "posgcent"
 
