@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
 from posgw.center.models import (
+    RECONCILIATION_INDEX,
     GatewayKey,
     GatewaySeqs,
     GatewayStatus,
@@ -76,6 +77,8 @@ class CenterStore:
                         conn.execute(text(statement))
             SQLModel.metadata.create_all(conn, tables=_TABLES)
             conn.execute(text(TOTALS_INDEX))  # also on a database made before it
+            conn.execute(text(f"CREATE INDEX IF NOT EXISTS {RECONCILIATION_INDEX} ON "
+                              "center_reconciliations (outcome, batch_closed_at)"))
             _add_quarantine_kind(conn)
             _add_gateway_branch(conn)
 

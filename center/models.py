@@ -129,13 +129,18 @@ class GatewayKey(SQLModel, table=True):
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
 
 
+RECONCILIATION_INDEX = "ix_center_reconciliations_outcome_closed"
+
+
 class ReceivedReconciliation(SQLModel, table=True):
     """A gateway's report of one closed batch (schemas/reconciliation.v1.json):
     the terminal's totals against the gateway ledger's, and what differs."""
 
     __tablename__ = "center_reconciliations"
     __table_args__ = (UniqueConstraint("gateway_id", "seq",
-                                       name="uq_center_reconciliations_gateway_seq"),)
+                                       name="uq_center_reconciliations_gateway_seq"),
+                      # The console lists the mismatched ones by day.
+                      Index(RECONCILIATION_INDEX, "outcome", "batch_closed_at"))
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(unique=True, max_length=64)
