@@ -32,6 +32,8 @@ REPLY_WAIT_S = 5.0
 #: Connecting to the broker and publishing, at most.
 SEND_TIMEOUT_S = 15.0
 MAX_DETAIL = 256
+#: A request's outcomes (msgids: the terminal's page translates them).
+OUTCOMES = ("done", "refused", "sent", "failed")
 
 
 class NoCommandKey(Exception):

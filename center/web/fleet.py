@@ -33,6 +33,8 @@ MAX_LISTED = 2000
 #: What the path of a terminal's page may hold (schemas: branch 32, terminal 16).
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_.\-]{1,32}$")
 DRAINING, DECOMMISSIONED = "draining", "decommissioned"
+#: What the fleet calls a gateway or terminal (msgids: the pages translate them).
+STATES = ("online", "offline", "unknown", DRAINING, DECOMMISSIONED)
 
 
 @dataclass(frozen=True, slots=True)
