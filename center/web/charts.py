@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from posgw.protocols.contract import TX_STATUSES
 
 WIDTH, HEIGHT = 720, 240
-LEFT, RIGHT, TOP, BOTTOM = 44, 8, 10, 24  # margins: room for the axes' labels
+LEFT, RIGHT, TOP, BOTTOM = 44, 24, 10, 24  # margins: room for the axes' labels
 HOURS = 24
 #: Colour classes a line chart cycles through (console.css .series-N).
 SERIES_CLASSES = 6

@@ -3,10 +3,10 @@ statuses the ingest keeps (center/fleet_status.py), the gateway keys
 (center/registry.py), the seq-gap accounting (center/seq_gaps.py) and the
 decommissions the console sent.
 
-A terminal is *draining* from the moment the console sends its
-decommission until its gateway reports it "decommissioned" (the gateway
-refuses new sales meanwhile, and retires it once everything it did has
-reached the center). Every query reads a table keyed by what it filters
+A terminal is *draining* once its gateway says so in its status, and
+already from the moment the console sent its decommission (the gateway
+refuses new sales meanwhile, and retires it, "decommissioned", once
+everything it did has reached the center). Every query reads a table keyed by what it filters
 on, bounded by MAX_LISTED.
 """
 

@@ -33,7 +33,8 @@ from posgw.protocols.contract import (
 from tests.brokers import shared_broker_port
 from tests.center.events import DAY, DAY_TEXT, GATEWAY_ID
 from tests.e2e.harness import write_toml
-from tests.web.conftest import ConsoleSite, csrf_of
+from tests.store.pg import scratch_database
+from tests.web.conftest import ConsoleSite, csrf_of, login, open_site
 
 STATEMENT = {"terminal_id": "T0002", "transactions": {"settled": {"count": 3,
                                                                   "amount_minor": 3750}},
@@ -58,6 +59,10 @@ def mismatch_report(n: int) -> dict[str, Any]:
 
 @pytest.fixture
 def fleet_site(site: ConsoleSite) -> ConsoleSite:
+    return with_fleet(site)
+
+
+def with_fleet(site: ConsoleSite) -> ConsoleSite:
     """The site's events, T0001 online, T0002 retired with its statement,
     gw-1 online with 6 events waiting, one mismatched batch."""
     t1 = terminal_status("T0001", "online", profile="iso87-ascii", event_id="s1",
@@ -207,3 +212,21 @@ def test_signed_in_home_is_the_dashboard(signed_in: Callable[[str], TestClient])
 
 def test_a_status_stamp_is_fixed_width() -> None:
     assert stamp(DAY) == f"{DAY_TEXT}T10:00:00.000000Z"
+
+
+def test_the_operations_pages_work_over_postgresql(tmp_path: Path) -> None:
+    with scratch_database() as url:
+        site = with_fleet(open_site(tmp_path, url))
+        try:
+            client = site.client()
+            assert login(client, "viewer") == 303
+            fleet = client.get("/fleet").text
+            assert 'T0001</td><td><span class="state online">' in fleet and ">6 <" in fleet
+            assert "3750 (minor units)" in client.get("/fleet/B001/T0002").text
+            assert "sales: 2 counted by the terminal are missing at the center" in client.get(
+                f"/reconciliation?day={DAY_TEXT}&branch=B001").text
+            dashboard = client.get(f"/dashboard?day={DAY_TEXT}").text
+            assert "10:00 settled: 3" in dashboard and "€37.50" in dashboard
+            assert '<polyline class="line series-0"' in dashboard
+        finally:
+            site.store.close()
