@@ -29,10 +29,10 @@ MAX_LISTED = 200
 KIND_NAMES = {"debits": "sales", "credits": "refunds", "debit_reversals": "sale reversals",
               "credit_reversals": "refund reversals"}
 #: The sentences (msgids: translated; the placeholders survive translation).
-MISSING_AT_CENTER = "{kind}: {count} counted by the terminal are missing at the center"
-MISSING_AT_TERMINAL = "{kind}: {count} at the center were not counted by the terminal"
-TERMINAL_MORE = "{kind}: the terminal's total is {amount} more than the center's"
-TERMINAL_LESS = "{kind}: the terminal's total is {amount} less than the center's"
+MISSING_AT_CENTER = "{kind} counted by the terminal but missing at the center: {count}"
+MISSING_AT_TERMINAL = "{kind} at the center that the terminal did not count: {count}"
+TERMINAL_MORE = "{kind}: the terminal's total exceeds the center's by {amount}"
+TERMINAL_LESS = "{kind}: the terminal's total falls short of the center's by {amount}"
 WORDING = (MISSING_AT_CENTER, MISSING_AT_TERMINAL, TERMINAL_MORE, TERMINAL_LESS,
            *KIND_NAMES.values())
 

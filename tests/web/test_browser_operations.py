@@ -165,7 +165,7 @@ async def an_admin_retires_a_terminal(page: Any, url: str, center: CenterStore) 
 async def the_reconciliation_and_the_dashboard(page: Any, url: str) -> None:
     await page.goto(url + "/reconciliation")
     differences = await page.locator("table.mismatches").inner_text()
-    assert "sales: 1 counted by the terminal are missing at the center" in differences
+    assert "sales counted by the terminal but missing at the center: 1" in differences
     await shot(page, "reconciliation")
     await page.goto(url + "/dashboard")
     assert await page.locator("svg.chart.hourly rect.bar.settled").count() >= 1

@@ -181,9 +181,9 @@ def test_reconciliation_lists_the_mismatched_batch_in_words(
     viewer = signed_in("viewer")
     page = viewer.get("/reconciliation")
     assert page.status_code == 200
-    assert "sales: 2 counted by the terminal are missing at the center" in page.text
-    assert "refunds: 1 at the center were not counted by the terminal" in page.text
-    assert "sales: the terminal&#39;s total is €25.00 more than the center&#39;s" in page.text
+    assert "sales counted by the terminal but missing at the center: 2" in page.text
+    assert "refunds at the center that the terminal did not count: 1" in page.text
+    assert "sales: the terminal&#39;s total exceeds the center&#39;s by €25.00" in page.text
     assert "missing at the center" in viewer.get(
         f"/reconciliation?day={DAY_TEXT}&branch=B001").text
     other_day = (DAY - timedelta(days=1)).date().isoformat()
@@ -223,7 +223,7 @@ def test_the_operations_pages_work_over_postgresql(tmp_path: Path) -> None:
             fleet = client.get("/fleet").text
             assert 'T0001</td><td><span class="state online">' in fleet and ">6 <" in fleet
             assert "3750 (minor units)" in client.get("/fleet/B001/T0002").text
-            assert "sales: 2 counted by the terminal are missing at the center" in client.get(
+            assert "sales counted by the terminal but missing at the center: 2" in client.get(
                 f"/reconciliation?day={DAY_TEXT}&branch=B001").text
             dashboard = client.get(f"/dashboard?day={DAY_TEXT}").text
             assert "10:00 settled: 3" in dashboard and "€37.50" in dashboard

@@ -13,24 +13,24 @@ EN, VI = language("en"), language("vi")
 def test_two_sales_missing_at_the_center_are_said_with_their_amount_in_vnd() -> None:
     report = {"missing_at_gateway": {"debits": 2}, "amount_differences": {"debits": 250_000}}
     assert differences_in_words(report, "VND", EN.gettext, EN.money) == [
-        "sales: 2 counted by the terminal are missing at the center",
-        "sales: the terminal's total is ₫250,000 more than the center's"]
+        "sales counted by the terminal but missing at the center: 2",
+        "sales: the terminal's total exceeds the center's by ₫250,000"]
 
 
 def test_each_kind_and_direction_has_its_sentence_in_the_reports_order() -> None:
     report = {"missing_at_terminal": {"credit_reversals": 1, "credits": 3},
               "amount_differences": {"credits": -1999}}
     assert differences_in_words(report, "EUR", EN.gettext, EN.money) == [
-        "refunds: 3 at the center were not counted by the terminal",
-        "refunds: the terminal's total is €19.99 less than the center's",
-        "refund reversals: 1 at the center were not counted by the terminal"]
+        "refunds at the center that the terminal did not count: 3",
+        "refunds: the terminal's total falls short of the center's by €19.99",
+        "refund reversals at the center that the terminal did not count: 1"]
 
 
 def test_without_a_currency_the_amount_is_in_minor_units_and_junk_is_ignored() -> None:
     report = {"amount_differences": {"debits": 700, "nonsense": 5},
               "missing_at_gateway": "not a mapping"}
     assert differences_in_words(report, None, EN.gettext, EN.money) == [
-        "sales: the terminal's total is 700 more than the center's"]
+        "sales: the terminal's total exceeds the center's by 700"]
 
 
 def test_the_sentences_are_translated() -> None:
