@@ -35,6 +35,8 @@ counted (center/quarantine_cap.py).
 Terminal statuses, cases and command replies are verified the same way but
 only their seq is recorded, in the batch's transaction: with the stored
 events it shows which of a gateway's seqs never arrived (center/seq_gaps.py).
+Terminal and gateway statuses also update each one's latest status, in the
+same transaction (center/fleet_status.py).
 """
 
 from __future__ import annotations
