@@ -29,12 +29,18 @@ from posgw.center.db import CenterStore
 from posgw.sandbox.ports import free_port
 from posgw.simulator import cards as demo
 from tests.brokers import shared_broker_port
-from tests.e2e.harness import center_toml, gateway_and_center, gateway_config, ledger_rows
+from tests.e2e.harness import (
+    center_toml,
+    gateway_and_center,
+    gateway_config,
+    leaked,
+    ledger_rows,
+)
 from tests.e2e.harness import until_center_has as center_holds
 from tests.e2e.test_cases import freeze_one
 from tests.e2e.test_reconciliation_report import sell_then_settle_with_one_sale_too_many
 from tests.posgw_script import POSGW, run_posgw
-from tests.web.test_browser import CHROMIUM, PASSWORD, SHOTS, port_open
+from tests.web.test_browser import CHROMIUM, LONG_DIGITS, PANS, PASSWORD, SHOTS, port_open
 
 async_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
 pytestmark = [pytest.mark.e2e,
@@ -81,7 +87,12 @@ async def console_process(config: Path, workdir: Path) -> AsyncIterator[str]:
             await asyncio.to_thread(web.wait, 30)
 
 
+#: Every page photographed, for the card-number scan at the end.
+SEEN: list[bytes] = []
+
+
 async def shot(page: Any, name: str) -> None:
+    SEEN.append((await page.content()).encode())
     SHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
@@ -114,6 +125,9 @@ async def test_operations_in_chromium(tmp_path: Path) -> None:
             await in_the_browser(url, center)
     with center.engine.connect() as conn:  # the "draining" status too was taken
         assert conn.execute(text("SELECT count(*) FROM center_quarantine")).scalar() == 0
+    assert len(SEEN) == 5
+    for html in [*SEEN, (tmp_path / "web.log").read_bytes()]:
+        assert not leaked(html, PANS) and not LONG_DIGITS.search(html)
 
 
 async def in_the_browser(url: str, center: CenterStore) -> None:
