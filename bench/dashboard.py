@@ -29,12 +29,12 @@ import psycopg
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.readme import machine  # noqa: E402
-from posgw.center.db import CenterStore  # noqa: E402
-from posgw.center.pg_schema import partition_ddl  # noqa: E402
-from posgw.center.web import dashboard  # noqa: E402
-from posgw.center.web.fleet import terminal_detail  # noqa: E402
-from posgw.center.web.models import create_console_tables  # noqa: E402
+from bench.readme import machine
+from posgw.center.db import CenterStore
+from posgw.center.pg_schema import partition_ddl
+from posgw.center.web import dashboard
+from posgw.center.web.fleet import terminal_detail
+from posgw.center.web.models import create_console_tables
 
 DEFAULT_DSN = os.environ.get("POSGW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 STATUSES = "ARRAY['settled','settled','settled','settled','frozen','declined','reversed','refund']"
