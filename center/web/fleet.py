@@ -30,6 +30,8 @@ from posgw.center.web.models import DecommissionRequest
 
 #: Rows a fleet page lists at most (of gateways, and of terminals).
 MAX_LISTED = 2000
+_TERMINAL_SELECT = ("SELECT branch_id, terminal_id, gateway_id, state, profile, driver, "
+                    "statement, occurred_at FROM center_terminal_status")
 #: What the path of a terminal's page may hold (schemas: branch 32, terminal 16).
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_.\-]{1,32}$")
 DRAINING, DECOMMISSIONED = "draining", "decommissioned"
@@ -144,10 +146,6 @@ def terminals(engine: Engine) -> dict[str, list[TerminalView]]:
         view = _terminal_view(row, draining)
         by_branch.setdefault(view.branch_id, []).append(view)
     return by_branch
-
-
-_TERMINAL_SELECT = ("SELECT branch_id, terminal_id, gateway_id, state, profile, driver, "
-                    "statement, occurred_at FROM center_terminal_status")
 
 
 def _draining(conn: Connection) -> set[tuple[str, str]]:
