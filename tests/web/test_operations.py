@@ -230,3 +230,13 @@ def test_the_operations_pages_work_over_postgresql(tmp_path: Path) -> None:
             assert '<polyline class="line series-0"' in dashboard
         finally:
             site.store.close()
+
+
+def test_the_operations_pages_speak_vietnamese_and_chinese(
+        fleet_site: ConsoleSite, signed_in: Callable[[str], TestClient]) -> None:
+    viewer = signed_in("viewer")
+    fleet = viewer.get("/fleet", headers={"accept-language": "vi"}).text
+    assert "Gateway" in fleet and "trực tuyến" in fleet and "đã ngừng hoạt động" in fleet
+    differences = viewer.get("/reconciliation", headers={"accept-language": "zh-CN"}).text
+    assert "销售：终端计入的 2 笔在中心缺失" in differences
+    assert "销售：终端合计比中心多 €25.00" in differences
