@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from posgw.center.verify import BadPayload
 from posgw.protocols.contract import GATEWAY_STATUS_SCHEMA, TERMINAL_STATUS_SCHEMA
 
 #: A Will is signed before the connect it guards; connecting takes at most
@@ -73,7 +74,17 @@ def stamp(moment: datetime) -> str:
 
 def parse_stamp(text: str) -> datetime:
     """A stamp, or a payload's ISO 8601 time, as an aware datetime."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    return datetime.fromisoformat(text.upper().replace("Z", "+00:00")).astimezone(UTC)
+
+
+def check_status_time(payload: Mapping[str, Any]) -> None:
+    """A status's `occurred_at` orders it, so it must be a real time (the
+    schema's date-time pattern lets year 0000 through; the age checks of
+    events do not apply: a retained status may be old)."""
+    try:
+        parse_stamp(str(payload["occurred_at"]))
+    except (ValueError, OverflowError):
+        raise BadPayload("occurred_at is not an ISO 8601 time") from None
 
 
 def psycopg_style(statement: str) -> str:

@@ -59,7 +59,7 @@ from posgw.center.checks import check_time, check_topic, shown_topic
 from posgw.center.config import DEFAULT_MAX_CLOCK_SKEW_S, DEFAULT_MAX_EVENT_AGE_S
 from posgw.center.confirmations import Confirmation, ConfirmationBook
 from posgw.center.db import CenterStore
-from posgw.center.fleet_status import STATUS_SCHEMAS
+from posgw.center.fleet_status import STATUS_SCHEMAS, check_status_time
 from posgw.center.quarantine_cap import DEFAULT_ROWS_PER_SOURCE, QuarantineCap, topic_source
 from posgw.center.registry import GatewayTrust
 from posgw.center.rows import (
@@ -331,6 +331,8 @@ class CenterIngest:
             if schema in INGESTED_SCHEMAS:  # what is only counted may be old (retained)
                 check_time(payload["occurred_at"], self._clock.utc_now(),
                            self.max_clock_skew, self.max_event_age)
+            elif schema in STATUS_SCHEMAS:
+                check_status_time(payload)
         except BadPayload as exc:
             # A payload on another branch's topic gets no confirmation: whoever
             # put it there was not necessarily the gateway that signed it.

@@ -5,18 +5,19 @@ connected) marks it offline while an older connection's Will does not."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
 
 from posgw.center.db import CenterStore
-from posgw.center.fleet_status import WILL_SLACK, merged_gateway, stamp
+from posgw.center.fleet_status import WILL_SLACK, merged_gateway, parse_stamp, stamp
 from posgw.center.ingest import CenterIngest
 from posgw.drivers.mqtt import MqttConfig
 from posgw.gateway.security import GatewayKeys
 from posgw.protocols.contract import gateway_status, terminal_status
-from tests.center.events import GATEWAY_ID, verifier, wire
+from tests.center.events import GATEWAY_ID, resigned, verifier, wire
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 STATEMENT = {"terminal_id": "T0001", "transactions": {"settled": {"count": 2,
@@ -102,6 +103,19 @@ async def test_the_will_of_an_earlier_connection_arriving_late_is_ignored(
     await ingest.handle(GATEWAY_TOPIC, gateway(keys, "online", NOW))
     await ingest.handle(GATEWAY_TOPIC, gateway(keys, "offline", NOW - timedelta(hours=1)))
     assert gateway_state(store)[0] == "online"
+
+
+async def test_a_signed_status_with_an_impossible_time_is_quarantined_not_a_crash(
+        store: CenterStore, keys: GatewayKeys) -> None:
+    ingest = CenterIngest(store, verifier(keys), MqttConfig())
+    payload = json.loads(terminal(keys, 1, "online", NOW))
+    payload["occurred_at"] = "0000-12-07T10:00:00Z"  # passes the schema's date-time pattern
+    assert await ingest.handle(TERMINAL_TOPIC, resigned(keys, payload)) == "quarantined"
+    assert ingest.quarantined_by_kind == {"malformed": 1}
+
+
+def test_a_lowercase_z_is_utc_too() -> None:
+    assert parse_stamp("2026-12-07T10:00:00z") == parse_stamp("2026-12-07T10:00:00Z")
 
 
 def test_a_will_just_within_the_slack_of_the_birth_counts() -> None:
