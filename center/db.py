@@ -18,13 +18,16 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
 from posgw.center.models import (
+    RECONCILIATION_INDEX,
     GatewayKey,
     GatewaySeqs,
+    GatewayStatus,
     QuarantinedPayload,
     QuarantineOverflow,
     ReceivedEvent,
     ReceivedReconciliation,
     SeenSeq,
+    TerminalStatus,
 )
 from posgw.center.pg_schema import TOTALS_INDEX, partitioned_ddl
 from posgw.center.pg_writer import PostgresWriter
@@ -37,7 +40,7 @@ log = logging.getLogger(__name__)
 
 _TABLES = [table_of(model) for model in (
     ReceivedEvent, QuarantinedPayload, QuarantineOverflow, GatewayKey, ReceivedReconciliation,
-    SeenSeq, GatewaySeqs)]
+    SeenSeq, GatewaySeqs, TerminalStatus, GatewayStatus)]
 #: Any constant works: it only has to be the same in every center process.
 SCHEMA_LOCK_KEY = 0x706F7367_63656E74  # "posgcent"
 
@@ -74,6 +77,8 @@ class CenterStore:
                         conn.execute(text(statement))
             SQLModel.metadata.create_all(conn, tables=_TABLES)
             conn.execute(text(TOTALS_INDEX))  # also on a database made before it
+            conn.execute(text(f"CREATE INDEX IF NOT EXISTS {RECONCILIATION_INDEX} ON "
+                              "center_reconciliations (outcome, batch_closed_at)"))
             _add_quarantine_kind(conn)
             _add_gateway_branch(conn)
 

@@ -17,12 +17,13 @@ pre-ping cost more CPU than the insert itself.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
 
+from posgw.center.fleet_status import psycopg_style, store_statuses
 from posgw.center.pg_schema import (
     EVENT_COLUMNS,
     EVENT_IDS_TABLE,
@@ -43,7 +44,7 @@ from posgw.center.rows import (
     StoreUnavailable,
     reconciliation_values,
 )
-from posgw.center.writer import Seen
+from posgw.center.writer import Seen, Statuses
 
 CONNECT_TIMEOUT_S = 10
 _ARRAY_TYPE = {"integer": "bigint[]", "timestamptz": "timestamptz[]"}
@@ -125,9 +126,10 @@ class PostgresWriter:
         self._months: set[date] = set()  # partitions known to exist
 
     def write(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow],
-              overflow: Overflow | None = None, seen: Seen = ()) -> set[str]:
+              overflow: Overflow | None = None, seen: Seen = (),
+              statuses: Statuses = ()) -> set[str]:
         try:
-            return self._in_transaction(rows, quarantined, overflow, seen)
+            return self._in_transaction(rows, quarantined, overflow, seen, statuses)
         except (psycopg.IntegrityError, psycopg.DataError) as exc:
             raise BatchRefused(type(exc).__name__) from exc
 
@@ -142,8 +144,9 @@ class PostgresWriter:
             raise NotStorable(f"not storable: {type(exc).__name__}") from exc
 
     def quarantine(self, quarantined: Sequence[QuarantineRow],
-                   overflow: Overflow | None = None, seen: Seen = ()) -> None:
-        self._in_transaction([], quarantined, overflow, seen)
+                   overflow: Overflow | None = None, seen: Seen = (),
+                   statuses: Statuses = ()) -> None:
+        self._in_transaction([], quarantined, overflow, seen, statuses)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -151,7 +154,8 @@ class PostgresWriter:
             self._conn = None
 
     def _in_transaction(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow],
-                        overflow: Overflow | None = None, seen: Seen = ()) -> set[str]:
+                        overflow: Overflow | None = None, seen: Seen = (),
+                        statuses: Statuses = ()) -> set[str]:
         events = [row for row in rows if not row.is_reconciliation]
         reports = [row for row in rows if row.is_reconciliation]
         try:
@@ -169,6 +173,9 @@ class PostgresWriter:
                                                   in overflow.items()])
                 if seen:
                     cursor.executemany(SEEN, list(seen))
+                if statuses:
+                    store_statuses(lambda sql, params: _rows(cursor, sql, params), statuses,
+                                   datetime.now(UTC), lock=True)
         except (psycopg.IntegrityError, psycopg.DataError):
             raise  # the transaction was rolled back; the connection is fine
         except psycopg.Error as exc:
@@ -207,6 +214,12 @@ def _returned(cursor: psycopg.Cursor[Any], statement: str,
         return set()
     cursor.execute(statement, arrays, prepare=True)
     return {str(event_id) for (event_id,) in cursor.fetchall()}
+
+
+def _rows(cursor: psycopg.Cursor[Any], statement: str,
+          params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    cursor.execute(psycopg_style(statement), params)
+    return list(cursor.fetchall()) if cursor.description is not None else []
 
 
 def _event_arrays(rows: Sequence[StoreRow]) -> list[Any] | None:

@@ -10,16 +10,17 @@ PostgreSQL has its own (center/pg_writer.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Table, inspect, select
+from sqlalchemy import Table, inspect, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlmodel import SQLModel
 
+from posgw.center.fleet_status import store_statuses
 from posgw.center.models import (
     QuarantinedPayload,
     QuarantineOverflow,
@@ -42,10 +43,12 @@ from posgw.center.rows import (
 
 class BatchWriter(Protocol):
     def write(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow],
-              overflow: Overflow | None = None, seen: Seen = ()) -> set[str]:
+              overflow: Overflow | None = None, seen: Seen = (),
+              statuses: Statuses = ()) -> set[str]:
         """Store `rows` (distinct event_ids), `quarantined`, the counts of
-        quarantined payloads not kept (`overflow`) and the (gateway_id, seq)
-        of payloads only counted (`seen`) in one transaction; the event_ids
+        quarantined payloads not kept (`overflow`), the (gateway_id, seq)
+        of payloads only counted (`seen`) and the latest terminal and gateway
+        `statuses` (center/fleet_status.py) in one transaction; the event_ids
         inserted now (the others were held already).
         Raises BatchRefused (nothing written) or StoreUnavailable."""
 
@@ -54,8 +57,10 @@ class BatchWriter(Protocol):
         Raises ReplayedSeq, NotStorable or StoreUnavailable."""
 
     def quarantine(self, quarantined: Sequence[QuarantineRow],
-                   overflow: Overflow | None = None, seen: Seen = ()) -> None:
-        """Store quarantined payloads (overflow counts, seen seqs) in one transaction."""
+                   overflow: Overflow | None = None, seen: Seen = (),
+                   statuses: Statuses = ()) -> None:
+        """Store quarantined payloads (overflow counts, seen seqs, statuses)
+        in one transaction."""
 
     def close(self) -> None: ...
 
@@ -73,6 +78,8 @@ EVENTS, RECONCILIATIONS, QUARANTINE, OVERFLOW, SEEN = (table_of(model) for model
     ReceivedEvent, ReceivedReconciliation, QuarantinedPayload, QuarantineOverflow, SeenSeq))
 #: (gateway_id, seq) of verified payloads the center counts but does not store.
 Seen = Sequence[tuple[str, int]]
+#: Verified terminal-status.v1 and gateway-status.v1 payloads, in arrival order.
+Statuses = Sequence[Mapping[str, Any]]
 
 
 class SqliteWriter:
@@ -82,7 +89,8 @@ class SqliteWriter:
         self._engine = engine
 
     def write(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow],
-              overflow: Overflow | None = None, seen: Seen = ()) -> set[str]:
+              overflow: Overflow | None = None, seen: Seen = (),
+              statuses: Statuses = ()) -> set[str]:
         now = datetime.now(UTC)
         try:
             with self._engine.begin() as conn:
@@ -94,6 +102,7 @@ class SqliteWriter:
                     for row in rows if row.is_reconciliation])
                 _quarantine(conn, quarantined, overflow, now)
                 _seen(conn, seen)
+                _statuses(conn, statuses, now)
         except (IntegrityError, DataError) as exc:
             raise BatchRefused(type(exc.orig).__name__) from exc
         except OperationalError as exc:
@@ -115,11 +124,13 @@ class SqliteWriter:
             raise NotStorable(f"not storable: {type(exc.orig).__name__}") from exc
 
     def quarantine(self, quarantined: Sequence[QuarantineRow],
-                   overflow: Overflow | None = None, seen: Seen = ()) -> None:
-        if quarantined or overflow or seen:
+                   overflow: Overflow | None = None, seen: Seen = (),
+                   statuses: Statuses = ()) -> None:
+        if quarantined or overflow or seen or statuses:
             with self._engine.begin() as conn:
                 _quarantine(conn, quarantined, overflow, datetime.now(UTC))
                 _seen(conn, seen)
+                _statuses(conn, statuses, datetime.now(UTC))
 
     def close(self) -> None:
         """The engine is the store's: nothing of the writer's own to close."""
@@ -156,3 +167,13 @@ def _seen(conn: Connection, seen: Seen) -> None:
     if seen:
         conn.execute(sqlite.insert(SEEN).on_conflict_do_nothing(),
                      [{"gateway_id": gateway_id, "seq": seq} for gateway_id, seq in seen])
+
+
+def _statuses(conn: Connection, statuses: Statuses, now: datetime) -> None:
+    if statuses:
+        store_statuses(lambda sql, params: _rows(conn, sql, params), statuses, now)
+
+
+def _rows(conn: Connection, statement: str, params: Mapping[str, Any]) -> list[Any]:
+    result = conn.execute(text(statement), dict(params))
+    return list(result) if result.returns_rows else []

@@ -1,5 +1,5 @@
 """The console's own tables, in the center database beside the events:
-accounts, sessions and the audit trail. Nothing else is kept anywhere, so
+accounts, sessions, the audit trail and the decommissions it sent. Nothing else is kept anywhere, so
 several console processes can serve behind one load balancer."""
 
 from __future__ import annotations
@@ -69,7 +69,29 @@ class AuditEntry(SQLModel, table=True):
     client: str = Field(default="", max_length=64)
 
 
-CONSOLE_TABLES = [table_of(model) for model in (ConsoleUser, ConsoleSession, AuditEntry)]
+
+
+class DecommissionRequest(SQLModel, table=True):
+    """A decommission the console sent: until the terminal's status says
+    "decommissioned", the fleet shows it draining."""
+
+    __tablename__ = "center_decommissions"
+    __table_args__ = (Index("ix_center_decommissions_terminal", "branch_id", "terminal_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    branch_id: str = Field(max_length=32)
+    terminal_id: str = Field(max_length=16)
+    command_id: str = Field(max_length=64)
+    requested_by: str = Field(max_length=64)
+    requested_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    #: sent (no reply in time), done, refused, failed (with the gateway's or
+    #: the broker's words in `detail`).
+    outcome: str = Field(max_length=16)
+    detail: str = Field(default="", max_length=256)
+
+
+CONSOLE_TABLES = [table_of(model) for model in (ConsoleUser, ConsoleSession, AuditEntry,
+                                                DecommissionRequest)]
 
 
 def create_console_tables(engine: Engine) -> None:
