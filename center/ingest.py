@@ -32,9 +32,11 @@ goes to the quarantine table with the reason, never into the events table;
 at most `quarantine_rows_per_source` rows per topic branch, the rest only
 counted (center/quarantine_cap.py).
 
-Terminal statuses, cases and command replies are verified the same way but
-only their seq is recorded, in the batch's transaction: with the stored
-events it shows which of a gateway's seqs never arrived (center/seq_gaps.py).
+Terminal statuses, cases and command replies are verified the same way and
+their seq is recorded, in the batch's transaction: with the stored events
+it shows which of a gateway's seqs never arrived (center/seq_gaps.py).
+Cases and replies are also kept, in the same transaction, in tables of
+their own (center/case_records.py): the console's cases desk reads them.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ import aiomqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.exc import SQLAlchemyError
 
+from posgw.center.case_records import is_recorded
 from posgw.center.checks import check_time, check_topic, shown_topic
 from posgw.center.config import DEFAULT_MAX_CLOCK_SKEW_S, DEFAULT_MAX_EVENT_AGE_S
 from posgw.center.confirmations import Confirmation, ConfirmationBook
@@ -119,7 +122,8 @@ class Received:
 @dataclass(frozen=True, slots=True)
 class BatchResult:
     #: Per message, in order: "ingested", "duplicate", "quarantined" or
-    #: "counted" (a status, case or reply: its seq recorded, nothing stored).
+    #: "counted" (a status, case or reply: its seq recorded; a case or reply
+    #: also kept in its own table, center/case_records.py).
     outcomes: list[str]
     confirmations: list[Confirmation]
 
@@ -197,16 +201,19 @@ class CenterIngest:
         refused = [self._quarantine_row(c.message, c.refusal, signed=c.payload is not None)
                    for c in checked if c.refusal is not None]
         seen: list[tuple[str, int]] = []
+        recorded: list[dict[str, Any]] = []  # cases and command replies
         for item in checked:
             if item.refusal is None and item.payload is not None:
                 if counted_only(item.payload):
                     if item.payload["schema"] != GATEWAY_STATUS_SCHEMA:
                         seen.append((str(item.payload["gateway_id"]), int(item.payload["seq"])))
+                    if is_recorded(item.payload):
+                        recorded.append(item.payload)
                     continue
                 rows.setdefault(str(item.payload["event_id"]),
                                 StoreRow(item.message.topic, item.payload, item.message.raw))
         inserted, failed = await asyncio.to_thread(self._store_batch, list(rows.values()),
-                                                   refused, seen)
+                                                   refused, seen, recorded)
         self.batches += 1
         book = ConfirmationBook(self._mqtt.topic_prefix)
         self._logged_in_batch = 0
@@ -253,13 +260,14 @@ class CenterIngest:
                              keep_bytes=MAX_QUARANTINE_TEXT if signed else MAX_UNSIGNED_TEXT)
 
     def _store_batch(self, rows: list[StoreRow], refused: list[QuarantineRow],
-                     seen: list[tuple[str, int]]) -> tuple[set[str], dict[str, BadPayload]]:
+                     seen: list[tuple[str, int]], recorded: list[dict[str, Any]]
+                     ) -> tuple[set[str], dict[str, BadPayload]]:
         """(event_ids inserted now, event_id -> why it could not be stored).
         Blocking: runs in a worker thread, once per batch."""
         writer = self._store.writer()
         kept, overflow = self._cap.split(refused, self._store.quarantined_from)
         try:
-            written = writer.write(rows, kept, overflow, seen)
+            written = writer.write(rows, kept, overflow, seen, recorded)
             self.quarantine_overflow += sum(overflow.values())
             return written, {}
         except BatchRefused as exc:
@@ -283,7 +291,7 @@ class CenterIngest:
         writer.quarantine(kept + [
             self._quarantine_row(Received(by_id[event_id].topic, by_id[event_id].raw), why,
                                  signed=True)
-            for event_id, why in failed.items()], overflow, seen)
+            for event_id, why in failed.items()], overflow, seen, recorded)
         self.quarantine_overflow += sum(overflow.values())
         return inserted, failed
 

@@ -2,7 +2,8 @@
 
 Transaction events and batch reports are stored; terminal statuses, cases
 and command replies (everything else a gateway's outbox numbers with its
-seq) are verified and only their seq recorded (center/seq_gaps.py). The
+seq) are verified and their seq recorded (center/seq_gaps.py), cases and
+replies also kept in their own tables (center/case_records.py). The
 schema a payload may name depends on the topic it came on: a status topic
 carries no transaction event.
 """
