@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,22 +44,45 @@ SECURITY_HEADERS = (
 
 
 @dataclass(frozen=True, slots=True)
+class Upload:
+    """A file posted to an upload route (`page(role, upload=True)`), read whole:
+    its size is bounded by `[cases] max_evidence_bytes`."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class PageCall:
-    """What a page handler gets: the request, who is asking, the form (POST)."""
+    """What a page handler gets: the request, who is asking, the form (POST)
+    and, on an upload route, its one file."""
 
     request: Request
     console: Console
     user: SignedIn
     form: Mapping[str, str]
+    files: Mapping[str, Upload] = field(default_factory=dict)
+
+
+class TooLarge(Exception):
+    """A request body past its route's bound: refused before it is read further."""
+
+
+#: Room for the multipart framing and the form's text fields around a file.
+UPLOAD_OVERHEAD_BYTES = 64 * 1024
 
 
 Handler = Callable[[PageCall], Response]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def page(role: str) -> Callable[[Handler], Endpoint]:
+def page(role: str, *, upload: bool = False) -> Callable[[Handler], Endpoint]:
     """Make `handler` (synchronous: it reads the database) a route that
-    needs a session with at least `role`; POSTs need the CSRF token."""
+    needs a session with at least `role`; POSTs need the CSRF token. With
+    `upload`, a POST may carry exactly one file (multipart), its body bounded
+    by `[cases] max_evidence_bytes`; the CSRF token is checked before the
+    file is given to anything."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role}")
 
@@ -70,14 +94,21 @@ def page(role: str) -> Callable[[Handler], Endpoint]:
             if user is None:
                 return RedirectResponse("/login", status_code=303)
             form: dict[str, str] = {}
-            if request.method == "POST":
+            files: dict[str, Upload] = {}
+            if request.method == "POST" and upload:
+                try:
+                    form, files = await _with_file(
+                        request, console.config.cases.max_evidence_bytes + UPLOAD_OVERHEAD_BYTES)
+                except TooLarge:
+                    return await run_in_threadpool(_too_large, console, request, user)
+            elif request.method == "POST":
                 form = await _text_fields(request)
-                if not hmac.compare_digest(form.get(CSRF_FIELD, ""), user.csrf_token):
-                    return await run_in_threadpool(
-                        _refused, console, request, user, "csrf")
+            if request.method == "POST" and not hmac.compare_digest(
+                    form.get(CSRF_FIELD, ""), user.csrf_token):
+                return await run_in_threadpool(_refused, console, request, user, "csrf")
             if not role_allows(user.account.role, role):
                 return await run_in_threadpool(_refused, console, request, user, "role")
-            call = PageCall(request, console, user, form)
+            call = PageCall(request, console, user, form, files)
             return await run_in_threadpool(handler, call)
 
         endpoint.required_role = role  # type: ignore[attr-defined]
@@ -90,6 +121,41 @@ def page(role: str) -> Callable[[Handler], Endpoint]:
 async def _text_fields(request: Request) -> dict[str, str]:
     form = await request.form(max_files=0, max_fields=50)
     return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+async def _with_file(request: Request, max_body: int) -> tuple[dict[str, str],
+                                                                 dict[str, Upload]]:
+    """The text fields and the one file of a multipart POST, reading at most
+    `max_body` bytes of body (a declared length past it is refused unread)."""
+    declared = request.headers.get("content-length", "")
+    if declared and (not declared.isdigit() or int(declared) > max_body):
+        raise TooLarge
+    received = 0
+
+    async def bounded() -> Message:
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > max_body:
+            raise TooLarge
+        return message
+
+    form = await Request(request.scope, bounded).form(max_files=1, max_fields=10)
+    fields = {key: value for key, value in form.items() if isinstance(value, str)}
+    files: dict[str, Upload] = {}
+    for key, value in form.items():
+        if isinstance(value, UploadFile):
+            files[key] = Upload(value.filename or "", value.content_type or "",
+                                await value.read())
+            await value.close()
+    return fields, files
+
+
+def _too_large(console: Console, request: Request, user: SignedIn) -> Response:
+    audit.record(console.engine, user.account.name, "upload", "too large",
+                 object=request.url.path, client=client_of(request))
+    return console.render(request, "too_large.html", user, status_code=413,
+                          limit=console.config.cases.max_evidence_bytes)
 
 
 def _refused(console: Console, request: Request, user: SignedIn, why: str) -> Response:

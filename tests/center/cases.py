@@ -25,15 +25,17 @@ class Deadlines:
 
 def transition(keys: GatewayKeys, seq: int, status: str, *, minutes: int = 0,
                tx_event_ids: tuple[str, ...] = (FROZEN_EVENT,), overdue_at: bool = False,
-               evidence: dict[str, Any] | None = None,
-               case_id: str = CASE_ID) -> dict[str, Any]:
-    """The case's transition `minutes` after it opened (DAY 10:00), numbered `seq`."""
+               evidence: dict[str, Any] | None = None, case_id: str = CASE_ID,
+               due: datetime | None = None, branch: str = "B001") -> dict[str, Any]:
+    """The case's transition `minutes` after it opened (DAY 10:00), numbered
+    `seq`; its first response `due` (by default a day after it opened)."""
     at = DAY + timedelta(minutes=minutes) + (timedelta(hours=25) if overdue_at else timedelta())
     payload = case_event(case_id, status, event_id=f"case-{case_id}-{seq}",
                          terminal_id="T0001", rule="repeated_card", pan_token="ab" * 16,
                          amount_minor=2002, currency="EUR", tx_event_ids=tx_event_ids,
-                         branch_id="B001", gateway_id=GATEWAY_ID, occurred_at=at,
-                         deadlines=Deadlines(DAY + timedelta(hours=24), DAY + timedelta(days=30)),
+                         branch_id=branch, gateway_id=GATEWAY_ID, occurred_at=at,
+                         deadlines=Deadlines(due or DAY + timedelta(hours=24),
+                                             DAY + timedelta(days=30)),
                          evidence=evidence)
     return keys.signer.sign({**payload, "seq": seq})
 
