@@ -16,7 +16,7 @@ from posgw.center.config import CasesConfig
 from posgw.center.web.i18n import Language
 
 #: A case's status as the desk reads it (msgids: translated).
-STATUS_LABELS = {"open": "Open", "evidence_submitted": "Evidence submitted",
+STATUS_LABELS = {"open": "Open: not answered yet", "evidence_submitted": "Evidence submitted",
                  "released": "Released", "returned": "Returned to the card",
                  "expired": "Expired: returned to the card"}
 RETURNED = ("returned", "expired")
