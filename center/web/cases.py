@@ -175,7 +175,9 @@ def _case_page(call: PageCall, *, error: str = "", status_code: int = 200) -> Re
         events = events_by_id(session, tx_ids)
         frozen = events.get(tx_ids[0]) if tx_ids else None
         frozen_at = parse_time(frozen.occurred_at if frozen else found.opened_at)
-        attempts = attempts_around(session, found, frozen_at)
+        attempts = [event for event in attempts_around(session, found, frozen_at)
+                    if not (frozen and event.payload.get("original_event_id")
+                            == frozen.event_id)]  # the resolution: under "resulting"
         resulting = linked_events(session, frozen) if frozen else []
         history = case_history(session, found.case_id)
         commands = list(session.scalars(select(ConsoleCommand).where(
