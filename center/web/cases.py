@@ -239,7 +239,8 @@ def _the_case(call: PageCall) -> CenterCase | None:
 
 
 def _not_found(call: PageCall) -> Response:
-    return call.console.render(call.request, "not_found.html", call.user, status_code=404)
+    return call.console.render(call.request, "case_not_found.html", call.user,
+                               status_code=404)
 
 
 def _can_act(call: PageCall) -> bool:

@@ -96,6 +96,8 @@ def page(role: str, *, upload: bool = False) -> Callable[[Handler], Endpoint]:
             form: dict[str, str] = {}
             files: dict[str, Upload] = {}
             if request.method == "POST" and upload:
+                if not role_allows(user.account.role, role):  # not even read
+                    return await run_in_threadpool(_refused, console, request, user, "role")
                 try:
                     form, files = await _with_file(
                         request, console.config.cases.max_evidence_bytes + UPLOAD_OVERHEAD_BYTES)

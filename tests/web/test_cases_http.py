@@ -20,6 +20,7 @@ from posgw.center.web.audit import latest
 from posgw.center.web.case_models import ConsoleCommand, EvidenceFile
 from posgw.protocols.canonical_json import canonical_json, without_signature
 from tests.center.cases import reply
+from tests.store.pg import scratch_database
 from tests.web.case_desk import (
     FROZEN,
     LATER_CASE,
@@ -31,7 +32,7 @@ from tests.web.case_desk import (
     configure,
     fill_cases,
 )
-from tests.web.conftest import ConsoleSite, csrf_of
+from tests.web.conftest import ConsoleSite, csrf_of, login, open_site
 
 ACTIONS = ("release", "return", "expire")
 LETTER = b"The cardholder confirms the three purchases.\n"
@@ -227,3 +228,29 @@ def test_evidence_is_kept_once_by_hash_and_the_branch_gets_its_metadata(
     assert download.content == LETTER
     assert download.headers["content-type"] == "application/octet-stream"
     assert download.headers["content-disposition"].startswith("attachment")
+
+
+def test_the_desk_works_over_postgresql(tmp_path: Path) -> None:
+    with scratch_database() as url:
+        site = open_site(tmp_path, url)
+        try:
+            fill_cases(site.store, site.keys)
+            prefix = configure(site, tmp_path, command_key=True)
+            client = site.client()
+            assert login(client, "risk") == 303
+            queue = client.get("/cases").text
+            assert queue.index(OVERDUE_CASE) < queue.index(LATER_CASE)
+            token = csrf_of(client.get(case_url(OVERDUE_CASE)).text)
+            with commands_heard(f"{prefix}/B001/cmd") as heard:
+                upload = client.post(case_url(OVERDUE_CASE, "evidence"),
+                                     data={"csrf_token": token},
+                                     files={"file": ("letter.txt", LETTER, "text/plain")})
+                assert upload.status_code == 303 and heard.arrived.wait(10)
+            digest = hashlib.sha256(LETTER).hexdigest()
+            assert client.get(f"/cases/{OVERDUE_CASE}/evidence/{digest}").content == LETTER
+            site.store.writer().quarantine([], recorded=[
+                reply(site.keys, 31, heard.commands[0]["command_id"], detail="recorded")])
+            assert "<strong>done</strong>: recorded" in client.get(case_url(OVERDUE_CASE)).text
+            assert client.get("/cases/no-such-case").status_code == 404
+        finally:
+            site.store.close()
