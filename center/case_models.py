@@ -11,7 +11,7 @@ SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
 TIME_LENGTH = 40
@@ -29,7 +29,7 @@ class CenterCase(SQLModel, table=True):
     terminal_id: str = Field(max_length=16)
     rule: str = Field(max_length=64)
     status: str = Field(max_length=24)
-    amount_minor: int | None = None
+    amount_minor: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     currency: str | None = Field(default=None, max_length=3)
     pan_token: str | None = Field(default=None, max_length=64)
     opened_at: str = Field(max_length=TIME_LENGTH)  # the earliest transition's time

@@ -14,6 +14,7 @@ changes nothing. Replies are kept once per event_id.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -24,6 +25,10 @@ from posgw.center.case_state import CaseState, first_state, fold, normal_time
 from posgw.protocols.canonical_json import canonical_json
 from posgw.protocols.contract import CASE_SCHEMA, COMMAND_REPLY_SCHEMA
 
+log = logging.getLogger(__name__)
+#: The columns' bounds: seq an INTEGER (as center_events'), amounts a BIGINT.
+MAX_INTEGER = 2**31 - 1
+MAX_AMOUNT = 2**63 - 1
 #: What the ingest keeps besides events and reports.
 RECORDED_SCHEMAS = frozenset({CASE_SCHEMA, COMMAND_REPLY_SCHEMA})
 _STATE_COLUMNS = tuple(CaseState.__dataclass_fields__)
@@ -60,10 +65,32 @@ def record(run: Statements, payloads: Sequence[Mapping[str, Any]], received_at: 
            lock: str = "") -> None:
     """Keep `payloads` (verified cases and replies). `lock`: " FOR UPDATE" on PostgreSQL."""
     for payload in sorted(payloads, key=lambda item: int(item["seq"])):
-        if payload["schema"] == COMMAND_REPLY_SCHEMA:
+        problem = _unstorable(payload)
+        if problem:
+            # Signed by a trusted gateway, yet not what the tables hold: its
+            # seq is still counted; the batch (and the ingest) goes on.
+            log.warning("%s %s not kept: %s", payload["schema"], payload["event_id"], problem)
+        elif payload["schema"] == COMMAND_REPLY_SCHEMA:
             run(REPLY, _reply_params(payload, received_at))
         elif payload["schema"] == CASE_SCHEMA:
             _transition(run, dict(payload), received_at, lock)
+
+
+def _unstorable(payload: Mapping[str, Any]) -> str:
+    """Why the tables cannot hold a schema-valid payload ("" when they can):
+    the schema bounds every text, not the size of numbers or every date."""
+    if not 0 <= int(payload["seq"]) <= MAX_INTEGER:
+        return "seq out of range"
+    amount = payload.get("amount_minor")
+    if amount is not None and not 0 <= int(amount) <= MAX_AMOUNT:
+        return "amount_minor out of range"
+    for name in ("occurred_at", "first_response_due_at", "expires_at"):
+        try:
+            if payload.get(name) is not None:
+                normal_time(str(payload[name]))
+        except ValueError:
+            return f"{name} is not a time"
+    return ""
 
 
 def _transition(run: Statements, payload: dict[str, Any], received_at: str, lock: str) -> None:

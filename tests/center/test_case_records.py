@@ -22,7 +22,7 @@ from tests.center.cases import (
     reply,
     transition,
 )
-from tests.center.events import verifier, wire
+from tests.center.events import resigned, verifier, wire
 
 
 def ingest(store: CenterStore, keys: GatewayKeys) -> CenterIngest:
@@ -115,3 +115,17 @@ async def test_a_case_with_a_bad_signature_is_quarantined_not_kept(
     assert await ingest(store, keys).handle(CASES_TOPIC, wire(forged)) == "quarantined"
     with store.session() as session:
         assert session.scalars(select(CenterCase)).first() is None
+
+
+async def test_a_signed_case_the_tables_cannot_hold_is_counted_not_kept(
+        store: CenterStore, keys: GatewayKeys) -> None:
+    """A trusted gateway's bug (a leap second, an amount past 64 bits) must not
+    stop the ingest: the transition is skipped, its seq counted, the rest kept."""
+    center = ingest(store, keys)
+    bad_day = {**transition(keys, 70, "open"), "occurred_at": "2026-12-07t10:00:60z"}
+    huge = {**transition(keys, 71, "open"), "amount_minor": 2**70}
+    result = await center.handle_batch([
+        Received(CASES_TOPIC, resigned(keys, bad_day)), Received(CASES_TOPIC, resigned(keys, huge)),
+        Received(CASES_TOPIC, wire(transition(keys, 72, "open")))])
+    assert result.outcomes == ["counted"] * 3
+    assert the_case(store).last_seq == 72 and history(store) == ["open"]
