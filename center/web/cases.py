@@ -9,7 +9,6 @@ CSRF token and a ticked confirmation, and is audited.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePath
@@ -20,16 +19,8 @@ from sqlmodel import Session, col, select
 from starlette.responses import RedirectResponse, Response
 
 from posgw.center.case_models import CenterCase
-from posgw.center.case_queries import (
-    attempts_around,
-    case_by_id,
-    case_history,
-    case_queue,
-    events_by_id,
-    replies_to,
-)
-from posgw.center.case_state import UNRESOLVED, parse_time
-from posgw.center.queries import linked_events
+from posgw.center.case_queries import case_by_id, case_queue
+from posgw.center.case_state import UNRESOLVED
 from posgw.center.web import audit
 from posgw.center.web.case_commands import (
     ACTIONS,
@@ -40,6 +31,7 @@ from posgw.center.web.case_commands import (
     check_command_key,
     send_for_case,
 )
+from posgw.center.web.case_file import read_case_file
 from posgw.center.web.case_models import ConsoleCommand, EvidenceFile
 from posgw.center.web.case_story import (
     STATUS_LABELS,
@@ -170,34 +162,18 @@ def _case_page(call: PageCall, *, error: str = "", status_code: int = 200) -> Re
     if found is None:
         return _not_found(call)
     lang, now = call.console.language_for(call.request, call.user), datetime.now(UTC)
-    tx_ids = json.loads(found.tx_event_ids)
     with call.console.store.session() as session:
-        events = events_by_id(session, tx_ids)
-        frozen = events.get(tx_ids[0]) if tx_ids else None
-        frozen_at = parse_time(frozen.occurred_at if frozen else found.opened_at)
-        attempts = [event for event in attempts_around(session, found, frozen_at)
-                    if not (frozen and event.payload.get("original_event_id")
-                            == frozen.event_id)]  # the resolution: under "resulting"
-        resulting = linked_events(session, frozen) if frozen else []
-        history = case_history(session, found.case_id)
-        commands = list(session.scalars(select(ConsoleCommand).where(
-            col(ConsoleCommand.case_id) == found.case_id).order_by(col(ConsoleCommand.at))))
-        replies = replies_to(session, [command.command_id for command in commands])
-    recorded = json.loads(found.evidence)
-    held = {item["sha256"] for item in recorded}
-    waiting = [c for c in commands if c.evidence_sha256 and c.evidence_sha256 not in held]
+        file = read_case_file(session, found)
     if status_code == 200:
         _audit(call, "view case", "ok", found.case_id)
+    config = call.console.config
     return call.console.render(
         call.request, "case.html", call.user, status_code=status_code, case=found,
-        error=error, frozen=frozen, frozen_at=frozen_at, attempts=attempts,
-        resulting=resulting, history=history, commands=commands, replies=replies,
-        evidence=recorded, waiting=waiting, status=status_label(found.status, lang),
-        labels=STATUS_LABELS, overdue=is_overdue(found, now), left=time_left(found, now, lang),
-        answer=customer_answer(found, call.console.config.cases, call.console.config.calendar,
-                               now.date(), lang),
+        error=error, status=status_label(found.status, lang), labels=STATUS_LABELS,
+        overdue=is_overdue(found, now), left=time_left(found, now, lang),
+        answer=customer_answer(found, config.cases, config.calendar, now.date(), lang),
         unresolved=found.status in UNRESOLVED, can_act=_can_act(call),
-        awaiting=any(c.command_id not in replies for c in commands))
+        awaiting=file.awaiting_reply, **file.context())
 
 
 def _upload_problem(call: PageCall, found: CenterCase, data: bytes, filename: str) -> str:

@@ -5,6 +5,9 @@ Every route is made with `page(role)` (or is in PUBLIC_PATHS): without a
 live session it answers only a redirect to /login; with a role below the
 route's it answers 403; a POST without the session's CSRF token answers 403
 before the handler runs. tests/web/test_http.py checks the routes one by one.
+Forms carry text only, except on routes made with `page(role, upload=True)`
+(the cases desk's evidence): one file, the body counted as it arrives and
+refused (413) past `[cases] max_evidence_bytes`.
 """
 
 from __future__ import annotations
@@ -93,18 +96,13 @@ def page(role: str, *, upload: bool = False) -> Callable[[Handler], Endpoint]:
                 signed_in, console.engine, request.cookies.get(SESSION_COOKIE))
             if user is None:
                 return RedirectResponse("/login", status_code=303)
-            form: dict[str, str] = {}
-            files: dict[str, Upload] = {}
-            if request.method == "POST" and upload:
-                if not role_allows(user.account.role, role):  # not even read
-                    return await run_in_threadpool(_refused, console, request, user, "role")
-                try:
-                    form, files = await _with_file(
-                        request, console.config.cases.max_evidence_bytes + UPLOAD_OVERHEAD_BYTES)
-                except TooLarge:
-                    return await run_in_threadpool(_too_large, console, request, user)
-            elif request.method == "POST":
-                form = await _text_fields(request)
+            if upload and not role_allows(user.account.role, role):
+                # An upload's body is not even read for a role that may not post it.
+                return await run_in_threadpool(_refused, console, request, user, "role")
+            try:
+                form, files = await _posted(request, console, upload=upload)
+            except TooLarge:
+                return await run_in_threadpool(_too_large, console, request, user)
             if request.method == "POST" and not hmac.compare_digest(
                     form.get(CSRF_FIELD, ""), user.csrf_token):
                 return await run_in_threadpool(_refused, console, request, user, "csrf")
@@ -118,6 +116,17 @@ def page(role: str, *, upload: bool = False) -> Callable[[Handler], Endpoint]:
         return endpoint
 
     return wrap
+
+
+async def _posted(request: Request, console: Console, *, upload: bool
+                  ) -> tuple[dict[str, str], dict[str, Upload]]:
+    """A POST's text fields, and on an upload route its file."""
+    if request.method != "POST":
+        return {}, {}
+    if upload:
+        return await _with_file(
+            request, console.config.cases.max_evidence_bytes + UPLOAD_OVERHEAD_BYTES)
+    return await _text_fields(request), {}
 
 
 async def _text_fields(request: Request) -> dict[str, str]:
