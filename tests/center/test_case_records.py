@@ -5,12 +5,15 @@ reply once; an old transition arriving late never moves a case back."""
 from __future__ import annotations
 
 import json
+import threading
+from typing import Any
 
 from sqlmodel import select
 
 from posgw.center.case_models import CaseTransition, CenterCase, CommandReply
 from posgw.center.db import CenterStore
 from posgw.center.ingest import CenterIngest, Received
+from posgw.center.pg_writer import PostgresWriter
 from posgw.drivers.mqtt import MqttConfig
 from posgw.gateway.security import GatewayKeys
 from tests.center.cases import (
@@ -23,6 +26,7 @@ from tests.center.cases import (
     transition,
 )
 from tests.center.events import resigned, verifier, wire
+from tests.store.pg import scratch_database
 
 
 def ingest(store: CenterStore, keys: GatewayKeys) -> CenterIngest:
@@ -129,3 +133,48 @@ async def test_a_signed_case_the_tables_cannot_hold_is_counted_not_kept(
         Received(CASES_TOPIC, wire(transition(keys, 72, "open")))])
     assert result.outcomes == ["counted"] * 3
     assert the_case(store).last_seq == 72 and history(store) == ["open"]
+
+
+def test_two_center_processes_folding_one_case_at_once_agree(keys: GatewayKeys) -> None:
+    """On PostgreSQL, center processes on a shared subscription may get one
+    case's transitions at the same moment: the row lock makes them take
+    turns, so the case ends at the highest seq with every evidence file
+    (read-fold-write without the lock loses one of the two)."""
+    with scratch_database() as url:
+        store = CenterStore(url)
+        conninfo = store.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False)
+        writers = [PostgresWriter(conninfo) for _ in range(2)]
+        try:
+            for round_ in range(10):
+                case_id, seq = f"case-race-{round_}", 100 + 3 * round_
+                writers[0].quarantine([], recorded=[transition(keys, seq, "open",
+                                                               case_id=case_id)])
+                racing = [transition(keys, seq + n, "evidence_submitted", minutes=n,
+                                     case_id=case_id, evidence=evidence(f"{seq + n:064x}"))
+                          for n in (1, 2)]
+                race(writers, racing)
+                with store.session() as session:
+                    case = session.get(CenterCase, case_id)
+                assert case is not None and case.last_seq == seq + 2
+                assert len(json.loads(case.evidence)) == 2, round_
+        finally:
+            for writer in writers:
+                writer.close()
+            store.close()
+
+
+def race(writers: list[PostgresWriter], payloads: list[dict[str, Any]]) -> None:
+    """Each writer records its payload, both starting at the same moment."""
+    start = threading.Barrier(len(writers))
+
+    def write(writer: PostgresWriter, payload: dict[str, Any]) -> None:
+        start.wait()
+        writer.quarantine([], recorded=[payload])
+
+    threads = [threading.Thread(target=write, args=pair)
+               for pair in zip(writers, payloads, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
