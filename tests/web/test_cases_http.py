@@ -254,3 +254,15 @@ def test_the_desk_works_over_postgresql(tmp_path: Path) -> None:
             assert client.get("/cases/no-such-case").status_code == 404
         finally:
             site.store.close()
+
+
+def test_the_desk_speaks_vietnamese_and_chinese(
+        desk: ConsoleSite, signed_in: Callable[[str], TestClient]) -> None:
+    client = signed_in("risk")
+    for language, queue_title, answer_start in (
+            ("vi", "Hồ sơ phong tỏa", "Tiền đang bị giữ theo quy tắc rủi ro"),
+            ("zh-CN", "冻结案件", "款项因风险规则")):
+        headers = {"accept-language": language}
+        assert queue_title in client.get("/cases", headers=headers).text
+        page = client.get(case_url(OVERDUE_CASE), headers=headers)
+        assert page.status_code == 200 and answer_start in page.text, language
