@@ -90,21 +90,6 @@ class RegisteredGateway:
 
 
 @dataclass(frozen=True, slots=True)
-class WebConfig:
-    """`[web]`: the console (`posgw center web`, center/web/)."""
-
-    listen: str = "127.0.0.1:8080"
-    #: A working shift: staff sign in again the next day.
-    session_ttl_s: int = 8 * 3600
-    #: Wrong passwords in a row before the account is locked (OWASP: a handful).
-    max_failed_logins: int = 5
-    lockout_s: int = 15 * 60
-
-
-DEFAULT_WEB = WebConfig()
-
-
-@dataclass(frozen=True, slots=True)
 class CasesConfig:
     """`[cases]`: the console's freeze-case desk (center/web/cases.py)."""
 
@@ -126,6 +111,21 @@ DEFAULT_CASES = CasesConfig()
 
 
 @dataclass(frozen=True, slots=True)
+class WebConfig:
+    """`[web]`: the console (`posgw center web`, center/web/)."""
+
+    listen: str = "127.0.0.1:8080"
+    #: A working shift: staff sign in again the next day.
+    session_ttl_s: int = 8 * 3600
+    #: Wrong passwords in a row before the account is locked (OWASP: a handful).
+    max_failed_logins: int = 5
+    lockout_s: int = 15 * 60
+
+
+DEFAULT_WEB = WebConfig()
+
+
+@dataclass(frozen=True, slots=True)
 class CenterConfig:
     database: str
     mqtt: MqttConfig
@@ -138,6 +138,8 @@ class CenterConfig:
     #: the queries never need it.
     command_key_path: Path | None = None
     web: WebConfig = DEFAULT_WEB
+    #: `[cases]`: the console's cases desk (center/web/cases.py).
+    cases: CasesConfig = DEFAULT_CASES
     #: [center] quarantine_rows_per_source (center/quarantine_cap.py).
     quarantine_rows_per_source: int = DEFAULT_ROWS_PER_SOURCE
     #: [center] seq_gap_settle_s: how long a gateway's seq may be missing
@@ -145,7 +147,6 @@ class CenterConfig:
     seq_gap_settle_s: int = DEFAULT_SETTLE_S
     #: `[calendar]`: the working days promised dates are counted in.
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar.of)
-    cases: CasesConfig = DEFAULT_CASES
 
     def verifier(self) -> SignatureVerifier:
         """Trusts exactly center.toml's gateways, each with its own key (the
@@ -204,10 +205,10 @@ def parse_center_config(table: Mapping[str, Any], source: str = "",
         max_event_age_s=age,
         command_key_path=(base_dir or Path.cwd()) / command_key if command_key else None,
         web=_web(root.sub("web")),
+        cases=_cases(root.sub("cases")),
         quarantine_rows_per_source=rows_per_source,
         seq_gap_settle_s=settle,
         calendar=_calendar(root.sub("calendar")),
-        cases=_cases(root.sub("cases")),
     )
     root.reject_unknown()
     return config

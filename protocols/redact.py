@@ -20,6 +20,27 @@ def mask_pan(pan: str) -> str:
     return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
 
 
+def card_number_at(data: bytes) -> int | None:
+    """The offset of the first run in `data` that reads as a card number
+    (13-19 digits passing the Luhn check), or None. A guard for text (a
+    letter, an export): digits inside an image or a compressed file are
+    not seen."""
+    for match in _CARD_LIKE.finditer(data):
+        digits = bytes(c for c in match.group() if 48 <= c <= 57)
+        if luhn_valid(digits):
+            return match.start()
+    return None
+
+
+def luhn_valid(digits: bytes) -> bool:
+    """ISO/IEC 7812's check digit holds for these ASCII digits."""
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        digit = (char - 48) * (2 if index % 2 else 1)
+        total += digit - 9 if digit > 9 else digit
+    return total % 10 == 0
+
+
 def mask_track(track: str) -> str:
     """Mask track 1 or 2 data: the PAN masked, everything after it starred.
 
@@ -42,24 +63,3 @@ def mask_secret(value: str | bytes) -> str:
     """A PIN block, key or MAC: only its length is shown."""
     size = len(value) * 2 if isinstance(value, bytes) else len(value)
     return "*" * size
-
-
-def card_number_at(data: bytes) -> int | None:
-    """The offset of the first run in `data` that reads as a card number
-    (13-19 digits passing the Luhn check), or None. A guard for text (a
-    letter, an export): digits inside an image or a compressed file are
-    not seen."""
-    for match in _CARD_LIKE.finditer(data):
-        digits = bytes(c for c in match.group() if 48 <= c <= 57)
-        if luhn_valid(digits):
-            return match.start()
-    return None
-
-
-def luhn_valid(digits: bytes) -> bool:
-    """ISO/IEC 7812's check digit holds for these ASCII digits."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        digit = (char - 48) * (2 if index % 2 else 1)
-        total += digit - 9 if digit > 9 else digit
-    return total % 10 == 0
