@@ -19,6 +19,9 @@ from posgw.center.web.i18n import Language
 STATUS_LABELS = {"open": "Open: not answered yet", "evidence_submitted": "Evidence submitted",
                  "released": "Released", "returned": "Returned to the card",
                  "expired": "Expired: returned to the card"}
+#: A command the console sent, as the desk reads it (msgids: translated).
+COMMAND_LABELS = {"release": "Release", "return_to_card": "Return to card", "expire": "Expire",
+                  "submit_evidence": "Upload evidence"}
 RETURNED = ("returned", "expired")
 
 

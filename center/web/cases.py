@@ -34,6 +34,7 @@ from posgw.center.web.case_commands import (
 from posgw.center.web.case_file import read_case_file
 from posgw.center.web.case_models import ConsoleCommand, EvidenceFile
 from posgw.center.web.case_story import (
+    COMMAND_LABELS,
     STATUS_LABELS,
     customer_answer,
     is_overdue,
@@ -170,6 +171,7 @@ def _case_page(call: PageCall, *, error: str = "", status_code: int = 200) -> Re
     return call.console.render(
         call.request, "case.html", call.user, status_code=status_code, case=found,
         error=error, status=status_label(found.status, lang), labels=STATUS_LABELS,
+        command_labels=COMMAND_LABELS,
         overdue=is_overdue(found, now), left=time_left(found, now, lang),
         answer=customer_answer(found, config.cases, config.calendar, now.date(), lang),
         unresolved=found.status in UNRESOLVED, can_act=_can_act(call),

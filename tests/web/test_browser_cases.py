@@ -158,6 +158,7 @@ def test_a_risk_officer_releases_a_frozen_sale_in_chromium(desk: Desk) -> None:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
         try:
             risk_officer_releases(browser, desk)
+            the_case_in_vietnamese(browser, desk)
             viewer_gets_403_from_every_action(browser, desk)
             action_without_csrf_is_refused(browser, desk)
         finally:
@@ -197,6 +198,15 @@ def risk_officer_releases(browser: Any, desk: Desk) -> None:
     page.close()
 
 
+def the_case_in_vietnamese(browser: Any, desk: Desk) -> None:
+    page = browser.new_page(locale="vi-VN", viewport={"width": 1280, "height": 900})
+    sign_in(page, desk, "binh")
+    page.goto(f"{desk.url}/cases/{desk.case_id}")
+    assert "Giao dịch đã được giải tỏa" in page.locator("p.answer").inner_text()
+    shot(page, "case-vi", desk)
+    page.close()
+
+
 def viewer_gets_403_from_every_action(browser: Any, desk: Desk) -> None:
     page = browser.new_page()
     sign_in(page, desk, "binh")
@@ -225,7 +235,7 @@ def action_without_csrf_is_refused(browser: Any, desk: Desk) -> None:
 
 def no_card_number_anywhere(desk: Desk) -> None:
     texts = [*desk.seen, *(log.read_bytes() for log in desk.logs if log.exists())]
-    assert len(desk.seen) == 2
+    assert len(desk.seen) == 3
     for data in [*texts, (desk.workdir / "center.db").read_bytes()]:
         assert not leaked(data, {demo.VISA_OK})
     for data in texts:

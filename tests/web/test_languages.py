@@ -30,7 +30,8 @@ def used_msgids() -> set[str]:
               for module in (story, case_story)
               for m in _PY_CALL.finditer(Path(module.__file__ or "").read_text(encoding="utf-8"))}
     return (found | set(search.FIELD_LABELS.values()) | set(TX_STATUSES) | set(ROLES)
-            | set(case_story.STATUS_LABELS.values()) | set(cases.MESSAGES))
+            | set(case_story.STATUS_LABELS.values()) | set(case_story.COMMAND_LABELS.values())
+            | set(cases.MESSAGES))
 
 
 @pytest.mark.parametrize("code", ["vi", "zh_Hans"])
