@@ -32,7 +32,8 @@ SESSION_COOKIE = "posgw_session"
 LOGIN_COOKIE = "posgw_login"  # the login form's own CSRF token (no session yet)
 #: Served to anyone: the login page and the stylesheet it needs.
 PUBLIC_PATHS = ("/login", "/static")
-#: No script at all this slice; no inline style either; no framing; forms
+#: Script only from our own files (static/cases.js, never needed); no inline
+#: script or style; no framing; forms
 #: post only here.
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; object-src 'none'; "
                            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
