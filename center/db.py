@@ -17,6 +17,7 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
+from posgw.center.case_models import CaseTransition, CenterCase, CommandReply
 from posgw.center.models import (
     RECONCILIATION_INDEX,
     GatewayKey,
@@ -40,7 +41,8 @@ log = logging.getLogger(__name__)
 
 _TABLES = [table_of(model) for model in (
     ReceivedEvent, QuarantinedPayload, QuarantineOverflow, GatewayKey, ReceivedReconciliation,
-    SeenSeq, GatewaySeqs, TerminalStatus, GatewayStatus)]
+    SeenSeq, GatewaySeqs, TerminalStatus, GatewayStatus, CenterCase, CaseTransition,
+    CommandReply)]
 #: Any constant works: it only has to be the same in every center process.
 SCHEMA_LOCK_KEY = 0x706F7367_63656E74  # "posgcent"
 

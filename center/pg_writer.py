@@ -23,6 +23,8 @@ from typing import Any
 
 import psycopg
 
+from posgw.center.case_records import Statements, record
+from posgw.center.case_state import time_text
 from posgw.center.fleet_status import psycopg_style, store_statuses
 from posgw.center.pg_schema import (
     EVENT_COLUMNS,
@@ -44,7 +46,7 @@ from posgw.center.rows import (
     StoreUnavailable,
     reconciliation_values,
 )
-from posgw.center.writer import Seen, Statuses
+from posgw.center.writer import Recorded, Seen
 
 CONNECT_TIMEOUT_S = 10
 _ARRAY_TYPE = {"integer": "bigint[]", "timestamptz": "timestamptz[]"}
@@ -127,9 +129,9 @@ class PostgresWriter:
 
     def write(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow],
               overflow: Overflow | None = None, seen: Seen = (),
-              statuses: Statuses = ()) -> set[str]:
+              recorded: Recorded = ()) -> set[str]:
         try:
-            return self._in_transaction(rows, quarantined, overflow, seen, statuses)
+            return self._in_transaction(rows, quarantined, overflow, seen, recorded)
         except (psycopg.IntegrityError, psycopg.DataError) as exc:
             raise BatchRefused(type(exc).__name__) from exc
 
@@ -145,8 +147,8 @@ class PostgresWriter:
 
     def quarantine(self, quarantined: Sequence[QuarantineRow],
                    overflow: Overflow | None = None, seen: Seen = (),
-                   statuses: Statuses = ()) -> None:
-        self._in_transaction([], quarantined, overflow, seen, statuses)
+                   recorded: Recorded = ()) -> None:
+        self._in_transaction([], quarantined, overflow, seen, recorded)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -155,7 +157,7 @@ class PostgresWriter:
 
     def _in_transaction(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow],
                         overflow: Overflow | None = None, seen: Seen = (),
-                        statuses: Statuses = ()) -> set[str]:
+                        recorded: Recorded = ()) -> set[str]:
         events = [row for row in rows if not row.is_reconciliation]
         reports = [row for row in rows if row.is_reconciliation]
         try:
@@ -173,9 +175,11 @@ class PostgresWriter:
                                                   in overflow.items()])
                 if seen:
                     cursor.executemany(SEEN, list(seen))
-                if statuses:
-                    store_statuses(lambda sql, params: _rows(cursor, sql, params), statuses,
+                if recorded:
+                    store_statuses(lambda sql, params: _rows(cursor, sql, params), recorded,
                                    datetime.now(UTC), lock=True)
+                    record(_statements(cursor), recorded, time_text(datetime.now(UTC)),
+                           lock=" FOR UPDATE")
         except (psycopg.IntegrityError, psycopg.DataError):
             raise  # the transaction was rolled back; the connection is fine
         except psycopg.Error as exc:
@@ -220,6 +224,14 @@ def _rows(cursor: psycopg.Cursor[Any], statement: str,
           params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     cursor.execute(psycopg_style(statement), params)
     return list(cursor.fetchall()) if cursor.description is not None else []
+
+
+def _statements(cursor: psycopg.Cursor[Any]) -> Statements:
+    """center/case_records.py's statements on this transaction's cursor."""
+    def run(statement: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        cursor.execute(statement, params)
+        return list(cursor.fetchall()) if cursor.description is not None else []
+    return run
 
 
 def _event_arrays(rows: Sequence[StoreRow]) -> list[Any] | None:

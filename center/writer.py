@@ -20,6 +20,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlmodel import SQLModel
 
+from posgw.center.case_records import record, sqlite_statements
+from posgw.center.case_state import time_text
 from posgw.center.fleet_status import store_statuses
 from posgw.center.models import (
     QuarantinedPayload,
@@ -44,12 +46,12 @@ from posgw.center.rows import (
 class BatchWriter(Protocol):
     def write(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow],
               overflow: Overflow | None = None, seen: Seen = (),
-              statuses: Statuses = ()) -> set[str]:
+              recorded: Recorded = ()) -> set[str]:
         """Store `rows` (distinct event_ids), `quarantined`, the counts of
         quarantined payloads not kept (`overflow`), the (gateway_id, seq)
-        of payloads only counted (`seen`) and the latest terminal and gateway
-        `statuses` (center/fleet_status.py) in one transaction; the event_ids
-        inserted now (the others were held already).
+        of payloads counted (`seen`) and the cases and command replies
+        among them (`recorded`: center/case_records.py) in one transaction;
+        the event_ids inserted now (the others were held already).
         Raises BatchRefused (nothing written) or StoreUnavailable."""
 
     def write_one(self, row: StoreRow) -> bool:
@@ -58,9 +60,9 @@ class BatchWriter(Protocol):
 
     def quarantine(self, quarantined: Sequence[QuarantineRow],
                    overflow: Overflow | None = None, seen: Seen = (),
-                   statuses: Statuses = ()) -> None:
-        """Store quarantined payloads (overflow counts, seen seqs, statuses)
-        in one transaction."""
+                   recorded: Recorded = ()) -> None:
+        """Store quarantined payloads (overflow counts, seen seqs, recorded
+        cases and replies) in one transaction."""
 
     def close(self) -> None: ...
 
@@ -76,10 +78,12 @@ def table_of(model: type[SQLModel]) -> Table:
 
 EVENTS, RECONCILIATIONS, QUARANTINE, OVERFLOW, SEEN = (table_of(model) for model in (
     ReceivedEvent, ReceivedReconciliation, QuarantinedPayload, QuarantineOverflow, SeenSeq))
-#: (gateway_id, seq) of verified payloads the center counts but does not store.
+#: (gateway_id, seq) of verified payloads the center counts but does not store
+#: among its events.
 Seen = Sequence[tuple[str, int]]
-#: Verified terminal-status.v1 and gateway-status.v1 payloads, in arrival order.
-Statuses = Sequence[Mapping[str, Any]]
+#: Verified case.v1 and command-reply.v1 payloads (center/case_records.py),
+#: terminal-status.v1 and gateway-status.v1 (center/fleet_status.py).
+Recorded = Sequence[dict[str, Any]]
 
 
 class SqliteWriter:
@@ -90,7 +94,7 @@ class SqliteWriter:
 
     def write(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow],
               overflow: Overflow | None = None, seen: Seen = (),
-              statuses: Statuses = ()) -> set[str]:
+              recorded: Recorded = ()) -> set[str]:
         now = datetime.now(UTC)
         try:
             with self._engine.begin() as conn:
@@ -102,7 +106,7 @@ class SqliteWriter:
                     for row in rows if row.is_reconciliation])
                 _quarantine(conn, quarantined, overflow, now)
                 _seen(conn, seen)
-                _statuses(conn, statuses, now)
+                _recorded(conn, recorded, now)
         except (IntegrityError, DataError) as exc:
             raise BatchRefused(type(exc.orig).__name__) from exc
         except OperationalError as exc:
@@ -125,12 +129,13 @@ class SqliteWriter:
 
     def quarantine(self, quarantined: Sequence[QuarantineRow],
                    overflow: Overflow | None = None, seen: Seen = (),
-                   statuses: Statuses = ()) -> None:
-        if quarantined or overflow or seen or statuses:
+                   recorded: Recorded = ()) -> None:
+        if quarantined or overflow or seen or recorded:
+            now = datetime.now(UTC)
             with self._engine.begin() as conn:
-                _quarantine(conn, quarantined, overflow, datetime.now(UTC))
+                _quarantine(conn, quarantined, overflow, now)
                 _seen(conn, seen)
-                _statuses(conn, statuses, datetime.now(UTC))
+                _recorded(conn, recorded, now)
 
     def close(self) -> None:
         """The engine is the store's: nothing of the writer's own to close."""
@@ -169,7 +174,14 @@ def _seen(conn: Connection, seen: Seen) -> None:
                      [{"gateway_id": gateway_id, "seq": seq} for gateway_id, seq in seen])
 
 
-def _statuses(conn: Connection, statuses: Statuses, now: datetime) -> None:
+def _recorded(conn: Connection, recorded: Recorded, now: datetime) -> None:
+    """Cases and replies in their tables, the latest statuses in theirs
+    (each part takes the schemas it keeps and leaves the others)."""
+    record(sqlite_statements(conn), recorded, time_text(now))
+    _statuses(conn, recorded, now)
+
+
+def _statuses(conn: Connection, statuses: Recorded, now: datetime) -> None:
     if statuses:
         store_statuses(lambda sql, params: _rows(conn, sql, params), statuses, now)
 

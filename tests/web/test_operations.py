@@ -72,7 +72,7 @@ def with_fleet(site: ConsoleSite) -> ConsoleSite:
           "statement": STATEMENT}
     birth = gateway_status("online", last_seq=120, event_id="g1", branch_id="B001",
                            gateway_id=GATEWAY_ID, occurred_at=DAY, outbox=OUTBOX)
-    site.store.writer().write([], [], statuses=[t1, t2, birth])
+    site.store.writer().write([], [], recorded=[t1, t2, birth])
     site.store.insert_event("pos/v1/B001/T0001/reconciliation", mismatch_report(1))
     return site
 
