@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 
 from posgw.center.config import CenterConfig
 from posgw.center.db import CenterStore
-from posgw.center.web import login, pages
+from posgw.center.web import login, pages, password
 from posgw.center.web.console import HERE, Console
 from posgw.center.web.guard import SecurityHeaders
 from posgw.center.web.models import create_console_tables
@@ -31,6 +31,8 @@ def routes() -> list[Route | Mount]:
         Route("/search", pages.search_submit, methods=["POST"]),
         Route("/tx/{event_id}", pages.transaction, methods=["GET"]),
         Route("/account/language", pages.account_language, methods=["POST"]),
+        Route("/account/password", password.password_form, methods=["GET"]),
+        Route("/account/password", password.password_submit, methods=["POST"]),
         Route("/admin/users", pages.admin_users, methods=["GET"]),
         Route("/admin/audit", pages.admin_audit, methods=["GET"]),
         Route("/admin/audit.csv", pages.admin_audit_csv, methods=["GET"]),

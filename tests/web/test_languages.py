@@ -11,7 +11,7 @@ import pytest
 from babel.messages.pofile import read_po
 from starlette.testclient import TestClient
 
-from posgw.center.web import search, story
+from posgw.center.web import password, search, story
 from posgw.center.web.i18n import LOCALE_DIR, choose, language
 from posgw.center.web.models import ROLES
 from posgw.protocols.contract import TX_STATUSES
@@ -28,7 +28,8 @@ def used_msgids() -> set[str]:
              for m in _CALL.finditer(page.read_text(encoding="utf-8"))}
     found |= {"".join(re.findall(r'"([^"]*)"', m.group(1)))
               for m in _PY_CALL.finditer(Path(story.__file__).read_text(encoding="utf-8"))}
-    return found | set(search.FIELD_LABELS.values()) | set(TX_STATUSES) | set(ROLES)
+    return (found | set(search.FIELD_LABELS.values()) | set(TX_STATUSES) | set(ROLES)
+            | set(password.PROBLEMS.values()) | {password.TOO_SHORT})
 
 
 @pytest.mark.parametrize("code", ["vi", "zh_Hans"])
