@@ -79,15 +79,22 @@ def one_time_password() -> str:
     return secrets.token_urlsafe(ONE_TIME_PASSWORD_BYTES)
 
 
-def change_password(engine: Engine, name: str, current: str, new: str) -> None:
-    """The account's own change: the current password proves who asks.
-    Clears `must_change`. AccountError says what is wrong."""
+def change_password(engine: Engine, name: str, current: str, new: str, *,
+                    max_failures: int = DEFAULT_MAX_FAILURES,
+                    lockout: timedelta = DEFAULT_LOCKOUT) -> None:
+    """The account's own change: the current password proves who asks, and
+    a wrong one counts towards the lockout as at sign-in (a session left
+    open is no way to guess it). Clears `must_change`. AccountError says
+    what is wrong."""
     _check_length(new)
     if new == current:
         raise AccountError("the new password must differ from the current one")
+    if check_password(engine, name, current, max_failures=max_failures,
+                      lockout=lockout) is not LoginOutcome.OK:
+        raise AccountError("the current password is wrong")
     with Session(engine) as session:
         user = _user(session, name)
-        if user is None or user.disabled or not _verifies(user.password_hash, current):
+        if user is None:
             raise AccountError("the current password is wrong")
         user.password_hash, user.must_change = _HASHER.hash(new), False
         session.add(user)

@@ -3,7 +3,8 @@ at the first sign-in (the guard sends such an account nowhere else), and
 that any account may use later.
 
 The current password proves who asks (a session left open on a shared
-desk is not enough); the change ends every other session of the account.
+desk is not enough; a wrong one counts towards the lockout as at
+sign-in); the change ends every other session of the account.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ PROBLEMS = {
     "the new password must differ from the current one":
         "The new password must differ from the current one.",
     "mismatch": "The two new passwords differ.",
+    f"a password has at least {MIN_PASSWORD_LENGTH} characters": "The new password is too short.",
 }
-TOO_SHORT = "The new password is too short."
 #: Cut before hashing: Argon2 takes any length, a request body should not.
 MAX_PASSWORD_CHARS = 1024
 
@@ -40,11 +41,13 @@ def password_submit(call: PageCall) -> Response:
     try:
         if new != repeated:
             raise AccountError("mismatch")
-        change_password(call.console.engine, name, current, new)
+        change_password(call.console.engine, name, current, new,
+                        max_failures=call.console.config.web.max_failed_logins,
+                        lockout=call.console.lockout)
     except AccountError as problem:
         audit.record(call.console.engine, name, "change password", "refused",
                      object=name, client=client_of(call.request))
-        return _form(call, PROBLEMS.get(str(problem), TOO_SHORT), status_code=400)
+        return _form(call, PROBLEMS[str(problem)], status_code=400)
     close_other_sessions(call.console.engine, name, call.user.token_sha256)
     audit.record(call.console.engine, name, "change password", "ok", object=name,
                  client=client_of(call.request))

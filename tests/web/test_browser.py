@@ -71,6 +71,7 @@ class Console:
     config: Path
     log: Path
     sale: Sale
+    one_time_password: str  # of "dung", an admin added with `users add --one-time`
     seen: list[bytes] = field(default_factory=list)
 
 
@@ -115,6 +116,10 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         added = run_posgw("center", "-c", str(config), "users", "add", name, "--role", role,
                           "--password-file", str(password))
         assert added.returncode == 0, added.stderr
+    added = run_posgw("center", "-c", str(config), "users", "add", "dung", "--role", "admin",
+                      "--one-time")
+    assert added.returncode == 0, added.stderr
+    one_time = added.stdout.split("one-time password: ", 1)[1].split()[0]
     port, log = free_port(), workdir / "web.log"
     with log.open("wb") as output:
         web = subprocess.Popen([POSGW, "center", "-c", str(config), "web", "--listen",
@@ -122,7 +127,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         try:
             wait_for(lambda: port_open(port) or web.poll() is not None, "the console to listen")
             assert web.poll() is None, log.read_text()
-            yield Console(f"http://127.0.0.1:{port}", config, log, sale)
+            yield Console(f"http://127.0.0.1:{port}", config, log, sale, one_time)
         finally:
             web.terminate()
             web.wait(timeout=30)
@@ -162,6 +167,7 @@ def test_a_day_at_the_console_in_chromium(console: Console) -> None:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
         try:
             staff_story(browser, console)
+            one_time_password_is_replaced_first(browser, console)
             viewer_is_kept_out_of_admin_pages(browser, console)
             post_without_csrf_is_refused(browser, console)
             no_session_means_login(browser, console)
@@ -210,6 +216,21 @@ def staff_story(browser: Any, console: Console) -> None:
     assert "Giao dịch đã đến chưa?" in vietnamese.content()
     shot(vietnamese, "search-vi", console)
     vietnamese.close()
+
+
+def one_time_password_is_replaced_first(browser: Any, console: Console) -> None:
+    page = browser.new_page(locale="en-GB", viewport={"width": 1280, "height": 800})
+    sign_in(page, console, "dung", console.one_time_password)
+    assert page.url.endswith("/account/password")
+    page.goto(console.url + "/admin/audit")
+    assert page.url.endswith("/account/password")  # nowhere else until it is replaced
+    shot(page, "password", console)
+    page.fill("input[name=current]", console.one_time_password)
+    page.fill("input[name=new]", PASSWORD)
+    page.fill("input[name=repeat]", PASSWORD)
+    follow(page, page.locator("form.card button[type=submit]"))
+    assert page.url.endswith("/search")
+    page.close()
 
 
 def viewer_is_kept_out_of_admin_pages(browser: Any, console: Console) -> None:

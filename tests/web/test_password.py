@@ -93,3 +93,11 @@ def test_a_database_made_before_one_time_passwords_gets_the_column(
     account = find_user(site.store.engine, "viewer")
     assert account is not None and not account.must_change
     assert login(site.client(), "viewer") == 303
+
+
+def test_guessing_the_current_password_locks_the_account_as_at_sign_in(
+        site: ConsoleSite, signed_in: Callable[[str], TestClient]) -> None:
+    client = signed_in("viewer")
+    assert [change(client, f"guess {n}", NEW) for n in range(5)] == [400] * 5
+    assert change(client, PASSWORD, NEW) == 400  # locked: the right one does not help
+    assert login(site.client(), "viewer") == 401
