@@ -183,7 +183,9 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text, end="")
     if args.update_readme:
-        for page in update_readmes("console-search", "python bench/console_search.py", text):
+        command = " ".join(["python bench/console_search.py",
+                            *(arg for arg in sys.argv[1:] if arg != "--update-readme")])
+        for page in update_readmes("console-search", command, text):
             print(f"wrote {page}")
 
 

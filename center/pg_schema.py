@@ -53,9 +53,9 @@ _NULLABLE = frozenset({"rrn", "auth_code", "response_code", "pan_masked", "pan_l
 TOTALS_INDEX = ("CREATE INDEX IF NOT EXISTS ix_center_events_day_totals ON center_events "
                 "(occurred_date, branch_id, terminal_id, currency)")
 #: The console's search by merchant and day, latest first: without it the
-#: search read the whole day and kept one merchant's rows (29 ms over a
-#: million events, and growing with the day's volume: bench/console_search.py);
-#: with it, the merchant's rows of the day in order, no sort.
+#: search read the whole day and kept one merchant's rows, its time growing
+#: with the day's volume (bench/console_search.py); with it, the merchant's
+#: rows of the day in order, no sort.
 MERCHANT_DAY_INDEX = ("CREATE INDEX IF NOT EXISTS ix_center_events_merchant_day ON "
                       "center_events (merchant_id, occurred_date, occurred_at)")
 #: Indexes added after databases were made with center_events: created at
