@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -84,11 +86,20 @@ def serve_console(workdir: Path, address: tuple[str, int],
             log_config=None, server_header=False, lifespan="off"))
         shown = f"[{host}]" if ":" in host else host
         invitation = Invitation(f"http://{shown}:{port}/", ADMIN, password)
-        # uvicorn hands back the Ctrl-C it stopped on: it was the way out.
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_serve(server, lambda: announce(invitation)))
+        # uvicorn hands back the signal it stopped on: it was the way out.
+        previous = signal.signal(signal.SIGTERM, _interrupted)
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(_serve(server, lambda: announce(invitation)))
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     finally:
         store.close()
+
+
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM ends the console as Ctrl-C does: the demo still cleans up."""
+    raise KeyboardInterrupt
 
 
 async def _serve(server: uvicorn.Server, started: Callable[[], None]) -> None:

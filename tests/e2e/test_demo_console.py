@@ -134,6 +134,24 @@ def test_demo_console_lets_a_newcomer_search_the_demo_then_stops_on_ctrl_c(
     assert password not in (workdir / "demo.log").read_text()
 
 
+@pytest.mark.e2e
+def test_sigterm_stops_the_console_too_and_the_demo_folder_is_removed() -> None:
+    demo = subprocess.Popen([POSGW, "demo", "--duration", "1", "--terminals", "0",
+                             "--console"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    output = Output(demo)
+    try:
+        wait_for(lambda: INVITATION.search(output.text) is not None or demo.poll() is not None,
+                 "the console's address and password", timeout=180)
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        status = demo.wait(timeout=60)
+    text = output.finished()
+    folder = re.search(r"work dir:\s+(\S+)", text)
+    assert status == 0 and folder is not None, text
+    assert "console stopped" in text and not Path(folder.group(1)).exists()
+
+
 def test_demo_console_listen_is_checked_before_the_demo_runs() -> None:
     result = subprocess.run([POSGW, "demo", "--console", "--console-listen", "nowhere"],
                             capture_output=True, text=True, timeout=60)
