@@ -1,11 +1,12 @@
 """Every route of the console, found by walking `app.routes()` (so a route
 added later is covered with no edit here): without a session each answers
-only a redirect to /login, and each that is not public needs a role."""
+only a redirect to /login, each that is not public needs a role, and an
+account below that role gets 403 from it (GET and POST alike)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from starlette.convertors import (
@@ -16,11 +17,12 @@ from starlette.convertors import (
     UUIDConvertor,
 )
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.testclient import TestClient
 
 from posgw.center.web.app import routes
 from posgw.center.web.guard import PUBLIC_PATHS
-from posgw.center.web.models import ROLES
-from tests.web.conftest import ConsoleSite
+from posgw.center.web.models import ROLES, role_allows
+from tests.web.conftest import ConsoleSite, csrf_of
 
 #: A value for each kind of path parameter; a plain {name} takes any text.
 _SAMPLES: dict[type[Convertor[Any]], Any] = {
@@ -53,11 +55,16 @@ def is_public(path: str) -> bool:
 
 def guarded_requests() -> list[tuple[str, str]]:
     """(method, path with its parameters filled) of every route that is not public."""
+    return [(method, path) for method, path, _ in guarded_with_roles()]
+
+
+def guarded_with_roles() -> list[tuple[str, str, str]]:
+    """(method, filled path, the role it needs) of every route that is not public."""
     requests = []
     for path_format, route in walk(routes()):
         if isinstance(route, Route) and not is_public(path_format):
-            path = filled(path_format, route)
-            requests += [(method, path) for method in sorted(route.methods or ())]
+            path, role = filled(path_format, route), getattr(route.endpoint, "required_role", "")
+            requests += [(method, path, role) for method in sorted(route.methods or ())]
     return requests
 
 
@@ -90,3 +97,20 @@ def test_only_the_login_and_the_stylesheet_are_public() -> None:
     public = {path for path, _ in walk(routes()) if is_public(path)}
     assert public == PUBLIC_ROUTES
     assert set(PUBLIC_PATHS) == PUBLIC_ROUTES
+
+
+def test_every_route_refuses_an_account_below_its_role(
+        signed_in: Callable[[str], TestClient]) -> None:
+    """With the session's CSRF token, so only the role can be what refuses."""
+    refused = 0
+    for held in ROLES:
+        client = signed_in(held)
+        token = csrf_of(client.get("/search").text)
+        for method, path, needed in guarded_with_roles():
+            if role_allows(held, needed):
+                continue
+            answer = client.request(method, path, data={"csrf_token": token}
+                                    if method == "POST" else None)
+            assert answer.status_code == 403, (held, method, path)
+            refused += 1
+    assert refused >= 6  # the admin pages, for a viewer and for risk
