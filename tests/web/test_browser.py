@@ -207,6 +207,9 @@ def staff_story(browser: Any, console: Console) -> None:
     page.goto(console.url + "/admin/audit")
     assert "login" in page.content() and "failed" in page.content()
     shot(page, "audit", console)
+    export = page.request.get(console.url + "/admin/audit.csv")
+    assert export.status == 200 and export.body().startswith(b"at,actor,action")
+    console.seen.append(export.body())  # scanned with the pages
     page.goto(console.url + "/admin/users")
     shot(page, "users", console)
     page.close()
@@ -271,8 +274,8 @@ def no_session_means_login(browser: Any, console: Console) -> None:
 
 
 def no_card_number_anywhere(console: Console) -> None:
-    """Every page seen, the console's log and its audit export: no PAN, and
-    no digit run as long as one; the database file: no known PAN."""
+    """Every page seen and the audit CSV, the console's log, `center query`:
+    no PAN, and no digit run as long as one; the database file: no known PAN."""
     audit = run_posgw("center", "-c", str(console.config), "query", "--rrn", console.sale.rrn)
     assert len(console.seen) >= 8
     pages = {f"page {n}": html for n, html in enumerate(console.seen)}
