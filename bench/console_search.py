@@ -86,7 +86,12 @@ def dsn(database: str) -> str:
     return ADMIN_DSN.rsplit("/", 1)[0] + "/" + database
 
 
-def loaded_count(database: str, events: int, seed: int) -> bool:
+def store_url(database: str) -> str:
+    """The same database as the center names it (SQLAlchemy, psycopg 3)."""
+    return dsn(database).replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def already_loaded(database: str, events: int, seed: int) -> bool:
     """Whether `database` holds this run's events already (its marker row says so)."""
     try:
         with psycopg.connect(dsn(database), connect_timeout=10) as conn:
@@ -106,7 +111,7 @@ def fresh_database(database: str) -> None:
 def fill(console: Console, database: str, events: int, seed: int) -> str:
     """Load the events; returns what to print about it."""
     fresh_database(database)
-    CenterStore("postgresql+psycopg://" + dsn(database).split("://", 1)[1]).close()
+    CenterStore(store_url(database)).close()  # the center's tables, partitioned
     keys = load_keys(generate_keys(Path(tempfile.mkdtemp(prefix="posgw-bench-")) / "k").parent)
     started = time.perf_counter()
     columns = (TextColumn("loading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -172,11 +177,11 @@ def main() -> None:
     args = parser.parse_args()
     console = Console(stderr=True)
     lines = [f"machine: {machine()}, load average {os.getloadavg()[0]:.2f} at start"]
-    if args.reload or not loaded_count(args.database, args.events, args.seed):
+    if args.reload or not already_loaded(args.database, args.events, args.seed):
         lines.append(fill(console, args.database, args.events, args.seed))
     else:
         lines.append(f"reused {args.events:,} events loaded before in {args.database}")
-    store = CenterStore("postgresql+psycopg://" + dsn(args.database).split("://", 1)[1])
+    store = CenterStore(store_url(args.database))
     try:
         with (psycopg.connect(dsn(args.database), autocommit=True) as bare,
               RouteSearch(store) as route):
