@@ -30,7 +30,7 @@ from posgw.center.models import (
     SeenSeq,
     TerminalStatus,
 )
-from posgw.center.pg_schema import TOTALS_INDEX, partitioned_ddl
+from posgw.center.pg_schema import LATER_INDEXES, partitioned_ddl
 from posgw.center.pg_writer import PostgresWriter
 from posgw.center.rows import QuarantineRow, StoreRow
 from posgw.center.writer import BatchWriter, SqliteWriter, table_of
@@ -78,7 +78,8 @@ class CenterStore:
                     for statement in partitioned_ddl():
                         conn.execute(text(statement))
             SQLModel.metadata.create_all(conn, tables=_TABLES)
-            conn.execute(text(TOTALS_INDEX))  # also on a database made before it
+            for index in LATER_INDEXES:  # also on a database made before them
+                conn.execute(text(index))
             conn.execute(text(f"CREATE INDEX IF NOT EXISTS {RECONCILIATION_INDEX} ON "
                               "center_reconciliations (outcome, batch_closed_at)"))
             _add_quarantine_kind(conn)

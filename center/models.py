@@ -17,6 +17,9 @@ class ReceivedEvent(SQLModel, table=True):
     __tablename__ = "center_events"
     __table_args__ = (Index("ix_center_events_terminal_stan", "terminal_id", "stan"),
                       Index("ix_center_events_card_day", "pan_last4", "occurred_date"),
+                      # The console's merchant + day search (pg_schema.MERCHANT_DAY_INDEX).
+                      Index("ix_center_events_merchant_day", "merchant_id", "occurred_date",
+                            "occurred_at"),
                       # A gateway numbers its events once: the same seq under
                       # another event_id is a replay or a forgery, never stored.
                       UniqueConstraint("gateway_id", "seq", name="uq_center_events_gateway_seq"))

@@ -2,9 +2,11 @@
 token and the security headers.
 
 Every route is made with `page(role)` (or is in PUBLIC_PATHS): without a
-live session it answers only a redirect to /login; with a role below the
+live session it answers only a redirect to /login; an account that still
+holds a one-time password is sent to choose its own; with a role below the
 route's it answers 403; a POST without the session's CSRF token answers 403
-before the handler runs. tests/web/test_http.py checks the routes one by one.
+before the handler runs. tests/web/test_routes.py walks every route of
+`app.routes()` to check this, so a route added later is covered too.
 Forms carry text only, except on routes made with `page(role, upload=True)`
 (the cases desk's evidence): one file, the body counted as it arrives and
 refused (413) past `[cases] max_evidence_bytes`.
@@ -32,6 +34,10 @@ SESSION_COOKIE = "posgw_session"
 LOGIN_COOKIE = "posgw_login"  # the login form's own CSRF token (no session yet)
 #: Served to anyone: the login page and the stylesheet it needs.
 PUBLIC_PATHS = ("/login", "/static")
+#: Where an account signed in with a one-time password chooses its own; with
+#: signing out, the only pages it reaches until it has.
+PASSWORD_PATH = "/account/password"
+_OPEN_BEFORE_CHANGE = (PASSWORD_PATH, "/logout")
 #: Script only from our own files (static/cases.js, never needed); no inline
 #: script or style; no framing; forms
 #: post only here.
@@ -97,6 +103,8 @@ def page(role: str, *, upload: bool = False) -> Callable[[Handler], Endpoint]:
                 signed_in, console.engine, request.cookies.get(SESSION_COOKIE))
             if user is None:
                 return RedirectResponse("/login", status_code=303)
+            if user.account.must_change and request.url.path not in _OPEN_BEFORE_CHANGE:
+                return RedirectResponse(PASSWORD_PATH, status_code=303)
             if upload and not role_allows(user.account.role, role):
                 # An upload's body is not even read for a role that may not post it.
                 return await run_in_threadpool(_refused, console, request, user, "role")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Index
+from sqlalchemy import Column, DateTime, Index, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
 
@@ -33,6 +33,9 @@ class ConsoleUser(SQLModel, table=True):
     #: "" follows the browser's Accept-Language; else en, vi or zh_Hans.
     language: str = Field(default="", max_length=16)
     disabled: bool = False
+    #: Signed in with a one-time password (`users add --one-time`, `posgw demo
+    #: --console`): every page but choosing a new one is closed until it is.
+    must_change: bool = False
     failed_logins: int = 0
     locked_until: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
@@ -98,3 +101,10 @@ def create_console_tables(engine: Engine) -> None:
     """Made on first use by `posgw center users` or `posgw center web`
     (the ingest does not need them)."""
     SQLModel.metadata.create_all(engine, tables=CONSOLE_TABLES)
+    with engine.begin() as conn:
+        # Accounts made before one-time passwords get the column (create_all
+        # adds tables, never columns); none of them has to change its password.
+        columns = {column["name"] for column in inspect(conn).get_columns("center_users")}
+        if "must_change" not in columns:
+            conn.execute(text("ALTER TABLE center_users "
+                              "ADD COLUMN must_change BOOLEAN NOT NULL DEFAULT FALSE"))

@@ -33,14 +33,14 @@ from tests.e2e.harness import (
     center_toml,
     gateway_and_center,
     gateway_config,
-    leaked,
     ledger_rows,
 )
 from tests.e2e.harness import until_center_has as center_holds
 from tests.e2e.test_cases import freeze_one
 from tests.e2e.test_reconciliation_report import sell_then_settle_with_one_sale_too_many
 from tests.posgw_script import POSGW, run_posgw
-from tests.web.test_browser import CHROMIUM, LONG_DIGITS, PANS, PASSWORD, SHOTS, port_open
+from tests.web.card_numbers import assert_no_card_number
+from tests.web.test_browser import CHROMIUM, PANS, PASSWORD, SHOTS, port_open
 
 async_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
 pytestmark = [pytest.mark.e2e,
@@ -126,8 +126,8 @@ async def test_operations_in_chromium(tmp_path: Path) -> None:
     with center.engine.connect() as conn:  # the "draining" status too was taken
         assert conn.execute(text("SELECT count(*) FROM center_quarantine")).scalar() == 0
     assert len(SEEN) == 5
-    for html in [*SEEN, (tmp_path / "web.log").read_bytes()]:
-        assert not leaked(html, PANS) and not LONG_DIGITS.search(html)
+    assert_no_card_number({**{f"page {n}": html for n, html in enumerate(SEEN)},
+                           "web.log": (tmp_path / "web.log").read_bytes()}, PANS)
 
 
 async def in_the_browser(url: str, center: CenterStore) -> None:

@@ -17,6 +17,7 @@ from posgw.center.web import (
     decommission,
     fleet,
     operations,
+    password,
     reconciliation,
     search,
     story,
@@ -42,7 +43,7 @@ def used_msgids() -> set[str]:
             | set(reconciliation.WORDING) | set(operations.MESSAGES) | set(fleet.STATES)
             | set(decommission.OUTCOMES)
             | set(case_story.STATUS_LABELS.values()) | set(case_story.COMMAND_LABELS.values())
-            | set(cases.MESSAGES))
+            | set(cases.MESSAGES) | set(password.PROBLEMS.values()))
 
 
 @pytest.mark.parametrize("code", ["vi", "zh_Hans"])
