@@ -1,7 +1,8 @@
 """Write a benchmark's output into the documentation between its markers.
 
-`<!-- bench:NAME -->` ... `<!-- /bench:NAME -->` in docs/performance.md and
-bench/README.md; figures in the docs are only ever written by this.
+`<!-- bench:NAME -->` ... `<!-- /bench:NAME -->` in docs/performance.md,
+bench/README.md and the guides that quote a bench; figures in the docs are
+only ever written by this.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The pages that show the benches' output: the docs' performance page, and
+#: The pages that show every bench's output: the docs' performance page, and
 #: the benches' own README beside the commands that produce it.
 BENCH_PAGES = (ROOT / "docs" / "performance.md", ROOT / "bench" / "README.md")
+#: Guides that quote a bench's output where their readers need it (the
+#: console's page, its search figures): written with the others.
+GUIDE_PAGES = (ROOT / "docs" / "console.md",)
 
 
 def bench_block(name: str, command: str, report: str) -> str:
@@ -33,7 +37,7 @@ def replace_block(text: str, name: str, block: str) -> str | None:
 
 
 def update_readmes(name: str, command: str, report: str,
-                   pages: Sequence[Path] = BENCH_PAGES) -> list[Path]:
+                   pages: Sequence[Path] = BENCH_PAGES + GUIDE_PAGES) -> list[Path]:
     """Write NAME's block into every page that has its markers; the pages written."""
     block = bench_block(name, command, report)
     written = []

@@ -94,6 +94,27 @@ class RegisteredGateway:
 
 
 @dataclass(frozen=True, slots=True)
+class CasesConfig:
+    """`[cases]`: the console's freeze-case desk (center/web/cases.py)."""
+
+    #: Released funds reach the merchant in "typically 3-5 days" (issue 18):
+    #: the customer is promised the far end.
+    reclear_working_days: int = 5
+    #: A return to the card goes through the issuer: "about 15 working days".
+    return_working_days: int = 15
+    #: One evidence file at most this big (a scanned letter, a few photos).
+    max_evidence_bytes: int = 10 * 1024 * 1024
+    #: Files uploaded per case at most: the database holds them.
+    max_evidence_files: int = 20
+    #: How long an action waits for the branch's reply before the page shows
+    #: "waiting" (the ingest stores the reply whenever it comes); 0: no wait.
+    reply_wait_s: int = 5
+
+
+DEFAULT_CASES = CasesConfig()
+
+
+@dataclass(frozen=True, slots=True)
 class WebConfig:
     """`[web]`: the console (`posgw center web`, center/web/)."""
 
@@ -136,6 +157,8 @@ class CenterConfig:
     #: the queries never need it.
     command_key_path: Path | None = None
     web: WebConfig = DEFAULT_WEB
+    #: `[cases]`: the console's cases desk (center/web/cases.py).
+    cases: CasesConfig = DEFAULT_CASES
     #: [center] quarantine_rows_per_source (center/quarantine_cap.py).
     quarantine_rows_per_source: int = DEFAULT_ROWS_PER_SOURCE
     #: [center] seq_gap_settle_s: how long a gateway's seq may be missing
@@ -202,6 +225,7 @@ def parse_center_config(table: Mapping[str, Any], source: str = "",
         max_event_age_s=age,
         command_key_path=(base_dir or Path.cwd()) / command_key if command_key else None,
         web=_web(root.sub("web")),
+        cases=_cases(root.sub("cases")),
         quarantine_rows_per_source=rows_per_source,
         seq_gap_settle_s=settle,
         calendar=_calendar(root.sub("calendar")),
@@ -253,6 +277,23 @@ def _web(reader: TableReader) -> WebConfig:
         max_failed_logins=reader.integer("max_failed_logins", DEFAULT_WEB.max_failed_logins,
                                          1, 100),
         lockout_s=reader.integer("lockout_s", DEFAULT_WEB.lockout_s, 1, 7 * 86400),
+    )
+    reader.reject_unknown()
+    return config
+
+
+def _cases(reader: TableReader) -> CasesConfig:
+    default = DEFAULT_CASES
+    config = CasesConfig(
+        reclear_working_days=reader.integer("reclear_working_days",
+                                            default.reclear_working_days, 0, 60),
+        return_working_days=reader.integer("return_working_days",
+                                           default.return_working_days, 0, 120),
+        max_evidence_bytes=reader.integer("max_evidence_bytes", default.max_evidence_bytes,
+                                          1024, 100 * 1024 * 1024),
+        max_evidence_files=reader.integer("max_evidence_files", default.max_evidence_files,
+                                          1, 1000),
+        reply_wait_s=reader.integer("reply_wait_s", default.reply_wait_s, 0, 60),
     )
     reader.reject_unknown()
     return config

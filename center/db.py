@@ -17,16 +17,20 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
+from posgw.center.case_models import CaseTransition, CenterCase, CommandReply
 from posgw.center.models import (
+    RECONCILIATION_INDEX,
     GatewayKey,
     GatewaySeqs,
+    GatewayStatus,
     QuarantinedPayload,
     QuarantineOverflow,
     ReceivedEvent,
     ReceivedReconciliation,
     SeenSeq,
+    TerminalStatus,
 )
-from posgw.center.pg_schema import TOTALS_INDEX, partitioned_ddl
+from posgw.center.pg_schema import LATER_INDEXES, partitioned_ddl
 from posgw.center.pg_writer import PostgresWriter
 from posgw.center.rows import QuarantineRow, StoreRow
 from posgw.center.settlement.tables import SETTLEMENT_MODELS
@@ -38,7 +42,8 @@ log = logging.getLogger(__name__)
 
 _TABLES = [table_of(model) for model in (
     ReceivedEvent, QuarantinedPayload, QuarantineOverflow, GatewayKey, ReceivedReconciliation,
-    SeenSeq, GatewaySeqs, *SETTLEMENT_MODELS)]
+    SeenSeq, GatewaySeqs, TerminalStatus, GatewayStatus, CenterCase, CaseTransition,
+    CommandReply, *SETTLEMENT_MODELS)]
 #: Any constant works: it only has to be the same in every center process.
 SCHEMA_LOCK_KEY = 0x706F7367_63656E74  # "posgcent"
 
@@ -74,7 +79,10 @@ class CenterStore:
                     for statement in partitioned_ddl():
                         conn.execute(text(statement))
             SQLModel.metadata.create_all(conn, tables=_TABLES)
-            conn.execute(text(TOTALS_INDEX))  # also on a database made before it
+            for index in LATER_INDEXES:  # also on a database made before them
+                conn.execute(text(index))
+            conn.execute(text(f"CREATE INDEX IF NOT EXISTS {RECONCILIATION_INDEX} ON "
+                              "center_reconciliations (outcome, batch_closed_at)"))
             _add_quarantine_kind(conn)
             _add_gateway_branch(conn)
 

@@ -32,9 +32,13 @@ goes to the quarantine table with the reason, never into the events table;
 at most `quarantine_rows_per_source` rows per topic branch, the rest only
 counted (center/quarantine_cap.py).
 
-Terminal statuses, cases and command replies are verified the same way but
-only their seq is recorded, in the batch's transaction: with the stored
-events it shows which of a gateway's seqs never arrived (center/seq_gaps.py).
+Terminal statuses, cases and command replies are verified the same way and
+their seq is recorded, in the batch's transaction: with the stored events
+it shows which of a gateway's seqs never arrived (center/seq_gaps.py).
+Cases and replies are also kept, in the same transaction, in tables of
+their own (center/case_records.py): the console's cases desk reads them;
+of terminal and gateway statuses the latest of each is kept
+(center/fleet_status.py): the console's fleet page reads them.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from posgw.center.checks import check_time, check_topic, shown_topic
 from posgw.center.config import DEFAULT_MAX_CLOCK_SKEW_S, DEFAULT_MAX_EVENT_AGE_S
 from posgw.center.confirmations import Confirmation, ConfirmationBook
 from posgw.center.db import CenterStore
+from posgw.center.fleet_status import STATUS_SCHEMAS, check_status_time
 from posgw.center.quarantine_cap import DEFAULT_ROWS_PER_SOURCE, QuarantineCap, topic_source
 from posgw.center.registry import GatewayTrust
 from posgw.center.rows import (
@@ -119,7 +124,8 @@ class Received:
 @dataclass(frozen=True, slots=True)
 class BatchResult:
     #: Per message, in order: "ingested", "duplicate", "quarantined" or
-    #: "counted" (a status, case or reply: its seq recorded, nothing stored).
+    #: "counted" (a status, case or reply: its seq recorded; a case or reply
+    #: also kept in its own table, center/case_records.py).
     outcomes: list[str]
     confirmations: list[Confirmation]
 
@@ -197,16 +203,18 @@ class CenterIngest:
         refused = [self._quarantine_row(c.message, c.refusal, signed=c.payload is not None)
                    for c in checked if c.refusal is not None]
         seen: list[tuple[str, int]] = []
+        recorded: list[dict[str, Any]] = []  # statuses, cases and command replies
         for item in checked:
             if item.refusal is None and item.payload is not None:
                 if counted_only(item.payload):
                     if item.payload["schema"] != GATEWAY_STATUS_SCHEMA:
                         seen.append((str(item.payload["gateway_id"]), int(item.payload["seq"])))
+                    recorded.append(item.payload)
                     continue
                 rows.setdefault(str(item.payload["event_id"]),
                                 StoreRow(item.message.topic, item.payload, item.message.raw))
         inserted, failed = await asyncio.to_thread(self._store_batch, list(rows.values()),
-                                                   refused, seen)
+                                                   refused, seen, recorded)
         self.batches += 1
         book = ConfirmationBook(self._mqtt.topic_prefix)
         self._logged_in_batch = 0
@@ -253,13 +261,14 @@ class CenterIngest:
                              keep_bytes=MAX_QUARANTINE_TEXT if signed else MAX_UNSIGNED_TEXT)
 
     def _store_batch(self, rows: list[StoreRow], refused: list[QuarantineRow],
-                     seen: list[tuple[str, int]]) -> tuple[set[str], dict[str, BadPayload]]:
+                     seen: list[tuple[str, int]], recorded: list[dict[str, Any]]
+                     ) -> tuple[set[str], dict[str, BadPayload]]:
         """(event_ids inserted now, event_id -> why it could not be stored).
         Blocking: runs in a worker thread, once per batch."""
         writer = self._store.writer()
         kept, overflow = self._cap.split(refused, self._store.quarantined_from)
         try:
-            written = writer.write(rows, kept, overflow, seen)
+            written = writer.write(rows, kept, overflow, seen, recorded)
             self.quarantine_overflow += sum(overflow.values())
             return written, {}
         except BatchRefused as exc:
@@ -283,7 +292,7 @@ class CenterIngest:
         writer.quarantine(kept + [
             self._quarantine_row(Received(by_id[event_id].topic, by_id[event_id].raw), why,
                                  signed=True)
-            for event_id, why in failed.items()], overflow, seen)
+            for event_id, why in failed.items()], overflow, seen, recorded)
         self.quarantine_overflow += sum(overflow.values())
         return inserted, failed
 
@@ -324,6 +333,8 @@ class CenterIngest:
             if schema in INGESTED_SCHEMAS:  # what is only counted may be old (retained)
                 check_time(payload["occurred_at"], self._clock.utc_now(),
                            self.max_clock_skew, self.max_event_age)
+            elif schema in STATUS_SCHEMAS:
+                check_status_time(payload)
         except BadPayload as exc:
             # A payload on another branch's topic gets no confirmation: whoever
             # put it there was not necessarily the gateway that signed it.

@@ -17,6 +17,9 @@ class ReceivedEvent(SQLModel, table=True):
     __tablename__ = "center_events"
     __table_args__ = (Index("ix_center_events_terminal_stan", "terminal_id", "stan"),
                       Index("ix_center_events_card_day", "pan_last4", "occurred_date"),
+                      # The console's merchant + day search (pg_schema.MERCHANT_DAY_INDEX).
+                      Index("ix_center_events_merchant_day", "merchant_id", "occurred_date",
+                            "occurred_at"),
                       # A gateway numbers its events once: the same seq under
                       # another event_id is a replay or a forgery, never stored.
                       UniqueConstraint("gateway_id", "seq", name="uq_center_events_gateway_seq"))
@@ -129,13 +132,18 @@ class GatewayKey(SQLModel, table=True):
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
 
 
+RECONCILIATION_INDEX = "ix_center_reconciliations_outcome_closed"
+
+
 class ReceivedReconciliation(SQLModel, table=True):
     """A gateway's report of one closed batch (schemas/reconciliation.v1.json):
     the terminal's totals against the gateway ledger's, and what differs."""
 
     __tablename__ = "center_reconciliations"
     __table_args__ = (UniqueConstraint("gateway_id", "seq",
-                                       name="uq_center_reconciliations_gateway_seq"),)
+                                       name="uq_center_reconciliations_gateway_seq"),
+                      # The console lists the mismatched ones by day.
+                      Index(RECONCILIATION_INDEX, "outcome", "batch_closed_at"))
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(unique=True, max_length=64)
@@ -148,3 +156,43 @@ class ReceivedReconciliation(SQLModel, table=True):
     batch_closed_at: str = Field(max_length=40)  # as signed: UTC ISO 8601
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class TerminalStatus(SQLModel, table=True):
+    """The latest status of a terminal (terminal-status.v1), newest
+    `occurred_at` winning (center/fleet_status.py). Times are fixed-width UTC
+    text (`2026-12-07T19:28:43.123456Z`), so they compare as text on both
+    databases."""
+
+    __tablename__ = "center_terminal_status"
+
+    branch_id: str = Field(primary_key=True, max_length=32)
+    terminal_id: str = Field(primary_key=True, max_length=16)
+    gateway_id: str = Field(max_length=64)
+    state: str = Field(max_length=16)  # online | offline | decommissioned
+    profile: str | None = Field(default=None, max_length=64)
+    driver: str | None = Field(default=None, max_length=8)
+    #: A decommissioned terminal's final statement, as JSON text (kept once sent).
+    statement: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    occurred_at: str = Field(max_length=32)
+    received_at: str = Field(max_length=32)
+
+
+class GatewayStatus(SQLModel, table=True):
+    """The latest status of a gateway (gateway-status.v1): its birth and
+    refreshed births while online, its Last Will or goodbye when it goes
+    (center/fleet_status.py says how a Will, signed at connect time, is
+    ordered). Times as in TerminalStatus."""
+
+    __tablename__ = "center_gateway_status"
+
+    gateway_id: str = Field(primary_key=True, max_length=64)
+    branch_id: str = Field(max_length=32)
+    state: str = Field(max_length=16)  # online | offline
+    last_seq: int
+    #: The outbox counts of the newest birth, as JSON text; None before any.
+    outbox: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    occurred_at: str = Field(max_length=32)  # the newest status's, by the gateway's clock
+    online_since: str = Field(max_length=32)  # the birth that began this connection
+    offline_at: str | None = Field(default=None, max_length=32)  # when the death arrived
+    received_at: str = Field(max_length=32)  # the last status received: last seen

@@ -17,12 +17,15 @@ pre-ping cost more CPU than the insert itself.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
 
+from posgw.center.case_records import Statements, record
+from posgw.center.case_state import time_text
+from posgw.center.fleet_status import psycopg_style, store_statuses
 from posgw.center.pg_schema import (
     EVENT_COLUMNS,
     EVENT_IDS_TABLE,
@@ -43,7 +46,7 @@ from posgw.center.rows import (
     StoreUnavailable,
     reconciliation_values,
 )
-from posgw.center.writer import Seen
+from posgw.center.writer import Recorded, Seen
 
 CONNECT_TIMEOUT_S = 10
 _ARRAY_TYPE = {"integer": "bigint[]", "timestamptz": "timestamptz[]"}
@@ -125,9 +128,10 @@ class PostgresWriter:
         self._months: set[date] = set()  # partitions known to exist
 
     def write(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow],
-              overflow: Overflow | None = None, seen: Seen = ()) -> set[str]:
+              overflow: Overflow | None = None, seen: Seen = (),
+              recorded: Recorded = ()) -> set[str]:
         try:
-            return self._in_transaction(rows, quarantined, overflow, seen)
+            return self._in_transaction(rows, quarantined, overflow, seen, recorded)
         except (psycopg.IntegrityError, psycopg.DataError) as exc:
             raise BatchRefused(type(exc).__name__) from exc
 
@@ -142,8 +146,9 @@ class PostgresWriter:
             raise NotStorable(f"not storable: {type(exc).__name__}") from exc
 
     def quarantine(self, quarantined: Sequence[QuarantineRow],
-                   overflow: Overflow | None = None, seen: Seen = ()) -> None:
-        self._in_transaction([], quarantined, overflow, seen)
+                   overflow: Overflow | None = None, seen: Seen = (),
+                   recorded: Recorded = ()) -> None:
+        self._in_transaction([], quarantined, overflow, seen, recorded)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -151,7 +156,8 @@ class PostgresWriter:
             self._conn = None
 
     def _in_transaction(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow],
-                        overflow: Overflow | None = None, seen: Seen = ()) -> set[str]:
+                        overflow: Overflow | None = None, seen: Seen = (),
+                        recorded: Recorded = ()) -> set[str]:
         events = [row for row in rows if not row.is_reconciliation]
         reports = [row for row in rows if row.is_reconciliation]
         try:
@@ -169,6 +175,11 @@ class PostgresWriter:
                                                   in overflow.items()])
                 if seen:
                     cursor.executemany(SEEN, list(seen))
+                if recorded:
+                    store_statuses(lambda sql, params: _rows(cursor, sql, params), recorded,
+                                   datetime.now(UTC), lock=True)
+                    record(_statements(cursor), recorded, time_text(datetime.now(UTC)),
+                           lock=" FOR UPDATE")
         except (psycopg.IntegrityError, psycopg.DataError):
             raise  # the transaction was rolled back; the connection is fine
         except psycopg.Error as exc:
@@ -207,6 +218,20 @@ def _returned(cursor: psycopg.Cursor[Any], statement: str,
         return set()
     cursor.execute(statement, arrays, prepare=True)
     return {str(event_id) for (event_id,) in cursor.fetchall()}
+
+
+def _rows(cursor: psycopg.Cursor[Any], statement: str,
+          params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    cursor.execute(psycopg_style(statement), params)
+    return list(cursor.fetchall()) if cursor.description is not None else []
+
+
+def _statements(cursor: psycopg.Cursor[Any]) -> Statements:
+    """center/case_records.py's statements on this transaction's cursor."""
+    def run(statement: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        cursor.execute(statement, params)
+        return list(cursor.fetchall()) if cursor.description is not None else []
+    return run
 
 
 def _event_arrays(rows: Sequence[StoreRow]) -> list[Any] | None:

@@ -2,7 +2,10 @@
 
 Transaction events and batch reports are stored; terminal statuses, cases
 and command replies (everything else a gateway's outbox numbers with its
-seq) are verified and only their seq recorded (center/seq_gaps.py). The
+seq) are verified and their seq recorded (center/seq_gaps.py); cases and
+replies are also kept in their own tables (center/case_records.py), and of
+the terminal and gateway statuses the latest is kept per terminal and
+gateway (center/fleet_status.py). The
 schema a payload may name depends on the topic it came on: a status topic
 carries no transaction event.
 """

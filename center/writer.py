@@ -10,16 +10,19 @@ PostgreSQL has its own (center/pg_writer.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Table, inspect, select
+from sqlalchemy import Table, inspect, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlmodel import SQLModel
 
+from posgw.center.case_records import record, sqlite_statements
+from posgw.center.case_state import time_text
+from posgw.center.fleet_status import store_statuses
 from posgw.center.models import (
     QuarantinedPayload,
     QuarantineOverflow,
@@ -42,11 +45,13 @@ from posgw.center.rows import (
 
 class BatchWriter(Protocol):
     def write(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow],
-              overflow: Overflow | None = None, seen: Seen = ()) -> set[str]:
+              overflow: Overflow | None = None, seen: Seen = (),
+              recorded: Recorded = ()) -> set[str]:
         """Store `rows` (distinct event_ids), `quarantined`, the counts of
-        quarantined payloads not kept (`overflow`) and the (gateway_id, seq)
-        of payloads only counted (`seen`) in one transaction; the event_ids
-        inserted now (the others were held already).
+        quarantined payloads not kept (`overflow`), the (gateway_id, seq)
+        of payloads counted (`seen`) and the cases and command replies
+        among them (`recorded`: center/case_records.py) in one transaction;
+        the event_ids inserted now (the others were held already).
         Raises BatchRefused (nothing written) or StoreUnavailable."""
 
     def write_one(self, row: StoreRow) -> bool:
@@ -54,8 +59,10 @@ class BatchWriter(Protocol):
         Raises ReplayedSeq, NotStorable or StoreUnavailable."""
 
     def quarantine(self, quarantined: Sequence[QuarantineRow],
-                   overflow: Overflow | None = None, seen: Seen = ()) -> None:
-        """Store quarantined payloads (overflow counts, seen seqs) in one transaction."""
+                   overflow: Overflow | None = None, seen: Seen = (),
+                   recorded: Recorded = ()) -> None:
+        """Store quarantined payloads (overflow counts, seen seqs, recorded
+        cases and replies) in one transaction."""
 
     def close(self) -> None: ...
 
@@ -71,8 +78,12 @@ def table_of(model: type[SQLModel]) -> Table:
 
 EVENTS, RECONCILIATIONS, QUARANTINE, OVERFLOW, SEEN = (table_of(model) for model in (
     ReceivedEvent, ReceivedReconciliation, QuarantinedPayload, QuarantineOverflow, SeenSeq))
-#: (gateway_id, seq) of verified payloads the center counts but does not store.
+#: (gateway_id, seq) of verified payloads the center counts but does not store
+#: among its events.
 Seen = Sequence[tuple[str, int]]
+#: Verified case.v1 and command-reply.v1 payloads (center/case_records.py),
+#: terminal-status.v1 and gateway-status.v1 (center/fleet_status.py).
+Recorded = Sequence[dict[str, Any]]
 
 
 class SqliteWriter:
@@ -82,7 +93,8 @@ class SqliteWriter:
         self._engine = engine
 
     def write(self, rows: Sequence[StoreRow], quarantined: Sequence[QuarantineRow],
-              overflow: Overflow | None = None, seen: Seen = ()) -> set[str]:
+              overflow: Overflow | None = None, seen: Seen = (),
+              recorded: Recorded = ()) -> set[str]:
         now = datetime.now(UTC)
         try:
             with self._engine.begin() as conn:
@@ -94,6 +106,7 @@ class SqliteWriter:
                     for row in rows if row.is_reconciliation])
                 _quarantine(conn, quarantined, overflow, now)
                 _seen(conn, seen)
+                _recorded(conn, recorded, now)
         except (IntegrityError, DataError) as exc:
             raise BatchRefused(type(exc.orig).__name__) from exc
         except OperationalError as exc:
@@ -115,11 +128,14 @@ class SqliteWriter:
             raise NotStorable(f"not storable: {type(exc.orig).__name__}") from exc
 
     def quarantine(self, quarantined: Sequence[QuarantineRow],
-                   overflow: Overflow | None = None, seen: Seen = ()) -> None:
-        if quarantined or overflow or seen:
+                   overflow: Overflow | None = None, seen: Seen = (),
+                   recorded: Recorded = ()) -> None:
+        if quarantined or overflow or seen or recorded:
+            now = datetime.now(UTC)
             with self._engine.begin() as conn:
-                _quarantine(conn, quarantined, overflow, datetime.now(UTC))
+                _quarantine(conn, quarantined, overflow, now)
                 _seen(conn, seen)
+                _recorded(conn, recorded, now)
 
     def close(self) -> None:
         """The engine is the store's: nothing of the writer's own to close."""
@@ -156,3 +172,20 @@ def _seen(conn: Connection, seen: Seen) -> None:
     if seen:
         conn.execute(sqlite.insert(SEEN).on_conflict_do_nothing(),
                      [{"gateway_id": gateway_id, "seq": seq} for gateway_id, seq in seen])
+
+
+def _recorded(conn: Connection, recorded: Recorded, now: datetime) -> None:
+    """Cases and replies in their tables, the latest statuses in theirs
+    (each part takes the schemas it keeps and leaves the others)."""
+    record(sqlite_statements(conn), recorded, time_text(now))
+    _statuses(conn, recorded, now)
+
+
+def _statuses(conn: Connection, statuses: Recorded, now: datetime) -> None:
+    if statuses:
+        store_statuses(lambda sql, params: _rows(conn, sql, params), statuses, now)
+
+
+def _rows(conn: Connection, statement: str, params: Mapping[str, Any]) -> list[Any]:
+    result = conn.execute(text(statement), dict(params))
+    return list(result) if result.returns_rows else []

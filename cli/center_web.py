@@ -11,11 +11,15 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from posgw.cli.center_context import config_of
 from posgw.cli.common import center_store, database_failed, fail, plain_table, shown_url
+
+if TYPE_CHECKING:
+    from posgw.center.web.accounts import Account
 
 
 @click.command(short_help="Serve the center console (web) on --listen.")
@@ -66,27 +70,34 @@ def users() -> None:
 @click.option("--role", type=click.Choice(["viewer", "risk", "admin"]), required=True)
 @click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Read the password from this file's first line (else a prompt).")
+@click.option("--one-time", is_flag=True,
+              help="Generate a one-time password and print it: the account must choose "
+                   "its own at its first sign-in.")
 @click.option("--language", type=click.Choice(["", "en", "vi", "zh_Hans"]), default="",
               help="The account's language (default: the browser's).")
 @click.pass_context
 def users_add(ctx: click.Context, name: str, role: str, password_file: Path | None,
-              language: str) -> None:
+              one_time: bool, language: str) -> None:
     """Add an account NAME with ROLE."""
     from posgw.center.web import audit
-    from posgw.center.web.accounts import AccountError, add_user
+    from posgw.center.web.accounts import AccountError, add_user, one_time_password
     from posgw.center.web.models import create_console_tables
 
-    password = _password(password_file)
+    if one_time and password_file is not None:
+        fail("center users add", "--one-time or --password-file, not both")
+    password = one_time_password() if one_time else _password(password_file)
     store = center_store(config_of(ctx), "center users", create=True)
     try:
         create_console_tables(store.engine)
-        add_user(store.engine, name, role, password, language=language)
+        add_user(store.engine, name, role, password, language=language, must_change=one_time)
         audit.record(store.engine, _operator(), "add account", "ok", object=f"{name} ({role})")
     except AccountError as exc:
         fail("center users add", exc)
     finally:
         store.close()
     click.echo(f"added {name} ({role})")
+    if one_time:
+        click.echo(f"one-time password: {password} (to be replaced at the first sign-in)")
 
 
 def _operator() -> str:
@@ -120,10 +131,16 @@ def users_list(ctx: click.Context) -> None:
         accounts = list_users(store.engine)
     finally:
         store.close()
-    rows = [(a.name, a.role, a.language or "(browser)",
-             "disabled" if a.disabled else f"locked until {a.locked_until:%Y-%m-%d %H:%M} UTC"
-             if a.locked_until else "active") for a in accounts]
+    rows = [(a.name, a.role, a.language or "(browser)", _state(a)) for a in accounts]
     click.echo(plain_table(("name", "role", "language", "state"), rows))
+
+
+def _state(account: Account) -> str:
+    if account.disabled:
+        return "disabled"
+    if account.locked_until:
+        return f"locked until {account.locked_until:%Y-%m-%d %H:%M} UTC"
+    return "active, one-time password" if account.must_change else "active"
 
 
 @users.command("disable")

@@ -13,8 +13,14 @@ import logging
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+from posgw.cli.common import fail
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 DEFAULT_DURATION_S = 30.0
 DEFAULT_TCP_TERMINALS = 3
@@ -39,8 +45,14 @@ DEFAULT_RATE = 4.0
 @click.option("--broker", "broker_choice", type=click.Choice(["auto", "mosquitto", "embedded"]),
               default="auto", show_default=True,
               help="auto: mosquitto when installed, else the embedded Python broker.")
+@click.option("--console", "with_console", is_flag=True,
+              help="Then leave the center console running over the demo's center "
+                   "database, with an admin account and its one-time password, until Ctrl-C.")
+@click.option("--console-listen", metavar="HOST:PORT",
+              help="Where the console serves (default: a free port on 127.0.0.1).")
 def demo(duration: float, terminals: int, rate: float, summary_json: Path | None,
-         workdir: Path | None, seed: int, broker_choice: str) -> None:
+         workdir: Path | None, seed: int, broker_choice: str, with_console: bool,
+         console_listen: str | None) -> None:
     """Run the whole system on this machine and check nothing was lost.
 
     \b
@@ -60,6 +72,12 @@ def demo(duration: float, terminals: int, rate: float, summary_json: Path | None
     by outcome and the check: ledger final transactions vs events at the
     center, missing, duplicates. Exit status 0 only when the center holds
     exactly the ledger's final transactions.
+
+    \b
+    With --console it then serves the center console over the center's
+    database (search what just happened), prints its URL and a one-time
+    admin password (the first sign-in chooses a new one), and runs until
+    Ctrl-C.
     """
     from rich.console import Console
 
@@ -67,6 +85,7 @@ def demo(duration: float, terminals: int, rate: float, summary_json: Path | None
     from posgw.sandbox.demo.summary import summary_tables
 
     console = Console()
+    address = _console_address(console_listen) if with_console else None
     folder = workdir or scratch_dir()
     folder.mkdir(parents=True, exist_ok=True)
     _log_to(folder / "demo.log")
@@ -76,9 +95,39 @@ def demo(duration: float, terminals: int, rate: float, summary_json: Path | None
         console.print(table)
     if summary_json is not None:
         summary_json.write_text(json.dumps(summary.as_json(), indent=2) + "\n")
-    if workdir is None:
-        shutil.rmtree(folder, ignore_errors=True)
+    try:
+        if address is not None:
+            _console(console, folder, address)
+    finally:  # also when the console could not start (its address taken)
+        if workdir is None:
+            shutil.rmtree(folder, ignore_errors=True)
     sys.exit(0 if summary.ok else 1)
+
+
+def _console_address(listen: str | None) -> tuple[str, int]:
+    """Checked before the demo runs: a typo is not found a minute later."""
+    from posgw.sandbox.demo.console import listen_address
+
+    try:
+        return listen_address(listen)
+    except ValueError as exc:
+        fail("demo", exc)
+
+
+def _console(console: Console, folder: Path, address: tuple[str, int]) -> None:
+    """Serve the console until Ctrl-C; its address and password printed once it listens."""
+    from posgw.sandbox.demo.console import Invitation, serve_console
+    from posgw.sandbox.demo.stack import BRANCH
+
+    def announce(invitation: Invitation) -> None:
+        console.print(f"\ncenter console: {invitation.url}\n"
+                      f"  sign in as [bold]{invitation.name}[/] with the one-time password "
+                      f"[bold]{invitation.password}[/] (you choose your own at once)\n"
+                      f"  search the payments above (by branch: {BRANCH}, today); "
+                      "Ctrl-C stops the console", soft_wrap=True)
+
+    serve_console(folder, address, announce)
+    console.print("console stopped")
 
 
 def _log_to(path: Path) -> None:

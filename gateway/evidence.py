@@ -28,13 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from posgw.drivers.private_files import make_private_folder
+from posgw.protocols.redact import card_number_at
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 MAX_FILENAME = 255
 MAX_SUBMITTER = 64
 HELD_AT = ("gateway", "center")
-#: 13-19 digits (ISO/IEC 7812 PAN lengths), single spaces or dashes between them.
-_CARD_LIKE = re.compile(rb"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
 
 
 class EvidenceError(ValueError):
@@ -87,19 +86,10 @@ def checked_label(value: object, name: str, limit: int) -> str:
 
 def refuse_card_numbers(data: bytes, what: str) -> None:
     """EvidenceError when `data` shows what looks like a card number (never echoed)."""
-    for match in _CARD_LIKE.finditer(data):
-        digits = bytes(c for c in match.group() if 48 <= c <= 57)
-        if luhn_valid(digits):
-            raise EvidenceError(f"{what} shows what looks like a card number at byte "
-                                f"{match.start()}: mask it (first 6, last 4) and submit again")
-
-
-def luhn_valid(digits: bytes) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        digit = (char - 48) * (2 if index % 2 else 1)
-        total += digit - 9 if digit > 9 else digit
-    return total % 10 == 0
+    offset = card_number_at(data)
+    if offset is not None:
+        raise EvidenceError(f"{what} shows what looks like a card number at byte "
+                            f"{offset}: mask it (first 6, last 4) and submit again")
 
 
 class EvidenceStore:

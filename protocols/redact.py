@@ -6,7 +6,11 @@ Track data and PIN blocks are never shown: only their shape survives.
 
 from __future__ import annotations
 
+import re
+
 _TRACK_SEPARATORS = "=D^"
+#: 13-19 digits (ISO/IEC 7812 PAN lengths), single spaces or dashes between them.
+_CARD_LIKE = re.compile(rb"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
 
 
 def mask_pan(pan: str) -> str:
@@ -14,6 +18,27 @@ def mask_pan(pan: str) -> str:
     if len(pan) <= 10:
         return "*" * len(pan)
     return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
+
+
+def card_number_at(data: bytes) -> int | None:
+    """The offset of the first run in `data` that reads as a card number
+    (13-19 digits passing the Luhn check), or None. A guard for text (a
+    letter, an export): digits inside an image or a compressed file are
+    not seen."""
+    for match in _CARD_LIKE.finditer(data):
+        digits = bytes(c for c in match.group() if 48 <= c <= 57)
+        if luhn_valid(digits):
+            return match.start()
+    return None
+
+
+def luhn_valid(digits: bytes) -> bool:
+    """ISO/IEC 7812's check digit holds for these ASCII digits."""
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        digit = (char - 48) * (2 if index % 2 else 1)
+        total += digit - 9 if digit > 9 else digit
+    return total % 10 == 0
 
 
 def mask_track(track: str) -> str:

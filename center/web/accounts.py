@@ -8,6 +8,7 @@ checking the password (so a guesser learns nothing while it is locked).
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -26,6 +27,8 @@ DEFAULT_LOCKOUT = timedelta(minutes=15)
 #: Long enough to resist guessing offline from a stolen database's hashes.
 MIN_PASSWORD_LENGTH = 10
 LANGUAGES = ("en", "vi", "zh_Hans")
+#: Random bytes of a one-time password (URL-safe base64: 16 characters).
+ONE_TIME_PASSWORD_BYTES = 12
 _HASHER = PasswordHasher()  # argon2id with the library's (RFC 9106) defaults
 
 
@@ -46,24 +49,61 @@ class Account:
     language: str
     disabled: bool
     locked_until: datetime | None
+    must_change: bool = False
 
 
 def add_user(engine: Engine, name: str, role: str, password: str, *,
-             language: str = "", clock: Clock = SYSTEM_CLOCK) -> None:
+             language: str = "", must_change: bool = False,
+             clock: Clock = SYSTEM_CLOCK) -> None:
+    """A new account; with `must_change` its first sign-in leads only to
+    choosing a new password."""
     if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
         raise AccountError("a name is 1-64 letters, digits, '-', '_' or '.'")
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
     if language and language not in LANGUAGES:
         raise AccountError(f"language must be one of {', '.join(LANGUAGES)}")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+    _check_length(password)
     with Session(engine) as session:
         if _user(session, name) is not None:
             raise AccountError(f"{name} exists already")
         session.add(ConsoleUser(name=name, role=role, password_hash=_HASHER.hash(password),
-                                language=language, created_at=clock.utc_now()))
+                                language=language, must_change=must_change,
+                                created_at=clock.utc_now()))
         session.commit()
+
+
+def one_time_password() -> str:
+    """A password to hand over once (printed, read out): the account must
+    replace it at its first sign-in."""
+    return secrets.token_urlsafe(ONE_TIME_PASSWORD_BYTES)
+
+
+def change_password(engine: Engine, name: str, current: str, new: str, *,
+                    max_failures: int = DEFAULT_MAX_FAILURES,
+                    lockout: timedelta = DEFAULT_LOCKOUT) -> None:
+    """The account's own change: the current password proves who asks, and
+    a wrong one counts towards the lockout as at sign-in (a session left
+    open is no way to guess it). Clears `must_change`. AccountError says
+    what is wrong."""
+    _check_length(new)
+    if new == current:
+        raise AccountError("the new password must differ from the current one")
+    if check_password(engine, name, current, max_failures=max_failures,
+                      lockout=lockout) is not LoginOutcome.OK:
+        raise AccountError("the current password is wrong")
+    with Session(engine) as session:
+        user = _user(session, name)
+        if user is None:
+            raise AccountError("the current password is wrong")
+        user.password_hash, user.must_change = _HASHER.hash(new), False
+        session.add(user)
+        session.commit()
+
+
+def _check_length(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
 
 
 def list_users(engine: Engine) -> list[Account]:
@@ -140,7 +180,8 @@ def _user(session: Session, name: str) -> ConsoleUser | None:
 
 def _account(user: ConsoleUser) -> Account:
     locked = _aware(user.locked_until) if user.locked_until is not None else None
-    return Account(user.name, user.role, user.language, user.disabled, locked)
+    return Account(user.name, user.role, user.language, user.disabled, locked,
+                   user.must_change)
 
 
 def _aware(moment: datetime) -> datetime:

@@ -15,7 +15,8 @@ from starlette.staticfiles import StaticFiles
 
 from posgw.center.config import CenterConfig
 from posgw.center.db import CenterStore
-from posgw.center.web import login, pages
+from posgw.center.web import cases, login, operations, pages, password
+from posgw.center.web.case_models import create_case_desk_tables
 from posgw.center.web.console import HERE, Console
 from posgw.center.web.guard import SecurityHeaders
 from posgw.center.web.models import create_console_tables
@@ -30,7 +31,24 @@ def routes() -> list[Route | Mount]:
         Route("/search", pages.search_form, methods=["GET"]),
         Route("/search", pages.search_submit, methods=["POST"]),
         Route("/tx/{event_id}", pages.transaction, methods=["GET"]),
+        Route("/cases", cases.queue, methods=["GET"]),
+        Route("/cases/{case_id}", cases.case_page, methods=["GET"]),
+        Route("/cases/{case_id}/release", cases.release, methods=["POST"]),
+        Route("/cases/{case_id}/return", cases.return_to_card, methods=["POST"]),
+        Route("/cases/{case_id}/expire", cases.expire, methods=["POST"]),
+        Route("/cases/{case_id}/evidence", cases.upload_evidence, methods=["POST"]),
+        Route("/cases/{case_id}/evidence/{sha256}", cases.download_evidence, methods=["GET"]),
         Route("/account/language", pages.account_language, methods=["POST"]),
+        Route("/dashboard", operations.dashboard, methods=["GET"]),
+        Route("/fleet", operations.fleet, methods=["GET"]),
+        Route("/fleet/{branch}/{terminal}", operations.fleet_terminal, methods=["GET"]),
+        Route("/fleet/{branch}/{terminal}/decommission", operations.decommission_confirm,
+              methods=["GET"]),
+        Route("/fleet/{branch}/{terminal}/decommission", operations.decommission_submit,
+              methods=["POST"]),
+        Route("/reconciliation", operations.reconciliation, methods=["GET"]),
+        Route("/account/password", password.password_form, methods=["GET"]),
+        Route("/account/password", password.password_submit, methods=["POST"]),
         Route("/admin/users", pages.admin_users, methods=["GET"]),
         Route("/admin/audit", pages.admin_audit, methods=["GET"]),
         Route("/admin/audit.csv", pages.admin_audit_csv, methods=["GET"]),
@@ -42,6 +60,7 @@ def create_app(config: CenterConfig, store: CenterStore | None = None) -> Starle
     """The console over `config`'s center database (its tables made if missing)."""
     store = store or CenterStore(config.database)
     create_console_tables(store.engine)
+    create_case_desk_tables(store.engine)
     app = Starlette(routes=routes(), middleware=[Middleware(SecurityHeaders)])
     app.state.console = Console(config, store)
     return app

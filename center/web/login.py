@@ -16,10 +16,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from posgw.center.web import audit
-from posgw.center.web.accounts import LoginOutcome, check_password
+from posgw.center.web.accounts import LoginOutcome, check_password, find_user
 from posgw.center.web.console import Console
 from posgw.center.web.guard import (
     LOGIN_COOKIE,
+    PASSWORD_PATH,
     SESSION_COOKIE,
     PageCall,
     client_of,
@@ -72,7 +73,10 @@ async def login_submit(request: Request) -> Response:
         return _form(request, "failed", status_code=401)
     session_token = await run_in_threadpool(open_session, console.engine, name,
                                             console.session_ttl)
-    response = RedirectResponse("/search", status_code=303)
+    account = await run_in_threadpool(find_user, console.engine, name)
+    # A one-time password opens only the page that replaces it.
+    first_page = PASSWORD_PATH if account is not None and account.must_change else "/search"
+    response = RedirectResponse(first_page, status_code=303)
     set_cookie(response, SESSION_COOKIE, session_token, console.config.web.session_ttl_s)
     response.delete_cookie(LOGIN_COOKIE, path="/")
     return response

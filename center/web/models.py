@@ -1,12 +1,12 @@
 """The console's own tables, in the center database beside the events:
-accounts, sessions and the audit trail. Nothing else is kept anywhere, so
+accounts, sessions, the audit trail and the decommissions it sent. Nothing else is kept anywhere, so
 several console processes can serve behind one load balancer."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Index
+from sqlalchemy import Column, DateTime, Index, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
 
@@ -33,6 +33,9 @@ class ConsoleUser(SQLModel, table=True):
     #: "" follows the browser's Accept-Language; else en, vi or zh_Hans.
     language: str = Field(default="", max_length=16)
     disabled: bool = False
+    #: Signed in with a one-time password (`users add --one-time`, `posgw demo
+    #: --console`): every page but choosing a new one is closed until it is.
+    must_change: bool = False
     failed_logins: int = 0
     locked_until: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
@@ -69,10 +72,39 @@ class AuditEntry(SQLModel, table=True):
     client: str = Field(default="", max_length=64)
 
 
-CONSOLE_TABLES = [table_of(model) for model in (ConsoleUser, ConsoleSession, AuditEntry)]
+
+
+class DecommissionRequest(SQLModel, table=True):
+    """A decommission the console sent: until the terminal's status says
+    "decommissioned", the fleet shows it draining."""
+
+    __tablename__ = "center_decommissions"
+    __table_args__ = (Index("ix_center_decommissions_terminal", "branch_id", "terminal_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    branch_id: str = Field(max_length=32)
+    terminal_id: str = Field(max_length=16)
+    command_id: str = Field(max_length=64)
+    requested_by: str = Field(max_length=64)
+    requested_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    #: sent (no reply in time), done, refused, failed (with the gateway's or
+    #: the broker's words in `detail`).
+    outcome: str = Field(max_length=16)
+    detail: str = Field(default="", max_length=256)
+
+
+CONSOLE_TABLES = [table_of(model) for model in (ConsoleUser, ConsoleSession, AuditEntry,
+                                                DecommissionRequest)]
 
 
 def create_console_tables(engine: Engine) -> None:
     """Made on first use by `posgw center users` or `posgw center web`
     (the ingest does not need them)."""
     SQLModel.metadata.create_all(engine, tables=CONSOLE_TABLES)
+    with engine.begin() as conn:
+        # Accounts made before one-time passwords get the column (create_all
+        # adds tables, never columns); none of them has to change its password.
+        columns = {column["name"] for column in inspect(conn).get_columns("center_users")}
+        if "must_change" not in columns:
+            conn.execute(text("ALTER TABLE center_users "
+                              "ADD COLUMN must_change BOOLEAN NOT NULL DEFAULT FALSE"))

@@ -21,7 +21,7 @@ AUDIT_CSV_ROWS = 100_000
 
 @page("viewer")
 def home(call: PageCall) -> Response:
-    return RedirectResponse("/search", status_code=303)
+    return RedirectResponse("/dashboard", status_code=303)
 
 
 @page("viewer")

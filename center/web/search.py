@@ -25,6 +25,10 @@ _CARD_NUMBER = re.compile(r"\d(?:[ \-]*\d){11,18}")
 #: An RRN (ISO 8583 field 37) is 12 characters, often all digits: in the RRN
 #: box only a longer run is taken for a card number.
 _CARD_NUMBER_NOT_RRN = re.compile(r"\d(?:[ \-]*\d){12,18}")
+#: A merchant id (ISO 8583 field 42, 15 characters) is often a letter and
+#: 14 digits (M00000000000001): in the merchant box a run of digits glued
+#: to a letter or digit before it is part of the id, not a card number.
+_CARD_NUMBER_NOT_MERCHANT = re.compile(r"(?<![0-9A-Za-z])\d(?:[ \-]*\d){11,18}")
 _FIELDS = ("kind", "last4", "amount", "currency", "amount_tolerance", "day",
            "day_tolerance", "rrn", "terminal", "stan", "merchant", "branch")
 KINDS = ("card", "rrn", "terminal", "place")
@@ -58,8 +62,13 @@ class SearchForm:
 
 
 def holds_card_number(values: Mapping[str, str]) -> bool:
-    return any((_CARD_NUMBER_NOT_RRN if name == "rrn" and value.strip().isdigit()
-                else _CARD_NUMBER).search(value) for name, value in values.items())
+    return any(_card_number_in(name, value).search(value) for name, value in values.items())
+
+
+def _card_number_in(name: str, value: str) -> re.Pattern[str]:
+    if name == "rrn" and value.strip().isdigit():
+        return _CARD_NUMBER_NOT_RRN
+    return _CARD_NUMBER_NOT_MERCHANT if name == "merchant" else _CARD_NUMBER
 
 
 def read_form(raw: Mapping[str, str]) -> SearchForm:

@@ -75,3 +75,12 @@ def close_session(engine: Engine, token_sha256: str) -> None:
         session.execute(delete(ConsoleSession).where(
             col(ConsoleSession.token_sha256) == token_sha256))
         session.commit()
+
+
+def close_other_sessions(engine: Engine, name: str, keep_sha256: str) -> None:
+    """After a password change: whoever signed in with the old one is out."""
+    with Session(engine) as session:
+        session.execute(delete(ConsoleSession).where(
+            col(ConsoleSession.user_name) == name,
+            col(ConsoleSession.token_sha256) != keep_sha256))
+        session.commit()

@@ -91,7 +91,7 @@ def gateway_status(state: str, *, last_seq: int, event_id: str, branch_id: str,
 
 def terminal_status(terminal_id: str, state: str, *, profile: str | None, event_id: str,
                     branch_id: str, gateway_id: str, occurred_at: datetime) -> dict[str, Any]:
-    """Retained on the terminal's status topic: online, offline or decommissioned."""
+    """Retained on the terminal's status topic: online, offline, draining or decommissioned."""
     return {**envelope(TERMINAL_STATUS_SCHEMA, event_id=event_id, branch_id=branch_id,
                        gateway_id=gateway_id, occurred_at=occurred_at),
             "terminal_id": terminal_id, "state": state, "profile": profile}

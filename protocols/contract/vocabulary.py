@@ -34,8 +34,9 @@ VOIDED = "voided"
 REFUND = "refund"  # also how a return to card is recorded
 DECLINED = "declined"
 TX_STATUSES = (SETTLED, FROZEN, REVERSED, VOIDED, REFUND, DECLINED)
-#: A terminal's and a gateway's retained `state`.
-TERMINAL_STATES = ("online", "offline", "decommissioned")
+#: A terminal's and a gateway's retained `state`. A terminal being
+#: decommissioned is "draining" until everything it did reached the center.
+TERMINAL_STATES = ("online", "offline", "draining", "decommissioned")
 GATEWAY_STATES = ("online", "offline")
 #: A freeze case's `status` (case.v1); open and evidence_submitted hold the funds.
 CASE_OPEN = "open"

@@ -1,14 +1,16 @@
-"""bench/readme.py writes each bench's output into the docs' performance page
-and bench/README.md, between that bench's markers, and nowhere else."""
+"""bench/readme.py writes each bench's output into the docs' performance page,
+bench/README.md and the guides that quote it, between that bench's markers,
+and nowhere else."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from bench.readme import BENCH_PAGES, ROOT, update_readmes
+from bench.readme import BENCH_PAGES, GUIDE_PAGES, ROOT, update_readmes
 
-BENCHES = ("codec", "risk", "e2e", "soak", "hostile", "hostile-sessions", "center")
+BENCHES = ("codec", "risk", "e2e", "soak", "hostile", "hostile-sessions", "center",
+           "console-search", "settlement_files")
 PERFORMANCE = ROOT / "docs" / "performance.md"
 
 
@@ -23,15 +25,21 @@ def test_the_performance_page_and_the_bench_readme_hold_every_bench_once() -> No
         assert sorted(names) == sorted(BENCHES), page
 
 
+def test_a_guide_quotes_benches_that_exist_once_each() -> None:
+    for page in GUIDE_PAGES:
+        names = marked_names(page.read_text(encoding="utf-8"))
+        assert names and len(set(names)) == len(names) and set(names) <= set(BENCHES), page
+
+
 def test_the_front_door_readme_holds_no_bench_block() -> None:
     assert marked_names((ROOT / "README.md").read_text(encoding="utf-8")) == []
 
 
-def test_both_pages_show_the_same_output_for_each_bench() -> None:
-    texts = [page.read_text(encoding="utf-8") for page in BENCH_PAGES]
+def test_every_page_shows_the_same_output_for_each_bench() -> None:
+    texts = [page.read_text(encoding="utf-8") for page in BENCH_PAGES + GUIDE_PAGES]
     for name in BENCHES:
         pattern = rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->"
-        blocks = {re.search(pattern, text, re.S).group(0) for text in texts}  # type: ignore[union-attr]
+        blocks = {found.group(0) for text in texts if (found := re.search(pattern, text, re.S))}
         assert len(blocks) == 1, name
 
 

@@ -11,7 +11,17 @@ import pytest
 from babel.messages.pofile import read_po
 from starlette.testclient import TestClient
 
-from posgw.center.web import search, story
+from posgw.center.web import (
+    case_story,
+    cases,
+    decommission,
+    fleet,
+    operations,
+    password,
+    reconciliation,
+    search,
+    story,
+)
 from posgw.center.web.i18n import LOCALE_DIR, choose, language
 from posgw.center.web.models import ROLES
 from posgw.protocols.contract import TX_STATUSES
@@ -27,8 +37,13 @@ def used_msgids() -> set[str]:
     found = {m.group(2) for page in (WEB / "templates").glob("*.html")
              for m in _CALL.finditer(page.read_text(encoding="utf-8"))}
     found |= {"".join(re.findall(r'"([^"]*)"', m.group(1)))
-              for m in _PY_CALL.finditer(Path(story.__file__).read_text(encoding="utf-8"))}
-    return found | set(search.FIELD_LABELS.values()) | set(TX_STATUSES) | set(ROLES)
+              for module in (story, case_story)
+              for m in _PY_CALL.finditer(Path(module.__file__ or "").read_text(encoding="utf-8"))}
+    return (found | set(search.FIELD_LABELS.values()) | set(TX_STATUSES) | set(ROLES)
+            | set(reconciliation.WORDING) | set(operations.MESSAGES) | set(fleet.STATES)
+            | set(decommission.OUTCOMES)
+            | set(case_story.STATUS_LABELS.values()) | set(case_story.COMMAND_LABELS.values())
+            | set(cases.MESSAGES) | set(password.PROBLEMS.values()))
 
 
 @pytest.mark.parametrize("code", ["vi", "zh_Hans"])

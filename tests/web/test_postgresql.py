@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import text
+
+from posgw.center.db import CenterStore
 from posgw.center.web.audit import latest
 from tests.center.events import DAY_TEXT
 from tests.store.pg import scratch_database
@@ -35,3 +38,39 @@ def test_the_console_works_over_postgresql(tmp_path: Path) -> None:
                 "view transaction", "search"]
         finally:
             site.store.close()
+
+
+def test_a_database_made_before_the_merchant_index_gets_it_at_open(tmp_path: Path) -> None:
+    """The merchant + day search reads the merchant's rows, not the whole
+    day's (bench/console_search.py): the index is made on older databases too."""
+    with scratch_database() as url:
+        site = open_site(tmp_path, url)  # one month's partition, with rows
+        with site.store.engine.begin() as conn:
+            conn.execute(text("DROP INDEX ix_center_events_merchant_day"))
+        site.store.close()
+        reopened = CenterStore(url)
+        try:
+            with reopened.engine.connect() as conn:
+                made = conn.execute(text(
+                    "SELECT tablename, indexdef FROM pg_indexes WHERE indexdef LIKE "
+                    "'%(merchant_id, occurred_date, occurred_at)'")).all()
+        finally:
+            reopened.close()
+    tables = {table for table, _ in made}
+    assert "center_events" in tables and any(t.startswith("center_events_") for t in tables)
+
+
+def test_sqlite_gets_the_merchant_index_too(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'center.db'}"
+    store = CenterStore(url)
+    with store.engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_center_events_merchant_day"))
+    store.close()
+    reopened = CenterStore(url)
+    try:
+        with reopened.engine.connect() as conn:
+            names = set(conn.execute(text(
+                "SELECT name FROM sqlite_master WHERE type = 'index'")).scalars())
+    finally:
+        reopened.close()
+    assert "ix_center_events_merchant_day" in names

@@ -69,3 +69,23 @@ def test_a_bad_listen_address_is_refused(tmp_path: Path) -> None:
     config = center_config(tmp_path, listen="8080")
     result = run_posgw("center", "-c", str(config), "web")
     assert result.returncode == 2 and "web.listen" in result.stderr
+
+
+def test_a_one_time_password_is_printed_once_and_must_be_replaced(tmp_path: Path) -> None:
+    config = center_config(tmp_path)
+    added = run_posgw("center", "-c", str(config), "users", "add", "mai", "--role", "admin",
+                      "--one-time")
+    assert added.returncode == 0, added.stderr
+    password = added.stdout.split("one-time password: ", 1)[1].split()[0]
+    assert len(password) >= 16
+    listed = run_posgw("center", "-c", str(config), "users", "list")
+    assert "active, one-time password" in listed.stdout and password not in listed.stdout
+    store = CenterStore(f"sqlite:///{tmp_path / 'center.db'}")
+    try:
+        assert check_password(store.engine, "mai", password) is LoginOutcome.OK
+        assert password not in str([vars(entry) for entry in latest(store.engine)])
+    finally:
+        store.close()
+    both = run_posgw("center", "-c", str(config), "users", "add", "lan", "--role", "admin",
+                     "--one-time", "--password-file", str(tmp_path / "nothing"))
+    assert both.returncode == 2 and "not both" in both.stderr
