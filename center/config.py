@@ -126,6 +126,21 @@ DEFAULT_WEB = WebConfig()
 
 
 @dataclass(frozen=True, slots=True)
+class SettlementConfig:
+    """`[settlement]`: when a merchant's money is due (center/settlement/)."""
+
+    #: A day's net is due on the account T + this many working days
+    #: ([calendar]); T+1 is the common card-acquiring promise.
+    value_days: int = 1
+    #: Working days after the due date before an absent or short credit
+    #: becomes a finding: a bank's booking can lag its value date by a day.
+    credit_grace_days: int = 1
+
+
+DEFAULT_SETTLEMENT = SettlementConfig()
+
+
+@dataclass(frozen=True, slots=True)
 class CenterConfig:
     database: str
     mqtt: MqttConfig
@@ -147,6 +162,7 @@ class CenterConfig:
     seq_gap_settle_s: int = DEFAULT_SETTLE_S
     #: `[calendar]`: the working days promised dates are counted in.
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar.of)
+    settlement: SettlementConfig = DEFAULT_SETTLEMENT
 
     def verifier(self) -> SignatureVerifier:
         """Trusts exactly center.toml's gateways, each with its own key (the
@@ -209,6 +225,7 @@ def parse_center_config(table: Mapping[str, Any], source: str = "",
         quarantine_rows_per_source=rows_per_source,
         seq_gap_settle_s=settle,
         calendar=_calendar(root.sub("calendar")),
+        settlement=_settlement(root.sub("settlement")),
     )
     root.reject_unknown()
     return config
@@ -293,6 +310,16 @@ def _calendar(reader: TableReader) -> WorkingCalendar:
         reader.fail("weekend", "leaves no working day")
     reader.reject_unknown()
     return WorkingCalendar.of(holidays, (WEEKDAY_NAMES.index(name) for name in names))
+
+
+def _settlement(reader: TableReader) -> SettlementConfig:
+    config = SettlementConfig(
+        value_days=reader.integer("value_days", DEFAULT_SETTLEMENT.value_days, 0, 30),
+        credit_grace_days=reader.integer("credit_grace_days",
+                                         DEFAULT_SETTLEMENT.credit_grace_days, 0, 30),
+    )
+    reader.reject_unknown()
+    return config
 
 
 def _topic_prefix(reader: TableReader) -> str:

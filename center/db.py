@@ -33,6 +33,7 @@ from posgw.center.models import (
 from posgw.center.pg_schema import LATER_INDEXES, partitioned_ddl
 from posgw.center.pg_writer import PostgresWriter
 from posgw.center.rows import QuarantineRow, StoreRow
+from posgw.center.settlement.tables import SETTLEMENT_MODELS
 from posgw.center.writer import BatchWriter, SqliteWriter, table_of
 from posgw.drivers.private_files import private_sqlite_file
 from posgw.protocols.canonical_json import canonical_json
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 _TABLES = [table_of(model) for model in (
     ReceivedEvent, QuarantinedPayload, QuarantineOverflow, GatewayKey, ReceivedReconciliation,
     SeenSeq, GatewaySeqs, TerminalStatus, GatewayStatus, CenterCase, CaseTransition,
-    CommandReply)]
+    CommandReply, *SETTLEMENT_MODELS)]
 #: Any constant works: it only has to be the same in every center process.
 SCHEMA_LOCK_KEY = 0x706F7367_63656E74  # "posgcent"
 

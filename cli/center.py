@@ -44,6 +44,10 @@ SUBCOMMANDS = {
     "users": LazyCommand("posgw.cli.center_web:users", "Console accounts: add, list, disable."),
     "web": LazyCommand("posgw.cli.center_web:web",
                        "Serve the center console (web) on --listen."),
+    "merchants": LazyCommand("posgw.cli.center_merchants:merchants",
+                             "The merchant register and fee plans: add, show, list, set-plan."),
+    "settlement": LazyCommand("posgw.cli.center_settlement:settlement",
+                              "Merchant settlement: import, match, findings, reports."),
     "enroll": LazyCommand("posgw.cli.center_enroll:enroll",
                           "Broker credentials, ACL and keys for a new branch's gateway."),
 }
@@ -90,6 +94,9 @@ def center(ctx: click.Context, config_path: Path | None, client_id: str | None,
       posgw center -c center.toml users add alice --role admin
       posgw center -c center.toml web --listen 127.0.0.1:8080
       posgw center -c center.toml enroll B001 gw-b001-1
+      posgw center -c center.toml merchants add M0001 --name "Pho 24" --branch B001 \
+          --account VN12ABCD0123456789
+      posgw center -c center.toml settlement match --date 2025-03-14
     """
     ctx.obj = CenterOptions(config_path, client_id)
     if ctx.invoked_subcommand is None:
