@@ -77,12 +77,13 @@ def _settle(engine: Engine, folder: Path, seed: int) -> SettlementOutcome:
             business_date=day.isoformat(),
             skipped=f"the faults need sales of {MIN_MERCHANTS} merchants or more "
                     "(each terminal is its own merchant: add --terminals)")
-    merchants = register_merchants(engine, day)
+    merchants, registered = register_merchants(engine, day)
     lines = faulty_lines(sales, injection)
     credits = faulty_credits(
         lines, injection, lambda paid: CALENDAR.add_working_days(paid, SETTLEMENT.value_days))
     outcome = SettlementOutcome(business_date=day.isoformat(), as_of=dates.late.isoformat(),
                                 currency=sales[0].currency, merchants=merchants,
+                                merchants_registered=registered,
                                 acquirer_lines=len(lines), bank_credits=len(credits))
     folder.mkdir(parents=True, exist_ok=True)
     csv_path, camt_path = write_files(folder, day, lines, credits,
@@ -117,20 +118,23 @@ def owed_sales(engine: Engine, day: date) -> list[ApprovedSale]:
             for merchant, terminal, rrn, stan, signed, currency in rows]
 
 
-def register_merchants(engine: Engine, day: date) -> int:
+def register_merchants(engine: Engine, day: date) -> tuple[int, int]:
     """Every merchant with an event that day, on the standard plan (0.6 %,
-    no fixed fee) from that day; one registered before is left as it is."""
+    no fixed fee) from that day; one registered before is left as it is.
+    Returns how many merchants, and how many were registered now."""
     with engine.connect() as conn:
         merchants = conn.execute(text(
             "SELECT merchant_id, MIN(terminal_id), MIN(currency) FROM center_events "
             "WHERE occurred_date = :day AND merchant_id IS NOT NULL GROUP BY merchant_id"),
             {"day": day.isoformat()}).all()
+    registered = 0
     with Session(engine) as session:
         for merchant, terminal, currency in merchants:
             if session.get(Merchant, merchant) is None:
                 add_merchant(session, merchant, f"Demo shop at terminal {terminal}", BRANCH,
                              simulated_account(merchant), currency, FeePlan(day))
-    return len(merchants)
+                registered += 1
+    return len(merchants), registered
 
 
 def write_files(folder: Path, day: date, lines: Sequence[SettledLine],

@@ -50,7 +50,8 @@ class SettlementOutcome:
     business_date: str | None = None
     as_of: str | None = None  # matching judged the credits as of this day
     currency: str | None = None
-    merchants: int = 0  # registered with the standard plan
+    merchants: int = 0  # with an event that day
+    merchants_registered: int = 0  # of those, added to the register now (standard plan)
     acquirer_lines: int = 0
     bank_credits: int = 0
     checks: list[FaultCheck] = field(default_factory=list)
@@ -102,8 +103,9 @@ def settlement_tables(outcome: SettlementOutcome) -> list[Table | str]:
     if outcome.skipped is not None:
         return [f"settlement: skipped: {outcome.skipped}"]
     lines: list[Table | str] = [
-        f"settlement of {outcome.business_date}: {outcome.merchants} merchants registered "
-        f"(0.6 %, no fixed fee); acquirer CSV {outcome.acquirer_lines} lines, "
+        f"settlement of {outcome.business_date}: {outcome.merchants} merchants, "
+        f"{outcome.merchants_registered} registered now on the standard plan (0.6 %, no fixed "
+        f"fee); acquirer CSV {outcome.acquirer_lines} lines, "
         f"camt.053 {outcome.bank_credits} credits; credits judged as of {outcome.as_of}"]
     if outcome.refused is not None:
         lines.append(f"[red]settlement: import refused: {outcome.refused}[/]")
