@@ -27,6 +27,10 @@ payloads are only counted.
 `[center] max_clock_skew_s` and `max_event_age_s` bound an event's
 `occurred_at`: later than now + skew, or older than the age, and it is
 quarantined (a replayed or forged payload, or a gateway clock gone wrong).
+
+`[settlement] value_days` and `credit_grace_days` say when a merchant's
+net is due and how long a missing credit waits before it is a finding
+(center/settlement/), in working days of `[calendar]`.
 """
 
 from __future__ import annotations

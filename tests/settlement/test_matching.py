@@ -166,3 +166,35 @@ def test_a_credit_not_yet_due_is_no_finding(store: CenterStore, tmp_path: Path) 
         result = run_matching(store.engine, FRIDAY, FRIDAY, calendar=CALENDAR,
                               settlement=SettlementConfig(), as_of=as_of)
         assert result.found["credit_missing"] == expected, as_of
+
+
+def test_returns_undone_sales_and_freezes_settled_as_they_stand_are_clean(
+        store: CenterStore, tmp_path: Path) -> None:
+    """A refund the acquirer nets (a negative line), a sale reversed and so
+    not settled, a freeze still held and not settled, a freeze released and
+    settled on its release day: nothing to find."""
+    from datetime import timedelta
+
+    from posgw.simulator.settlement_files import write_settlement_files
+    from tests.settlement.ledger import insert_events
+    from tests.settlement.scenario import CREATED, import_files
+
+    register(store)
+    monday = FRIDAY + timedelta(days=3)
+    day = clean_day(5)
+    extra = [Event(901, FRIDAY, 40_000, status="refund"),
+             Event(902, FRIDAY, 55_000), Event(903, FRIDAY, 55_000, status="reversed",
+                                               original=902),
+             Event(904, FRIDAY, 66_000, status="frozen"),
+             Event(905, FRIDAY, 77_000, status="frozen"),
+             Event(906, monday, 77_000, status="settled", original=905, rrn="000000000905")]
+    insert_events(store.engine, [*day.events, *extra])
+    friday_files = write_settlement_files(tmp_path, [*day.sales, sale_of(extra[0])],
+                                          created=CREATED)
+    import_files(store, friday_files)
+    monday_folder = tmp_path / "monday"
+    monday_folder.mkdir()
+    import_files(store, write_settlement_files(monday_folder, [sale_of(extra[5])],
+                                               created=CREATED + timedelta(days=3)))
+    result = match(store, FRIDAY, monday)
+    assert sum(result.found.values()) == 0, [(c.kind, c.evidence) for c in cases(store)]
