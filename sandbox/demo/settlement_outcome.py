@@ -105,8 +105,9 @@ def settlement_tables(outcome: SettlementOutcome) -> list[Table | str]:
     lines: list[Table | str] = [
         f"settlement of {outcome.business_date}: {outcome.merchants} merchants, "
         f"{outcome.merchants_registered} registered now on the standard plan (0.6 %, no fixed "
-        f"fee); acquirer CSV {outcome.acquirer_lines} lines, "
-        f"camt.053 {outcome.bank_credits} credits; credits judged as of {outcome.as_of}"]
+        f"fee); acquirer CSV {_count(outcome.acquirer_lines, 'line')}, "
+        f"camt.053 {_count(outcome.bank_credits, 'credit')}; credits judged as of "
+        f"{outcome.as_of}"]
     if outcome.refused is not None:
         lines.append(f"[red]settlement: import refused: {outcome.refused}[/]")
     lines.append(_findings_table(outcome))
@@ -138,3 +139,7 @@ def _findings_table(outcome: SettlementOutcome) -> Table:
                           format_amount(check.expected_minor, currency),
                           f"[red]{FAULT_WORDS[check.fault]}: NOT FOUND[/]")
     return table
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
