@@ -50,9 +50,11 @@ DEFAULT_RATE = 4.0
                    "database, with an admin account and its one-time password, until Ctrl-C.")
 @click.option("--console-listen", metavar="HOST:PORT",
               help="Where the console serves (default: a free port on 127.0.0.1).")
+@click.option("--no-settlement", is_flag=True,
+              help="Skip the settlement step (files with injected faults, matching).")
 def demo(duration: float, terminals: int, rate: float, summary_json: Path | None,
          workdir: Path | None, seed: int, broker_choice: str, with_console: bool,
-         console_listen: str | None) -> None:
+         console_listen: str | None, no_settlement: bool) -> None:
     """Run the whole system on this machine and check nothing was lost.
 
     \b
@@ -70,8 +72,20 @@ def demo(duration: float, terminals: int, rate: float, summary_json: Path | None
     \b
     Then it waits until the center has everything and prints transactions
     by outcome and the check: ledger final transactions vs events at the
-    center, missing, duplicates. Exit status 0 only when the center holds
-    exactly the ledger's final transactions.
+    center, missing, duplicates.
+
+    \b
+    Then it settles the day: registers each terminal's merchant on the
+    standard plan (0.6 %, no fixed fee), writes the acquirer's settlement
+    CSV and the bank's camt.053 for the approved sales with one fault of
+    each kind (a 0.62 % rate, a fixed 1.00 per sale, a sale settled twice,
+    a credit never sent, a credit sent late), imports both, matches, and
+    prints the findings: each fault must be found exactly once, with its
+    amount, and nothing else.
+
+    \b
+    Exit status 0 only when the center holds exactly the ledger's final
+    transactions and the settlement step found what was injected.
 
     \b
     With --console it then serves the center console over the center's
@@ -82,6 +96,8 @@ def demo(duration: float, terminals: int, rate: float, summary_json: Path | None
     from rich.console import Console
 
     from posgw.sandbox.demo.run import run_demo, scratch_dir
+    from posgw.sandbox.demo.settlement import settle_demo
+    from posgw.sandbox.demo.settlement_outcome import settlement_tables
     from posgw.sandbox.demo.summary import summary_tables
 
     console = Console()
@@ -93,15 +109,20 @@ def demo(duration: float, terminals: int, rate: float, summary_json: Path | None
                                    rate=rate, seed=seed, broker_choice=broker_choice))
     for table in summary_tables(summary):
         console.print(table)
-    if summary_json is not None:
-        summary_json.write_text(json.dumps(summary.as_json(), indent=2) + "\n")
     try:
+        settlement = None if no_settlement else settle_demo(folder, seed)
+        for part in settlement_tables(settlement) if settlement is not None else ():
+            console.print(part)
+        if summary_json is not None:
+            body = {**summary.as_json(),
+                    "settlement": settlement.as_json() if settlement is not None else None}
+            summary_json.write_text(json.dumps(body, indent=2) + "\n")
         if address is not None:
             _console(console, folder, address)
     finally:  # also when the console could not start (its address taken)
         if workdir is None:
             shutil.rmtree(folder, ignore_errors=True)
-    sys.exit(0 if summary.ok else 1)
+    sys.exit(0 if summary.ok and (settlement is None or settlement.ok) else 1)
 
 
 def _console_address(listen: str | None) -> tuple[str, int]:

@@ -40,7 +40,8 @@ from posgw.simulator.pty_pair import PtyPair, pty_supported
 from posgw.simulator.terminal import TerminalSimulator
 from posgw.simulator.usb_emulation import EmulatedUsbDevice
 
-BRANCH, GATEWAY_ID, MERCHANT = "DEMO01", "gw-demo-1", "M00000000000001"
+BRANCH, GATEWAY_ID = "DEMO01", "gw-demo-1"
+MERCHANT = "M00000000000001"  # the first IP terminal's; each terminal has its own
 TCP_PROFILE, SERIAL_PROFILE, USB_PROFILE = "iso87-ascii", "ecr-stx-lrc", "unionpay-tpdu"
 UPSTREAM_PROFILE = "iso87-binary"
 CENTER_USER = "posgw-demo-center"  # its broker user name, and so its client id
@@ -68,14 +69,20 @@ def tcp_terminal_id(index: int) -> str:
     return f"T{index + 1:07d}"
 
 
+def merchant_of(terminal_id: str) -> str:
+    """Each demo terminal is its own merchant's (field 42: 15 characters), so
+    the settlement step has merchants to tell apart; T0000001's is MERCHANT."""
+    return "M" + terminal_id[1:].rjust(14, "0")
+
+
 def gateway_config(workdir: Path, broker: RunningBroker, acquirer_port: int,
                    serial_port: str | None, tcp_terminals: int = 3) -> GatewayConfig:
     terminals: list[dict[str, Any]] = [
         {"id": USB_TERMINAL, "driver": "usb", "usb": "0b00:0054", "profile": USB_PROFILE,
-         "serial_number": USB_SERIAL_NUMBER, "merchant_id": MERCHANT}]
+         "serial_number": USB_SERIAL_NUMBER, "merchant_id": merchant_of(USB_TERMINAL)}]
     if serial_port is not None:
         terminals.append({"id": SERIAL_TERMINAL, "driver": "serial", "port": serial_port,
-                          "profile": SERIAL_PROFILE, "merchant_id": MERCHANT})
+                          "profile": SERIAL_PROFILE, "merchant_id": merchant_of(SERIAL_TERMINAL)})
     return parse_config({
         "gateway": {"branch_id": BRANCH, "gateway_id": GATEWAY_ID,
                     "database": f"sqlite:///{workdir / 'gateway.db'}"},
@@ -164,8 +171,9 @@ async def terminal_lines(demo: DemoStack, tcp_terminals: int) -> list[tuple[str,
 
 def terminal_run(demo: DemoStack, terminal_id: str, transport: Transport, profile: str,
                  seed: int) -> TerminalRun:
-    simulator = TerminalSimulator(load_profile(profile), transport, terminal_id, MERCHANT,
-                                  demo.cards, response_timeout_s=TERMINAL_RESPONSE_TIMEOUT_S)
+    simulator = TerminalSimulator(load_profile(profile), transport, terminal_id,
+                                  merchant_of(terminal_id), demo.cards,
+                                  response_timeout_s=TERMINAL_RESPONSE_TIMEOUT_S)
     return TerminalRun(simulator, demo.pool, random.Random(f"{seed}-{terminal_id}"),
                        demo.tally)
 
