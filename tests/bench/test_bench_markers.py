@@ -10,7 +10,7 @@ from pathlib import Path
 from bench.readme import BENCH_PAGES, GUIDE_PAGES, ROOT, update_readmes
 
 BENCHES = ("codec", "risk", "e2e", "soak", "hostile", "hostile-sessions", "center",
-           "console-search", "settlement_files")
+           "console-search", "settlement_files", "settlement")
 PERFORMANCE = ROOT / "docs" / "performance.md"
 
 

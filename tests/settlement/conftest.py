@@ -8,22 +8,9 @@ from pathlib import Path
 import pytest
 
 from posgw.center.db import CenterStore
-from tests.store.pg import scratch_database
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CenterStore]:
-    """SQLite in the test's folder, or a scratch PostgreSQL database
-    (skipped, with the reason, when the server is unreachable)."""
-    if request.param == "sqlite":
-        opened = CenterStore(f"sqlite:///{tmp_path / 'center.db'}")
-        yield opened
-        opened.close()
-        return
-    with scratch_database() as url:
-        opened = CenterStore(url)
-        yield opened
-        opened.close()
+# The same store on each database the center supports: SQLite, PostgreSQL.
+from tests.center.conftest import store  # noqa: F401
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ Two looks, both over raw bytes (HTML, log lines, CSV, a database file):
 - any run of 13 to 19 digits that stands alone, printed as a card is
   (grouped by single spaces or dashes too): a card the test did not know of.
   A merchant id such as M00000000000001 is glued to its letter and is not
-  one; RRNs (12 digits) are too short.
+  one; RRNs (12 digits) are too short; a UUID (an event or case id) whose
+  last groups happen to be all digits ("...-8901-234567890123") is not one.
 
 A finding names its source, where it is, and the card's last 4 digits only,
 so a failing test does not print the number it found.
@@ -27,6 +28,8 @@ from tests.e2e.harness import leaked
 
 #: Card-number long, not glued to a letter or digit, optionally grouped.
 STANDALONE_CARD_RUN = re.compile(rb"(?<![0-9A-Za-z])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z])")
+#: Event and case ids: their dashed digit groups are not a grouped card.
+UUID = re.compile(rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 #: The simulator's named test cards: every console test over real traffic uses them.
 SIMULATOR_PANS = frozenset(card.pan for card in simulator_cards.demo_cards())
 
@@ -50,7 +53,10 @@ def findings_in(source: str, data: bytes, known: Iterable[str] = (), *,
     pans = set(known) | SIMULATOR_PANS
     hits = leaked(data, pans) | {pan for pan in pans if pan.encode() in data}
     found = [Finding(source, -1, pan[-4:], "a known card number") for pan in sorted(hits)]
+    ids = [match.span() for match in UUID.finditer(data)]
     for match in STANDALONE_CARD_RUN.finditer(data if runs else b""):
+        if any(start <= match.start() and match.end() <= end for start, end in ids):
+            continue
         digits = re.sub(rb"[ -]", b"", match.group()).decode()
         found.append(Finding(source, match.start(), digits[-4:],
                              f"a {len(digits)}-digit run"))
