@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import Session
 from starlette.testclient import TestClient
 
+from posgw.center.db import CenterStore
 from posgw.center.settlement.cases import Finding, open_cases, resolve_case
 from posgw.center.settlement.fees import FeePlan
 from posgw.center.settlement.merchants import add_merchant, set_plan
@@ -21,10 +22,10 @@ from tests.web.conftest import ConsoleSite
 TODAY = datetime.now(UTC).date()
 
 
-def fill(site: ConsoleSite) -> None:
+def fill(store: CenterStore) -> None:
     """M0001 (VND, branch B001) with two plans, a day of sales and two
     findings, one resolved; M0002 (EUR, branch B002) with one overdue case."""
-    engine = site.store.engine
+    engine = store.engine
     with Session(engine) as session:
         add_merchant(session, "M0001", "Pho Hanoi", "B001", "VN12 ABCD 0123 4567 89", "VND",
                      FeePlan(date(2026, 1, 1), rate_ppm=6_000))
@@ -50,7 +51,7 @@ def fill(site: ConsoleSite) -> None:
 
 @pytest.fixture
 def viewer(site: ConsoleSite, signed_in: Callable[[str], TestClient]) -> TestClient:
-    fill(site)
+    fill(site.store)
     return signed_in("viewer")
 
 
