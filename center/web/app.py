@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 
 from posgw.center.config import CenterConfig
 from posgw.center.db import CenterStore
-from posgw.center.web import cases, login, operations, pages, password
+from posgw.center.web import cases, login, merchants, operations, pages, password
 from posgw.center.web.case_models import create_case_desk_tables
 from posgw.center.web.console import HERE, Console
 from posgw.center.web.guard import SecurityHeaders
@@ -47,6 +47,8 @@ def routes() -> list[Route | Mount]:
         Route("/fleet/{branch}/{terminal}/decommission", operations.decommission_submit,
               methods=["POST"]),
         Route("/reconciliation", operations.reconciliation, methods=["GET"]),
+        Route("/merchants", merchants.register, methods=["GET"]),
+        Route("/merchants/{merchant_id}", merchants.merchant_page, methods=["GET"]),
         Route("/account/password", password.password_form, methods=["GET"]),
         Route("/account/password", password.password_submit, methods=["POST"]),
         Route("/admin/users", pages.admin_users, methods=["GET"]),
