@@ -97,7 +97,8 @@ def merchant_page(call: PageCall) -> Response:
                          merchant_id)
     days = [(statement_day(day), day.currency) for day in owed[-MAX_OWED_DAYS:]]
     rows = [CaseRow(case_id(row.id or 0), row, is_overdue(row, now), time_left(row, now, lang),
-                    evidence_summary(row.evidence)) for row in reversed(cases)]
+                    evidence_summary(row.evidence, row.currency, lang))
+            for row in reversed(cases)]
     return console.render(call.request, "merchant.html", call.user, merchant=merchant,
                           in_force=plan_in_force(merchant.plans, now.date()),
                           days=list(reversed(days)), cases=rows, percent=percent)
@@ -125,12 +126,14 @@ def time_left(row: SettlementCase, now: datetime, lang: Language) -> str:
     return _("{hours} h {minutes} min left").format(hours=hours, minutes=minutes)
 
 
-def evidence_summary(evidence: dict[str, Any]) -> str:
-    """A few facts of the finding ("rrn: 000000000017; fee_minor: 80"), bounded.
+def evidence_summary(evidence: dict[str, Any], currency: str, lang: Language) -> str:
+    """A few facts of the finding ("rrn: 000000000017; fee: ₫80"), bounded;
+    an amount in minor units (a key ending `_minor`) shown as money.
     Evidence holds references and amounts, never a card number."""
     facts = []
     for key, value in list(evidence.items())[:EVIDENCE_ITEMS]:
-        shown = value if isinstance(value, str | int | float) else str(value)
-        facts.append(f"{key}: {str(shown)[:EVIDENCE_VALUE]}")
+        if key.endswith("_minor") and isinstance(value, int) and not isinstance(value, bool):
+            key, value = key.removesuffix("_minor"), lang.money(value, currency)
+        facts.append(f"{key}: {str(value)[:EVIDENCE_VALUE]}")
     more = " …" if len(evidence) > EVIDENCE_ITEMS else ""
     return "; ".join(facts) + more

@@ -99,11 +99,14 @@ def test_a_merchant_page_shows_plans_days_owed_and_cases(viewer: TestClient) -> 
     assert "S-1" in html and "Charged twice" in html and "rrn: 000000001002" in html
     assert re.search(r"<td>2[34] h \d+ min left</td>", html)  # S-1: inside its 24 hours
     assert "S-2" in html and "Resolved" in html and "Acquirer refunded the extra fee" in html
+    # evidence amounts as money in the case's currency, not as minor units
+    assert "fee: ₫9,000; plan_fee: ₫7,500" in html and "fee_minor" not in html
 
 
 def test_an_overdue_case_says_so_in_euros(viewer: TestClient) -> None:
     html = viewer.get("/merchants/M0002").text
     assert "Bank credit short" in html and "€12.34" in html
+    assert "expected: €100.00; credited: €87.66" in html
     assert "Overdue by 6 h" in html and 'class="overdue"' in html
 
 
