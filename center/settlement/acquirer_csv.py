@@ -30,6 +30,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from posgw.center.settlement.file_input import FileTooLarge, read_capped
 from posgw.center.settlement.records import AcquirerLine
 from posgw.protocols.currency import minor_unit_digits, parse_decimal_minor
 from posgw.protocols.settlement import ACQUIRER_CSV_COLUMNS
@@ -78,14 +79,11 @@ def read_acquirer_csv(source: str | Path | bytes,
 
 
 def _read_bounded(source: str | Path | bytes) -> bytes:
-    if isinstance(source, bytes):
-        data = source
-    else:
-        with open(source, "rb") as file:
-            data = file.read(MAX_CSV_BYTES + 1)
-    if len(data) > MAX_CSV_BYTES:
-        raise AcquirerCsvError(f"the file is over the {MAX_CSV_BYTES} byte cap", line=1)
-    return data
+    try:
+        return read_capped(source, MAX_CSV_BYTES)
+    except FileTooLarge:
+        raise AcquirerCsvError(f"the file is over the {MAX_CSV_BYTES} byte cap",
+                               line=1) from None
 
 
 def _decoded(data: bytes) -> str:

@@ -30,6 +30,7 @@ from typing import Protocol, cast
 
 from lxml import etree
 
+from posgw.center.settlement.file_input import FileTooLarge, read_capped
 from posgw.center.settlement.records import BankCredit
 from posgw.protocols.currency import parse_decimal_minor
 from posgw.protocols.redact import mask_account
@@ -108,14 +109,10 @@ def safe_parser() -> etree.XMLParser:
 
 
 def _read_bounded(source: bytes | str | Path) -> bytes:
-    if isinstance(source, bytes):
-        data = source
-    else:
-        with open(source, "rb") as file:
-            data = file.read(MAX_CAMT_BYTES + 1)
-    if len(data) > MAX_CAMT_BYTES:
-        raise CamtError(f"file is over the {MAX_CAMT_BYTES} byte cap")
-    return data
+    try:
+        return read_capped(source, MAX_CAMT_BYTES)
+    except FileTooLarge:
+        raise CamtError(f"file is over the {MAX_CAMT_BYTES} byte cap") from None
 
 
 def _parse(data: bytes) -> etree._Element:
