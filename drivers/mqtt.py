@@ -17,12 +17,20 @@ Two things aiomqtt does not expose, and why we need them:
   leave the PUBACK to the application (`manual_ack`,
   eclipse-paho/paho.mqtt.python#753); aiomqtt has no option for it yet
   (empicano/aiomqtt#345), so it is switched on the wrapped paho client.
+
+And one thing it loses: aiomqtt waits for CONNACK, SUBACK and PUBACK with
+`asyncio.wait_for`, which on Python 3.11 drops a cancellation that comes in
+the same loop step as the answer (python/cpython#86296, fixed in 3.12). A
+loop that goes on from there never stops; every aiomqtt call in a long-lived
+task is awaited through `cancellable`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -37,9 +45,10 @@ from posgw.drivers.mqtt_config import (
 )
 
 __all__ = ["DEFAULT_KEEPALIVE_S", "DEFAULT_SESSION_EXPIRY_S", "MAX_SESSION_EXPIRY_S",
-           "QOS_AT_LEAST_ONCE", "MqttConfig", "ack", "new_client"]
+           "QOS_AT_LEAST_ONCE", "MqttConfig", "ack", "cancellable", "new_client"]
 
 QOS_AT_LEAST_ONCE = 1
+T = TypeVar("T")
 
 
 def new_client(config: MqttConfig, *, client_id: str | None = None, persistent: bool = False,
@@ -73,6 +82,24 @@ def new_client(config: MqttConfig, *, client_id: str | None = None, persistent: 
         # Before connecting: a resumed session delivers its queue right after CONNACK.
         client._client.manual_ack_set(True)
     return client
+
+
+async def cancellable(call: Awaitable[T]) -> T:
+    """Await an aiomqtt call; a cancellation it swallowed is raised here.
+
+    A cancel() that came during the call and still counts in the task's
+    `cancelling()` was caught without being passed on: by `wait_for`. The
+    count is compared, not tested for zero: on Python 3.11 a TaskGroup whose
+    child failed while it was waiting for them leaves its parent's count
+    raised for good (python/cpython#116720), and the forwarder reconnects
+    from such a task after every lost connection.
+    """
+    task = asyncio.current_task()
+    before = 0 if task is None else task.cancelling()
+    result = await call
+    if task is not None and task.cancelling() > before:
+        raise asyncio.CancelledError
+    return result
 
 
 def ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
