@@ -4,8 +4,8 @@ Both writers call `record` with what they execute SQL through: SQLAlchemy's
 connection on SQLite (which holds the database's one write lock from the
 batch's first insert on), a psycopg cursor on PostgreSQL (where the case's
 row is locked with FOR UPDATE, so two center processes folding the same
-case's transitions at once take turns). Statements are written once, in
-psycopg's `%(name)s` style; SQLite's adapter turns them into `:name`.
+case's transitions at once take turns). Statements are written once, with
+`:name` parameters (center/batch_sql.py runs them on either).
 
 A transition is kept once per event_id (center_case_events); only a new
 one is folded into the case (center/case_state.py), so a redelivery
@@ -15,12 +15,10 @@ changes nothing. Replies are kept once per event_id.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy.engine import Connection
-
+from posgw.center.batch_sql import Statements
 from posgw.center.case_state import CaseState, first_state, fold, normal_time
 from posgw.protocols.canonical_json import canonical_json
 from posgw.protocols.contract import CASE_SCHEMA, COMMAND_REPLY_SCHEMA
@@ -33,28 +31,22 @@ MAX_AMOUNT = 2**63 - 1
 RECORDED_SCHEMAS = frozenset({CASE_SCHEMA, COMMAND_REPLY_SCHEMA})
 _STATE_COLUMNS = tuple(CaseState.__dataclass_fields__)
 _NAMES = ", ".join(_STATE_COLUMNS)
-_VALUES = ", ".join(f"%({name})s" for name in _STATE_COLUMNS)
+_VALUES = ", ".join(f":{name}" for name in _STATE_COLUMNS)
 
 TRANSITION = ("INSERT INTO center_case_events (event_id, case_id, gateway_id, seq, status, "
-              "overdue, occurred_at, payload, received_at) VALUES (%(event_id)s, %(case_id)s, "
-              "%(gateway_id)s, %(seq)s, %(status)s, %(overdue)s, %(occurred_at)s, %(payload)s, "
-              "%(received_at)s) ON CONFLICT (event_id) DO NOTHING RETURNING event_id")
-CASE_ROW = f"SELECT {_NAMES} FROM center_cases WHERE case_id = %(case_id)s"
+              "overdue, occurred_at, payload, received_at) VALUES (:event_id, :case_id, "
+              ":gateway_id, :seq, :status, :overdue, :occurred_at, :payload, "
+              ":received_at) ON CONFLICT (event_id) DO NOTHING RETURNING event_id")
+CASE_ROW = f"SELECT {_NAMES} FROM center_cases WHERE case_id = :case_id"
 NEW_CASE = (f"INSERT INTO center_cases ({_NAMES}, received_at) VALUES ({_VALUES}, "
-            "%(received_at)s) ON CONFLICT (case_id) DO NOTHING RETURNING case_id")
+            ":received_at) ON CONFLICT (case_id) DO NOTHING RETURNING case_id")
 UPDATE_CASE = ("UPDATE center_cases SET "
-               + ", ".join(f"{name} = %({name})s" for name in _STATE_COLUMNS if name != "case_id")
-               + ", received_at = %(received_at)s WHERE case_id = %(case_id)s")
+               + ", ".join(f"{name} = :{name}" for name in _STATE_COLUMNS if name != "case_id")
+               + ", received_at = :received_at WHERE case_id = :case_id")
 REPLY = ("INSERT INTO center_command_replies (event_id, command_id, branch_id, gateway_id, seq, "
-         "outcome, detail, occurred_at, received_at) VALUES (%(event_id)s, %(command_id)s, "
-         "%(branch_id)s, %(gateway_id)s, %(seq)s, %(outcome)s, %(detail)s, %(occurred_at)s, "
-         "%(received_at)s) ON CONFLICT (event_id) DO NOTHING")
-
-
-class Statements(Protocol):
-    """Runs one statement with named parameters; the rows it returned."""
-
-    def __call__(self, statement: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]: ...
+         "outcome, detail, occurred_at, received_at) VALUES (:event_id, :command_id, "
+         ":branch_id, :gateway_id, :seq, :outcome, :detail, :occurred_at, "
+         ":received_at) ON CONFLICT (event_id) DO NOTHING")
 
 
 def is_recorded(payload: Mapping[str, Any]) -> bool:
@@ -126,14 +118,3 @@ def _reply_params(payload: Mapping[str, Any], received_at: str) -> dict[str, Any
             "seq": int(payload["seq"]), "outcome": payload["outcome"],
             "detail": str(payload.get("detail", ""))[:256],
             "occurred_at": normal_time(payload["occurred_at"]), "received_at": received_at}
-
-
-_PSYCOPG_NAME = re.compile(r"%\((\w+)\)s")
-
-
-def sqlite_statements(conn: Connection) -> Statements:
-    """`Statements` over a SQLAlchemy connection to SQLite (`:name` parameters)."""
-    def run(statement: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        result = conn.exec_driver_sql(_PSYCOPG_NAME.sub(r":\1", statement), dict(params))
-        return [tuple(row) for row in result] if result.returns_rows else []
-    return run

@@ -26,11 +26,11 @@ when the broker noticed the connection was gone.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from posgw.center.batch_sql import Statements
 from posgw.center.verify import BadPayload
 from posgw.protocols.contract import GATEWAY_STATUS_SCHEMA, TERMINAL_STATUS_SCHEMA
 
@@ -38,8 +38,6 @@ from posgw.protocols.contract import GATEWAY_STATUS_SCHEMA, TERMINAL_STATUS_SCHE
 #: the gateway's connect timeout (10 s by default): a minute covers it.
 WILL_SLACK = timedelta(seconds=60)
 STATUS_SCHEMAS = frozenset({TERMINAL_STATUS_SCHEMA, GATEWAY_STATUS_SCHEMA})
-#: Runs one SQL statement with `:name` parameters; returns its rows.
-Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
 
 _TERMINAL_COLUMNS = ("branch_id", "terminal_id", "gateway_id", "state", "profile", "driver",
                      "statement", "occurred_at", "received_at")
@@ -64,7 +62,6 @@ GATEWAY_SELECT = (f"SELECT {', '.join(_GATEWAY_COLUMNS)} FROM center_gateway_sta
 GATEWAY_UPDATE = ("UPDATE center_gateway_status SET "
                   + ", ".join(f"{name} = :{name}" for name in _GATEWAY_COLUMNS[1:])
                   + " WHERE gateway_id = :gateway_id")
-_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
 
 
 def stamp(moment: datetime) -> str:
@@ -87,12 +84,7 @@ def check_status_time(payload: Mapping[str, Any]) -> None:
         raise BadPayload("occurred_at is not an ISO 8601 time") from None
 
 
-def psycopg_style(statement: str) -> str:
-    """`:name` parameters as psycopg's `%(name)s`."""
-    return _PARAMETER.sub(r"%(\1)s", statement)
-
-
-def store_statuses(execute: Execute, payloads: Sequence[Mapping[str, Any]], now: datetime, *,
+def store_statuses(execute: Statements, payloads: Sequence[Mapping[str, Any]], now: datetime, *,
                    lock: bool = False) -> None:
     """Apply each status in order; `lock`: SELECT ... FOR UPDATE (PostgreSQL:
     centers sharing a subscription may take two births of one gateway)."""
@@ -104,7 +96,7 @@ def store_statuses(execute: Execute, payloads: Sequence[Mapping[str, Any]], now:
             _store_gateway(execute, gateway_row(payload, received), lock)
 
 
-def _store_gateway(execute: Execute, incoming: dict[str, Any], lock: bool) -> None:
+def _store_gateway(execute: Statements, incoming: dict[str, Any], lock: bool) -> None:
     if execute(GATEWAY_INSERT, incoming):
         return  # its first status
     rows = execute(GATEWAY_SELECT + (" FOR UPDATE" if lock else ""), incoming)

@@ -17,15 +17,16 @@ pre-ping cost more CPU than the insert itself.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
 
-from posgw.center.case_records import Statements, record
+from posgw.center.batch_sql import psycopg_statements
+from posgw.center.case_records import record
 from posgw.center.case_state import time_text
-from posgw.center.fleet_status import psycopg_style, store_statuses
+from posgw.center.fleet_status import store_statuses
 from posgw.center.pg_schema import (
     EVENT_COLUMNS,
     EVENT_IDS_TABLE,
@@ -176,9 +177,9 @@ class PostgresWriter:
                 if seen:
                     cursor.executemany(SEEN, list(seen))
                 if recorded:
-                    store_statuses(lambda sql, params: _rows(cursor, sql, params), recorded,
-                                   datetime.now(UTC), lock=True)
-                    record(_statements(cursor), recorded, time_text(datetime.now(UTC)),
+                    statements = psycopg_statements(cursor)
+                    store_statuses(statements, recorded, datetime.now(UTC), lock=True)
+                    record(statements, recorded, time_text(datetime.now(UTC)),
                            lock=" FOR UPDATE")
         except (psycopg.IntegrityError, psycopg.DataError):
             raise  # the transaction was rolled back; the connection is fine
@@ -218,20 +219,6 @@ def _returned(cursor: psycopg.Cursor[Any], statement: str,
         return set()
     cursor.execute(statement, arrays, prepare=True)
     return {str(event_id) for (event_id,) in cursor.fetchall()}
-
-
-def _rows(cursor: psycopg.Cursor[Any], statement: str,
-          params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    cursor.execute(psycopg_style(statement), params)
-    return list(cursor.fetchall()) if cursor.description is not None else []
-
-
-def _statements(cursor: psycopg.Cursor[Any]) -> Statements:
-    """center/case_records.py's statements on this transaction's cursor."""
-    def run(statement: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        cursor.execute(statement, params)
-        return list(cursor.fetchall()) if cursor.description is not None else []
-    return run
 
 
 def _event_arrays(rows: Sequence[StoreRow]) -> list[Any] | None:

@@ -10,17 +10,18 @@ PostgreSQL has its own (center/pg_writer.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Table, inspect, select, text
+from sqlalchemy import Table, inspect, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlmodel import SQLModel
 
-from posgw.center.case_records import record, sqlite_statements
+from posgw.center.batch_sql import sqlite_statements
+from posgw.center.case_records import record
 from posgw.center.case_state import time_text
 from posgw.center.fleet_status import store_statuses
 from posgw.center.models import (
@@ -177,15 +178,6 @@ def _seen(conn: Connection, seen: Seen) -> None:
 def _recorded(conn: Connection, recorded: Recorded, now: datetime) -> None:
     """Cases and replies in their tables, the latest statuses in theirs
     (each part takes the schemas it keeps and leaves the others)."""
-    record(sqlite_statements(conn), recorded, time_text(now))
-    _statuses(conn, recorded, now)
-
-
-def _statuses(conn: Connection, statuses: Recorded, now: datetime) -> None:
-    if statuses:
-        store_statuses(lambda sql, params: _rows(conn, sql, params), statuses, now)
-
-
-def _rows(conn: Connection, statement: str, params: Mapping[str, Any]) -> list[Any]:
-    result = conn.execute(text(statement), dict(params))
-    return list(result) if result.returns_rows else []
+    statements = sqlite_statements(conn)
+    record(statements, recorded, time_text(now))
+    store_statuses(statements, recorded, now)
