@@ -91,11 +91,18 @@ def show_merchant(session: Session, merchant_id: str) -> MerchantView:
     return _view(merchant, plans_of(session, merchant_id))
 
 
-def list_merchants(session: Session, limit: int = 10_000) -> list[MerchantView]:
-    merchants = session.scalars(select(Merchant).order_by(col(Merchant.merchant_id))
-                                .limit(limit)).all()
+def list_merchants(session: Session, limit: int = 10_000,
+                   branch_id: str | None = None) -> list[MerchantView]:
+    """The first `limit` merchants by id (one branch's with `branch_id`),
+    each with its plans."""
+    query = select(Merchant).order_by(col(Merchant.merchant_id)).limit(limit)
+    if branch_id is not None:
+        query = query.where(col(Merchant.branch_id) == branch_id)
+    merchants = session.scalars(query).all()
+    ids = [merchant.merchant_id for merchant in merchants]
     plans: dict[str, list[FeePlan]] = {}
-    for row in session.scalars(select(FeePlanRow).order_by(col(FeePlanRow.effective_from))):
+    for row in session.scalars(select(FeePlanRow).where(col(FeePlanRow.merchant_id).in_(ids))
+                               .order_by(col(FeePlanRow.effective_from))):
         plans.setdefault(row.merchant_id, []).append(plan_of(row))
     return [_view(merchant, plans.get(merchant.merchant_id, [])) for merchant in merchants]
 

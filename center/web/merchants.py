@@ -70,10 +70,10 @@ def register(call: PageCall) -> Response:
                                    branch=branch, percent=percent, status_code=400)
     today = datetime.now(UTC).date()
     with Session(call.console.engine) as session:
-        merchants = list_merchants(session, limit=MAX_MERCHANTS)
+        merchants = list_merchants(session, limit=MAX_MERCHANTS, branch_id=branch or None)
         counts = open_case_counts(session)
     rows = [RegisterRow(m, plan_in_force(m.plans, today), counts.get(m.merchant_id, 0))
-            for m in merchants if not branch or m.branch_id == branch]
+            for m in merchants]
     return call.console.render(call.request, "merchants.html", call.user, rows=rows,
                                branch=branch, percent=percent)
 
