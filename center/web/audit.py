@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
-from datetime import UTC
+from datetime import UTC, timedelta
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -29,6 +29,23 @@ def record(engine: Engine, actor: str, action: str, outcome: str, *, object: str
         session.add(AuditEntry(at=clock.utc_now(), actor=actor[:64], action=action[:32],
                                object=object[:128], outcome=outcome[:16], client=client[:64]))
         session.commit()
+
+
+def record_once(engine: Engine, actor: str, action: str, outcome: str, *, object: str,
+                client: str = "", within: timedelta, clock: Clock = SYSTEM_CLOCK) -> bool:
+    """`record`, unless the same actor's same action on the same object is on
+    record from the last `within` (a page that reloads itself while a
+    branch's reply is awaited is one view, not forty). True if written."""
+    since = clock.utc_now() - within
+    with Session(engine) as session:
+        seen = session.scalars(select(AuditEntry.id).where(
+            col(AuditEntry.at) >= since, col(AuditEntry.actor) == actor[:64],
+            col(AuditEntry.action) == action[:32], col(AuditEntry.object) == object[:128],
+        ).limit(1)).first()
+    if seen is not None:
+        return False
+    record(engine, actor, action, outcome, object=object, client=client, clock=clock)
+    return True
 
 
 def latest(engine: Engine, limit: int = 200) -> list[AuditEntry]:

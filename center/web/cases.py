@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import PurePath
 from urllib.parse import quote
 
@@ -53,6 +53,9 @@ CARD_IN_FILE = ("The file or its name shows what looks like a card number: mask 
                 "last 4) and upload it again. Nothing was kept.")
 TOO_MANY = "This case has as many evidence files as it may hold ([cases] max_evidence_files)."
 MAX_FILENAME = 255
+#: One "view case" audit row per account and case in this long: the page
+#: reloads itself every few seconds while a reply is awaited.
+VIEW_AUDIT_WINDOW = timedelta(minutes=10)
 #: Every message an action can answer with (msgids: translated).
 MESSAGES = (CONFIRM, ALREADY, NO_FILE, CARD_IN_FILE, TOO_MANY, NO_KEY, BAD_KEY, NO_BROKER)
 
@@ -166,7 +169,9 @@ def _case_page(call: PageCall, *, error: str = "", status_code: int = 200) -> Re
     with call.console.store.session() as session:
         file = read_case_file(session, found)
     if status_code == 200:
-        _audit(call, "view case", "ok", found.case_id)
+        audit.record_once(call.console.engine, call.user.account.name, "view case", "ok",
+                          object=found.case_id, client=client_of(call.request),
+                          within=VIEW_AUDIT_WINDOW)
     config = call.console.config
     return call.console.render(
         call.request, "case.html", call.user, status_code=status_code, case=found,

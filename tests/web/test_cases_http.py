@@ -266,3 +266,16 @@ def test_the_desk_speaks_vietnamese_and_chinese(
         assert queue_title in client.get("/cases", headers=headers).text
         page = client.get(case_url(OVERDUE_CASE), headers=headers)
         assert page.status_code == 200 and answer_start in page.text, language
+
+
+def test_a_case_page_reloaded_while_a_reply_is_awaited_is_audited_once(
+        desk: ConsoleSite, signed_in: Callable[[str], TestClient]) -> None:
+    viewer, risk = signed_in("viewer"), signed_in("risk")
+    for _ in range(5):  # cases.js reloads it every 3 s
+        assert viewer.get(case_url(OVERDUE_CASE)).status_code == 200
+    risk.get(case_url(OVERDUE_CASE))
+    viewer.get(case_url(LATER_CASE))
+    views = [(entry.actor, entry.object) for entry in latest(desk.store.engine)
+             if entry.action == "view case"]
+    assert sorted(views) == sorted([("viewer", OVERDUE_CASE), ("risk", OVERDUE_CASE),
+                                    ("viewer", LATER_CASE)])
