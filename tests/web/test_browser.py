@@ -16,10 +16,7 @@ land where docs/console.md shows them (a test run leaves the tree as it was):
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,18 +41,20 @@ from tests.e2e.harness import (
 )
 from tests.e2e.test_cases import freeze_one
 from tests.posgw_script import POSGW, run_posgw
+from tests.web.browser import (
+    BROWSER_MARKS,
+    PANS,
+    PASSWORD,
+    chromium,
+    follow,
+    port_open,
+    shot,
+    sign_in,
+)
 from tests.web.card_numbers import assert_no_card_number
 
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(os.environ.get("POSGW_SCREENSHOTS")
-             or Path(tempfile.gettempdir()) / "posgw-console-screenshots").resolve()
-PASSWORD = "a long console password"
-PANS = {demo.VISA_OK, demo.UNIONPAY_OK, demo.MASTERCARD_LIMITED}
-
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(not CHROMIUM.is_file(),
-                                 reason="no /usr/bin/chromium (apt-get install chromium)")]
+pytestmark = BROWSER_MARKS
 
 
 @dataclass
@@ -100,11 +99,6 @@ async def fill_center(workdir: Path) -> Sale:
     return sale
 
 
-def port_open(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     workdir = tmp_path_factory.mktemp("console")
@@ -133,20 +127,6 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
             web.wait(timeout=30)
 
 
-def shot(page: Any, name: str, console: Console) -> None:
-    """Keep the page's HTML for the card-number scan, and its picture for the docs."""
-    console.seen.append(page.content().encode())
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def sign_in(page: Any, console: Console, name: str, password: str = PASSWORD) -> None:
-    page.goto(console.url + "/login")
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", password)
-    follow(page, page.locator("button[type=submit]"))
-
-
 def search_by(page: Any, heading: str, fields: dict[str, str]) -> None:
     form = page.locator("form.card", has=page.get_by_role("heading", name=heading))
     for name, value in fields.items():
@@ -154,38 +134,26 @@ def search_by(page: Any, heading: str, fields: dict[str, str]) -> None:
     follow(page, form.locator("button[type=submit]"))
 
 
-def follow(page: Any, target: Any) -> None:
-    """Click what loads a new page and wait until it has loaded: a search
-    posts back to /search, so a check made right after the click could read
-    the page it came from."""
-    with page.expect_navigation():
-        target.click()
-
-
 def test_a_day_at_the_console_in_chromium(console: Console) -> None:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        try:
-            staff_story(browser, console)
-            one_time_password_is_replaced_first(browser, console)
-            viewer_is_kept_out_of_admin_pages(browser, console)
-            post_without_csrf_is_refused(browser, console)
-            no_session_means_login(browser, console)
-        finally:
-            browser.close()
+    with chromium(sync_api) as browser:
+        staff_story(browser, console)
+        one_time_password_is_replaced_first(browser, console)
+        viewer_is_kept_out_of_admin_pages(browser, console)
+        post_without_csrf_is_refused(browser, console)
+        no_session_means_login(browser, console)
     no_card_number_anywhere(console)
 
 
 def staff_story(browser: Any, console: Console) -> None:
     """Wrong password refused, right one in; the sale found; its void linked."""
     page = browser.new_page(locale="en-GB", viewport={"width": 1280, "height": 800})
-    sign_in(page, console, "ana", "not my password")
+    sign_in(page, console.url, "ana", "not my password")
     assert "Wrong name or password." in page.content()
-    shot(page, "login-refused", console)
-    sign_in(page, console, "ana")
+    shot(page, "login-refused", console.seen)
+    sign_in(page, console.url, "ana")
     assert page.url.endswith("/search")
     search_by(page, "By RRN", {"rrn": console.sale.rrn})
-    shot(page, "search-results", console)
+    shot(page, "search-results", console.seen)
     rows = page.locator("table.results tbody tr")
     assert rows.count() == 2  # the sale and its void share the terminal's RRN
     follow(page, page.locator("table.results tbody tr", has_text="settled").get_by_role(
@@ -194,7 +162,7 @@ def staff_story(browser: Any, console: Console) -> None:
     linked = page.locator("table.linked tbody tr")
     assert linked.count() == 1 and "voided" in linked.inner_text()
     assert "cancelled" in page.locator("p.answer").inner_text()
-    shot(page, "transaction", console)
+    shot(page, "transaction", console.seen)
     follow(page, linked.get_by_role("link", name="Open"))
     assert "voided" in page.locator("h1").inner_text()
     page.goto(console.url + "/search")
@@ -203,31 +171,31 @@ def staff_story(browser: Any, console: Console) -> None:
     assert frozen.count() == 1
     follow(page, frozen.get_by_role("link", name="Open"))
     assert "held by the risk rules" in page.locator("p.answer").inner_text()
-    shot(page, "transaction-frozen", console)
+    shot(page, "transaction-frozen", console.seen)
     page.goto(console.url + "/admin/audit")
     assert "login" in page.content() and "failed" in page.content()
-    shot(page, "audit", console)
+    shot(page, "audit", console.seen)
     export = page.request.get(console.url + "/admin/audit.csv")
     assert export.status == 200 and export.body().startswith(b"at,actor,action")
     console.seen.append(export.body())  # scanned with the pages
     page.goto(console.url + "/admin/users")
-    shot(page, "users", console)
+    shot(page, "users", console.seen)
     page.close()
     vietnamese = browser.new_page(locale="vi-VN", viewport={"width": 1280, "height": 800})
-    sign_in(vietnamese, console, "chen")
+    sign_in(vietnamese, console.url, "chen")
     search_by(vietnamese, "Theo RRN", {"rrn": console.sale.rrn})
     assert "Giao dịch đã đến chưa?" in vietnamese.content()
-    shot(vietnamese, "search-vi", console)
+    shot(vietnamese, "search-vi", console.seen)
     vietnamese.close()
 
 
 def one_time_password_is_replaced_first(browser: Any, console: Console) -> None:
     page = browser.new_page(locale="en-GB", viewport={"width": 1280, "height": 800})
-    sign_in(page, console, "dung", console.one_time_password)
+    sign_in(page, console.url, "dung", console.one_time_password)
     assert page.url.endswith("/account/password")
     page.goto(console.url + "/admin/audit")
     assert page.url.endswith("/account/password")  # nowhere else until it is replaced
-    shot(page, "password", console)
+    shot(page, "password", console.seen)
     page.fill("input[name=current]", console.one_time_password)
     page.fill("input[name=new]", PASSWORD)
     page.fill("input[name=repeat]", PASSWORD)
@@ -238,19 +206,19 @@ def one_time_password_is_replaced_first(browser: Any, console: Console) -> None:
 
 def viewer_is_kept_out_of_admin_pages(browser: Any, console: Console) -> None:
     page = browser.new_page(locale="zh-CN")
-    sign_in(page, console, "binh")
+    sign_in(page, console.url, "binh")
     for path in ("/admin/audit", "/admin/users", "/admin/audit.csv"):
         answer = page.request.get(console.url + path)
         assert answer.status == 403, path
     page.goto(console.url + "/admin/audit")
-    shot(page, "forbidden-zh", console)
+    shot(page, "forbidden-zh", console.seen)
     page.close()
 
 
 def post_without_csrf_is_refused(browser: Any, console: Console) -> None:
     """The session cookie alone (what a forged cross-site form would carry) is not enough."""
     page = browser.new_page()
-    sign_in(page, console, "binh")
+    sign_in(page, console.url, "binh")
     answer = page.request.post(console.url + "/search",
                                form={"kind": "rrn", "rrn": console.sale.rrn})
     assert answer.status == 403
@@ -269,7 +237,7 @@ def no_session_means_login(browser: Any, console: Console) -> None:
     page = context.new_page()
     page.goto(console.url + "/search")
     assert page.url.endswith("/login")
-    shot(page, "login", console)
+    shot(page, "login", console.seen)
     context.close()
 
 

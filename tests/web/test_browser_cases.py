@@ -47,18 +47,15 @@ from tests.e2e.harness import (
 )
 from tests.e2e.test_cases import freeze_one
 from tests.posgw_script import POSGW, run_posgw
+from tests.web.browser import BROWSER_MARKS, PASSWORD, chromium, follow, shot, sign_in
 from tests.web.card_numbers import assert_no_card_number
-from tests.web.test_browser import CHROMIUM, SHOTS, follow, sign_in
 
-PASSWORD = "a long console password"
 LETTER = b"The cardholder confirms the three purchases at the counter.\n"
 #: Long enough for a gateway, a center and a console on a busy two-core machine.
 STEP_S = 60.0
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(not CHROMIUM.is_file(),
-                                 reason="no /usr/bin/chromium (apt-get install chromium)")]
+pytestmark = BROWSER_MARKS
 
 
 @dataclass
@@ -133,12 +130,6 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
         logs.append(workdir / "center.log")
 
 
-def shot(page: Any, name: str, desk: Desk) -> None:
-    desk.seen.append(page.content().encode())
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
 def reload_until(page: Any, selector: str, text: str) -> None:
     """Until `selector` shows `text`: the page's script reloads it while a
     reply is awaited; past that, reload as the staff would. With a deadline."""
@@ -154,25 +145,21 @@ def reload_until(page: Any, selector: str, text: str) -> None:
 
 
 def test_a_risk_officer_releases_a_frozen_sale_in_chromium(desk: Desk) -> None:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        try:
-            risk_officer_releases(browser, desk)
-            the_case_in_vietnamese(browser, desk)
-            viewer_gets_403_from_every_action(browser, desk)
-            action_without_csrf_is_refused(browser, desk)
-        finally:
-            browser.close()
+    with chromium(sync_api) as browser:
+        risk_officer_releases(browser, desk)
+        the_case_in_vietnamese(browser, desk)
+        viewer_gets_403_from_every_action(browser, desk)
+        action_without_csrf_is_refused(browser, desk)
     no_card_number_anywhere(desk)
 
 
 def risk_officer_releases(browser: Any, desk: Desk) -> None:
     page = browser.new_page(locale="en-GB", viewport={"width": 1280, "height": 900})
-    sign_in(page, desk, "chen")
+    sign_in(page, desk.url, "chen")
     follow(page, page.get_by_role("link", name="Cases"))
     row = page.locator("table.cases tbody tr", has_text=desk.case_id)
     assert row.count() == 1 and "left" in row.inner_text()
-    shot(page, "cases-queue", desk)
+    shot(page, "cases-queue", desk.seen)
     follow(page, row.get_by_role("link", name="Open"))
     assert "a first answer is due by" in page.locator("p.answer").inner_text()
     assert page.locator("table.attempts tbody tr").count() == 3  # the three swipes
@@ -190,7 +177,7 @@ def risk_officer_releases(browser: Any, desk: Desk) -> None:
     reload_until(page, "table.resulting", "settled")
     assert "re-cleared to the merchant" in page.locator("p.answer").inner_text()
     assert page.locator("table.attempts tbody tr").count() == 3  # the resolution is apart
-    shot(page, "case", desk)
+    shot(page, "case", desk.seen)
     replies = center_rows(desk.workdir, "SELECT outcome FROM center_command_replies")
     assert sorted(outcome for (outcome,) in replies) == ["done", "done"]
     [(held,)] = center_rows(desk.workdir, "SELECT evidence FROM center_cases")
@@ -200,16 +187,16 @@ def risk_officer_releases(browser: Any, desk: Desk) -> None:
 
 def the_case_in_vietnamese(browser: Any, desk: Desk) -> None:
     page = browser.new_page(locale="vi-VN", viewport={"width": 1280, "height": 900})
-    sign_in(page, desk, "binh")
+    sign_in(page, desk.url, "binh")
     page.goto(f"{desk.url}/cases/{desk.case_id}")
     assert "Giao dịch đã được giải tỏa" in page.locator("p.answer").inner_text()
-    shot(page, "case-vi", desk)
+    shot(page, "case-vi", desk.seen)
     page.close()
 
 
 def viewer_gets_403_from_every_action(browser: Any, desk: Desk) -> None:
     page = browser.new_page()
-    sign_in(page, desk, "binh")
+    sign_in(page, desk.url, "binh")
     page.goto(f"{desk.url}/cases/{desk.case_id}")
     assert page.locator("form.action-release").count() == 0  # not even shown
     token = page.locator("input[name=csrf_token]").first.get_attribute("value")
@@ -226,7 +213,7 @@ def viewer_gets_403_from_every_action(browser: Any, desk: Desk) -> None:
 
 def action_without_csrf_is_refused(browser: Any, desk: Desk) -> None:
     page = browser.new_page()
-    sign_in(page, desk, "chen")
+    sign_in(page, desk.url, "chen")
     answer = page.request.post(f"{desk.url}/cases/{desk.case_id}/return",
                                form={"confirm": "yes"})
     assert answer.status == 403

@@ -16,7 +16,6 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,14 +23,21 @@ from posgw.center.db import CenterStore
 from posgw.sandbox.ports import free_port
 from tests.e2e.harness import wait_for, write_toml
 from tests.posgw_script import POSGW, run_posgw
+from tests.web.browser import (
+    BROWSER_MARKS,
+    PANS,
+    PASSWORD,
+    chromium,
+    follow,
+    port_open,
+    shot,
+    sign_in,
+)
 from tests.web.card_numbers import assert_no_card_number
-from tests.web.test_browser import CHROMIUM, PANS, PASSWORD, SHOTS, port_open
 from tests.web.test_merchants import fill
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(not CHROMIUM.is_file(),
-                                 reason="no /usr/bin/chromium (apt-get install chromium)")]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
@@ -63,41 +69,23 @@ def console_url(tmp_path: Path) -> Iterator[str]:
     assert_no_card_number({"web.log": log.read_bytes()}, PANS)
 
 
-def shot(page: Any, name: str, seen: list[bytes]) -> None:
-    seen.append(page.content().encode())
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def follow(page: Any, target: Any) -> None:
-    with page.expect_navigation():
-        target.click()
-
-
 def test_the_merchant_pages_in_chromium(console_url: str) -> None:
     seen: list[bytes] = []
     refused: list[str] = []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        try:
-            page = browser.new_page(locale="en-GB", viewport={"width": 1280, "height": 800})
-            page.on("console", lambda message: refused.append(message.text)
-                    if "Content Security Policy" in message.text else None)
-            page.goto(console_url + "/login")
-            page.fill("input[name=name]", "binh")
-            page.fill("input[name=password]", PASSWORD)
-            follow(page, page.locator("button[type=submit]"))
-            follow(page, page.get_by_role("link", name="Merchants"))
-            rows = page.locator("table.merchants tbody tr")
-            assert rows.count() == 2
-            assert "0.55 % of the amount, no fixed fee" in rows.nth(0).inner_text()
-            shot(page, "merchants", seen)
-            follow(page, rows.nth(0).get_by_role("link", name="Open"))
-            assert page.url.endswith("/merchants/M0001")
-            assert page.locator("table.settlement-cases tbody tr").count() == 2
-            assert "₫1,193,125" in page.locator("table.owed").inner_text()
-            shot(page, "merchant", seen)
-        finally:
-            browser.close()
+    with chromium(sync_api) as browser:
+        page = browser.new_page(locale="en-GB", viewport={"width": 1280, "height": 800})
+        page.on("console", lambda message: refused.append(message.text)
+                if "Content Security Policy" in message.text else None)
+        sign_in(page, console_url, "binh")
+        follow(page, page.get_by_role("link", name="Merchants"))
+        rows = page.locator("table.merchants tbody tr")
+        assert rows.count() == 2
+        assert "0.55 % of the amount, no fixed fee" in rows.nth(0).inner_text()
+        shot(page, "merchants", seen)
+        follow(page, rows.nth(0).get_by_role("link", name="Open"))
+        assert page.url.endswith("/merchants/M0001")
+        assert page.locator("table.settlement-cases tbody tr").count() == 2
+        assert "₫1,193,125" in page.locator("table.owed").inner_text()
+        shot(page, "merchant", seen)
     assert not refused, refused
     assert_no_card_number({f"page {n}": html for n, html in enumerate(seen)}, PANS)

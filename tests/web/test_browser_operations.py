@@ -39,13 +39,11 @@ from tests.e2e.harness import until_center_has as center_holds
 from tests.e2e.test_cases import freeze_one
 from tests.e2e.test_reconciliation_report import sell_then_settle_with_one_sale_too_many
 from tests.posgw_script import POSGW, run_posgw
+from tests.web.browser import BROWSER_MARKS, CHROMIUM, PANS, PASSWORD, SHOTS, port_open
 from tests.web.card_numbers import assert_no_card_number
-from tests.web.test_browser import CHROMIUM, PANS, PASSWORD, SHOTS, port_open
 
 async_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(not CHROMIUM.is_file(),
-                                 reason="no /usr/bin/chromium (apt-get install chromium)")]
+pytestmark = BROWSER_MARKS
 
 RETIRED = "F0000001"  # the terminal the admin decommissions
 DEADLINE_S = 60.0
