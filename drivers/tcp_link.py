@@ -116,16 +116,27 @@ class _Connection:
     address: str
     opened_at: float
     transport: TcpTransport | None = None  # once the stream is set up
+    closing: bool = False
 
     @property
     def identified(self) -> bool:
         return self.transport is not None and self.transport.identified
 
     def close_now(self) -> None:
+        """End the connection; its peer sees the end at once.
+
+        Before its stream is set up the socket is only shut down, and
+        `TcpServer._serve` closes it: asyncio may already watch its
+        descriptor, and one closed under the loop goes to the next accept()
+        while the loop still holds it as this one's, so that connection
+        would never be read.
+        """
+        self.closing = True
         if self.transport is not None:
             self.transport.abort()
-        else:
-            self.sock.close()
+            return
+        with contextlib.suppress(OSError):  # the peer may be gone already
+            self.sock.shutdown(socket.SHUT_RDWR)
 
 
 class TcpServer:
@@ -265,11 +276,13 @@ class TcpServer:
         self.refused += 1
         self._refusals.warning("listener %s:%d: connection from %s closed: %s", self.host,
                                self.port, peer, why)
-        connection.close_now()
+        connection.sock.close()  # never handed to asyncio
 
     async def _serve(self, connection: _Connection) -> None:
-        if connection not in self._connections:
-            return  # evicted before it was set up: its socket is closed
+        if connection.closing:  # evicted before its task ran
+            connection.sock.close()
+            self._connections.pop(connection, None)
+            return
         try:
             reader, writer = await asyncio.open_connection(sock=connection.sock)
         except OSError as exc:
@@ -279,6 +292,10 @@ class TcpServer:
             self._connections.pop(connection, None)
             return
         transport = connection.transport = TcpTransport(reader, writer)
+        if connection.closing:  # evicted while being set up: closed through asyncio
+            transport.abort()
+            self._connections.pop(connection, None)
+            return
         try:
             await self._on_connection(transport)
         except LinkClosed:
