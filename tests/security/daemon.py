@@ -61,7 +61,11 @@ def running_daemon(workdir: Path, listener: dict[str, Any],
                                    stdout=log, stderr=log, preexec_fn=preexec_fn)
     daemon = Daemon(process, port, log_path, f"sqlite:///{workdir / 'gateway.db'}")
     try:
-        wait_until(lambda: port_accepts(port), "the gateway", START_DEADLINE_S, process)
+        # Its own log line, not only an open port: a port picked free can be
+        # taken by another test's process before this daemon binds it.
+        listening = f"terminals on 127.0.0.1:{port}"
+        wait_until(lambda: listening in daemon.log() and port_accepts(port), "the gateway",
+                   START_DEADLINE_S, process)
         yield daemon
     finally:
         exit_code = stop(process)

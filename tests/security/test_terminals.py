@@ -184,7 +184,7 @@ async def test_held_sockets_at_the_cap_leave_an_allowed_terminal_answered(
         for sock in held:
             sock.close()
         log = daemon.log()
-    assert (during.response_code, arriving.response_code) == ("00", "00")
+    assert (during.response_code, arriving.response_code) == ("00", "00"), (during, arriving)
     assert open_now <= 16, "never more held sockets than the listener's cap"
     assert "max_connections_per_address" in log and "the oldest connection" in log
 
