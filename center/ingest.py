@@ -84,14 +84,7 @@ from posgw.center.validation import check_against_schema, compiled_schemas
 from posgw.center.verify import BadPayload, QuarantineKind, SignatureVerifier
 from posgw.drivers.backoff import Backoff
 from posgw.drivers.clock import SYSTEM_CLOCK, Clock
-from posgw.drivers.mqtt import (
-    QOS_AT_LEAST_ONCE,
-    MqttConfig,
-    ack,
-    cancellable,
-    new_client,
-    queued,
-)
+from posgw.drivers.mqtt import QOS_AT_LEAST_ONCE, MqttConfig, ack, new_client, queued
 from posgw.protocols.contract import GATEWAY_STATUS_SCHEMA
 
 __all__ = ["INGESTED_SCHEMAS", "BatchResult", "CenterIngest", "Received",
@@ -357,9 +350,9 @@ class CenterIngest:
         subscriptions = subscription_filters(self._mqtt)
         async with contextlib.AsyncExitStack() as stack:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
-                await cancellable(stack.enter_async_context(client))
+                await stack.enter_async_context(client)
             for topic_filter in subscriptions:
-                await cancellable(client.subscribe(topic_filter, qos=QOS_AT_LEAST_ONCE))
+                await client.subscribe(topic_filter, qos=QOS_AT_LEAST_ONCE)
             self._backoff.reset()
             self.connections += 1
             self.subscribed.set()
@@ -396,8 +389,7 @@ class CenterIngest:
         for message in batch:
             ack(client, message)  # only now: the batch is committed
         for confirmation in result.confirmations:
-            await cancellable(client.publish(confirmation.topic, confirmation.payload,
-                                             qos=QOS_AT_LEAST_ONCE))
+            await client.publish(confirmation.topic, confirmation.payload, qos=QOS_AT_LEAST_ONCE)
             self.confirmations += 1
 
 

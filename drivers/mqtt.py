@@ -21,8 +21,8 @@ Two things aiomqtt does not expose, and why we need them:
 And one thing it loses: aiomqtt waits for CONNACK, SUBACK and PUBACK with
 `asyncio.wait_for`, which on Python 3.11 drops a cancellation that comes in
 the same loop step as the answer (python/cpython#86296, fixed in 3.12). A
-loop that goes on from there never stops; every aiomqtt call in a long-lived
-task is awaited through `cancellable`.
+loop that goes on from there never stops; the clients `new_client` makes
+raise such a cancellation again (`CancellableClient`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, Self, TypeVar
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -45,7 +45,8 @@ from posgw.drivers.mqtt_config import (
 )
 
 __all__ = ["DEFAULT_KEEPALIVE_S", "DEFAULT_SESSION_EXPIRY_S", "MAX_SESSION_EXPIRY_S",
-           "QOS_AT_LEAST_ONCE", "MqttConfig", "ack", "cancellable", "new_client"]
+           "QOS_AT_LEAST_ONCE", "CancellableClient", "MqttConfig", "ack", "cancellable",
+           "new_client"]
 
 QOS_AT_LEAST_ONCE = 1
 T = TypeVar("T")
@@ -68,7 +69,7 @@ def new_client(config: MqttConfig, *, client_id: str | None = None, persistent: 
     identifier = config.client_id or client_id
     if persistent and not identifier:
         raise ValueError("a persistent session needs a client_id")
-    client = aiomqtt.Client(
+    client = CancellableClient(
         config.host, config.port, identifier=identifier,
         username=config.username, password=config.password,
         protocol=aiomqtt.ProtocolVersion.V5, keepalive=config.keepalive, timeout=timeout_s,
@@ -100,6 +101,21 @@ async def cancellable(call: Awaitable[T]) -> T:
     if task is not None and task.cancelling() > before:
         raise asyncio.CancelledError
     return result
+
+
+class CancellableClient(aiomqtt.Client):
+    """aiomqtt's client whose waits for CONNACK, SUBACK and PUBACK pass a
+    cancellation on (`cancellable`)."""
+
+    async def __aenter__(self) -> Self:
+        await cancellable(super().__aenter__())
+        return self
+
+    async def subscribe(self, /, *args: Any, **kwargs: Any) -> tuple[int, ...] | list[Any]:
+        return await cancellable(super().subscribe(*args, **kwargs))
+
+    async def publish(self, /, *args: Any, **kwargs: Any) -> None:
+        await cancellable(super().publish(*args, **kwargs))
 
 
 def ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:

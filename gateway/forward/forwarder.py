@@ -27,7 +27,7 @@ import aiomqtt
 
 from posgw.drivers.backoff import Backoff
 from posgw.drivers.clock import SYSTEM_CLOCK, Clock
-from posgw.drivers.mqtt import QOS_AT_LEAST_ONCE, MqttConfig, cancellable, new_client
+from posgw.drivers.mqtt import QOS_AT_LEAST_ONCE, MqttConfig, new_client
 from posgw.gateway.forward.confirmations import ConfirmationReader
 from posgw.gateway.forward.events import new_event_id
 from posgw.gateway.forward.fresh import FreshEvents
@@ -191,15 +191,14 @@ class OutboxForwarder:
         publisher = PubackWatch(client)
         async with contextlib.AsyncExitStack() as stack:
             async with asyncio.timeout(self._connect_timeout_s):
-                await cancellable(stack.enter_async_context(client))
-            await cancellable(client.publish(status_topic, self._status_bytes("online", last_seq),
-                                             qos=QOS_AT_LEAST_ONCE, retain=True))
+                await stack.enter_async_context(client)
+            await client.publish(status_topic, self._status_bytes("online", last_seq),
+                                 qos=QOS_AT_LEAST_ONCE, retain=True)
             if self.on_command is not None:
-                await cancellable(client.subscribe(
-                    command_topic(self._mqtt.topic_prefix, self._branch_id),
-                    qos=QOS_AT_LEAST_ONCE))
+                await client.subscribe(command_topic(self._mqtt.topic_prefix, self._branch_id),
+                                       qos=QOS_AT_LEAST_ONCE)
             if self._inbox is not None:  # before pumping: no confirmation is missed
-                await cancellable(client.subscribe(self._confirm_topic(), qos=QOS_AT_LEAST_ONCE))
+                await client.subscribe(self._confirm_topic(), qos=QOS_AT_LEAST_ONCE)
                 self._inbox.new_connection()
             self._backoff.reset()
             self.connections += 1
@@ -455,8 +454,8 @@ class OutboxForwarder:
                 continue
             sent = self.outbox
             last_seq = await asyncio.to_thread(self._store.max_seq)
-            await cancellable(client.publish(topic, self._status_bytes("online", last_seq),
-                                             qos=QOS_AT_LEAST_ONCE, retain=True))
+            await client.publish(topic, self._status_bytes("online", last_seq),
+                                 qos=QOS_AT_LEAST_ONCE, retain=True)
 
     def _status_bytes(self, state: str, last_seq: int) -> bytes:
         counted = self.outbox if state == "online" else None  # a Will is stale when sent
