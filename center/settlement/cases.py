@@ -76,7 +76,9 @@ def open_cases(conn: Connection, findings: Sequence[Finding],
 
 def list_cases(session: Session, *, only_open: bool = False, merchant_id: str | None = None,
                first: date | None = None, last: date | None = None,
-               limit: int = 1000) -> list[SettlementCase]:
+               limit: int = 1000, newest_first: bool = False) -> list[SettlementCase]:
+    """Cases in the order they were opened (`newest_first`: the other way),
+    at most `limit` of them from that end."""
     query = select(SettlementCase)
     if only_open:
         query = query.where(col(SettlementCase.status) == OPEN)
@@ -86,7 +88,8 @@ def list_cases(session: Session, *, only_open: bool = False, merchant_id: str | 
         query = query.where(col(SettlementCase.business_date) >= first.isoformat())
     if last is not None:
         query = query.where(col(SettlementCase.business_date) <= last.isoformat())
-    return list(session.scalars(query.order_by(col(SettlementCase.id)).limit(limit)))
+    order = col(SettlementCase.id).desc() if newest_first else col(SettlementCase.id)
+    return list(session.scalars(query.order_by(order).limit(limit)))
 
 
 def resolve_case(session: Session, case: str, note: str, by: str,

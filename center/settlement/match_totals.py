@@ -96,11 +96,10 @@ def expected_credits(conn: Connection, owed: Sequence[OwedDay], first: date,
                      last: date) -> list[Expected]:
     params = {"first": first.isoformat(), "last": last.isoformat()}
     expected: dict[tuple[str, date], Expected] = {}
-    covered = {date.fromisoformat(day) for (day,) in conn.execute(text(
-        "SELECT DISTINCT business_date FROM settlement_acquirer_lines "
-        "WHERE business_date BETWEEN :first AND :last"), params)}
+    covered: set[date] = set()  # the days the acquirer's lines cover
     for merchant, day, currency, net in conn.execute(text(SETTLED_NET_SQL), params):
         key = (merchant, date.fromisoformat(day))
+        covered.add(key[1])
         expected[key] = Expected(merchant, key[1], currency, int(net), "acquirer")
     for day in owed:
         if day.business_date not in covered:

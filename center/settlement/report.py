@@ -21,7 +21,6 @@ from posgw.center.settlement.cases import case_id, list_cases
 from posgw.center.settlement.merchants import (
     RegisterError,
     plan_in_force,
-    plans_of,
     show_merchant,
 )
 from posgw.center.settlement.owed import OwedDay, owed_days
@@ -62,7 +61,7 @@ def monthly_statement(engine: Engine, merchant_id: str, month: str, *,
     first, last = month_bounds(month)
     with Session(engine) as session:
         merchant = show_merchant(session, merchant_id)
-        plan = plan_in_force(plans_of(session, merchant_id), last)
+        plan = plan_in_force(merchant.plans, last)
         credits = session.scalars(select(BankCreditRow).where(
             col(BankCreditRow.merchant_id) == merchant_id,
             col(BankCreditRow.value_date).between(first.isoformat(), last.isoformat()))

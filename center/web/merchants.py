@@ -89,7 +89,8 @@ def merchant_page(call: PageCall) -> Response:
             merchant = show_merchant(session, merchant_id)
         except RegisterError:
             return console.render(call.request, "not_found.html", call.user, status_code=404)
-        cases = list_cases(session, merchant_id=merchant_id, limit=MAX_CASES)
+        cases = list_cases(session, merchant_id=merchant_id, limit=MAX_CASES,
+                           newest_first=True)
     lang = console.language_for(call.request, call.user)
     with console.engine.connect() as conn:
         owed = owed_days(conn, console.config.calendar, console.config.settlement.value_days,
@@ -98,7 +99,7 @@ def merchant_page(call: PageCall) -> Response:
     days = [(statement_day(day), day.currency) for day in owed[-MAX_OWED_DAYS:]]
     rows = [CaseRow(case_id(row.id or 0), row, is_overdue(row, now), time_left(row, now, lang),
                     evidence_summary(row.evidence, row.currency, lang))
-            for row in reversed(cases)]
+            for row in cases]
     return console.render(call.request, "merchant.html", call.user, merchant=merchant,
                           in_force=plan_in_force(merchant.plans, now.date()),
                           days=list(reversed(days)), cases=rows, percent=percent)
