@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from posgw.center.batch_sql import Statements
+from posgw.center.case_state import time_text
 from posgw.center.verify import BadPayload
 from posgw.protocols.contract import GATEWAY_STATUS_SCHEMA, TERMINAL_STATUS_SCHEMA
 
@@ -64,9 +65,8 @@ GATEWAY_UPDATE = ("UPDATE center_gateway_status SET "
                   + " WHERE gateway_id = :gateway_id")
 
 
-def stamp(moment: datetime) -> str:
-    """A UTC time as fixed-width text: orders the same as the time."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+#: A UTC time as fixed-width text, ordered as the times are (as the cases keep them).
+stamp = time_text
 
 
 def parse_stamp(text: str) -> datetime:

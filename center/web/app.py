@@ -16,7 +16,6 @@ from starlette.staticfiles import StaticFiles
 from posgw.center.config import CenterConfig
 from posgw.center.db import CenterStore
 from posgw.center.web import cases, login, merchants, operations, pages, password
-from posgw.center.web.case_models import create_case_desk_tables
 from posgw.center.web.console import HERE, Console
 from posgw.center.web.guard import SecurityHeaders
 from posgw.center.web.models import create_console_tables
@@ -62,7 +61,6 @@ def create_app(config: CenterConfig, store: CenterStore | None = None) -> Starle
     """The console over `config`'s center database (its tables made if missing)."""
     store = store or CenterStore(config.database)
     create_console_tables(store.engine)
-    create_case_desk_tables(store.engine)
     app = Starlette(routes=routes(), middleware=[Middleware(SecurityHeaders)])
     app.state.console = Console(config, store)
     return app

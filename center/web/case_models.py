@@ -14,10 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Column, DateTime, LargeBinary
-from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
-
-from posgw.center.writer import table_of
 
 
 class ConsoleCommand(SQLModel, table=True):
@@ -50,10 +47,3 @@ class EvidenceFile(SQLModel, table=True):
     uploaded_by: str = Field(max_length=64)
     uploaded_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-
-
-CASE_DESK_TABLES = [table_of(model) for model in (ConsoleCommand, EvidenceFile)]
-
-
-def create_case_desk_tables(engine: Engine) -> None:
-    SQLModel.metadata.create_all(engine, tables=CASE_DESK_TABLES)

@@ -109,15 +109,15 @@ def upload_evidence(call: PageCall) -> Response:
     if found is None:
         return _not_found(call)
     upload = call.files.get("file")
-    problem = _upload_problem(call, found, upload.data if upload else b"",
-                              _filename(upload.filename if upload else ""))
+    filename = _filename(upload.filename if upload else "")
+    problem = _upload_problem(call, found, upload.data if upload else b"", filename)
     if problem or upload is None:
         _audit(call, "upload evidence", "refused", found.case_id)
         return _case_page(call, error=problem or NO_FILE, status_code=400)
-    filename, digest = _filename(upload.filename), hashlib.sha256(upload.data).hexdigest()
+    digest = hashlib.sha256(upload.data).hexdigest()
     try:
         check_command_key(call.console.config)
-        _keep_file(call, found, upload.data, filename, upload.content_type)
+        _keep_file(call, found, upload.data, digest, filename, upload.content_type)
         send_for_case(call.console, found, SUBMIT_EVIDENCE, call.user.account.name,
                       evidence={"sha256": digest, "size_bytes": len(upload.data),
                                 "filename": filename, "submitted_by": call.user.account.name,
@@ -197,10 +197,9 @@ def _upload_problem(call: PageCall, found: CenterCase, data: bytes, filename: st
     return TOO_MANY if sent >= call.console.config.cases.max_evidence_files else ""
 
 
-def _keep_file(call: PageCall, found: CenterCase, data: bytes, filename: str,
+def _keep_file(call: PageCall, found: CenterCase, data: bytes, digest: str, filename: str,
                content_type: str) -> None:
     """Stored once by its hash (the same letter for two cases is one row)."""
-    digest = hashlib.sha256(data).hexdigest()
     with Session(call.console.engine) as session:
         if session.get(EvidenceFile, digest) is None:
             session.add(EvidenceFile(sha256=digest, case_id=found.case_id, filename=filename,

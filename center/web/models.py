@@ -10,6 +10,7 @@ from sqlalchemy import Column, DateTime, Index, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
 
+from posgw.center.web.case_models import ConsoleCommand, EvidenceFile
 from posgw.center.writer import table_of
 
 #: Roles, weakest first: each may do what the ones before it may.
@@ -94,7 +95,8 @@ class DecommissionRequest(SQLModel, table=True):
 
 
 CONSOLE_TABLES = [table_of(model) for model in (ConsoleUser, ConsoleSession, AuditEntry,
-                                                DecommissionRequest)]
+                                                DecommissionRequest, ConsoleCommand,
+                                                EvidenceFile)]
 
 
 def create_console_tables(engine: Engine) -> None:
