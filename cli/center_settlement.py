@@ -9,9 +9,11 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,7 +22,7 @@ from posgw.cli.center_context import config_of
 from posgw.cli.common import EXIT_NOT_FOUND, center_store, database_failed, fail, plain_table
 
 if TYPE_CHECKING:
-    from posgw.center.config import CenterConfig
+    from posgw.center.db import CenterStore
     from posgw.center.settlement.imports import ImportResult
 
 DAY = click.DateTime(["%Y-%m-%d"])
@@ -134,18 +136,13 @@ def match(ctx: click.Context, day: datetime | None, month: str | None,
 
     first, last = _days(day, month)
     config = config_of(ctx)
-    store = center_store(config, "center settlement match", create=True)
-    try:
-        with click.progressbar(length=(last - first).days + 1, label="matching",
-                               file=sys.stderr, show_pos=True) as bar:
-            result = run_matching(store.engine, first, last, calendar=config.calendar,
-                                  settlement=config.settlement,
-                                  as_of=as_of.date() if as_of else None,
-                                  progress=lambda _day: bar.update(1))
-    except (SQLAlchemyError, ValueError) as exc:
-        _refused(config, exc)
-    finally:
-        store.close()
+    with _center(ctx, "match") as store, click.progressbar(
+            length=(last - first).days + 1, label="matching", file=sys.stderr,
+            show_pos=True) as bar:
+        result = run_matching(store.engine, first, last, calendar=config.calendar,
+                              settlement=config.settlement,
+                              as_of=as_of.date() if as_of else None,
+                              progress=lambda _day: bar.update(1))
     rows = [(kind, str(result.found[kind]), str(result.opened[kind]))
             for kind in sorted(result.found)]
     title = f"{first} .. {last}: {result.days} day(s)"
@@ -165,15 +162,8 @@ def findings(ctx: click.Context, only_open: bool, merchant: str | None, as_json:
     24-hour first-response time."""
     from posgw.center.settlement.cases import case_id, is_overdue, list_cases
 
-    config = config_of(ctx)
-    store = center_store(config, "center settlement findings", create=True)
-    try:
-        with store.session() as session:
-            cases = list_cases(session, only_open=only_open, merchant_id=merchant)
-    except (SQLAlchemyError, ValueError) as exc:
-        _refused(config, exc)
-    finally:
-        store.close()
+    with _center(ctx, "findings") as store, store.session() as session:
+        cases = list_cases(session, only_open=only_open, merchant_id=merchant)
     now = datetime.now(UTC)
     if as_json:
         click.echo(json.dumps([_case_json(row) for row in cases], indent=2, default=str))
@@ -195,19 +185,10 @@ def findings(ctx: click.Context, only_open: bool, merchant: str | None, as_json:
 @click.pass_context
 def resolve(ctx: click.Context, case: str, note: str, by: str | None) -> None:
     """Resolve CASE (e.g. S-17): its note, who and when are kept with it."""
-    from posgw.center.settlement.cases import CaseError, NoSuchCase, case_id, resolve_case
+    from posgw.center.settlement.cases import case_id, resolve_case
 
-    config = config_of(ctx)
-    store = center_store(config, "center settlement resolve", create=True)
-    try:
-        with store.session() as session:
-            row = resolve_case(session, case, note, by or getpass.getuser())
-    except NoSuchCase as exc:
-        fail("center settlement resolve", exc, EXIT_NOT_FOUND)
-    except CaseError as exc:
-        fail("center settlement resolve", exc)
-    finally:
-        store.close()
+    with _center(ctx, "resolve") as store, store.session() as session:
+        row = resolve_case(session, case, note, by or getpass.getuser())
     click.echo(f"{case_id(row.id or 0)} resolved by {row.resolved_by}")
 
 
@@ -226,14 +207,9 @@ def report(ctx: click.Context, merchant: str, day: datetime, as_json: bool,
     if as_json and as_csv:
         raise click.UsageError("--json or --csv, not both")
     config = config_of(ctx)
-    store = center_store(config, "center settlement report", create=True)
-    try:
+    with _center(ctx, "report") as store:
         body = day_report(store.engine, merchant, day.date(), calendar=config.calendar,
                           settlement=config.settlement)
-    except (SQLAlchemyError, ValueError) as exc:
-        _refused(config, exc)
-    finally:
-        store.close()
     if as_json:
         click.echo(json.dumps(body, indent=2))
     elif as_csv:
@@ -254,20 +230,14 @@ def statement(ctx: click.Context, merchant: str, month: str, out: Path | None,
               as_json: bool) -> None:
     """Gross, returns, fees with the plan's rate, net, the credits received
     and the open findings of MERCHANT_ID's month."""
-    from posgw.center.settlement.merchants import RegisterError
     from posgw.center.settlement.report import monthly_statement, statement_json
 
     if out is None and not as_json:
         raise click.UsageError("give --out FILE.pdf, --json, or both")
     config = config_of(ctx)
-    store = center_store(config, "center settlement statement", create=True)
-    try:
+    with _center(ctx, "statement") as store:
         built = monthly_statement(store.engine, merchant, month, calendar=config.calendar,
                                   settlement=config.settlement)
-    except (RegisterError, ValueError) as exc:
-        fail("center settlement statement", exc)
-    finally:
-        store.close()
     if out is not None:
         from posgw.center.settlement.statement_pdf import render_statement
 
@@ -306,23 +276,31 @@ def _mapping(pairs: tuple[str, ...]) -> dict[str, str]:
 
 def _store(ctx: click.Context, action: Any) -> ImportResult:
     """`action(conn)` in one transaction: all of the file, or none of it."""
+    with _center(ctx, "import") as store, store.engine.begin() as conn:
+        result: ImportResult = action(conn)
+        return result
+
+
+@contextmanager
+def _center(ctx: click.Context, what: str) -> Iterator[CenterStore]:
+    """The center database for one command, closed after. A refusal is one
+    line on stderr: no such case exits 1, the database's problem or the
+    input's (a ValueError: a bad note, an unknown merchant...) exits 2."""
+    from posgw.center.settlement.cases import NoSuchCase
+
     config = config_of(ctx)
-    store = center_store(config, "center settlement import", create=True)
+    command = f"center settlement {what}"
+    store = center_store(config, command, create=True)
     try:
-        with store.engine.begin() as conn:
-            result: ImportResult = action(conn)
-            return result
-    except (SQLAlchemyError, ValueError) as exc:
-        _refused(config, exc)
+        yield store
+    except SQLAlchemyError as exc:
+        database_failed(command, config.database, exc)
+    except NoSuchCase as exc:
+        fail(command, exc, EXIT_NOT_FOUND)
+    except ValueError as exc:
+        fail(command, exc)
     finally:
         store.close()
-
-
-def _refused(config: CenterConfig, exc: SQLAlchemyError | ValueError) -> NoReturn:
-    """One line on stderr, exit 2: the database's problem, or the input's."""
-    if isinstance(exc, SQLAlchemyError):
-        database_failed("center settlement", config.database, exc)
-    fail("center settlement", exc)
 
 
 def _print_import(result: ImportResult, what: str) -> None:
