@@ -43,9 +43,17 @@ def time_left(found: CenterCase, now: datetime, lang: Language) -> str:
         return ""
     if found.status != "open":
         return _("Answered: evidence submitted")
-    seconds = int((parse_time(found.first_response_due_at) - now).total_seconds())
+    return due_text(parse_time(found.first_response_due_at), now, lang,
+                    overdue=found.overdue)
+
+
+def due_text(due: datetime, now: datetime, lang: Language, *, overdue: bool = False) -> str:
+    """"5 h 20 min left" to `due`, or "Overdue by 2 h 5 min" past it (or when
+    the branch already said so: `overdue`)."""
+    _ = lang.gettext
+    seconds = int((due - now).total_seconds())
     hours, minutes = divmod(abs(seconds) // 60, 60)
-    if seconds < 0 or found.overdue:
+    if seconds < 0 or overdue:
         return _("Overdue by {hours} h {minutes} min").format(hours=hours, minutes=minutes)
     return _("{hours} h {minutes} min left").format(hours=hours, minutes=minutes)
 

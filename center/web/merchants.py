@@ -30,6 +30,7 @@ from posgw.center.settlement.merchants import (
 from posgw.center.settlement.owed import owed_days
 from posgw.center.settlement.report import statement_day
 from posgw.center.settlement.tables import SettlementCase
+from posgw.center.web.case_story import due_text
 from posgw.center.web.fleet import is_identifier
 from posgw.center.web.guard import PageCall, page
 from posgw.center.web.i18n import Language
@@ -115,16 +116,10 @@ def open_case_counts(session: Session) -> dict[str, int]:
 
 def time_left(row: SettlementCase, now: datetime, lang: Language) -> str:
     """Time to the 24-hour first response, as the freeze case queue says it."""
-    _ = lang.gettext
     if row.status != OPEN:
         return ""
     due = row.first_response_due_at
-    due = due if due.tzinfo else due.replace(tzinfo=UTC)  # SQLite: naive UTC
-    seconds = int((due - now).total_seconds())
-    hours, minutes = divmod(abs(seconds) // 60, 60)
-    if seconds < 0:
-        return _("Overdue by {hours} h {minutes} min").format(hours=hours, minutes=minutes)
-    return _("{hours} h {minutes} min left").format(hours=hours, minutes=minutes)
+    return due_text(due if due.tzinfo else due.replace(tzinfo=UTC), now, lang)  # SQLite: naive
 
 
 def evidence_summary(evidence: dict[str, Any], currency: str, lang: Language) -> str:
