@@ -279,32 +279,36 @@ class TcpServer:
         connection.sock.close()  # never handed to asyncio
 
     async def _serve(self, connection: _Connection) -> None:
+        try:
+            transport = await self._set_up(connection)
+            if transport is not None:
+                await self._on_connection(transport)
+        except LinkClosed:
+            pass
+        except Exception:
+            log.exception("connection handler failed for %s", _peer_of(connection))
+        finally:
+            self._connections.pop(connection, None)
+            if connection.transport is not None:
+                await connection.transport.close()
+
+    async def _set_up(self, connection: _Connection) -> TcpTransport | None:
+        """The connection's stream; None when it was closed meanwhile."""
         if connection.closing:  # evicted before its task ran
             connection.sock.close()
-            self._connections.pop(connection, None)
-            return
+            return None
         try:
             reader, writer = await asyncio.open_connection(sock=connection.sock)
         except OSError as exc:
             log.warning("connection from %s lost while being set up: %s", connection.address,
                         exc)
             connection.sock.close()
-            self._connections.pop(connection, None)
-            return
+            return None
         transport = connection.transport = TcpTransport(reader, writer)
         if connection.closing:  # evicted while being set up: closed through asyncio
             transport.abort()
-            self._connections.pop(connection, None)
-            return
-        try:
-            await self._on_connection(transport)
-        except LinkClosed:
-            pass
-        except Exception:
-            log.exception("connection handler failed for %s", transport.identity.key)
-        finally:
-            self._connections.pop(connection, None)
-            await transport.close()
+            return None
+        return transport
 
 
 def _peer_of(connection: _Connection) -> str:
