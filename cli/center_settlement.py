@@ -76,15 +76,20 @@ def import_acquirer(ctx: click.Context, path: Path, mappings: tuple[str, ...]) -
     Amounts in major units with the currency's digits (125000 VND,
     125.00 USD); a return is negative; net must be amount - fee.
     """
-    from posgw.center.settlement.acquirer_csv import AcquirerCsvError, read_acquirer_csv
+    from posgw.center.settlement.acquirer_csv import (
+        AcquirerCsvError,
+        csv_bytes,
+        read_acquirer_csv,
+    )
     from posgw.center.settlement.imports import file_sha256, store_acquirer_lines
 
     mapping = _mapping(mappings)
     try:
-        lines = read_acquirer_csv(path, mapping)
+        data = csv_bytes(path)
+        lines = read_acquirer_csv(data, mapping)
     except AcquirerCsvError as exc:
         fail("center settlement import", f"{path}: refused, nothing stored: {exc}")
-    result = _store(ctx, lambda conn: store_acquirer_lines(conn, file_sha256(path), path.name,
+    result = _store(ctx, lambda conn: store_acquirer_lines(conn, file_sha256(data), path.name,
                                                            lines))
     _print_import(result, "lines")
 
@@ -96,14 +101,15 @@ def import_camt(ctx: click.Context, path: Path) -> None:
     """The bank's statement of the merchant accounts (ISO 20022 camt.053),
     or its credit notifications (camt.054): validated against the official
     schema of its version; credits are stored with the account masked."""
-    from posgw.center.settlement.camt import CamtError, read_camt
+    from posgw.center.settlement.camt import CamtError, camt_bytes, read_camt
     from posgw.center.settlement.imports import file_sha256, store_bank_credits
 
     try:
-        credits = read_camt(path)
+        data = camt_bytes(path)
+        credits = read_camt(data)
     except CamtError as exc:
         fail("center settlement import", f"{path}: refused, nothing stored: {exc}")
-    result = _store(ctx, lambda conn: store_bank_credits(conn, file_sha256(path), path.name,
+    result = _store(ctx, lambda conn: store_bank_credits(conn, file_sha256(data), path.name,
                                                          credits))
     _print_import(result, "credits")
 

@@ -66,7 +66,7 @@ def read_acquirer_csv(source: str | Path | bytes,
                       mapping: Mapping[str, str] | None = None) -> list[AcquirerLine]:
     """Every line of an acquirer settlement CSV (a path or its bytes), or
     AcquirerCsvError for the first line that breaks the layout."""
-    text = _decoded(_read_bounded(source))
+    text = _decoded(csv_bytes(source))
     rows = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(rows, None)
@@ -78,7 +78,8 @@ def read_acquirer_csv(source: str | Path | bytes,
         raise AcquirerCsvError(f"not valid CSV: {error}", line=rows.line_num) from None
 
 
-def _read_bounded(source: str | Path | bytes) -> bytes:
+def csv_bytes(source: str | Path | bytes) -> bytes:
+    """The file's bytes, read once and at most MAX_CSV_BYTES of them."""
     try:
         return read_capped(source, MAX_CSV_BYTES)
     except FileTooLarge:

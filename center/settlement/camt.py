@@ -81,7 +81,7 @@ def read_camt(source: bytes | str | Path) -> list[BankCredit]:
 
     Raises CamtError, and returns nothing, for any file that is not a valid
     camt.053/054 document of a supported version."""
-    data = _read_bounded(source)
+    data = camt_bytes(source)
     root = _parse(data)
     message = camt_message(root)
     _validate(root, message)
@@ -108,7 +108,8 @@ def safe_parser() -> etree.XMLParser:
                            dtd_validation=False, huge_tree=False, remove_pis=True)
 
 
-def _read_bounded(source: bytes | str | Path) -> bytes:
+def camt_bytes(source: bytes | str | Path) -> bytes:
+    """The file's bytes, read once and at most MAX_CAMT_BYTES of them."""
     try:
         return read_capped(source, MAX_CAMT_BYTES)
     except FileTooLarge:

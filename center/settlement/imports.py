@@ -16,7 +16,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -48,12 +47,10 @@ class ImportResult:
     already_imported: bool
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def file_sha256(data: bytes) -> str:
+    """What identifies an imported file: the SHA-256 of the bytes read (once,
+    by the reader's own bounded read: the hash is of what was parsed)."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def store_acquirer_lines(conn: Connection, sha256: str, name: str,

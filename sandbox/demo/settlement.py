@@ -23,8 +23,8 @@ from sqlmodel import Session
 from posgw.center.calendar import WorkingCalendar
 from posgw.center.config import SettlementConfig
 from posgw.center.db import CenterStore
-from posgw.center.settlement.acquirer_csv import AcquirerCsvError, read_acquirer_csv
-from posgw.center.settlement.camt import CamtError, read_camt
+from posgw.center.settlement.acquirer_csv import AcquirerCsvError, csv_bytes, read_acquirer_csv
+from posgw.center.settlement.camt import CamtError, camt_bytes, read_camt
 from posgw.center.settlement.cases import list_cases
 from posgw.center.settlement.fees import FeePlan
 from posgw.center.settlement.imports import file_sha256, store_acquirer_lines, store_bank_credits
@@ -151,12 +151,13 @@ def import_files(engine: Engine, csv_path: Path, camt_path: Path) -> str | None:
     """Read, then store in one transaction each, as `posgw center settlement
     import acquirer-csv|camt053` does; the reason when a reader refuses a file."""
     try:
-        lines = read_acquirer_csv(csv_path)
-        credits = read_camt(camt_path)
+        csv_data, camt_data = csv_bytes(csv_path), camt_bytes(camt_path)
+        lines = read_acquirer_csv(csv_data)
+        credits = read_camt(camt_data)
     except (AcquirerCsvError, CamtError) as exc:
         return str(exc)
     with engine.begin() as conn:
-        store_acquirer_lines(conn, file_sha256(csv_path), csv_path.name, lines)
+        store_acquirer_lines(conn, file_sha256(csv_data), csv_path.name, lines)
     with engine.begin() as conn:
-        store_bank_credits(conn, file_sha256(camt_path), camt_path.name, credits)
+        store_bank_credits(conn, file_sha256(camt_data), camt_path.name, credits)
     return None

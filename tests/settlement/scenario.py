@@ -75,13 +75,14 @@ def register(store: CenterStore, merchants: Sequence[str] = MERCHANTS) -> None:
 
 
 def import_files(store: CenterStore, files: SettlementFiles) -> tuple[ImportResult, ...]:
-    lines = read_acquirer_csv(files.acquirer_csv)
-    credits = read_camt(files.camt053)
+    csv_data, camt_data = files.acquirer_csv.read_bytes(), files.camt053.read_bytes()
+    lines = read_acquirer_csv(csv_data)
+    credits = read_camt(camt_data)
     with store.engine.begin() as conn:
-        first = store_acquirer_lines(conn, file_sha256(files.acquirer_csv),
-                                     files.acquirer_csv.name, lines)
+        first = store_acquirer_lines(conn, file_sha256(csv_data), files.acquirer_csv.name,
+                                     lines)
     with store.engine.begin() as conn:
-        second = store_bank_credits(conn, file_sha256(files.camt053), files.camt053.name,
+        second = store_bank_credits(conn, file_sha256(camt_data), files.camt053.name,
                                     credits)
     return first, second
 
